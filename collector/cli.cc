@@ -1,0 +1,350 @@
+#include "collector/cli.h"
+
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "collector/asio_pch.h"
+#include "collector/pprof/pprof_decode.h"
+#include "collector/scrape_manager.h"
+#include "config/config.h"
+#include "model/log.h"
+#include "model/selector.h"
+#include "model/timeparse.h"
+#include "storage/reader.h"
+#include "storage/storage.h"
+#include "web/api.h"
+#include "web/server.h"
+
+namespace stoker {
+
+namespace {
+
+const char* kUsage = R"(stoker — a pull-based continuous-profiling collector
+
+Usage:
+  stoker [run] [--config FILE] [flags]       scrape targets and store profiles (default command)
+  stoker check config FILE...                 validate config files
+  stoker profiles [--storage.path DB] [--query SELECTOR] [--from T] [--until T] [--output table|json]
+                                              list stored series with profile counts and time ranges
+  stoker export [--storage.path DB] --query SELECTOR [--from T] [--until T] -o FILE
+                                              merge matching profiles of one type into a gzipped pprof
+  stoker --help | --version
+
+Flags:
+  --config FILE             YAML scrape config (default: embedded config scraping localhost:6060)
+  --storage.path DB         SQLite database (default: storage.path of the config, ./data/stoker.db)
+  --web.listen-address A    override web.listen_address (default 127.0.0.1:4040)
+  --log.level L             debug, info, warn, error (default info)
+  --log.format F            logfmt or json (default logfmt)
+
+SELECTOR is TYPE{label="v",label=~"re",label!="v",label!~"re"}, TYPE the profile type
+(process_cpu, memory, block, mutex, goroutine, ...). T is RFC 3339, unix seconds, or now-1h.
+
+Examples:
+  stoker --config examples/local.yaml
+  stoker check config examples/local.yaml
+  stoker profiles --storage.path data/stoker.db
+  stoker profiles --query 'memory{service_name="demo"}' --from now-1h --output json
+  stoker export --query 'process_cpu{job="local"}' --from now-15m -o cpu.pb.gz
+  go tool pprof -top cpu.pb.gz
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;
+  std::string error;
+};
+
+// Flags take a value either as --flag=value or --flag value.
+Args parse_args(int argc, char** argv, size_t start) {
+  static const std::set<std::string> kValueFlags = {
+      "--config", "--storage.path", "--web.listen-address", "--log.level", "--log.format",
+      "--query", "--from", "--until", "--output", "-o"};
+  static const std::set<std::string> kBoolFlags = {"--help", "-h", "--version"};
+  Args a;
+  for (size_t i = start; i < static_cast<size_t>(argc); ++i) {
+    std::string s = argv[i];
+    if (s.size() > 1 && s[0] == '-') {
+      std::string name = s, value;
+      auto eq = s.find('=');
+      if (eq != std::string::npos) {
+        name = s.substr(0, eq);
+        value = s.substr(eq + 1);
+      }
+      if (kBoolFlags.count(name)) {
+        a.flags[name] = "true";
+      } else if (kValueFlags.count(name)) {
+        if (eq == std::string::npos) {
+          if (i + 1 >= static_cast<size_t>(argc)) {
+            a.error = "flag " + name + " needs a value";
+            return a;
+          }
+          value = argv[++i];
+        }
+        a.flags[name] = value;
+      } else {
+        a.error = "unknown flag " + name + " (see stoker --help)";
+        return a;
+      }
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::optional<std::string> flag(const Args& a, const std::string& name) {
+  auto it = a.flags.find(name);
+  if (it == a.flags.end()) return std::nullopt;
+  return it->second;
+}
+
+int fail(const std::string& msg, int code = 1) {
+  std::fprintf(stderr, "stoker: %s\n", msg.c_str());
+  return code;
+}
+
+// --storage.path, else the config's storage.path, else the default.
+std::string storage_path(const Args& a, std::string* error) {
+  if (auto p = flag(a, "--storage.path")) return *p;
+  if (auto c = flag(a, "--config")) {
+    auto r = load_config_file(*c);
+    if (!r.config) {
+      *error = r.errors.front();
+      return "";
+    }
+    return r.config->storage.path;
+  }
+  return StorageConfig{}.path;
+}
+
+bool parse_range(const Args& a, TimeRange* range, std::string* error) {
+  int64_t now = now_unix_nanos();
+  if (auto f = flag(a, "--from")) {
+    auto t = parse_time(*f, now, error);
+    if (!t) return false;
+    range->from_ns = *t;
+  }
+  if (auto u = flag(a, "--until")) {
+    auto t = parse_time(*u, now, error);
+    if (!t) return false;
+    range->until_ns = *t;
+  }
+  if (range->from_ns > range->until_ns) {
+    *error = "--from is after --until";
+    return false;
+  }
+  return true;
+}
+
+int cmd_check_config(const Args& a) {
+  if (a.positional.size() < 3) return fail("usage: stoker check config FILE...", 2);
+  bool failed = false;
+  for (size_t i = 2; i < a.positional.size(); ++i) {
+    const std::string& file = a.positional[i];
+    std::printf("Checking %s\n", file.c_str());
+    auto r = load_config_file(file);
+    if (r.config) {
+      size_t targets = 0;
+      for (const auto& sc : r.config->scrape_configs) {
+        for (const auto& st : sc.static_configs) targets += st.targets.size();
+      }
+      std::printf("  SUCCESS: %zu scrape configs, %zu static targets\n", r.config->scrape_configs.size(),
+                  targets);
+    } else {
+      failed = true;
+      std::printf("  FAILED:\n");
+      for (const auto& e : r.errors) std::printf("    %s\n", e.c_str());
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+std::string human_bytes(int64_t b) {
+  char buf[32];
+  if (b >= (1 << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1fMiB", static_cast<double>(b) / (1 << 20));
+  } else if (b >= 1024) {
+    std::snprintf(buf, sizeof buf, "%.1fKiB", static_cast<double>(b) / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldB", static_cast<long long>(b));
+  }
+  return buf;
+}
+
+int cmd_profiles(const Args& a) {
+  std::string err;
+  std::string path = storage_path(a, &err);
+  if (path.empty()) return fail(err);
+  auto sel = Selector::parse(flag(a, "--query").value_or(""), &err);
+  if (!sel) return fail(err, 2);
+  TimeRange range;
+  if (!parse_range(a, &range, &err)) return fail(err, 2);
+  std::string output = flag(a, "--output").value_or("table");
+  if (output != "table" && output != "json") return fail("--output must be table or json", 2);
+  auto reader = Reader::open(path, &err);
+  if (!reader) return fail(err);
+  auto series = reader->series(*sel, range);
+  if (output == "json") {
+    boost::json::array arr;
+    for (const auto& s : series) {
+      boost::json::object o, labels;
+      for (const auto& l : s.labels) labels[l.name] = l.value;
+      o["labels"] = std::move(labels);
+      o["profiles"] = s.profiles;
+      o["first"] = format_time(s.first_ns);
+      o["last"] = format_time(s.last_ns);
+      o["storedBytes"] = s.stored_bytes;
+      o["receivedBytes"] = s.wire_bytes;
+      arr.push_back(std::move(o));
+    }
+    std::cout << boost::json::serialize(arr) << "\n";
+    return 0;
+  }
+  if (series.empty()) {
+    std::printf("no stored profiles match (database %s)\n", path.c_str());
+    return 0;
+  }
+  std::printf("%-8s  %-24s  %-24s  %9s  %9s  %s\n", "PROFILES", "FIRST", "LAST", "STORED", "RECEIVED", "SERIES");
+  for (const auto& s : series) {
+    std::printf("%-8lld  %-24s  %-24s  %9s  %9s  %s\n", static_cast<long long>(s.profiles),
+                format_time(s.first_ns).c_str(), format_time(s.last_ns).c_str(),
+                human_bytes(s.stored_bytes).c_str(), human_bytes(s.wire_bytes).c_str(),
+                s.labels.to_string().c_str());
+  }
+  return 0;
+}
+
+int cmd_export(const Args& a) {
+  std::string err;
+  auto out_path = flag(a, "-o");
+  auto query = flag(a, "--query");
+  if (!out_path || !query) return fail("usage: stoker export --query SELECTOR [--from T] [--until T] -o FILE", 2);
+  std::string path = storage_path(a, &err);
+  if (path.empty()) return fail(err);
+  auto sel = Selector::parse(*query, &err);
+  if (!sel) return fail(err, 2);
+  TimeRange range;
+  if (!parse_range(a, &range, &err)) return fail(err, 2);
+  auto reader = Reader::open(path, &err);
+  if (!reader) return fail(err);
+  pprof::Profile profile;
+  size_t count = 0;
+  if (!reader->export_merged(*sel, range, &profile, &count, &err)) return fail(err);
+  std::string data = pprof::encode_gzip(profile);
+  std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) return fail("cannot write " + *out_path + ": " + std::strerror(errno));
+  std::printf("wrote %s: %zu profiles merged, %d samples, %zu bytes\n", out_path->c_str(), count,
+              profile.sample_size(), data.size());
+  return 0;
+}
+
+int cmd_run(const Args& a) {
+  Config cfg;
+  if (auto c = flag(a, "--config")) {
+    auto r = load_config_file(*c);
+    if (!r.config) {
+      std::fprintf(stderr, "stoker: invalid config %s:\n", c->c_str());
+      for (const auto& e : r.errors) std::fprintf(stderr, "  %s\n", e.c_str());
+      return 1;
+    }
+    cfg = std::move(*r.config);
+  } else {
+    cfg = default_config();
+  }
+  if (auto p = flag(a, "--storage.path")) cfg.storage.path = *p;
+  if (auto l = flag(a, "--web.listen-address")) cfg.web.listen_address = *l;
+
+  std::string err;
+  auto storage = Storage::open(cfg.storage, &err);
+  if (!storage) return fail("cannot open storage: " + err);
+
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
+  std::atomic<bool> ready{false};
+  ScrapeManager scrape(io, workers, storage.get());
+  ApiContext api{&scrape, &ready};
+  WebServer web(io, [&api](const WebRequest& r) { return handle_request(r, api); });
+  if (!web.start(cfg.web.listen_address, &err)) return fail(err);
+
+  scrape.apply_config(cfg);
+  ready = true;
+  std::string abs_db = std::filesystem::absolute(cfg.storage.path).lexically_normal().string();
+  log::info("main", "stoker started",
+            {{"version", STOKER_VERSION_STRING}, {"config", cfg.source}, {"storage", abs_db},
+             {"web", cfg.web.listen_address}, {"loops", std::to_string(scrape.loop_count())}});
+  std::fprintf(stderr,
+               "\nstoker %s is scraping %zu profile endpoints every %s.\n"
+               "  database:  %s\n"
+               "  targets:   http://%s/api/v1/targets\n"
+               "  look:      stoker profiles --storage.path %s\n"
+               "  export:    stoker export --storage.path %s --query 'process_cpu' --from now-5m -o cpu.pb.gz\n"
+               "             go tool pprof -top cpu.pb.gz\n\n",
+               STOKER_VERSION_STRING, scrape.loop_count(),
+               cfg.scrape_configs.empty() ? "-" : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
+               abs_db.c_str(), cfg.web.listen_address.c_str(), abs_db.c_str(), abs_db.c_str());
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log::info("main", "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    ready = false;
+    scrape.stop_all();
+    web.stop();
+    // Let cancelled loops unwind, then stop the loop.
+    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+    timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
+  });
+  io.run();
+  workers.join();
+  storage->flush();
+  auto st = storage->stats();
+  log::info("main", "stopped", {{"profiles_written", std::to_string(st.profiles_written)}});
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::string cmd = "run";
+  size_t start = 1;
+  if (argc > 1 && argv[1][0] != '-') {
+    cmd = argv[1];
+    start = 1;  // positional[0] is the command itself
+  }
+  Args a = parse_args(argc, argv, start);
+  if (!a.error.empty()) return fail(a.error, 2);
+  if (flag(a, "--help") || flag(a, "-h") || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (flag(a, "--version")) {
+    std::printf("stoker %s\n", STOKER_VERSION_STRING);
+    return 0;
+  }
+  if (auto l = flag(a, "--log.level"); l && !log::set_level(*l)) return fail("unknown --log.level " + *l, 2);
+  if (auto f = flag(a, "--log.format"); f && !log::set_format(*f)) return fail("unknown --log.format " + *f, 2);
+  if (cmd == "run") {
+    if (a.positional.size() > 1) return fail("unexpected argument " + a.positional[1], 2);
+    return cmd_run(a);
+  }
+  if (cmd == "check") {
+    if (a.positional.size() < 2 || a.positional[1] != "config") return fail("usage: stoker check config FILE...", 2);
+    return cmd_check_config(a);
+  }
+  if (cmd == "profiles") return cmd_profiles(a);
+  if (cmd == "export") return cmd_export(a);
+  return fail("unknown command \"" + cmd + "\" (see stoker --help)", 2);
+}
+
+}  // namespace stoker

@@ -1,0 +1,58 @@
+// HttpClient: fetches scrape URLs over HTTP/1.1 or HTTPS for one target.
+//
+// Keeps idle keep-alive connections per host for reuse, applies the scrape
+// config's auth (credential files are re-read on every request so rotation
+// works), TLS settings, redirect policy and body size limit, and enforces an
+// absolute deadline on every step (resolve, connect, handshake, write, read).
+// Every failure is returned as a readable message, never thrown. Must be used
+// from the io_context it was created on (not thread-safe).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+
+namespace stoker {
+
+struct HttpResult {
+  std::string error;  // empty on success (any HTTP status counts as success here)
+  int status = 0;
+  std::string reason;
+  std::string content_type;
+  std::string content_encoding;
+  std::string body;
+  std::string final_url;  // after redirects
+  int redirects = 0;
+};
+
+class HttpClient {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr int kMaxRedirects = 10;
+  static constexpr uint64_t kDefaultBodyLimit = 256ull << 20;
+
+  // `body_limit` 0 means kDefaultBodyLimit.
+  HttpClient(boost::asio::any_io_executor ex, HttpClientConfig cfg, uint64_t body_limit,
+             std::string user_agent);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // GETs `url`, following redirects per config, finishing before `deadline`.
+  boost::asio::awaitable<HttpResult> get(std::string url, Clock::time_point deadline,
+                                         std::chrono::milliseconds scrape_timeout);
+
+  // Closes idle connections.
+  void close_idle();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stoker

@@ -1,0 +1,55 @@
+// Decoding and validation of pprof profiles as fetched from targets.
+//
+// A body is accepted when it is a (possibly gzipped) perftools.profiles.Profile
+// whose references are consistent: string_table[0] is "", every string index,
+// location, function and mapping reference resolves, and each sample has one
+// value per sample type. Anything else is rejected with a message that says what
+// was received. Pure functions, thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "proto/profile.pb.h"
+
+namespace stoker::pprof {
+
+using Profile = perftools::profiles::Profile;
+
+struct Limits {
+  size_t max_decompressed = 512u << 20;  // bytes after gunzip
+  size_t max_samples = 4'000'000;
+  size_t max_locations = 4'000'000;
+};
+
+// True when `data` starts with the gzip magic bytes.
+bool is_gzip(std::string_view data);
+
+// Inflates a gzip stream into `out`, failing once more than `limit` bytes would
+// be produced. Returns "" on success, otherwise the error.
+std::string gunzip(std::string_view in, size_t limit, std::string* out);
+// Compresses `in` as a gzip stream (level 6 unless given).
+std::string gzip(std::string_view in, int level = 6);
+
+struct Decoded {
+  std::unique_ptr<Profile> profile;  // set on success
+  std::string error;                 // set on failure
+  size_t raw_size = 0;               // uncompressed protobuf size
+};
+
+// Decodes gzipped or raw pprof. The error does not mention any target; callers add context.
+Decoded decode(std::string_view body, const Limits& limits = {});
+
+// Checks the internal references of a parsed profile; returns "" when valid.
+std::string validate(const Profile& p, const Limits& limits = {});
+
+// A short human description of a body that is not pprof, for error messages:
+// "text/html", "JSON", "plain text \"404 page not found\"", "an empty body".
+std::string describe_body(std::string_view content_type, std::string_view body);
+
+// Serializes and gzips a profile, as pprof files are stored on disk.
+std::string encode_gzip(const Profile& p);
+
+}  // namespace stoker::pprof

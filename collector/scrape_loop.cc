@@ -1,0 +1,151 @@
+#include "collector/scrape_loop.h"
+
+#include "collector/asio_pch.h"
+#include "collector/http_client.h"
+#include "collector/pprof/pprof_decode.h"
+#include "model/log.h"
+#include "model/timeparse.h"
+#include "storage/storage.h"
+
+namespace stoker {
+
+namespace asio = boost::asio;
+
+ScrapeLoop::ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval)
+    : deps_(std::move(deps)),
+      target_(std::move(target)),
+      endpoint_(std::move(endpoint)),
+      interval_(interval),
+      timer_(deps_.ex) {}
+
+Duration ScrapeLoop::offset(const std::string& key, Duration interval) {
+  if (interval.count() <= 0) return Duration(0);
+  return Duration(static_cast<int64_t>(fnv1a64(key) % static_cast<uint64_t>(interval.count())));
+}
+
+void ScrapeLoop::start() {
+  asio::co_spawn(deps_.ex, [self = shared_from_this()]() { return self->run(); },
+                 asio::bind_cancellation_slot(cancel_.slot(), [](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const boost::system::system_error& ex) {
+                     if (ex.code() == asio::error::operation_aborted) return;  // stopped
+                     log::error("scrape", "scrape loop ended unexpectedly", {{"err", ex.what()}});
+                   } catch (const std::exception& ex) {
+                     log::error("scrape", "scrape loop ended unexpectedly", {{"err", ex.what()}});
+                   }
+                 }));
+}
+
+void ScrapeLoop::stop() {
+  if (stopped_.exchange(true)) return;
+  asio::post(deps_.ex, [self = shared_from_this()] {
+    self->cancel_.emit(asio::cancellation_type::terminal);
+    self->timer_.cancel();
+  });
+}
+
+asio::awaitable<void> ScrapeLoop::run() {
+  timer_.expires_after(offset(target_.loop_key(endpoint_), interval_));
+  auto next = timer_.expiry();
+  co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  while (!stopped_) {
+    next += interval_;
+    co_await scrape_once();
+    if (stopped_) break;
+    auto now = asio::steady_timer::clock_type::now();
+    while (next <= now) next += interval_;  // skip missed ticks
+    timer_.expires_at(next);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,
+                             const std::string& content_encoding, const std::string& body_in) {
+  ScrapeOutcome out;
+  std::string http = "HTTP " + std::to_string(status);
+  if (status < 200 || status > 299) {
+    if (status == 400 && body_in.find("exceeds server's WriteTimeout") != std::string::npos) {
+      out.error = "the target refused the profile duration (" + http +
+                  " \"profile duration exceeds server's WriteTimeout\"): lower delta_profiling_duration "
+                  "or scrape_interval below the target's http.Server WriteTimeout";
+      return out;
+    }
+    out.error = "expected pprof, got " + pprof::describe_body(content_type, body_in) + " (" + http +
+                (reason.empty() ? "" : " " + reason) + ")";
+    return out;
+  }
+  std::string inflated;
+  const std::string* body = &body_in;
+  if (content_encoding == "gzip") {
+    std::string err = pprof::gunzip(body_in, pprof::Limits{}.max_decompressed, &inflated);
+    if (!err.empty()) {
+      out.error = "invalid response (" + http + ", Content-Encoding gzip): " + err;
+      return out;
+    }
+    body = &inflated;
+  }
+  auto decoded = pprof::decode(*body);
+  if (!decoded.error.empty()) {
+    std::string what = pprof::describe_body(content_type, *body);
+    bool looks_pprof = pprof::is_gzip(*body) || what == "binary data" ||
+                       content_type.rfind("application/octet-stream", 0) == 0;
+    if (body->empty()) {
+      out.error = "expected pprof, got an empty body (" + http + ")";
+    } else if (looks_pprof) {
+      out.error = "invalid pprof (" + http + ", " + std::to_string(body->size()) + " bytes): " + decoded.error;
+    } else {
+      out.error = "expected pprof, got " + what + " (" + http + ")";
+    }
+    return out;
+  }
+  out.profile = std::move(decoded.profile);
+  return out;
+}
+
+asio::awaitable<void> ScrapeLoop::scrape_once() {
+  using Clock = std::chrono::steady_clock;
+  auto started = Clock::now();
+  int64_t started_ns = now_unix_nanos();
+  HttpResult res = co_await deps_.client->get(endpoint_.url, started + endpoint_.timeout, endpoint_.timeout);
+  if (stopped_) co_return;
+  ScrapeOutcome outcome;
+  if (!res.error.empty()) {
+    outcome.error = res.error;
+  } else {
+    // Decoding is CPU work: do it on the worker pool, then come back here.
+    outcome = co_await asio::co_spawn(
+        deps_.pool->get_executor(),
+        [&res]() -> asio::awaitable<ScrapeOutcome> {
+          co_return check_response(res.status, res.reason, res.content_type, res.content_encoding, res.body);
+        },
+        asio::use_awaitable);
+  }
+  if (outcome.error.empty()) {
+    ProfileRecord rec;
+    rec.labels = target_.series_labels(endpoint_.type, deps_.external_labels);
+    rec.scrape_time_ns = started_ns;
+    rec.profile = outcome.profile;
+    rec.wire_size = res.body.size();
+    if (!deps_.storage->append(std::move(rec), &outcome.error)) outcome.error = "not stored: " + outcome.error;
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  bool ok = outcome.error.empty();
+  health_->record(ok, outcome.error, started_ns, secs);
+  if (!ok) {
+    // A new or changed error is worth a warning; repeats of the same one are debug noise.
+    bool repeat = last_failed_ && outcome.error == last_logged_error_;
+    log::write(repeat ? log::Level::kDebug : log::Level::kWarn, "scrape", "scrape failed",
+               {{"job", target_.job}, {"instance", std::string(target_.labels.get("instance"))},
+                {"profile", endpoint_.type.name}, {"url", endpoint_.url}, {"err", outcome.error}});
+    last_logged_error_ = outcome.error;
+  } else if (last_failed_) {
+    log::info("scrape", "scrape recovered",
+              {{"job", target_.job}, {"instance", std::string(target_.labels.get("instance"))},
+               {"profile", endpoint_.type.name}});
+  }
+  last_failed_ = !ok;
+}
+
+}  // namespace stoker

@@ -1,0 +1,113 @@
+#include "collector/scrape_manager.h"
+
+#include <set>
+
+#include "collector/asio_pch.h"
+#include "collector/http_client.h"
+#include "model/log.h"
+
+namespace stoker {
+
+ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage)
+    : io_(io), pool_(pool), storage_(storage) {}
+
+ScrapeManager::~ScrapeManager() { stop_all(); }
+
+void ScrapeManager::apply_config(const Config& cfg) {
+  external_labels_ = cfg.global.external_labels;
+  std::set<std::string> wanted;
+  for (const auto& sc : cfg.scrape_configs) {
+    wanted.insert(sc.job_name);
+    apply_targets(sc, static_groups(sc));
+  }
+  std::lock_guard lock(mu_);
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (auto& [key, loop] : it->second.loops) loop->stop();
+    it = jobs_.erase(it);
+  }
+}
+
+void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups) {
+  std::vector<Target> targets = build_targets(sc, groups);
+  std::lock_guard lock(mu_);
+  Job& job = jobs_[sc.job_name];
+  job.config = sc;
+  if (!job.client) {
+    job.client = std::make_shared<HttpClient>(io_.get_executor(), sc.http, sc.body_size_limit,
+                                              "stoker/" STOKER_VERSION_STRING);
+  }
+  std::map<std::string, std::shared_ptr<ScrapeLoop>> next;
+  size_t started = 0;
+  for (const auto& t : targets) {
+    if (!t.error.empty()) {
+      log::warn("scrape", "target cannot be scraped",
+                {{"job", sc.job_name}, {"target", t.discovered.to_string()}, {"err", t.error}});
+      continue;
+    }
+    for (const auto& ep : t.endpoints) {
+      std::string key = t.loop_key(ep);
+      auto it = job.loops.find(key);
+      if (it != job.loops.end()) {
+        next[key] = std::move(it->second);
+        job.loops.erase(it);
+        continue;
+      }
+      ScrapeLoop::Deps deps{io_.get_executor(), &pool_, storage_, external_labels_, job.client};
+      auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, sc.scrape_interval);
+      loop->start();
+      next[key] = std::move(loop);
+      ++started;
+    }
+  }
+  size_t stopped = job.loops.size();
+  for (auto& [key, loop] : job.loops) loop->stop();
+  job.loops = std::move(next);
+  job.targets = std::move(targets);
+  log::info("scrape", "targets updated",
+            {{"job", sc.job_name}, {"targets", std::to_string(job.targets.size())},
+             {"loops", std::to_string(job.loops.size())}, {"started", std::to_string(started)},
+             {"stopped", std::to_string(stopped)}});
+}
+
+void ScrapeManager::stop_all() {
+  std::lock_guard lock(mu_);
+  for (auto& [name, job] : jobs_) {
+    for (auto& [key, loop] : job.loops) loop->stop();
+    job.loops.clear();
+  }
+}
+
+size_t ScrapeManager::loop_count() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [name, job] : jobs_) n += job.loops.size();
+  return n;
+}
+
+std::vector<TargetStatus> ScrapeManager::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<TargetStatus> out;
+  for (const auto& [name, job] : jobs_) {
+    for (const auto& t : job.targets) {
+      TargetStatus s;
+      s.job = name;
+      s.discovered = t.discovered;
+      s.labels = t.labels.without_reserved();
+      s.error = t.error;
+      for (const auto& ep : t.endpoints) {
+        EndpointStatus es{ep.type.name, ep.url, {}};
+        auto it = job.loops.find(t.loop_key(ep));
+        if (it != job.loops.end()) es.health = it->second->health()->get();
+        s.endpoints.push_back(std::move(es));
+      }
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+}  // namespace stoker

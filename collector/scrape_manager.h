@@ -1,0 +1,74 @@
+// ScrapeManager: owns the scrape loops of every job and reconciles them with the
+// current targets.
+//
+// apply() receives the full target set of a job (from the config's static
+// targets now; from discoverers later) and starts loops for new (target, profile
+// type) pairs, stops loops that disappeared and leaves unchanged loops running.
+// snapshot() describes every target with its health for the API. apply() and
+// stop_all() must run on the io_context's thread; snapshot() is thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "collector/scrape_loop.h"
+#include "collector/target.h"
+#include "config/config.h"
+
+namespace boost::asio {
+class io_context;
+class thread_pool;
+}  // namespace boost::asio
+
+namespace stoker {
+
+class Storage;
+class HttpClient;
+
+struct EndpointStatus {
+  std::string type;  // profile type as configured
+  std::string url;
+  ScrapeHealth health;
+};
+
+struct TargetStatus {
+  std::string job;
+  Labels discovered;
+  Labels labels;      // public labels (no "__" names)
+  std::string error;  // why the target cannot be scraped, if so
+  std::vector<EndpointStatus> endpoints;
+};
+
+class ScrapeManager {
+ public:
+  ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage);
+  ~ScrapeManager();
+
+  // Loads the jobs of `cfg` and their static targets.
+  void apply_config(const Config& cfg);
+  // Replaces the targets of one job.
+  void apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups);
+  void stop_all();
+  std::vector<TargetStatus> snapshot() const;
+  size_t loop_count() const;
+
+ private:
+  struct Job {
+    ScrapeConfig config;
+    std::shared_ptr<HttpClient> client;
+    std::vector<Target> targets;
+    std::map<std::string, std::shared_ptr<ScrapeLoop>> loops;  // by loop key
+  };
+
+  boost::asio::io_context& io_;
+  boost::asio::thread_pool& pool_;
+  Storage* storage_;
+  Labels external_labels_;
+  mutable std::mutex mu_;  // guards jobs_ for snapshot()
+  std::map<std::string, Job> jobs_;
+};
+
+}  // namespace stoker

@@ -1,0 +1,146 @@
+#include "collector/target.h"
+
+#include <algorithm>
+#include <map>
+
+namespace stoker {
+
+namespace {
+
+std::string url_escape(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// Joins URL path pieces with exactly one slash between them.
+std::string join_path(std::string_view prefix, std::string_view path) {
+  std::string out(prefix);
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  if (!out.empty() && out.front() != '/') out.insert(out.begin(), '/');
+  if (path.empty() || path.front() != '/') out += '/';
+  out += path;
+  return out;
+}
+
+}  // namespace
+
+std::vector<TargetGroup> static_groups(const ScrapeConfig& sc) {
+  std::vector<TargetGroup> out;
+  for (size_t i = 0; i < sc.static_configs.size(); ++i) {
+    TargetGroup g;
+    g.source = std::to_string(i);
+    g.labels = sc.static_configs[i].labels;
+    for (const auto& addr : sc.static_configs[i].targets) g.targets.push_back(Labels{{"__address__", addr}});
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+std::string scrape_url(const ScrapeConfig& sc, const Labels& labels, const ProfileTypeConfig& type) {
+  std::string scheme(labels.get("__scheme__"));
+  if (scheme.empty()) scheme = sc.scheme;
+  std::string path(labels.get("__profile_path__"));
+  if (path.empty()) path = type.path;
+  std::string url = scheme + "://" + std::string(labels.get("__address__")) +
+                    join_path(labels.get("__profile_path_prefix__"), path);
+  // Query: config params, each __param_<k> label replacing the first value of k,
+  // then seconds=N for delta types; keys sorted like Go's url.Values.Encode.
+  std::map<std::string, std::vector<std::string>> q(sc.params.begin(), sc.params.end());
+  for (const auto& l : labels) {
+    if (l.name.rfind("__param_", 0) == 0) {
+      auto& vals = q[l.name.substr(8)];
+      if (vals.empty()) {
+        vals.push_back(l.value);
+      } else {
+        vals[0] = l.value;
+      }
+    }
+  }
+  if (type.delta) q["seconds"] = {std::to_string(sc.delta_seconds())};
+  std::string query;
+  for (const auto& [k, vals] : q) {
+    for (const auto& v : vals) {
+      query += query.empty() ? "?" : "&";
+      query += url_escape(k) + "=" + url_escape(v);
+    }
+  }
+  return url + query;
+}
+
+Labels Target::series_labels(const ProfileTypeConfig& type, const Labels& external) const {
+  Labels out = labels.without_reserved();
+  if (!out.has("service_name")) out.set("service_name", job);
+  out.set("__name__", type.series_name());
+  for (const auto& l : external) out.set(l.name, l.value);
+  return out;
+}
+
+std::string Target::loop_key(const ProfileEndpoint& ep) const {
+  return job + "\x1f" + labels.to_string() + "\x1f" + ep.type.name + "\x1f" + ep.url;
+}
+
+std::vector<Target> build_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups) {
+  std::vector<Target> out;
+  for (const auto& g : groups) {
+    for (const auto& t : g.targets) {
+      Target target;
+      target.job = sc.job_name;
+      Labels lb = t;
+      for (const auto& l : g.labels) {
+        if (!lb.has(l.name)) lb.set(l.name, l.value);
+      }
+      target.discovered = lb;
+      auto set_default = [&](std::string_view name, const std::string& value) {
+        if (lb.get(name).empty()) lb.set(name, value);
+      };
+      set_default("job", sc.job_name);
+      set_default("__scrape_interval__", format_duration(sc.scrape_interval));
+      set_default("__scrape_timeout__", format_duration(sc.scrape_timeout));
+      set_default("__scheme__", sc.scheme);
+      if (!sc.path_prefix.empty()) set_default("__profile_path_prefix__", sc.path_prefix);
+      for (const auto& [k, vals] : sc.params) {
+        if (!vals.empty()) set_default("__param_" + k, vals.front());
+      }
+      std::string addr(lb.get("__address__"));
+      if (addr.empty()) {
+        target.error = "no address";
+      } else if (addr.find('/') != std::string::npos) {
+        target.error = "\"" + addr + "\" is not a valid hostname";
+      }
+      std::vector<std::string> meta;
+      for (const auto& l : lb) {
+        if (l.name.rfind("__meta_", 0) == 0) meta.push_back(l.name);
+      }
+      for (const auto& m : meta) lb.erase(m);
+      if (lb.get("instance").empty()) lb.set("instance", addr);
+      target.labels = std::move(lb);
+      if (target.error.empty()) {
+        for (const auto& type : sc.profiles) {
+          if (!type.enabled) continue;
+          ProfileEndpoint ep;
+          ep.type = type;
+          ep.url = scrape_url(sc, target.labels, type);
+          ep.timeout = sc.scrape_timeout;
+          if (type.delta) ep.timeout += std::chrono::seconds(sc.delta_seconds());
+          target.endpoints.push_back(std::move(ep));
+        }
+      }
+      out.push_back(std::move(target));
+    }
+  }
+  return out;
+}
+
+}  // namespace stoker

@@ -1,0 +1,56 @@
+// Target: one scrape target of a job, with its labels and one scrape URL per
+// enabled profile type.
+//
+// Built from discovered target groups following Prometheus' PopulateLabels:
+// group labels under target labels, then job, __scheme__, __scrape_interval__,
+// __scrape_timeout__, __param_<k> and __profile_path_prefix__ when absent,
+// __meta_* removed and instance defaulted to __address__. Labels starting with
+// "__" stay on the target (they drive the URL) but never reach stored series.
+// Plain values; safe to copy between threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "model/labels.h"
+
+namespace stoker {
+
+// A group of targets as a discoverer reports it (Prometheus' targetgroup.Group).
+struct TargetGroup {
+  std::string source;
+  std::vector<Labels> targets;  // each holds at least __address__
+  Labels labels;                // common labels, overridden by target labels
+};
+
+struct ProfileEndpoint {
+  ProfileTypeConfig type;
+  std::string url;
+  Duration timeout{0};  // HTTP deadline: scrape_timeout (+ N seconds for delta types)
+};
+
+struct Target {
+  std::string job;
+  Labels discovered;  // labels as discovered, before population
+  Labels labels;      // after population, including "__" labels
+  std::string error;  // set when the target cannot be scraped (e.g. bad address)
+  std::vector<ProfileEndpoint> endpoints;
+
+  // The labels stored with a profile of `type`: __name__, the public target labels,
+  // service_name, then the external labels (which override).
+  Labels series_labels(const ProfileTypeConfig& type, const Labels& external) const;
+  // Stable identity of (target, endpoint), used to key scrape loops.
+  std::string loop_key(const ProfileEndpoint& ep) const;
+};
+
+// The static_configs of a scrape config as target groups.
+std::vector<TargetGroup> static_groups(const ScrapeConfig& sc);
+
+// Populates labels and URLs for every target of `groups`.
+std::vector<Target> build_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups);
+
+// URL of `type` for a populated label set, e.g. http://host:6060/debug/pprof/profile?seconds=14.
+std::string scrape_url(const ScrapeConfig& sc, const Labels& labels, const ProfileTypeConfig& type);
+
+}  // namespace stoker

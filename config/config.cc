@@ -1,0 +1,642 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <cstring>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+namespace stoker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Keys that belong to capabilities stoker does not have yet. They are rejected
+// explicitly so a config never silently loses targets or forwarding.
+const std::set<std::string> kNotYetSupported = {
+    "relabel_configs",   "profile_relabel_configs", "metric_relabel_configs",
+    "file_sd_configs",   "kubernetes_sd_configs",   "remote_write",
+    "target_limit",      "label_limit",             "label_name_length_limit",
+    "label_value_length_limit", "scrape_config_files", "clustering"};
+// HTTP client features stoker does not implement.
+const std::set<std::string> kUnsupported = {"oauth2", "proxy_url", "no_proxy",
+                                            "proxy_from_environment", "proxy_connect_header",
+                                            "http_headers"};
+
+// Tracks the file, key path and collected errors while walking the YAML tree.
+class Walker {
+ public:
+  Walker(std::string file, std::string dir, std::vector<std::string>* errors)
+      : file_(std::move(file)), dir_(std::move(dir)), errors_(errors) {}
+
+  void error(const YAML::Mark& mark, const std::string& path, const std::string& msg) {
+    std::ostringstream out;
+    out << file_;
+    if (!mark.is_null()) out << ':' << mark.line + 1 << ':' << mark.column + 1;
+    out << ": ";
+    if (!path.empty()) out << path << ": ";
+    out << msg;
+    errors_->push_back(out.str());
+  }
+  void error(const YAML::Node& n, const std::string& path, const std::string& msg) {
+    error(n.Mark(), path, msg);
+  }
+
+  // Calls fn(key, value, key_path) for each entry of mapping `n`, rejecting
+  // non-mappings, duplicate keys and keys outside `allowed` (when non-empty).
+  void each(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed,
+            const std::function<void(const std::string&, const YAML::Node&, const std::string&)>& fn,
+            bool allow_any = false) {
+    if (n.IsNull()) return;
+    if (!n.IsMap()) {
+      error(n, path, "expected a mapping, got " + kind(n));
+      return;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : n) {
+      const YAML::Node& k = kv.first;
+      if (!k.IsScalar()) {
+        error(k, path, "keys must be strings");
+        continue;
+      }
+      std::string key = k.Scalar();
+      std::string sub = path.empty() ? key : path + "." + key;
+      if (!seen.insert(key).second) {
+        error(k, sub, "key \"" + key + "\" is already set in this mapping");
+        continue;
+      }
+      if (!allow_any && !allowed.count(key)) {
+        if (kNotYetSupported.count(key)) {
+          error(k, sub, "\"" + key + "\" is not supported yet by this version of stoker");
+        } else if (kUnsupported.count(key)) {
+          error(k, sub, "\"" + key + "\" is not supported by stoker");
+        } else {
+          error(k, sub, "unknown key \"" + key + "\"");
+        }
+        continue;
+      }
+      fn(key, kv.second, sub);
+    }
+  }
+
+  static std::string kind(const YAML::Node& n) {
+    switch (n.Type()) {
+      case YAML::NodeType::Null: return "null";
+      case YAML::NodeType::Scalar: return "scalar \"" + n.Scalar() + "\"";
+      case YAML::NodeType::Sequence: return "a list";
+      case YAML::NodeType::Map: return "a mapping";
+      default: return "nothing";
+    }
+  }
+
+  std::optional<std::string> str(const YAML::Node& n, const std::string& path) {
+    if (!n.IsScalar()) {
+      error(n, path, "expected a string, got " + kind(n));
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& path) {
+    if (n.IsScalar()) {
+      const std::string& s = n.Scalar();
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+    }
+    error(n, path, "expected true or false, got " + kind(n));
+    return std::nullopt;
+  }
+  std::optional<Duration> duration(const YAML::Node& n, const std::string& path) {
+    auto s = str(n, path);
+    if (!s) return std::nullopt;
+    std::string err;
+    auto d = parse_duration(*s, &err);
+    if (!d) error(n, path, err);
+    return d;
+  }
+  std::optional<uint64_t> size(const YAML::Node& n, const std::string& path) {
+    auto s = str(n, path);
+    if (!s) return std::nullopt;
+    std::string err;
+    auto v = parse_size(*s, &err);
+    if (!v) error(n, path, err);
+    return v;
+  }
+  std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) {
+    std::vector<std::string> out;
+    if (n.IsNull()) return out;
+    if (!n.IsSequence()) {
+      error(n, path, "expected a list, got " + kind(n));
+      return out;
+    }
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (auto s = str(n[i], path + "[" + std::to_string(i) + "]")) out.push_back(*s);
+    }
+    return out;
+  }
+  Labels labels(const YAML::Node& n, const std::string& path) {
+    Labels out;
+    each(n, path, {}, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+      if (k.empty()) error(v, sub, "label name must not be empty");
+      if (auto s = str(v, sub)) out.set(k, *s);
+    }, true);
+    return out;
+  }
+
+  // Resolves `p` against the config file's directory and checks it can be read.
+  std::string readable_file(const YAML::Node& n, const std::string& path) {
+    auto s = str(n, path);
+    if (!s || s->empty()) return {};
+    fs::path p(*s);
+    if (p.is_relative() && !dir_.empty()) p = fs::path(dir_) / p;
+    std::string abs = p.lexically_normal().string();
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      error(n, path, "\"" + abs + "\" is a directory, expected a file");
+    } else if (::access(abs.c_str(), R_OK) != 0) {
+      error(n, path, "cannot read file \"" + abs + "\": " + std::strerror(errno));
+    }
+    return abs;
+  }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::string dir_;
+  std::vector<std::string>* errors_;
+};
+
+bool valid_profile_name(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+void parse_profile_block(Walker& w, const YAML::Node& n, const std::string& path,
+                         ProfileTypeConfig& p, bool is_custom) {
+  bool has_path = false;
+  w.each(n, path, {"enabled", "path", "delta"},
+         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+           if (k == "enabled") {
+             if (auto b = w.boolean(v, sub)) p.enabled = *b;
+           } else if (k == "path") {
+             if (auto s = w.str(v, sub)) {
+               p.path = *s;
+               has_path = true;
+               if (p.path.empty() || p.path[0] != '/') w.error(v, sub, "path must start with '/'");
+             }
+           } else if (auto b = w.boolean(v, sub)) {
+             p.delta = *b;
+           }
+         });
+  if (is_custom && !has_path) {
+    w.error(n, path, "custom profile type \"" + p.name + "\" needs a path");
+  }
+}
+
+void parse_profiling_config(Walker& w, const YAML::Node& n, const std::string& path,
+                            ScrapeConfig& sc) {
+  std::function<void(const YAML::Node&, const std::string&)> walk =
+      [&](const YAML::Node& node, const std::string& p) {
+        w.each(node, p, {}, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+          if (k == "path_prefix") {
+            if (auto s = w.str(v, sub)) sc.path_prefix = *s;
+            return;
+          }
+          if (k == "pprof_config") {  // Parca's nesting of the same blocks
+            walk(v, sub);
+            return;
+          }
+          if (!valid_profile_name(k)) {
+            w.error(v, sub, "invalid profile type name \"" + k + "\" (use letters, digits, _)");
+            return;
+          }
+          for (auto& pt : sc.profiles) {
+            if (pt.name == k) {
+              parse_profile_block(w, v, sub, pt, false);
+              return;
+            }
+          }
+          ProfileTypeConfig custom;
+          custom.name = k;
+          custom.enabled = true;
+          parse_profile_block(w, v, sub, custom, true);
+          sc.profiles.push_back(std::move(custom));
+        }, true);
+      };
+  walk(n, path);
+}
+
+void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
+                       const std::string& sub, HttpClientConfig& http,
+                       std::optional<Secret>& bearer_token, std::string& bearer_token_file,
+                       const YAML::Node& section) {
+  (void)section;
+  if (key == "basic_auth") {
+    BasicAuth ba;
+    bool has_password = false;
+    w.each(v, sub, {"username", "password", "password_file"},
+           [&](const std::string& k, const YAML::Node& x, const std::string& s) {
+             if (k == "username") {
+               if (auto str = w.str(x, s)) ba.username = *str;
+             } else if (k == "password") {
+               if (auto str = w.str(x, s)) ba.password.value = *str;
+               has_password = true;
+             } else {
+               ba.password_file = w.readable_file(x, s);
+             }
+           });
+    if (has_password && !ba.password_file.empty()) {
+      w.error(v, sub, "at most one of basic_auth password & password_file must be configured");
+    }
+    http.basic_auth = std::move(ba);
+  } else if (key == "authorization") {
+    Authorization a;
+    w.each(v, sub, {"type", "credentials", "credentials_file"},
+           [&](const std::string& k, const YAML::Node& x, const std::string& s) {
+             if (k == "type") {
+               if (auto str = w.str(x, s)) {
+                 std::string t = *str;
+                 while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+                 while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
+                 a.type = t.empty() ? "Bearer" : t;
+                 std::string lower;
+                 for (char c : a.type) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                 if (lower == "basic") {
+                   w.error(x, s, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+                 }
+               }
+             } else if (k == "credentials") {
+               if (auto str = w.str(x, s)) a.credentials.value = *str;
+             } else {
+               a.credentials_file = w.readable_file(x, s);
+             }
+           });
+    if (!a.credentials.empty() && !a.credentials_file.empty()) {
+      w.error(v, sub, "at most one of authorization credentials & credentials_file must be configured");
+    }
+    http.authorization = std::move(a);
+  } else if (key == "bearer_token") {
+    if (auto s = w.str(v, sub)) bearer_token = Secret{*s};
+  } else if (key == "bearer_token_file") {
+    bearer_token_file = w.readable_file(v, sub);
+  } else if (key == "tls_config") {
+    w.each(v, sub, {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"},
+           [&](const std::string& k, const YAML::Node& x, const std::string& s) {
+             if (k == "ca_file") http.tls.ca_file = w.readable_file(x, s);
+             if (k == "cert_file") http.tls.cert_file = w.readable_file(x, s);
+             if (k == "key_file") http.tls.key_file = w.readable_file(x, s);
+             if (k == "server_name") {
+               if (auto str = w.str(x, s)) http.tls.server_name = *str;
+             }
+             if (k == "insecure_skip_verify") {
+               if (auto b = w.boolean(x, s)) http.tls.insecure_skip_verify = *b;
+             }
+           });
+    if (!http.tls.cert_file.empty() && http.tls.key_file.empty()) {
+      w.error(v, sub, "exactly one of key or key_file must be configured when a client certificate is configured");
+    }
+    if (http.tls.cert_file.empty() && !http.tls.key_file.empty()) {
+      w.error(v, sub, "exactly one of cert or cert_file must be configured when a client key is configured");
+    }
+  } else if (key == "follow_redirects") {
+    if (auto b = w.boolean(v, sub)) http.follow_redirects = *b;
+  }
+}
+
+void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path,
+                         const GlobalConfig& global, ScrapeConfig& sc) {
+  sc.profiles = default_profile_types();
+  if (n.IsNull()) {
+    w.error(n, path, "empty or null scrape config section");
+    return;
+  }
+  bool has_job = false, explicit_timeout = false, has_interval = false;
+  YAML::Node timeout_node, delta_node, auth_section;
+  std::optional<Secret> bearer_token;
+  std::string bearer_token_file;
+  int auth_methods = 0;
+  std::vector<std::pair<YAML::Node, std::string>> static_nodes;
+  w.each(n, path,
+         {"job_name", "scrape_interval", "scrape_timeout", "delta_profiling_duration", "scheme",
+          "params", "body_size_limit", "basic_auth", "authorization", "bearer_token",
+          "bearer_token_file", "tls_config", "follow_redirects", "enable_http2", "static_configs",
+          "profiling_config"},
+         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+           if (k == "job_name") {
+             has_job = true;
+             if (auto s = w.str(v, sub)) sc.job_name = *s;
+           } else if (k == "scrape_interval") {
+             if (auto d = w.duration(v, sub)) {
+               sc.scrape_interval = *d;
+               has_interval = d->count() != 0;
+             }
+           } else if (k == "scrape_timeout") {
+             if (auto d = w.duration(v, sub)) {
+               sc.scrape_timeout = *d;
+               explicit_timeout = d->count() != 0;
+               timeout_node = v;
+             }
+           } else if (k == "delta_profiling_duration") {
+             if (auto d = w.duration(v, sub)) sc.delta_profiling_duration = *d;
+             delta_node = v;
+           } else if (k == "scheme") {
+             if (auto s = w.str(v, sub)) {
+               sc.scheme = *s;
+               if (sc.scheme != "http" && sc.scheme != "https") {
+                 w.error(v, sub, "unknown scrape scheme \"" + sc.scheme + "\" (use http or https)");
+               }
+             }
+           } else if (k == "params") {
+             w.each(v, sub, {}, [&](const std::string& pk, const YAML::Node& pv, const std::string& ps) {
+               if (pk == "seconds") {
+                 w.error(pv, ps, "\"seconds\" is set by stoker for delta profile types; use delta_profiling_duration");
+               }
+               sc.params[pk] = w.str_list(pv, ps);
+             }, true);
+           } else if (k == "body_size_limit") {
+             if (auto s = w.size(v, sub)) sc.body_size_limit = *s;
+           } else if (k == "enable_http2") {
+             w.boolean(v, sub);  // accepted for compatibility; stoker speaks HTTP/1.1
+           } else if (k == "static_configs") {
+             static_nodes.emplace_back(v, sub);
+           } else if (k == "profiling_config") {
+             parse_profiling_config(w, v, sub, sc);
+           } else {
+             if (k == "basic_auth" || k == "authorization" || k == "bearer_token" ||
+                 k == "bearer_token_file") {
+               ++auth_methods;
+               if (!auth_section) auth_section = v;
+             }
+             parse_http_client(w, k, v, sub, sc.http, bearer_token, bearer_token_file, n);
+           }
+         });
+  if (!has_job || sc.job_name.empty()) {
+    w.error(n, path + ".job_name", "job_name is empty");
+  }
+  if (!has_interval) sc.scrape_interval = global.scrape_interval;
+  if (!explicit_timeout) {
+    sc.scrape_timeout = std::min(global.scrape_timeout, sc.scrape_interval);
+  } else if (sc.scrape_timeout > sc.scrape_interval) {
+    w.error(timeout_node, path + ".scrape_timeout",
+            "scrape timeout greater than scrape interval for scrape config with job name \"" +
+                sc.job_name + "\"");
+  }
+  // Authentication: at most one method, as Prometheus' HTTPClientConfig.Validate.
+  if (bearer_token && !bearer_token_file.empty()) {
+    w.error(n, path, "at most one of bearer_token & bearer_token_file must be configured");
+  } else if (sc.http.authorization && (bearer_token || !bearer_token_file.empty())) {
+    w.error(n, path, "authorization is not compatible with bearer_token & bearer_token_file");
+  } else if (auth_methods > 1 && !(auth_methods == 2 && bearer_token && !bearer_token_file.empty())) {
+    w.error(auth_section, path,
+            "at most one of basic_auth, authorization, bearer_token & bearer_token_file must be configured");
+  } else if (bearer_token || !bearer_token_file.empty()) {
+    Authorization a;
+    if (bearer_token) a.credentials = *bearer_token;
+    a.credentials_file = bearer_token_file;
+    sc.http.authorization = std::move(a);
+  }
+  // Delta profiling bounds (Alloy's Arguments.Validate).
+  bool any_delta = false;
+  for (const auto& p : sc.profiles) any_delta = any_delta || (p.enabled && p.delta);
+  if (any_delta) {
+    using std::chrono::seconds;
+    if (sc.scrape_interval < seconds(2)) {
+      w.error(n, path + ".scrape_interval",
+              "scrape_interval must be at least 2 seconds when using delta profiling");
+    } else if (sc.delta_profiling_duration) {
+      auto d = *sc.delta_profiling_duration;
+      if (d <= seconds(1) || d > sc.scrape_interval - seconds(1)) {
+        w.error(delta_node, path + ".delta_profiling_duration",
+                "delta_profiling_duration must be more than 1s and at most scrape_interval - 1s (" +
+                    format_duration(sc.scrape_interval - seconds(1)) + ")");
+      } else if (d.count() % 1000 != 0) {
+        w.error(delta_node, path + ".delta_profiling_duration",
+                "delta_profiling_duration must be a whole number of seconds");
+      }
+    }
+  }
+  for (const auto& [sn, spath] : static_nodes) {
+    if (sn.IsNull()) continue;
+    if (!sn.IsSequence()) {
+      w.error(sn, spath, "expected a list, got " + Walker::kind(sn));
+      continue;
+    }
+    for (size_t i = 0; i < sn.size(); ++i) {
+      std::string ip = spath + "[" + std::to_string(i) + "]";
+      StaticConfig st;
+      w.each(sn[i], ip, {"targets", "labels"},
+             [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+               if (k == "targets") {
+                 st.targets = w.str_list(v, sub);
+                 for (size_t t = 0; t < st.targets.size(); ++t) {
+                   const auto& addr = st.targets[t];
+                   std::string tp = sub + "[" + std::to_string(t) + "]";
+                   if (addr.empty()) {
+                     w.error(v[t], tp, "target address is empty");
+                   } else if (addr.find('/') != std::string::npos) {
+                     w.error(v[t], tp, "\"" + addr + "\" is not a valid hostname (give host:port, without scheme or path)");
+                   }
+                 }
+               } else {
+                 st.labels = w.labels(v, sub);
+               }
+             });
+      sc.static_configs.push_back(std::move(st));
+    }
+  }
+}
+
+std::string expand_env(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '$' || i + 1 >= s.size()) {
+      out += s[i];
+      continue;
+    }
+    if (s[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
+    size_t start = i + 1, end;
+    std::string name;
+    if (s[start] == '{') {
+      end = s.find('}', start);
+      if (end == std::string::npos) {
+        out += s.substr(i);
+        break;
+      }
+      name = s.substr(start + 1, end - start - 1);
+      i = end;
+    } else {
+      end = start;
+      while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) ++end;
+      name = s.substr(start, end - start);
+      i = end - 1;
+    }
+    if (const char* v = std::getenv(name.c_str())) out += v;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ProfileTypeConfig::series_name() const {
+  if (name.rfind("godeltaprof_", 0) == 0) return name.substr(12);
+  return name;
+}
+
+bool ProfileTypeConfig::is_godeltaprof() const { return name.rfind("godeltaprof_", 0) == 0; }
+
+int64_t ScrapeConfig::delta_seconds() const {
+  if (delta_profiling_duration) return delta_profiling_duration->count() / 1000;
+  return scrape_interval.count() / 1000 - 1;
+}
+
+std::vector<ProfileTypeConfig> default_profile_types() {
+  return {
+      {"process_cpu", true, "/debug/pprof/profile", true},
+      {"memory", true, "/debug/pprof/allocs", false},
+      {"block", true, "/debug/pprof/block", false},
+      {"mutex", true, "/debug/pprof/mutex", false},
+      {"goroutine", true, "/debug/pprof/goroutine", false},
+      {"fgprof", false, "/debug/fgprof", true},
+      {"godeltaprof_memory", false, "/debug/pprof/delta_heap", false},
+      {"godeltaprof_mutex", false, "/debug/pprof/delta_mutex", false},
+      {"godeltaprof_block", false, "/debug/pprof/delta_block", false},
+  };
+}
+
+ConfigResult load_config_string(const std::string& yaml, const std::string& name,
+                                const std::string& dir) {
+  ConfigResult result;
+  Walker w(name, dir, &result.errors);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    w.error(e.mark, "", "invalid YAML: " + e.msg);
+    return result;
+  }
+  Config cfg;
+  cfg.source = name;
+  YAML::Node scrape_node;
+  std::string scrape_path;
+  w.each(root, "", {"global", "storage", "web", "scrape_configs"},
+         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+           if (k == "global") {
+             bool explicit_timeout = false;
+             YAML::Node timeout_node;
+             w.each(v, sub, {"scrape_interval", "scrape_timeout", "external_labels"},
+                    [&](const std::string& gk, const YAML::Node& gv, const std::string& gs) {
+                      if (gk == "scrape_interval") {
+                        if (auto d = w.duration(gv, gs)) {
+                          cfg.global.scrape_interval = d->count() ? *d : std::chrono::seconds(15);
+                        }
+                      } else if (gk == "scrape_timeout") {
+                        if (auto d = w.duration(gv, gs); d && d->count()) {
+                          cfg.global.scrape_timeout = *d;
+                          explicit_timeout = true;
+                          timeout_node = gv;
+                        }
+                      } else {
+                        Labels raw = w.labels(gv, gs);
+                        for (const auto& l : raw) cfg.global.external_labels.set(l.name, expand_env(l.value));
+                      }
+                    });
+             if (explicit_timeout && cfg.global.scrape_timeout > cfg.global.scrape_interval) {
+               w.error(timeout_node, sub + ".scrape_timeout", "global scrape timeout greater than scrape interval");
+             } else if (!explicit_timeout) {
+               cfg.global.scrape_timeout = std::min<Duration>(std::chrono::seconds(10), cfg.global.scrape_interval);
+             }
+           } else if (k == "storage") {
+             w.each(v, sub, {"path", "retention", "max_size"},
+                    [&](const std::string& sk, const YAML::Node& sv, const std::string& ss) {
+                      if (sk == "path") {
+                        if (auto s = w.str(sv, ss)) {
+                          // Relative to the working directory, like Prometheus'
+                          // --storage.tsdb.path; only file references follow the config.
+                          if (s->empty()) w.error(sv, ss, "storage path must not be empty");
+                          cfg.storage.path = *s;
+                        }
+                      } else if (sk == "retention") {
+                        if (auto d = w.duration(sv, ss)) cfg.storage.retention = *d;
+                      } else if (auto sz = w.size(sv, ss)) {
+                        cfg.storage.max_size = *sz;
+                        if (*sz != 0 && *sz < (1ULL << 20)) w.error(sv, ss, "max_size must be at least 1MiB (or 0 for no bound)");
+                      }
+                    });
+           } else if (k == "web") {
+             w.each(v, sub, {"listen_address"},
+                    [&](const std::string&, const YAML::Node& wv, const std::string& ws) {
+                      if (auto s = w.str(wv, ws)) {
+                        cfg.web.listen_address = *s;
+                        if (s->rfind(':') == std::string::npos) {
+                          w.error(wv, ws, "listen_address must be host:port, for example 127.0.0.1:4040");
+                        }
+                      }
+                    });
+           } else {
+             scrape_node = v;
+             scrape_path = sub;
+           }
+         });
+  // Scrape configs need the final global section, wherever it appears in the file.
+  if (scrape_node && !scrape_node.IsNull()) {
+    if (!scrape_node.IsSequence()) {
+      w.error(scrape_node, scrape_path, "expected a list, got " + Walker::kind(scrape_node));
+    } else {
+      std::map<std::string, size_t> seen_jobs;
+      for (size_t i = 0; i < scrape_node.size(); ++i) {
+        std::string p = scrape_path + "[" + std::to_string(i) + "]";
+        ScrapeConfig sc;
+        parse_scrape_config(w, scrape_node[i], p, cfg.global, sc);
+        if (!sc.job_name.empty()) {
+          auto [it, fresh] = seen_jobs.emplace(sc.job_name, i);
+          if (!fresh) {
+            w.error(scrape_node[i], p + ".job_name",
+                    "found multiple scrape configs with job name \"" + sc.job_name + "\"");
+          }
+        }
+        cfg.scrape_configs.push_back(std::move(sc));
+      }
+    }
+  }
+  if (result.errors.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  ConfigResult result;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    result.errors.push_back(path + ": cannot read config file: " + std::strerror(errno));
+    return result;
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  std::string dir = std::filesystem::absolute(path).parent_path().string();
+  return load_config_string(buf.str(), path, dir);
+}
+
+Config default_config() {
+  Config cfg;
+  cfg.source = "<embedded default>";
+  ScrapeConfig sc;
+  sc.job_name = "local";
+  sc.scrape_interval = cfg.global.scrape_interval;
+  sc.scrape_timeout = cfg.global.scrape_timeout;
+  sc.profiles = default_profile_types();
+  sc.static_configs.push_back(StaticConfig{{"localhost:6060"}, {}});
+  cfg.scrape_configs.push_back(std::move(sc));
+  return cfg;
+}
+
+}  // namespace stoker

@@ -1,0 +1,132 @@
+// Config: the typed, validated form of a stoker YAML config file.
+//
+// Keys follow Prometheus' scrape config and Grafana Alloy's pyroscope.scrape
+// arguments. Loading is strict: unknown keys, duplicate keys, wrong types and bad
+// values are errors that name the file, line, column and key path; every error in
+// a file is reported, not just the first. A loaded Config is an immutable value,
+// safe to share between threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/labels.h"
+#include "model/units.h"
+
+namespace stoker {
+
+// A secret value (password, token). Never printed: to_display() gives "<secret>".
+struct Secret {
+  std::string value;
+  bool empty() const { return value.empty(); }
+  static std::string to_display() { return "<secret>"; }
+};
+
+struct BasicAuth {
+  std::string username;
+  Secret password;
+  std::string password_file;  // absolute path, re-read on every request
+};
+
+struct Authorization {
+  std::string type = "Bearer";
+  Secret credentials;
+  std::string credentials_file;  // absolute path, re-read on every request
+};
+
+struct TlsConfig {
+  std::string ca_file, cert_file, key_file;  // absolute paths
+  std::string server_name;
+  bool insecure_skip_verify = false;
+};
+
+struct HttpClientConfig {
+  std::optional<BasicAuth> basic_auth;
+  // bearer_token / bearer_token_file are converted to an Authorization of type Bearer.
+  std::optional<Authorization> authorization;
+  TlsConfig tls;
+  bool follow_redirects = true;
+};
+
+// One profile endpoint of a target (Alloy's profiling_config blocks).
+struct ProfileTypeConfig {
+  std::string name;  // config key: process_cpu, memory, godeltaprof_memory, custom…
+  bool enabled = false;
+  std::string path;
+  // Fetched as a server-side delta with ?seconds=N (process_cpu, fgprof by default).
+  bool delta = false;
+  // The `__name__` stored with profiles: godeltaprof_* map to memory/mutex/block.
+  std::string series_name() const;
+  // True for the godeltaprof endpoints, which deliver deltas already.
+  bool is_godeltaprof() const;
+};
+
+struct StaticConfig {
+  std::vector<std::string> targets;
+  Labels labels;
+};
+
+struct ScrapeConfig {
+  std::string job_name;
+  Duration scrape_interval{0};
+  Duration scrape_timeout{0};
+  // Duration of ?seconds=N profiles; unset means scrape_interval - 1s.
+  std::optional<Duration> delta_profiling_duration;
+  std::string scheme = "http";
+  std::map<std::string, std::vector<std::string>> params;
+  uint64_t body_size_limit = 0;  // 0: the collector's built-in cap
+  HttpClientConfig http;
+  std::vector<StaticConfig> static_configs;
+  std::string path_prefix;
+  std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
+
+  // Seconds requested from delta endpoints (N in ?seconds=N).
+  int64_t delta_seconds() const;
+};
+
+struct GlobalConfig {
+  Duration scrape_interval = std::chrono::seconds(15);
+  Duration scrape_timeout = std::chrono::seconds(10);
+  Labels external_labels;
+};
+
+struct StorageConfig {
+  std::string path = "./data/stoker.db";
+  Duration retention = std::chrono::hours(24 * 7);
+  uint64_t max_size = 1ULL << 30;  // 0 disables the size bound
+};
+
+struct WebConfig {
+  std::string listen_address = "127.0.0.1:4040";
+};
+
+struct Config {
+  std::string source;  // file path, or "<embedded default>"
+  GlobalConfig global;
+  StorageConfig storage;
+  WebConfig web;
+  std::vector<ScrapeConfig> scrape_configs;
+};
+
+struct ConfigResult {
+  std::optional<Config> config;      // set when there are no errors
+  std::vector<std::string> errors;   // "file:line:col: key.path: message"
+};
+
+// Loads and validates a YAML file. Relative file paths inside it are resolved
+// against the file's directory.
+ConfigResult load_config_file(const std::string& path);
+// Loads YAML text; `name` is used in messages, `dir` resolves relative paths.
+ConfigResult load_config_string(const std::string& yaml, const std::string& name,
+                                const std::string& dir);
+// The configuration used when stoker runs without --config.
+Config default_config();
+
+// Alloy's default profile blocks, in a stable order.
+std::vector<ProfileTypeConfig> default_profile_types();
+
+}  // namespace stoker

@@ -1,0 +1,63 @@
+// Labels: an immutable-by-convention, name-sorted set of (name, value) pairs.
+//
+// This is the label vocabulary shared by every stage: discovered target labels,
+// series labels on stored profiles and selector matching. Setting a label to the
+// empty string removes it, as in Prometheus. Not thread-safe for concurrent
+// mutation; copies are independent.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace stoker {
+
+struct Label {
+  std::string name;
+  std::string value;
+  bool operator==(const Label&) const = default;
+};
+
+class Labels {
+ public:
+  Labels() = default;
+  Labels(std::initializer_list<Label> init);
+
+  // Returns the value of `name`, or "" when absent.
+  std::string_view get(std::string_view name) const;
+  bool has(std::string_view name) const;
+  // Sets `name` to `value`; an empty value removes the label.
+  void set(std::string_view name, std::string_view value);
+  void erase(std::string_view name);
+
+  const std::vector<Label>& items() const { return items_; }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+
+  // Labels whose names do not start with "__".
+  Labels without_reserved() const;
+
+  // Canonical text form `{a="1", b="2"}` with Go-style string escaping, as
+  // Prometheus prints label sets. Stable: equal sets give equal strings.
+  std::string to_string() const;
+  // 64-bit FNV-1a over names and values; stable across runs.
+  uint64_t hash() const;
+
+  bool operator==(const Labels&) const = default;
+
+ private:
+  std::vector<Label> items_;  // sorted by name, unique names, no empty values
+};
+
+// Quotes `s` as a Go string literal would (%q): backslash escapes for quotes,
+// backslashes and control characters.
+std::string quote(std::string_view s);
+
+// 64-bit FNV-1a.
+uint64_t fnv1a64(std::string_view data, uint64_t seed = 14695981039346656037ull);
+
+}  // namespace stoker

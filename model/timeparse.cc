@@ -1,0 +1,86 @@
+#include "model/timeparse.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "model/units.h"
+
+namespace stoker {
+
+int64_t now_unix_nanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string format_time(int64_t ns) {
+  std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
+  int ms = static_cast<int>((ns / 1'000'000) % 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::string* error) {
+  auto bad = [&]() -> std::optional<int64_t> {
+    if (error) {
+      *error = "cannot parse time \"" + std::string(text) +
+               "\": use RFC 3339 (2026-11-25T10:00:00Z), unix seconds, or now-1h";
+    }
+    return std::nullopt;
+  };
+  if (text == "now") return now_ns;
+  if (text.rfind("now-", 0) == 0 || text.rfind("now+", 0) == 0) {
+    auto d = parse_duration(text.substr(4));
+    if (!d) return bad();
+    int64_t delta = std::chrono::duration_cast<std::chrono::nanoseconds>(*d).count();
+    return text[3] == '-' ? now_ns - delta : now_ns + delta;
+  }
+  bool digits = !text.empty();
+  for (char c : text) digits = digits && c >= '0' && c <= '9';
+  if (digits) {
+    if (text.size() > 12) return bad();
+    return std::stoll(std::string(text)) * 1'000'000'000LL;
+  }
+  // RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
+  std::tm tm{};
+  int consumed = 0;
+  std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return bad();
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  int64_t frac_ns = 0;
+  size_t i = static_cast<size_t>(consumed);
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    int64_t scale = 100'000'000;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      frac_ns += (s[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+  }
+  int64_t offset_s = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh = 0, om = 0;
+    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &oh, &om) != 2) return bad();
+    offset_s = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
+    i += 6;
+  } else {
+    return bad();
+  }
+  if (i != s.size()) return bad();
+  int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  return secs * 1'000'000'000LL + frac_ns;
+}
+
+}  // namespace stoker

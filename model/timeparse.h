@@ -1,0 +1,20 @@
+// Parsing of user-supplied instants for --from/--until: RFC 3339
+// ("2026-11-25T10:00:00Z", fractional seconds and offsets allowed), unix seconds
+// ("1764064800"), "now", or relative to now ("now-1h", "now-30m", Prometheus
+// duration units). Pure functions, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace stoker {
+
+// Returns nanoseconds since the Unix epoch. `now_ns` anchors relative forms.
+std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::string* error);
+// Formats as RFC 3339 UTC with millisecond precision.
+std::string format_time(int64_t unix_nanos);
+int64_t now_unix_nanos();
+
+}  // namespace stoker

@@ -1,0 +1,131 @@
+#include "storage/schema.h"
+
+#include <filesystem>
+
+#include "storage/storage.h"
+
+namespace stoker::schema {
+namespace {
+
+constexpr int64_t kApplicationId = 0x53544b52;  // "STKR"
+
+// Each entry migrates from version i to i+1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
+CREATE TABLE mappings(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
+CREATE TABLE functions(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
+CREATE TABLE locations(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
+CREATE TABLE stacks(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
+CREATE TABLE label_sets(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
+CREATE TABLE series(
+  id INTEGER PRIMARY KEY,
+  labels TEXT NOT NULL UNIQUE,   -- canonical {a="b", ...}
+  name TEXT NOT NULL             -- __name__, the profile type
+);
+CREATE TABLE profiles(
+  id INTEGER PRIMARY KEY,
+  series_id INTEGER NOT NULL REFERENCES series(id),
+  ts INTEGER NOT NULL,           -- scrape time, ns since epoch
+  time_nanos INTEGER NOT NULL,
+  duration_nanos INTEGER NOT NULL,
+  period INTEGER NOT NULL,
+  header BLOB NOT NULL,          -- string ids: sample types, period type, defaults
+  samples BLOB NOT NULL,         -- compressed columnar (stack, label set, values)
+  sample_count INTEGER NOT NULL,
+  wire_size INTEGER NOT NULL     -- bytes received from the target
+);
+CREATE INDEX profiles_series_ts ON profiles(series_id, ts);
+CREATE INDEX profiles_ts ON profiles(ts);
+)sql",
+};
+
+void check_app_id(sql::Db& db, const std::string& path) {
+  int64_t app = db.scalar_int("PRAGMA application_id");
+  int64_t tables = db.scalar_int("SELECT count(*) FROM sqlite_master");
+  if (app != kApplicationId && !(app == 0 && tables == 0)) {
+    throw sql::Error(path + " is an SQLite database but not a stoker store (application_id " +
+                         std::to_string(app) + ")",
+                     SQLITE_MISMATCH);
+  }
+  int64_t version = db.scalar_int("PRAGMA user_version");
+  if (version > kSchemaVersion) {
+    throw sql::Error(path + " was written by a newer stoker (schema v" + std::to_string(version) +
+                         ", this build knows v" + std::to_string(kSchemaVersion) + ")",
+                     SQLITE_MISMATCH);
+  }
+}
+
+std::string describe(const std::string& path, const sql::Error& e) {
+  int primary = e.code() & 0xff;
+  if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+    return path + " is not a valid stoker database (corrupt or another kind of file): " + e.what();
+  }
+  if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_PERM ||
+      primary == SQLITE_IOERR) {
+    return "cannot open " + path + " for writing: " + e.what() +
+           " (check that the directory exists and is writable)";
+  }
+  if (primary == SQLITE_MISMATCH) return e.what();
+  return path + ": " + e.what();
+}
+
+}  // namespace
+
+sql::Db open_for_write(const std::string& path) {
+  try {
+    std::filesystem::path p(path);
+    if (p.has_parent_path()) {
+      std::error_code ec;
+      std::filesystem::create_directories(p.parent_path(), ec);
+      if (ec) {
+        throw sql::Error("cannot create directory " + p.parent_path().string() + ": " + ec.message(),
+                         SQLITE_CANTOPEN);
+      }
+    }
+    sql::Db db;
+    db.open(path, false);
+    check_app_id(db, path);
+    {
+      sql::Stmt mode(db, "PRAGMA journal_mode=WAL");
+      if (!mode.step() || mode.col_text(0) != "wal") {
+        throw sql::Error("cannot switch to WAL mode", SQLITE_IOERR);
+      }
+    }
+    db.exec("PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA foreign_keys=OFF");
+    int64_t version = db.scalar_int("PRAGMA user_version");
+    for (int64_t v = version; v < kSchemaVersion; ++v) {
+      sql::Transaction tx(db);
+      db.exec(kMigrations[v]);
+      db.exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+      db.exec(("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str());
+      tx.commit();
+    }
+    return db;
+  } catch (const sql::Error& e) {
+    throw sql::Error(describe(path, e), e.code());
+  }
+}
+
+sql::Db open_for_read(const std::string& path) {
+  if (!std::filesystem::exists(path)) {
+    throw sql::Error("no database at " + path + " (run stoker first, or pass --storage.path)",
+                     SQLITE_CANTOPEN);
+  }
+  try {
+    sql::Db db;
+    db.open(path, true);
+    check_app_id(db, path);
+    if (db.scalar_int("PRAGMA user_version") < 1) {
+      throw sql::Error(path + " is empty: no stoker schema", SQLITE_MISMATCH);
+    }
+    return db;
+  } catch (const sql::Error& e) {
+    int primary = e.code() & 0xff;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) throw sql::Error(describe(path, e), e.code());
+    throw;
+  }
+}
+
+}  // namespace stoker::schema

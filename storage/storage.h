@@ -1,0 +1,72 @@
+// Storage: the local SQLite profile store and its single writer thread.
+//
+// Profiles are appended from any thread; one writer thread owns the write
+// connection and commits whatever is queued in one transaction per batch.
+// Symbols (strings, mappings, functions, locations), call stacks and sample label
+// sets are deduplicated across all profiles; each profile row keeps its series,
+// timestamps, period, sample types and a compressed columnar block of
+// (stack, label set, values). The queue is bounded: append() refuses work rather
+// than growing without limit. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "model/labels.h"
+
+namespace perftools::profiles {
+class Profile;
+}
+
+namespace stoker {
+
+struct ProfileRecord {
+  Labels labels;  // series labels, including __name__
+  int64_t scrape_time_ns = 0;
+  std::shared_ptr<const perftools::profiles::Profile> profile;
+  size_t wire_size = 0;  // bytes received from the target
+};
+
+struct StorageStats {
+  uint64_t profiles_written = 0;
+  uint64_t batches_committed = 0;
+  uint64_t write_errors = 0;
+  uint64_t rejected_queue_full = 0;
+  uint64_t deleted_by_retention = 0;
+  uint64_t deleted_by_size = 0;
+  size_t queue_depth = 0;
+  uint64_t db_bytes = 0;
+};
+
+class Storage {
+ public:
+  // Opens or creates the database at cfg.path (creating its directory), checks it
+  // is a stoker database, applies schema migrations and starts the writer thread.
+  // Returns nullptr with a message naming the path on any failure.
+  static std::unique_ptr<Storage> open(const StorageConfig& cfg, std::string* error);
+  ~Storage();  // commits everything queued, then stops the writer
+
+  // Queues a profile for writing. Returns false (with a reason) when the queue is
+  // full or the store is closed; the caller reports it against its target.
+  bool append(ProfileRecord record, std::string* error);
+  // Blocks until everything appended before the call has been committed or has
+  // failed.
+  void flush();
+  // Runs retention and size enforcement now (it also runs every minute).
+  void enforce_limits();
+  StorageStats stats() const;
+  const std::string& path() const;
+
+  class Impl;
+
+ private:
+  explicit Storage(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The schema version this build writes.
+constexpr int kSchemaVersion = 1;
+
+}  // namespace stoker

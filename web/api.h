@@ -1,0 +1,25 @@
+// HTTP API handlers: health, readiness and target status as JSON. They work on
+// plain values (WebRequest/WebResponse) and read shared state through
+// thread-safe interfaces; safe to call from any thread.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "collector/scrape_manager.h"
+#include "web/server.h"
+
+namespace stoker {
+
+struct ApiContext {
+  const ScrapeManager* scrape = nullptr;
+  const std::atomic<bool>* ready = nullptr;
+};
+
+WebResponse handle_request(const WebRequest& req, const ApiContext& ctx);
+
+// The Prometheus-style targets document: {"activeTargets": [...], "droppedTargets": [...]}.
+std::string targets_json(const std::vector<TargetStatus>& targets, bool with_health);
+
+}  // namespace stoker

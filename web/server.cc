@@ -1,0 +1,122 @@
+#include "web/server.h"
+
+#include "collector/asio_pch.h"
+#include "model/log.h"
+
+namespace stoker {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
+  Impl(asio::io_context& io, WebHandler h) : io(io), acceptor(io), handler(std::move(h)) {}
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    while (acceptor.is_open()) {
+      auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (!acceptor.is_open()) break;
+        continue;
+      }
+      asio::co_spawn(io, serve(beast::tcp_stream(std::move(sock))), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(beast::tcp_stream stream) {
+    auto self = shared_from_this();
+    beast::flat_buffer buffer;
+    for (;;) {
+      stream.expires_after(std::chrono::seconds(30));
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(8 * 1024);
+      parser.body_limit(1 << 20);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      if (ec) break;
+      auto req = parser.release();
+      WebRequest wr;
+      wr.method = std::string(req.method_string());
+      std::string target(req.target());
+      auto q = target.find('?');
+      wr.path = target.substr(0, q);
+      if (q != std::string::npos) wr.query = target.substr(q + 1);
+      wr.body = std::move(req.body());
+      WebResponse out;
+      try {
+        out = handler(wr);
+      } catch (const std::exception& e) {
+        out.status = 500;
+        out.body = std::string("internal error: ") + e.what() + "\n";
+        log::error("web", "handler failed", {{"path", wr.path}, {"err", e.what()}});
+      }
+      http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
+      res.set(http::field::server, "stoker");
+      res.set(http::field::content_type, out.content_type);
+      res.keep_alive(req.keep_alive());
+      res.body() = std::move(out.body);
+      res.prepare_payload();
+      auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      if (wec || !res.keep_alive()) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  WebHandler handler;
+};
+
+WebServer::WebServer(asio::io_context& io, WebHandler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+
+WebServer::~WebServer() { stop(); }
+
+bool WebServer::start(const std::string& listen, std::string* error) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "invalid listen address \"" + listen + "\" (want host:port)";
+    return false;
+  }
+  std::string host = listen.substr(0, colon);
+  std::string port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  boost::system::error_code ec;
+  tcp::resolver resolver(impl_->io);
+  auto results = resolver.resolve(host, port, ec);
+  if (ec || results.empty()) {
+    *error = "cannot resolve listen address \"" + listen + "\": " + ec.message();
+    return false;
+  }
+  tcp::endpoint ep = results.begin()->endpoint();
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = "cannot listen on " + listen + ": " + ec.message();
+    acc.close(ec);
+    return false;
+  }
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  return true;
+}
+
+unsigned short WebServer::port() const {
+  boost::system::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void WebServer::stop() {
+  asio::post(impl_->io, [impl = impl_] {
+    boost::system::error_code ec;
+    impl->acceptor.close(ec);
+  });
+}
+
+}  // namespace stoker
