@@ -62,7 +62,8 @@ asio::awaitable<void> ScrapeLoop::run() {
 }
 
 ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,
-                             const std::string& content_encoding, const std::string& body_in) {
+                             const std::string& content_encoding, const std::string& body_in,
+                             const pprof::Limits& limits) {
   ScrapeOutcome out;
   std::string http = "HTTP " + std::to_string(status);
   if (status < 200 || status > 299) {
@@ -79,14 +80,14 @@ ScrapeOutcome check_response(int status, const std::string& reason, const std::s
   std::string inflated;
   const std::string* body = &body_in;
   if (content_encoding == "gzip") {
-    std::string err = pprof::gunzip(body_in, pprof::Limits{}.max_decompressed, &inflated);
+    std::string err = pprof::gunzip(body_in, limits.max_decompressed, &inflated);
     if (!err.empty()) {
       out.error = "invalid response (" + http + ", Content-Encoding gzip): " + err;
       return out;
     }
     body = &inflated;
   }
-  auto decoded = pprof::decode(*body);
+  auto decoded = pprof::decode(*body, limits);
   if (!decoded.error.empty()) {
     std::string what = pprof::describe_body(content_type, *body);
     bool looks_pprof = pprof::is_gzip(*body) || what == "binary data" ||

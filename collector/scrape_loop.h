@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include "collector/pprof/pprof_decode.h"
 #include "collector/target.h"
 
 namespace boost::asio {
@@ -27,13 +28,6 @@ namespace stoker {
 
 class HttpClient;
 class Storage;
-}  // namespace stoker
-
-namespace perftools::profiles {
-class Profile;
-}
-
-namespace stoker {
 
 struct ScrapeHealth {
   enum class State { kUnknown, kUp, kDown };
@@ -113,6 +107,7 @@ struct ScrapeOutcome {
   std::string error;
 };
 ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,
-                             const std::string& content_encoding, const std::string& body);
+                             const std::string& content_encoding, const std::string& body,
+                             const pprof::Limits& limits = {});
 
 }  // namespace stoker

@@ -49,7 +49,7 @@ func contend() {
 
 func worker(id int, ticks <-chan int) {
 	for i := range ticks { // channel receive blocks: shows up in block
-		burnCPU(20 + id*10)
+		burnCPU(10 + id*4)
 		allocate(i)
 		contend()
 	}
@@ -68,9 +68,7 @@ func main() {
 	go func() {
 		for i := 0; ; i++ {
 			ticks <- i
-			if i%4 == 0 {
-				time.Sleep(time.Millisecond)
-			}
+			time.Sleep(time.Millisecond) // paced: about 10% of one core in all
 		}
 	}()
 	log.Printf("demo app: pprof on http://%s/debug/pprof/", *listen)

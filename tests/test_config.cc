@@ -1,0 +1,256 @@
+#include <catch2/catch.hpp>
+
+#include "config/config.h"
+#include "tests/support/process.h"
+
+using namespace stoker;
+using namespace std::chrono_literals;
+
+namespace {
+
+ConfigResult load(const std::string& yaml, const std::string& dir = "/tmp") {
+  return load_config_string(yaml, "test.yaml", dir);
+}
+
+// True when some error contains every fragment.
+bool has_error(const ConfigResult& r, std::initializer_list<std::string> fragments) {
+  for (const auto& e : r.errors) {
+    bool all = true;
+    for (const auto& f : fragments) all = all && e.find(f) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
+std::string errors(const ConfigResult& r) {
+  std::string out;
+  for (const auto& e : r.errors) out += e + "\n";
+  return out;
+}
+
+const ProfileTypeConfig& type(const ScrapeConfig& sc, const std::string& name) {
+  for (const auto& p : sc.profiles) {
+    if (p.name == name) return p;
+  }
+  FAIL("no profile type " << name);
+  return sc.profiles.front();
+}
+
+}  // namespace
+
+TEST_CASE("defaults follow Alloy and Prometheus", "[config]") {
+  auto r = load("scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['localhost:6060']\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& c = *r.config;
+  CHECK(c.global.scrape_interval == 15s);
+  CHECK(c.global.scrape_timeout == 10s);
+  CHECK(c.storage.path == "./data/stoker.db");
+  CHECK(c.web.listen_address == "127.0.0.1:4040");
+  REQUIRE(c.scrape_configs.size() == 1);
+  const auto& sc = c.scrape_configs[0];
+  CHECK(sc.scrape_interval == 15s);
+  CHECK(sc.scrape_timeout == 10s);
+  CHECK(sc.scheme == "http");
+  CHECK(sc.http.follow_redirects);
+  CHECK(sc.delta_seconds() == 14);
+  CHECK(type(sc, "process_cpu").enabled);
+  CHECK(type(sc, "process_cpu").delta);
+  CHECK(type(sc, "process_cpu").path == "/debug/pprof/profile");
+  CHECK(type(sc, "memory").path == "/debug/pprof/allocs");
+  CHECK_FALSE(type(sc, "memory").delta);
+  CHECK(type(sc, "block").enabled);
+  CHECK(type(sc, "mutex").enabled);
+  CHECK(type(sc, "goroutine").enabled);
+  CHECK_FALSE(type(sc, "fgprof").enabled);
+  CHECK(type(sc, "fgprof").delta);
+  CHECK_FALSE(type(sc, "godeltaprof_memory").enabled);
+  CHECK(type(sc, "godeltaprof_memory").path == "/debug/pprof/delta_heap");
+  CHECK(type(sc, "godeltaprof_memory").series_name() == "memory");
+}
+
+TEST_CASE("a full config loads", "[config]") {
+  stoker::test::TempDir dir;
+  stoker::test::write_file(dir.file("token"), "s3cret\n");
+  auto r = load(R"(
+global:
+  scrape_interval: 30s
+  scrape_timeout: 20s
+  external_labels: {cluster: eu-1}
+storage: {path: /var/lib/stoker/db.sqlite, retention: 3d, max_size: 2GiB}
+web: {listen_address: "0.0.0.0:4040"}
+scrape_configs:
+  - job_name: api
+    scrape_interval: 1m
+    delta_profiling_duration: 30s
+    scheme: https
+    params: {debug: ["0"]}
+    body_size_limit: 50MiB
+    bearer_token_file: token
+    tls_config: {insecure_skip_verify: true, server_name: api.local}
+    follow_redirects: false
+    static_configs:
+      - targets: [a:6060, b:6060]
+        labels: {env: prod}
+    profiling_config:
+      path_prefix: /app
+      memory: {enabled: false}
+      godeltaprof_memory: {enabled: true}
+      fgprof: {enabled: true}
+      custom_trace: {path: /debug/custom, delta: true}
+)", dir.path());
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& c = *r.config;
+  CHECK(c.global.external_labels.get("cluster") == "eu-1");
+  CHECK(c.storage.retention == 72h);
+  CHECK(c.storage.max_size == 2ull << 30);
+  const auto& sc = c.scrape_configs[0];
+  CHECK(sc.scrape_interval == 60s);
+  CHECK(sc.scrape_timeout == 20s);  // min(global timeout, interval)
+  CHECK(sc.delta_seconds() == 30);
+  CHECK(sc.body_size_limit == 50ull << 20);
+  REQUIRE(sc.http.authorization);
+  CHECK(sc.http.authorization->type == "Bearer");
+  CHECK(sc.http.authorization->credentials_file == dir.file("token"));
+  CHECK(sc.http.tls.insecure_skip_verify);
+  CHECK_FALSE(sc.http.follow_redirects);
+  CHECK(sc.path_prefix == "/app");
+  CHECK_FALSE(type(sc, "memory").enabled);
+  CHECK(type(sc, "godeltaprof_memory").enabled);
+  CHECK(type(sc, "custom_trace").enabled);
+  CHECK(type(sc, "custom_trace").delta);
+  CHECK(type(sc, "custom_trace").path == "/debug/custom");
+  CHECK(sc.static_configs[0].targets.size() == 2);
+  CHECK(sc.static_configs[0].labels.get("env") == "prod");
+}
+
+TEST_CASE("errors name file, line, column and key path", "[config]") {
+  auto r = load("global:\n  scrape_intervall: 15s\n");
+  REQUIRE_FALSE(r.config);
+  CHECK(has_error(r, {"test.yaml:2:3:", "global.scrape_intervall", "unknown key"}));
+
+  r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 15\n");
+  CHECK(has_error(r, {"test.yaml:3:22:", "scrape_configs[0].scrape_interval", "missing unit"}));
+
+  r = load("scrape_configs:\n  - job_name: a\n    body_size_limit: 50XB\n");
+  CHECK(has_error(r, {"test.yaml:3:22:", "body_size_limit", "not a valid size"}));
+
+  r = load("scrape_configs:\n  - job_name: a\n    follow_redirects: maybe\n");
+  CHECK(has_error(r, {"test.yaml:3:23:", "follow_redirects", "expected true or false"}));
+
+  r = load("scrape_configs:\n  - job_name: [a]\n");
+  CHECK(has_error(r, {"test.yaml:2:15:", "job_name", "expected a string"}));
+
+  r = load("global: {scrape_interval: 1m30s}\nglobal: {}\n");
+  CHECK(has_error(r, {"test.yaml:2:1:", "already set"}));
+
+  r = load("scrape_configs: [\n");
+  CHECK(has_error(r, {"test.yaml:", "invalid YAML"}));
+}
+
+TEST_CASE("every error is reported, not just the first", "[config]") {
+  auto r = load("global: {foo: 1}\nscrape_configs:\n  - job_name: a\n    bar: 2\n    scrape_timeout: soon\n");
+  CHECK(r.errors.size() == 3);
+}
+
+TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") {
+  for (const char* key : {"relabel_configs", "kubernetes_sd_configs", "file_sd_configs"}) {
+    auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
+    CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
+  }
+  auto r = load("remote_write:\n  - url: http://x\n");
+  CHECK(has_error(r, {"remote_write", "not supported yet"}));
+  r = load("scrape_configs:\n  - job_name: a\n    oauth2: {}\n");
+  CHECK(has_error(r, {"oauth2", "not supported by stoker"}));
+}
+
+TEST_CASE("job names must be present and unique", "[config]") {
+  auto r = load("scrape_configs:\n  - scrape_interval: 5s\n");
+  CHECK(has_error(r, {"job_name is empty"}));
+  r = load("scrape_configs:\n  - job_name: ''\n");
+  CHECK(has_error(r, {"job_name is empty"}));
+  r = load("scrape_configs:\n  - job_name: a\n  - job_name: a\n");
+  CHECK(has_error(r, {"test.yaml:3:5:", "found multiple scrape configs with job name \"a\""}));
+  r = load("scrape_configs:\n  -\n");
+  CHECK(has_error(r, {"empty or null scrape config section"}));
+}
+
+TEST_CASE("timeouts follow Prometheus' rules", "[config]") {
+  auto r = load("global: {scrape_interval: 5s, scrape_timeout: 10s}\n");
+  CHECK(has_error(r, {"global scrape timeout greater than scrape interval"}));
+  r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 6s\n");
+  CHECK(has_error(r, {"test.yaml:4:21:", "scrape timeout greater than scrape interval for scrape config with job name \"a\""}));
+  // An inferred timeout is clamped to the interval, not rejected.
+  r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n");
+  REQUIRE(r.config);
+  CHECK(r.config->scrape_configs[0].scrape_timeout == 5s);
+}
+
+TEST_CASE("delta profiling bounds follow Alloy", "[config]") {
+  auto r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n");
+  CHECK(has_error(r, {"scrape_interval must be at least 2 seconds when using delta profiling"}));
+  r = load("scrape_configs:\n  - job_name: a\n    delta_profiling_duration: 15s\n");
+  CHECK(has_error(r, {"test.yaml:3:31:", "delta_profiling_duration must be more than 1s"}));
+  r = load("scrape_configs:\n  - job_name: a\n    delta_profiling_duration: 1s\n");
+  CHECK(has_error(r, {"delta_profiling_duration must be more than 1s"}));
+  // Without any delta type enabled, a short interval is fine.
+  r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    profiling_config:\n      process_cpu: {enabled: false}\n");
+  CHECK(r.config);
+  r = load("scrape_configs:\n  - job_name: a\n    params: {seconds: ['5']}\n");
+  CHECK(has_error(r, {"params.seconds", "delta_profiling_duration"}));
+}
+
+TEST_CASE("at most one authentication method", "[config]") {
+  auto r = load("scrape_configs:\n  - job_name: a\n    bearer_token: x\n    basic_auth: {username: u, password: p}\n");
+  CHECK(has_error(r, {"at most one of basic_auth, authorization, bearer_token & bearer_token_file must be configured"}));
+  r = load("scrape_configs:\n  - job_name: a\n    bearer_token: x\n    authorization: {credentials: y}\n");
+  CHECK(has_error(r, {"authorization is not compatible with bearer_token & bearer_token_file"}));
+  r = load("scrape_configs:\n  - job_name: a\n    authorization: {type: Basic, credentials: y}\n");
+  CHECK(has_error(r, {"authorization type cannot be set to \"basic\", use \"basic_auth\" instead"}));
+  r = load("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: /etc/hostname}\n");
+  CHECK(has_error(r, {"at most one of basic_auth password & password_file must be configured"}));
+  r = load("scrape_configs:\n  - job_name: a\n    bearer_token: x\n");
+  REQUIRE(r.config);
+  CHECK(r.config->scrape_configs[0].http.authorization->credentials.value == "x");
+}
+
+TEST_CASE("referenced files must be readable", "[config]") {
+  auto r = load("scrape_configs:\n  - job_name: a\n    bearer_token_file: /nonexistent/token\n");
+  CHECK(has_error(r, {"test.yaml:3:24:", "cannot read file \"/nonexistent/token\""}));
+  r = load("scrape_configs:\n  - job_name: a\n    tls_config: {cert_file: /etc/hostname}\n");
+  CHECK(has_error(r, {"exactly one of key or key_file must be configured"}));
+  r = load("scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: missing-ca.pem}\n", "/nonexistent-dir");
+  CHECK(has_error(r, {"/nonexistent-dir/missing-ca.pem"}));
+}
+
+TEST_CASE("static targets are host:port", "[config]") {
+  auto r = load("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['http://bad:6060']\n");
+  CHECK(has_error(r, {"test.yaml:4:19:", "\"http://bad:6060\" is not a valid hostname"}));
+  r = load("scrape_configs:\n  - job_name: a\n    scheme: ftp\n");
+  CHECK(has_error(r, {"unknown scrape scheme \"ftp\""}));
+  r = load("scrape_configs:\n  - job_name: a\n    profiling_config:\n      custom: {enabled: true}\n");
+  CHECK(has_error(r, {"custom profile type \"custom\" needs a path"}));
+}
+
+TEST_CASE("external labels expand the environment", "[config]") {
+  ::setenv("STOKER_TEST_REGION", "eu", 1);
+  auto r = load("global:\n  external_labels: {region: '${STOKER_TEST_REGION}', lit: 'a$$b'}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->global.external_labels.get("region") == "eu");
+  CHECK(r.config->global.external_labels.get("lit") == "a$b");
+}
+
+TEST_CASE("the embedded default scrapes localhost:6060", "[config]") {
+  Config c = default_config();
+  REQUIRE(c.scrape_configs.size() == 1);
+  CHECK(c.scrape_configs[0].job_name == "local");
+  CHECK(c.scrape_configs[0].static_configs[0].targets[0] == "localhost:6060");
+  CHECK(c.storage.path == "./data/stoker.db");
+}
+
+TEST_CASE("the example configs load", "[config]") {
+  auto r = load_config_file(STOKER_SOURCE_DIR "/examples/local.yaml");
+  INFO(errors(r));
+  CHECK(r.config);
+}

@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+
+#include "model/labels.h"
+#include "model/selector.h"
+#include "model/timeparse.h"
+#include "model/units.h"
+
+using namespace stoker;
+using namespace std::chrono_literals;
+
+TEST_CASE("labels are sorted, unique, and empty values remove them", "[model]") {
+  Labels l{{"b", "2"}, {"a", "1"}};
+  CHECK(l.to_string() == R"({a="1", b="2"})");
+  l.set("a", "");
+  CHECK_FALSE(l.has("a"));
+  l.set("__name__", "memory");
+  CHECK(l.without_reserved().to_string() == R"({b="2"})");
+  CHECK(Labels{{"x", "q\"\n"}}.to_string() == R"({x="q\"\n"})");
+  CHECK(Labels{{"a", "1"}}.hash() != Labels{{"a", "2"}}.hash());
+}
+
+TEST_CASE("durations parse like Prometheus", "[model]") {
+  CHECK(parse_duration("15s") == Duration(15000));
+  CHECK(parse_duration("1m30s") == Duration(90000));
+  CHECK(parse_duration("1h") == Duration(3600000));
+  CHECK(parse_duration("500ms") == Duration(500));
+  CHECK(parse_duration("0") == Duration(0));
+  CHECK(parse_duration("1d2h") == Duration((24 + 2) * 3600000LL));
+  std::string err;
+  CHECK_FALSE(parse_duration("15", &err));
+  CHECK(err.find("missing unit") != std::string::npos);
+  CHECK_FALSE(parse_duration("30s1m", &err));
+  CHECK_FALSE(parse_duration("1.5s", &err));
+  CHECK_FALSE(parse_duration("", &err));
+  CHECK_FALSE(parse_duration("-1s", &err));
+  CHECK(format_duration(Duration(90000)) == "1m30s");
+  CHECK(format_duration(Duration(0)) == "0s");
+  CHECK(format_duration(Duration(15000)) == "15s");
+}
+
+TEST_CASE("sizes parse with binary units", "[model]") {
+  CHECK(parse_size("50MiB") == 50ull << 20);
+  CHECK(parse_size("1GB") == 1ull << 30);
+  CHECK(parse_size("1024") == 1024u);
+  CHECK(parse_size("10KiB") == 10240u);
+  std::string err;
+  CHECK_FALSE(parse_size("10XB", &err));
+  CHECK(err.find("10XB") != std::string::npos);
+  CHECK_FALSE(parse_size("MiB", &err));
+  CHECK(format_size(50ull << 20) == "50MiB");
+}
+
+TEST_CASE("selectors match label sets", "[model]") {
+  std::string err;
+  auto s = Selector::parse(R"(memory{job="a", instance=~"host-.*", env!="prod", zone!~"eu.*"})", &err);
+  REQUIRE(s);
+  CHECK(s->profile_type() == "memory");
+  Labels l{{"__name__", "memory"}, {"job", "a"}, {"instance", "host-1"}, {"zone", "us"}};
+  CHECK(s->matches(l));
+  l.set("zone", "eu-1");
+  CHECK_FALSE(s->matches(l));
+  // Regexes are fully anchored.
+  auto anchored = Selector::parse(R"({job=~"a"})", &err);
+  REQUIRE(anchored);
+  CHECK_FALSE(anchored->matches(Labels{{"job", "ab"}}));
+  CHECK(Selector::parse("", &err)->matches(l));
+  CHECK(Selector::parse("process_cpu", &err)->profile_type() == "process_cpu");
+  CHECK_FALSE(Selector::parse(R"(memory{job="a")", &err));
+  CHECK(err.find("position") != std::string::npos);
+  CHECK_FALSE(Selector::parse(R"({job=~"(")", &err));
+  CHECK_FALSE(Selector::parse(R"({job~"a"})", &err));
+}
+
+TEST_CASE("times parse as RFC 3339, unix seconds and relative", "[model]") {
+  int64_t now = 1'764'064'800LL * 1'000'000'000LL;
+  std::string err;
+  CHECK(parse_time("now", now, &err) == now);
+  CHECK(parse_time("now-1h", now, &err) == now - 3600LL * 1'000'000'000LL);
+  CHECK(parse_time("1764064800", now, &err) == now);
+  CHECK(parse_time("2025-11-25T10:00:00Z", now, &err) == now);
+  CHECK(parse_time("2025-11-25T11:00:00+01:00", now, &err) == now);
+  CHECK(parse_time("2025-11-25T10:00:00.5Z", now, &err) == now + 500'000'000);
+  CHECK_FALSE(parse_time("yesterday", now, &err));
+  CHECK(format_time(now) == "2025-11-25T10:00:00.000Z");
+}

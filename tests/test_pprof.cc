@@ -1,0 +1,157 @@
+#include <catch2/catch.hpp>
+
+#include "collector/pprof/pprof_decode.h"
+#include "tests/support/profiles.h"
+
+using namespace stoker;
+
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void put_tag(std::string& out, int field, int wire) { put_varint(out, static_cast<uint64_t>(field << 3 | wire)); }
+void put_bytes(std::string& out, int field, const std::string& b) {
+  put_tag(out, field, 2);
+  put_varint(out, b.size());
+  out += b;
+}
+
+// A profile encoded by hand with the repeated scalars of each sample either
+// packed (as Go does for more than two values) or unpacked.
+std::string hand_encoded(bool packed) {
+  std::string p;
+  for (const char* s : {"", "samples", "count", "main", "cpu", "nanoseconds"}) put_bytes(p, 6, s);
+  for (auto [t, u] : {std::pair{1, 2}, std::pair{4, 5}}) {
+    std::string vt;
+    put_tag(vt, 1, 0);
+    put_varint(vt, static_cast<uint64_t>(t));
+    put_tag(vt, 2, 0);
+    put_varint(vt, static_cast<uint64_t>(u));
+    put_bytes(p, 1, vt);
+  }
+  std::string fn;
+  put_tag(fn, 1, 0);
+  put_varint(fn, 1);
+  put_tag(fn, 2, 0);
+  put_varint(fn, 3);
+  put_bytes(p, 5, fn);
+  std::string loc, line;
+  put_tag(loc, 1, 0);
+  put_varint(loc, 7);
+  put_tag(line, 1, 0);
+  put_varint(line, 1);
+  put_bytes(loc, 4, line);
+  put_bytes(p, 4, loc);
+  std::string sample;
+  if (packed) {
+    std::string ids, vals;
+    put_varint(ids, 7);
+    put_varint(ids, 7);
+    put_bytes(sample, 1, ids);
+    put_varint(vals, 3);
+    put_varint(vals, 30000000);
+    put_bytes(sample, 2, vals);
+  } else {
+    for (uint64_t id : {7, 7}) {
+      put_tag(sample, 1, 0);
+      put_varint(sample, id);
+    }
+    for (uint64_t v : {3, 30000000}) {
+      put_tag(sample, 2, 0);
+      put_varint(sample, v);
+    }
+  }
+  put_bytes(p, 2, sample);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("decodes raw and gzipped pprof", "[pprof]") {
+  auto p = test::make_profile({{"samples", "count"}, {"cpu", "nanoseconds"}},
+                              {{{"a", "b"}, {1, 10}}, {{"c"}, {2, 20}}});
+  std::string raw = p.SerializeAsString();
+  auto d1 = pprof::decode(raw);
+  REQUIRE(d1.error.empty());
+  CHECK(test::canonical(*d1.profile) == test::canonical(p));
+  auto d2 = pprof::decode(pprof::encode_gzip(p));
+  REQUIRE(d2.error.empty());
+  CHECK(test::canonical(*d2.profile) == test::canonical(p));
+  CHECK(d2.raw_size == raw.size());
+}
+
+TEST_CASE("accepts packed and unpacked repeated fields alike", "[pprof]") {
+  auto packed = pprof::decode(hand_encoded(true));
+  auto unpacked = pprof::decode(hand_encoded(false));
+  REQUIRE(packed.error.empty());
+  REQUIRE(unpacked.error.empty());
+  CHECK(test::canonical(*packed.profile) == test::canonical(*unpacked.profile));
+  CHECK(test::totals(*packed.profile) == std::vector<int64_t>{3, 30000000});
+  CHECK(packed.profile->sample(0).location_id_size() == 2);
+}
+
+TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
+  auto p = test::make_profile({{"samples", "count"}}, {{{"a"}, {1}}});
+  std::string gz = pprof::encode_gzip(p);
+
+  CHECK(pprof::decode("").error == "empty body");
+  CHECK(pprof::decode(gz.substr(0, gz.size() / 2)).error == "truncated gzip stream");
+  CHECK(pprof::decode("<html><body>404</body></html>").error == "not a valid pprof protobuf message");
+
+  auto raw = p.SerializeAsString();
+  CHECK_FALSE(pprof::decode(raw.substr(0, raw.size() - 3)).error.empty());
+
+  auto bad = p;
+  bad.set_string_table(0, "x");
+  CHECK(pprof::decode(bad.SerializeAsString()).error == "string_table[0] must be ''");
+  bad = p;
+  bad.mutable_sample(0)->add_location_id(99);
+  CHECK(pprof::decode(bad.SerializeAsString()).error == "a sample refers to missing location 99");
+  bad = p;
+  bad.mutable_sample(0)->add_value(5);
+  CHECK(pprof::decode(bad.SerializeAsString()).error.find("values but the profile has 1 sample types") !=
+        std::string::npos);
+  bad = p;
+  bad.mutable_function(0)->set_name(1000);
+  CHECK(pprof::decode(bad.SerializeAsString()).error == "function refers to a missing string");
+  bad = p;
+  bad.mutable_location(0)->mutable_line(0)->set_function_id(42);
+  CHECK(pprof::decode(bad.SerializeAsString()).error.find("missing function 42") != std::string::npos);
+  bad = p;
+  bad.clear_sample_type();
+  bad.mutable_sample(0)->clear_value();
+  CHECK(pprof::decode(bad.SerializeAsString()).error == "profile has no sample types");
+}
+
+TEST_CASE("a gzip bomb stops at the decompression limit", "[pprof]") {
+  std::string zeros(64u << 20, '\0');
+  std::string bomb = pprof::gzip(zeros, 9);
+  CHECK(bomb.size() < 200u << 10);
+  pprof::Limits limits;
+  limits.max_decompressed = 8u << 20;
+  auto d = pprof::decode(bomb, limits);
+  CHECK(d.error.find("exceeds 8388608 bytes") != std::string::npos);
+  CHECK_FALSE(d.profile);
+}
+
+TEST_CASE("sample and location counts are bounded", "[pprof]") {
+  std::vector<test::SampleSpec> samples;
+  for (int i = 0; i < 50; ++i) samples.push_back({{"f" + std::to_string(i)}, {1}});
+  auto p = test::make_profile({{"samples", "count"}}, samples);
+  pprof::Limits limits;
+  limits.max_samples = 10;
+  CHECK(pprof::decode(p.SerializeAsString(), limits).error.find("50 samples") != std::string::npos);
+}
+
+TEST_CASE("describes bodies that are not pprof", "[pprof]") {
+  CHECK(pprof::describe_body("text/html; charset=utf-8", "<p>x</p>") == "text/html");
+  CHECK(pprof::describe_body("", "<!DOCTYPE html><html>") == "text/html");
+  CHECK(pprof::describe_body("application/json", "{}") == "JSON");
+  CHECK(pprof::describe_body("text/plain", "404 page not found\n") == "plain text \"404 page not found\"");
+  CHECK(pprof::describe_body("", "") == "an empty body");
+}

@@ -1,0 +1,273 @@
+#include <catch2/catch.hpp>
+
+#include <future>
+
+#include "collector/asio_pch.h"
+#include "collector/http_client.h"
+#include "collector/pprof/pprof_decode.h"
+#include "collector/scrape_loop.h"
+#include "collector/scrape_manager.h"
+#include "storage/reader.h"
+#include "storage/storage.h"
+#include "tests/support/process.h"
+#include "tests/support/profiles.h"
+#include "tests/support/test_server.h"
+
+using namespace stoker;
+using namespace std::chrono_literals;
+using test::RawResponse;
+using test::RecordedRequest;
+using test::TestServer;
+namespace asio = boost::asio;
+
+namespace {
+
+std::string pprof_body() {
+  return pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {4}}, {{"runtime.gopark", "main.worker"}, {2}}}));
+}
+
+RawResponse ok_pprof() {
+  return {TestServer::response(200, "application/octet-stream", pprof_body()), false, false};
+}
+
+struct Fetch {
+  HttpResult res;
+  ScrapeOutcome outcome;
+  double seconds = 0;
+};
+
+// Runs one GET through the real client and judges it like a scrape loop does.
+Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_limit = 0,
+            std::chrono::milliseconds timeout = 2000ms, pprof::Limits limits = {},
+            HttpClient* shared = nullptr, asio::io_context* shared_io = nullptr) {
+  asio::io_context local_io;
+  asio::io_context& io = shared_io ? *shared_io : local_io;
+  std::unique_ptr<HttpClient> own;
+  if (!shared) own = std::make_unique<HttpClient>(io.get_executor(), cfg, body_limit, "stoker-test");
+  HttpClient& client = shared ? *shared : *own;
+  auto start = std::chrono::steady_clock::now();
+  auto fut = asio::co_spawn(io, client.get(url, start + timeout, timeout), asio::use_future);
+  io.restart();
+  io.run();
+  Fetch f;
+  f.res = fut.get();
+  f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (f.res.error.empty()) {
+    f.outcome = check_response(f.res.status, f.res.reason, f.res.content_type, f.res.content_encoding, f.res.body, limits);
+  } else {
+    f.outcome.error = f.res.error;
+  }
+  return f;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("a pprof response decodes", "[scrape]") {
+  TestServer server([](const RecordedRequest&) { return ok_pprof(); });
+  auto f = fetch(server.base_url() + "/debug/pprof/goroutine");
+  INFO(f.outcome.error);
+  REQUIRE(f.outcome.profile);
+  CHECK(test::totals(*f.outcome.profile) == std::vector<int64_t>{6});
+  auto reqs = server.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].target == "/debug/pprof/goroutine");
+  CHECK(reqs[0].header("user-agent") == "stoker-test");
+  CHECK(reqs[0].header("x-prometheus-scrape-timeout-seconds") == "2.000000");
+}
+
+TEST_CASE("a 404 HTML page is an error saying what came back", "[scrape]") {
+  TestServer server([](const RecordedRequest&) {
+    return RawResponse{TestServer::response(404, "text/html; charset=utf-8", "<html><body>Not Found</body></html>")};
+  });
+  auto f = fetch(server.base_url() + "/debug/pprof/allocs");
+  CHECK_FALSE(f.outcome.profile);
+  CHECK(contains(f.outcome.error, "expected pprof, got text/html (HTTP 404"));
+}
+
+TEST_CASE("a 500 with a text body is an error quoting the body", "[scrape]") {
+  TestServer server([](const RecordedRequest&) {
+    return RawResponse{TestServer::response(500, "text/plain", "Could not enable CPU profiling: cpu profiling already in use\n")};
+  });
+  auto f = fetch(server.base_url() + "/debug/pprof/profile?seconds=1");
+  CHECK(contains(f.outcome.error, "expected pprof, got plain text \"Could not enable CPU profiling: cpu profiling already in use\" (HTTP 500"));
+}
+
+TEST_CASE("Go's WriteTimeout refusal is explained", "[scrape]") {
+  TestServer server([](const RecordedRequest&) {
+    return RawResponse{TestServer::response(400, "text/plain", "profile duration exceeds server's WriteTimeout\n", "X-Go-Pprof: 1\r\n")};
+  });
+  auto f = fetch(server.base_url() + "/debug/pprof/profile?seconds=59");
+  CHECK(contains(f.outcome.error, "refused the profile duration"));
+  CHECK(contains(f.outcome.error, "delta_profiling_duration"));
+}
+
+TEST_CASE("a target that never answers times out at the deadline", "[scrape]") {
+  TestServer server([](const RecordedRequest&) { return RawResponse{"", true}; });
+  auto f = fetch(server.base_url() + "/debug/pprof/heap", {}, 0, 300ms);
+  CHECK(contains(f.outcome.error, "timed out waiting for a response"));
+  CHECK(f.seconds < 2.0);
+  CHECK(f.seconds >= 0.29);
+}
+
+TEST_CASE("a body over body_size_limit is refused", "[scrape]") {
+  TestServer server([](const RecordedRequest&) {
+    return RawResponse{TestServer::response(200, "application/octet-stream", std::string(64 * 1024, 'x'))};
+  });
+  auto f = fetch(server.base_url() + "/big", {}, 4096);
+  CHECK(contains(f.outcome.error, "exceeds the body size limit of 4096 bytes"));
+}
+
+TEST_CASE("a gzip bomb is stopped at the decompression limit", "[scrape]") {
+  std::string bomb = pprof::gzip(std::string(64u << 20, '\0'), 9);
+  TestServer server([&](const RecordedRequest&) {
+    return RawResponse{TestServer::response(200, "application/octet-stream", bomb)};
+  });
+  pprof::Limits limits;
+  limits.max_decompressed = 4u << 20;
+  auto f = fetch(server.base_url() + "/bomb", {}, 0, 2000ms, limits);
+  CHECK(contains(f.outcome.error, "invalid pprof (HTTP 200"));
+  CHECK(contains(f.outcome.error, "possible gzip bomb"));
+}
+
+TEST_CASE("non-pprof 200 bodies are errors", "[scrape]") {
+  std::string body;
+  std::string ctype;
+  TestServer server([&](const RecordedRequest&) { return RawResponse{TestServer::response(200, ctype, body)}; });
+  body = R"({"error": "nope"})";
+  ctype = "application/json";
+  CHECK(contains(fetch(server.base_url() + "/").outcome.error, "expected pprof, got JSON (HTTP 200"));
+  body = "";
+  ctype = "application/octet-stream";
+  CHECK(contains(fetch(server.base_url() + "/").outcome.error, "expected pprof, got an empty body (HTTP 200)"));
+  body = pprof_body().substr(0, 40);
+  CHECK(contains(fetch(server.base_url() + "/").outcome.error, "truncated gzip stream"));
+}
+
+TEST_CASE("a body cut short by the target is an error", "[scrape]") {
+  TestServer server([](const RecordedRequest&) {
+    std::string full = TestServer::response(200, "application/octet-stream", pprof_body());
+    return RawResponse{full.substr(0, full.size() - 10), false, true};
+  });
+  auto f = fetch(server.base_url() + "/short");
+  CHECK_FALSE(f.outcome.profile);
+  CHECK(contains(f.outcome.error, "reading the response"));
+}
+
+TEST_CASE("redirects are followed, bounded, and can be turned off", "[scrape]") {
+  TestServer server([](const RecordedRequest& r) {
+    if (r.target == "/loop") return RawResponse{TestServer::response(302, "", "", "Location: /loop\r\n")};
+    if (r.target == "/old") return RawResponse{TestServer::response(301, "", "", "Location: /new\r\n")};
+    return ok_pprof();
+  });
+  auto f = fetch(server.base_url() + "/old");
+  CHECK(f.outcome.profile);
+  CHECK(f.res.final_url == server.base_url() + "/new");
+  f = fetch(server.base_url() + "/loop");
+  CHECK(contains(f.outcome.error, "stopped after 10 redirects"));
+  HttpClientConfig no_follow;
+  no_follow.follow_redirects = false;
+  f = fetch(server.base_url() + "/old", no_follow);
+  CHECK(contains(f.outcome.error, "(HTTP 301"));
+}
+
+TEST_CASE("connection refused is reported", "[scrape]") {
+  int port = test::free_port();
+  auto f = fetch("http://127.0.0.1:" + std::to_string(port) + "/debug/pprof/heap");
+  CHECK(contains(f.outcome.error, "connection refused"));
+}
+
+TEST_CASE("auth headers are sent and credential files re-read", "[scrape]") {
+  TestServer server([](const RecordedRequest&) { return ok_pprof(); });
+  HttpClientConfig basic;
+  basic.basic_auth = BasicAuth{"user", Secret{"pass"}, ""};
+  fetch(server.base_url() + "/", basic);
+  CHECK(server.requests().back().header("authorization") == "Basic dXNlcjpwYXNz");
+
+  test::TempDir dir;
+  test::write_file(dir.file("token"), "first\n");
+  HttpClientConfig bearer;
+  bearer.authorization = Authorization{"Bearer", {}, dir.file("token")};
+  asio::io_context io;
+  HttpClient client(io.get_executor(), bearer, 0, "t");
+  fetch(server.base_url() + "/", {}, 0, 2000ms, {}, &client, &io);
+  CHECK(server.requests().back().header("authorization") == "Bearer first");
+  test::write_file(dir.file("token"), "second");
+  fetch(server.base_url() + "/", {}, 0, 2000ms, {}, &client, &io);
+  CHECK(server.requests().back().header("authorization") == "Bearer second");
+  // Both requests went over one kept-alive connection.
+  CHECK(server.connections() == 2);  // one for the basic-auth client, one for this one
+
+  std::remove(dir.file("token").c_str());
+  auto f = fetch(server.base_url() + "/", {}, 0, 2000ms, {}, &client, &io);
+  CHECK(contains(f.outcome.error, "cannot read credentials file"));
+  CHECK_FALSE(contains(f.outcome.error, "second"));
+}
+
+TEST_CASE("first-scrape offsets are deterministic and inside the interval", "[scrape]") {
+  auto a = ScrapeLoop::offset("job\x1ftarget-a\x1fmemory", 15000ms);
+  CHECK(a == ScrapeLoop::offset("job\x1ftarget-a\x1fmemory", 15000ms));
+  CHECK(a < 15000ms);
+  CHECK(a != ScrapeLoop::offset("job\x1ftarget-b\x1fmemory", 15000ms));
+}
+
+TEST_CASE("the scrape manager stores profiles with target labels and tracks health", "[scrape]") {
+  TestServer server([](const RecordedRequest& r) {
+    if (r.target.rfind("/debug/pprof/goroutine", 0) == 0) return ok_pprof();
+    return RawResponse{TestServer::response(404, "text/plain", "404 page not found\n")};
+  });
+  test::TempDir dir;
+  std::string yaml = "global:\n  scrape_interval: 1s\n  external_labels: {cluster: test}\n"
+                     "scrape_configs:\n  - job_name: app\n    static_configs:\n"
+                     "      - targets: ['127.0.0.1:" + std::to_string(server.port()) + "']\n"
+                     "        labels: {team: core}\n"
+                     "    profiling_config:\n      process_cpu: {enabled: false}\n"
+                     "      block: {enabled: false}\n      mutex: {enabled: false}\n";
+  auto cfg = load_config_string(yaml, "t.yaml", dir.path());
+  REQUIRE(cfg.config);
+  cfg.config->storage.path = dir.file("s.db");
+  std::string err;
+  auto storage = Storage::open(cfg.config->storage, &err);
+  REQUIRE(storage);
+  asio::io_context io;
+  asio::thread_pool pool(2);
+  ScrapeManager manager(io, pool, storage.get());
+  manager.apply_config(*cfg.config);
+  CHECK(manager.loop_count() == 2);  // goroutine + memory
+  std::thread runner([&] {
+    auto guard = asio::make_work_guard(io);
+    io.run();
+  });
+  bool done = test::wait_for([&] {
+    auto snap = manager.snapshot();
+    int scraped = 0;
+    for (const auto& ep : snap.at(0).endpoints) scraped += ep.health.scrapes >= 2;
+    return scraped == 2;
+  }, 10000);
+  asio::post(io, [&] { manager.stop_all(); });
+  io.stop();
+  runner.join();
+  REQUIRE(done);
+  auto snap = manager.snapshot();
+  for (const auto& ep : snap[0].endpoints) {
+    if (ep.type == "goroutine") {
+      CHECK(ep.health.state == ScrapeHealth::State::kUp);
+      CHECK(ep.health.last_error.empty());
+    } else {
+      CHECK(ep.health.state == ScrapeHealth::State::kDown);
+      CHECK(contains(ep.health.last_error, "expected pprof, got plain text \"404 page not found\" (HTTP 404"));
+      CHECK(ep.url == server.base_url() + "/debug/pprof/allocs");
+    }
+  }
+  pool.join();
+  storage->flush();
+  auto reader = Reader::open(dir.file("s.db"), &err);
+  REQUIRE(reader);
+  auto series = reader->series(*Selector::parse("", &err), {});
+  REQUIRE(series.size() == 1);
+  std::string instance = "127.0.0.1:" + std::to_string(server.port());
+  CHECK(series[0].labels == Labels{{"__name__", "goroutine"}, {"job", "app"}, {"instance", instance},
+                                   {"service_name", "app"}, {"team", "core"}, {"cluster", "test"}});
+  CHECK(series[0].profiles >= 2);
+}

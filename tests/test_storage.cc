@@ -1,0 +1,287 @@
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "collector/pprof/pprof_decode.h"
+#include "model/timeparse.h"
+#include "storage/reader.h"
+#include "storage/sample_block.h"
+#include "storage/storage.h"
+#include "tests/support/process.h"
+#include "tests/support/profiles.h"
+
+using namespace stoker;
+using test::TempDir;
+
+namespace {
+
+// Scrape times near now: retention (7 days by default) runs whenever a store opens.
+const int64_t kNow = now_unix_nanos();
+
+const std::vector<std::pair<std::string, std::string>> kHeapTypes = {
+    {"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"}, {"inuse_space", "bytes"}};
+
+perftools::profiles::Profile heap(int64_t scale, int64_t t = 1'700'000'000'000'000'000) {
+  return test::make_profile(kHeapTypes,
+                            {{{"malloc", "main.alloc", "main.main"}, {1 * scale, 64 * scale, 1, 64}, {}, 64},
+                             {{"malloc", "main.other", "main.main"}, {2 * scale, 256 * scale, 0, 0}, {}, 128},
+                             {{"main.main"}, {3, 300, 3, 300}, {{"handler", "/api"}}, 0}},
+                            t);
+}
+
+std::unique_ptr<Storage> open_store(const std::string& path) {
+  StorageConfig cfg;
+  cfg.path = path;
+  std::string err;
+  auto s = Storage::open(cfg, &err);
+  INFO(err);
+  REQUIRE(s);
+  return s;
+}
+
+// `ts` is an offset from kNow.
+void append(Storage& s, const Labels& labels, const perftools::profiles::Profile& p, int64_t ts) {
+  ProfileRecord r;
+  r.labels = labels;
+  r.scrape_time_ns = kNow + ts;
+  r.profile = std::make_shared<perftools::profiles::Profile>(p);
+  r.wire_size = pprof::encode_gzip(p).size();
+  std::string err;
+  REQUIRE(s.append(std::move(r), &err));
+}
+
+int64_t count_rows(const std::string& path, const char* table) {
+  sqlite3* db;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table).c_str(), -1, &st, nullptr);
+  sqlite3_step(st);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+Selector sel(const std::string& s) {
+  std::string err;
+  auto out = Selector::parse(s, &err);
+  REQUIRE(out);
+  return *out;
+}
+
+}  // namespace
+
+TEST_CASE("sample blocks round-trip and merge duplicates", "[storage]") {
+  SampleBlock b;
+  b.num_values = 2;
+  b.stack_ids = {5, 2, 5, 9};
+  b.label_set_ids = {0, 1, 0, 0};
+  b.values = {1, 10, 2, 20, 3, 30, -4, 40};
+  b.normalize();
+  CHECK(b.stack_ids == std::vector<int64_t>{2, 5, 9});
+  CHECK(b.values == std::vector<int64_t>{2, 20, 4, 40, -4, 40});
+  SampleBlock back;
+  REQUIRE(SampleBlock::decode(b.encode(), 2, &back));
+  CHECK(back.stack_ids == b.stack_ids);
+  CHECK(back.label_set_ids == b.label_set_ids);
+  CHECK(back.values == b.values);
+  std::string enc = b.encode();
+  CHECK_FALSE(SampleBlock::decode(enc.substr(0, enc.size() - 2), 2, &back));
+  CHECK_FALSE(SampleBlock::decode("garbage", 2, &back));
+}
+
+TEST_CASE("a stored profile exports with the same samples", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  Labels labels{{"__name__", "memory"}, {"job", "app"}, {"instance", "h:1"}};
+  auto p = heap(10);
+  {
+    auto s = open_store(db);
+    append(*s, labels, p, 1000);
+    s->flush();
+    CHECK(s->stats().profiles_written == 1);
+  }
+  std::string err;
+  auto r = Reader::open(db, &err);
+  REQUIRE(r);
+  auto series = r->series(sel(""), {});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0].labels == labels);
+  CHECK(series[0].profiles == 1);
+  perftools::profiles::Profile out;
+  size_t n = 0;
+  REQUIRE(r->export_merged(sel("memory"), {}, &out, &n, &err));
+  CHECK(n == 1);
+  CHECK(test::canonical(out) == test::canonical(p));
+  CHECK(out.time_nanos() == p.time_nanos());
+  CHECK(out.sample_type_size() == 4);
+  // The export is itself a valid profile.
+  auto again = pprof::decode(pprof::encode_gzip(out));
+  CHECK(again.error.empty());
+}
+
+TEST_CASE("symbols and stacks are deduplicated across profiles", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  Labels labels{{"__name__", "memory"}, {"job", "app"}};
+  {
+    auto s = open_store(db);
+    append(*s, labels, heap(1), 1000);
+    s->flush();
+  }
+  int64_t stacks = count_rows(db, "stacks"), functions = count_rows(db, "functions");
+  CHECK(stacks == 3);
+  {
+    auto s = open_store(db);
+    for (int i = 2; i <= 10; ++i) append(*s, labels, heap(i), 1000 + i);
+  }
+  CHECK(count_rows(db, "stacks") == stacks);
+  CHECK(count_rows(db, "functions") == functions);
+  CHECK(count_rows(db, "profiles") == 10);
+  CHECK(count_rows(db, "series") == 1);
+}
+
+TEST_CASE("merged export sums samples, durations and keeps the earliest time", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "memory"}, {"instance", "a"}}, heap(1, 2000), 10);
+    append(*s, {{"__name__", "memory"}, {"instance", "b"}}, heap(2, 1000), 20);
+    append(*s, {{"__name__", "memory"}, {"instance", "b"}}, heap(4, 3000), 30);
+    append(*s, {{"__name__", "goroutine"}, {"instance", "a"}},
+           test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}}), 15);
+  }
+  std::string err;
+  auto r = Reader::open(db, &err);
+  REQUIRE(r);
+  perftools::profiles::Profile out;
+  size_t n = 0;
+  REQUIRE(r->export_merged(sel("memory"), {}, &out, &n, &err));
+  CHECK(n == 3);
+  CHECK(out.time_nanos() == 1000);
+  auto t = test::totals(out);
+  auto t1 = test::totals(heap(1)), t2 = test::totals(heap(2)), t4 = test::totals(heap(4));
+  for (size_t i = 0; i < t.size(); ++i) CHECK(t[i] == t1[i] + t2[i] + t4[i]);
+  // Time range and label filters.
+  REQUIRE(r->export_merged(sel(R"(memory{instance="b"})"), {kNow + 25, kNow + 100}, &out, &n, &err));
+  CHECK(n == 1);
+  CHECK(test::totals(out) == t4);
+  // Several types at once are refused with the list of types.
+  CHECK_FALSE(r->export_merged(sel(""), {}, &out, &n, &err));
+  CHECK(err.find("goroutine, memory") != std::string::npos);
+  CHECK_FALSE(r->export_merged(sel("block"), {}, &out, &n, &err));
+  CHECK(err.find("no stored profiles match") != std::string::npos);
+}
+
+TEST_CASE("profiles of one type with different sample types are not merged", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "custom"}}, test::make_profile({{"a", "count"}}, {{{"f"}, {1}}}), 1);
+    append(*s, {{"__name__", "custom"}}, test::make_profile({{"b", "bytes"}}, {{{"f"}, {1}}}), 2);
+  }
+  std::string err;
+  auto r = Reader::open(db, &err);
+  perftools::profiles::Profile out;
+  size_t n;
+  CHECK_FALSE(r->export_merged(sel("custom"), {}, &out, &n, &err));
+  CHECK(err.find("a/count") != std::string::npos);
+  CHECK(err.find("b/bytes") != std::string::npos);
+}
+
+TEST_CASE("bad storage paths fail at open with a clear message", "[storage]") {
+  TempDir dir;
+  std::string err;
+  StorageConfig cfg;
+
+  cfg.path = dir.file("garbage.db");
+  test::write_file(cfg.path, std::string(8192, 'x'));
+  CHECK_FALSE(Storage::open(cfg, &err));
+  CHECK(err.find("not a valid stoker database") != std::string::npos);
+  CHECK(err.find(cfg.path) != std::string::npos);
+
+  cfg.path = "/proc/stoker-cannot-write-here/s.db";
+  CHECK_FALSE(Storage::open(cfg, &err));
+  CHECK(err.find("/proc/stoker-cannot-write-here") != std::string::npos);
+
+  // Another application's SQLite database is not adopted.
+  cfg.path = dir.file("other.db");
+  sqlite3* db;
+  sqlite3_open(cfg.path.c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  CHECK_FALSE(Storage::open(cfg, &err));
+  CHECK(err.find("not a stoker store") != std::string::npos);
+
+  CHECK_FALSE(Reader::open(dir.file("missing.db"), &err));
+  CHECK(err.find("no database at") != std::string::npos);
+}
+
+TEST_CASE("a reopened database keeps its data and schema version", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "memory"}}, heap(1), 1);
+  }
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "memory"}}, heap(1), 2);
+  }
+  CHECK(count_rows(db, "profiles") == 2);
+  CHECK(count_rows(db, "series") == 1);
+  std::string out = test::run_command("sqlite3 " + db + " 'PRAGMA user_version; PRAGMA journal_mode; PRAGMA integrity_check'");
+  CHECK(out == "1\nwal\nok\n");
+}
+
+TEST_CASE("retention deletes profiles older than the configured age", "[storage]") {
+  TempDir dir;
+  StorageConfig cfg;
+  cfg.path = dir.file("s.db");
+  cfg.retention = std::chrono::hours(1);
+  std::string err;
+  auto s = Storage::open(cfg, &err);
+  REQUIRE(s);
+  append(*s, {{"__name__", "memory"}}, heap(1), -2 * 3600LL * 1'000'000'000LL);
+  append(*s, {{"__name__", "memory"}}, heap(1), 0);
+  s->flush();
+  s->enforce_limits();
+  CHECK(s->stats().deleted_by_retention == 1);
+  s.reset();
+  CHECK(count_rows(cfg.path, "profiles") == 1);
+}
+
+TEST_CASE("max_size deletes the oldest profiles first", "[storage]") {
+  TempDir dir;
+  StorageConfig cfg;
+  cfg.path = dir.file("s.db");
+  cfg.max_size = 1 << 20;
+  std::string err;
+  auto s = Storage::open(cfg, &err);
+  REQUIRE(s);
+  // Profiles with pseudo-random values so they do not compress away.
+  uint64_t x = 88172645463325252ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return static_cast<int64_t>(x >> 20);
+  };
+  for (int i = 0; i < 100; ++i) {
+    std::vector<test::SampleSpec> samples;
+    for (int j = 0; j < 2000; ++j) samples.push_back({{"f" + std::to_string(j % 50)}, {next(), next()}, {{"k", std::to_string(j)}}});
+    append(*s, {{"__name__", "cpu"}}, test::make_profile({{"samples", "count"}, {"cpu", "ns"}}, samples), i);
+  }
+  s->flush();
+  s->enforce_limits();
+  auto st = s->stats();
+  CHECK(st.deleted_by_size > 0);
+  s.reset();
+  auto r = Reader::open(cfg.path, &err);
+  auto series = r->series(sel(""), {});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0].last_ns == kNow + 99);  // the newest survive
+  CHECK(series[0].first_ns > kNow);       // the oldest went first
+}
