@@ -245,11 +245,11 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
     for (const auto& ep : snap.at(0).endpoints) scraped += ep.health.scrapes >= 2;
     return scraped == 2;
   }, 10000);
+  auto snap = manager.snapshot();
   asio::post(io, [&] { manager.stop_all(); });
   io.stop();
   runner.join();
   REQUIRE(done);
-  auto snap = manager.snapshot();
   for (const auto& ep : snap[0].endpoints) {
     if (ep.type == "goroutine") {
       CHECK(ep.health.state == ScrapeHealth::State::kUp);
@@ -270,4 +270,72 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
   CHECK(series[0].labels == Labels{{"__name__", "goroutine"}, {"job", "app"}, {"instance", instance},
                                    {"service_name", "app"}, {"team", "core"}, {"cluster", "test"}});
   CHECK(series[0].profiles >= 2);
+}
+
+namespace {
+
+// A real TLS server: `openssl s_server -WWW` serving files from a directory, with a
+// certificate issued by a test CA for 127.0.0.1 and stoker.test.
+struct TlsTarget {
+  test::TempDir dir;
+  int port = test::free_port();
+  std::unique_ptr<test::Child> server;
+
+  TlsTarget() {
+    std::string d = dir.path();
+    std::string cmd =
+        "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+        "-subj /CN=stoker-test-ca 2>/dev/null && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=stoker.test 2>/dev/null && "
+        "printf 'subjectAltName=DNS:stoker.test,IP:127.0.0.1\\n' > ext.cnf && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
+        "-extfile ext.cnf 2>/dev/null && mkdir -p debug/pprof";
+    int status = 0;
+    test::run_command(cmd, &status);
+    REQUIRE(status == 0);
+    test::write_file(d + "/debug/pprof/goroutine", pprof_body());
+    server = std::make_unique<test::Child>(
+        std::vector<std::string>{"/bin/sh", "-c",
+                                 "cd " + d + " && exec openssl s_server -quiet -accept 127.0.0.1:" +
+                                     std::to_string(port) + " -cert server.pem -key server.key -WWW"},
+        d + "/server.log");
+    std::string body;
+    REQUIRE(test::wait_for([&] {
+      return test::run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                               " </dev/null >/dev/null 2>&1 && echo ok") == "ok\n";
+    }, 10000));
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port) + "/debug/pprof/goroutine"; }
+};
+
+}  // namespace
+
+TEST_CASE("https targets are verified against the configured CA", "[scrape][tls]") {
+  TlsTarget tls;
+  HttpClientConfig with_ca;
+  with_ca.tls.ca_file = tls.dir.file("ca.pem");
+  auto f = fetch(tls.url(), with_ca);
+  INFO(f.outcome.error);
+  CHECK(f.outcome.profile);
+
+  // The system trust store does not know the test CA.
+  f = fetch(tls.url());
+  CHECK(contains(f.outcome.error, "TLS error during TLS handshake"));
+  CHECK(contains(f.outcome.error, "certificate verify failed"));
+
+  HttpClientConfig insecure;
+  insecure.tls.insecure_skip_verify = true;
+  CHECK(fetch(tls.url(), insecure).outcome.profile);
+
+  HttpClientConfig named = with_ca;
+  named.tls.server_name = "stoker.test";
+  CHECK(fetch(tls.url(), named).outcome.profile);
+  named.tls.server_name = "other.test";
+  f = fetch(tls.url(), named);
+  CHECK_FALSE(f.outcome.profile);
+  CHECK(contains(f.outcome.error, "TLS error"));
+
+  HttpClientConfig missing_ca;
+  missing_ca.tls.ca_file = tls.dir.file("nope.pem");
+  CHECK(contains(fetch(tls.url(), missing_ca).outcome.error, "cannot load tls_config.ca_file"));
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite twice: a normal build and an
+# AddressSanitizer + UndefinedBehaviorSanitizer build. This is the README's test
+# command and what CI runs.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export GOCACHE="${GOCACHE:-$root/build/go-cache}"
+
+echo "== setup and build (RelWithDebInfo) =="
+bash scripts/setup.sh --build-dir build
+echo "== tests =="
+ctest --test-dir build -j2 --output-on-failure
+
+echo "== build with ASan + UBSan =="
+bash scripts/setup.sh --build-dir build-asan --sanitize
+echo "== tests under sanitizers =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -j2 --output-on-failure

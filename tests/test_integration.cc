@@ -1,0 +1,218 @@
+// End to end: the demo Go app as a real pprof producer, the real stoker binary,
+// and `go tool pprof` as the judge of what stoker exports.
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <sstream>
+
+#include "collector/pprof/pprof_decode.h"
+#include "model/timeparse.h"
+#include "storage/reader.h"
+#include "storage/storage.h"
+#include "tests/support/process.h"
+
+using namespace stoker;
+using test::Child;
+using test::TempDir;
+
+namespace {
+
+const std::vector<std::string> kTypes = {"process_cpu", "memory", "goroutine", "block", "mutex"};
+
+struct Demo {
+  int port = test::free_port();
+  TempDir dir;
+  Child child{{DEMO_APP, "-listen", "127.0.0.1:" + std::to_string(port)}, dir.file("demo.log")};
+  Demo() {
+    std::string body;
+    bool up = test::wait_for([&] { return test::http_get(port, "/debug/pprof/", &body) == 200; }, 15000);
+    INFO(test::read_file(dir.file("demo.log")));
+    REQUIRE(up);
+  }
+};
+
+// Sums each sample-type column of `go tool pprof -raw FILE`.
+std::vector<int64_t> pprof_raw_totals(const std::string& file, std::string* header) {
+  int status = 0;
+  std::string out = test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -raw " + file + " 2>&1", &status);
+  REQUIRE(status == 0);
+  std::istringstream in(out);
+  std::string line;
+  std::vector<int64_t> totals;
+  bool in_samples = false;
+  while (std::getline(in, line)) {
+    if (line == "Samples:") {
+      in_samples = true;
+      std::getline(in, *header);
+      continue;
+    }
+    if (line.rfind("Locations", 0) == 0) break;
+    if (!in_samples) continue;
+    auto colon = line.find(':');
+    if (colon == std::string::npos || line.find('[') != std::string::npos) continue;
+    std::istringstream vals(line.substr(0, colon));
+    std::vector<int64_t> v;
+    int64_t x;
+    while (vals >> x) v.push_back(x);
+    if (v.empty()) continue;
+    if (totals.empty()) totals.assign(v.size(), 0);
+    REQUIRE(v.size() == totals.size());
+    for (size_t i = 0; i < v.size(); ++i) totals[i] += v[i];
+  }
+  return totals;
+}
+
+int64_t profiles_of(Reader& r, const std::string& type) {
+  std::string err;
+  auto sel = Selector::parse(type, &err);
+  int64_t n = 0;
+  for (const auto& s : r.series(*sel, {})) n += s.profiles;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("stoker scrapes every default profile type of the demo app", "[integration]") {
+  Demo demo;
+  TempDir dir;
+  int web_port = test::free_port();
+  std::string db = dir.file("data/stoker.db");
+  test::write_file(dir.file("stoker.yaml"),
+                   "global:\n  scrape_interval: 2s\n"
+                   "storage:\n  path: " + db + "\n"
+                   "web:\n  listen_address: 127.0.0.1:" + std::to_string(web_port) + "\n"
+                   "scrape_configs:\n  - job_name: demo\n    static_configs:\n"
+                   "      - targets: ['127.0.0.1:" + std::to_string(demo.port) + "']\n"
+                   "        labels: {env: test}\n");
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml"), "--log.level", "debug"}, dir.file("stoker.log"));
+  std::string body;
+  INFO(test::read_file(dir.file("stoker.log")));
+  REQUIRE(test::wait_for([&] { return test::http_get(web_port, "/-/ready", &body) == 200; }, 10000));
+  CHECK(test::http_get(web_port, "/-/healthy", &body) == 200);
+
+  // At a 2 s interval, three profiles of every type arrive within about 8 s.
+  std::string err;
+  bool enough = test::wait_for([&] {
+    auto r = Reader::open(db, &err);
+    if (!r) return false;
+    for (const auto& t : kTypes) {
+      if (profiles_of(*r, t) < 3) return false;
+    }
+    return true;
+  }, 30000);
+  CHECK(enough);
+
+  REQUIRE(test::http_get(web_port, "/api/v1/targets", &body) == 200);
+  auto doc = boost::json::parse(body).as_object();
+  CHECK(doc.at("status") == "success");
+  auto& active = doc.at("data").at("activeTargets").as_array();
+  REQUIRE(active.size() == 1);
+  auto& target = active[0].as_object();
+  CHECK(target.at("scrapePool") == "demo");
+  CHECK(target.at("labels").at("env") == "test");
+  CHECK(target.at("scrapeUrls").at("process_cpu").as_string() ==
+        ("http://127.0.0.1:" + std::to_string(demo.port) + "/debug/pprof/profile?seconds=1").c_str());
+  for (const auto& t : kTypes) {
+    INFO(t << ": " << boost::json::serialize(target.at("profiles").at(t)));
+    CHECK(target.at("profiles").at(t).at("health") == "up");
+  }
+
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
+
+  auto reader = Reader::open(db, &err);
+  REQUIRE(reader);
+  std::string instance = "127.0.0.1:" + std::to_string(demo.port);
+  for (const auto& t : kTypes) {
+    auto series = reader->series(*Selector::parse(t, &err), {});
+    REQUIRE(series.size() == 1);
+    CHECK(series[0].labels == Labels{{"__name__", t}, {"job", "demo"}, {"instance", instance},
+                                     {"service_name", "demo"}, {"env", "test"}});
+    CHECK(series[0].profiles >= 3);
+    // Each type exports to a file `go tool pprof` reads.
+    std::string out = dir.file(t + ".pb.gz");
+    int status = 0;
+    std::string msg = test::run_command(std::string(STOKER_BINARY) + " export --storage.path " + db + " --query '" + t +
+                                        "{job=\"demo\"}' -o " + out + " 2>&1", &status);
+    INFO(msg);
+    REQUIRE(status == 0);
+    std::string top = test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -top " + out + " 2>&1", &status);
+    INFO(top);
+    CHECK(status == 0);
+    CHECK(top.find("Type:") != std::string::npos);
+  }
+  int status = 0;
+  std::string cpu = test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -raw " + dir.file("process_cpu.pb.gz"), &status);
+  CHECK(cpu.find("main.burnCPU") != std::string::npos);
+
+  std::string listing = test::run_command(std::string(STOKER_BINARY) + " profiles --output json --storage.path " + db, &status);
+  CHECK(status == 0);
+  CHECK(boost::json::parse(listing).as_array().size() == kTypes.size());
+}
+
+TEST_CASE("an exported profile has the same totals as the app's own profile", "[integration]") {
+  Demo demo;
+  TempDir dir;
+  for (const std::string endpoint : {"allocs", "goroutine", "block"}) {
+    std::string raw;
+    REQUIRE(test::http_get(demo.port, "/debug/pprof/" + endpoint, &raw) == 200);
+    test::write_file(dir.file(endpoint + "-direct.pb.gz"), raw);
+    auto decoded = pprof::decode(raw);
+    REQUIRE(decoded.error.empty());
+
+    StorageConfig cfg;
+    cfg.path = dir.file(endpoint + ".db");
+    std::string err;
+    {
+      auto storage = Storage::open(cfg, &err);
+      REQUIRE(storage);
+      ProfileRecord rec;
+      rec.labels = Labels{{"__name__", endpoint}, {"job", "direct"}};
+      rec.scrape_time_ns = now_unix_nanos();
+      rec.profile = std::move(decoded.profile);
+      REQUIRE(storage->append(std::move(rec), &err));
+    }
+    std::string exported = dir.file(endpoint + "-export.pb.gz");
+    int status = 0;
+    test::run_command(std::string(STOKER_BINARY) + " export --storage.path " + cfg.path + " --query " + endpoint +
+                      " -o " + exported, &status);
+    REQUIRE(status == 0);
+    std::string header_direct, header_export;
+    auto direct = pprof_raw_totals(dir.file(endpoint + "-direct.pb.gz"), &header_direct);
+    auto exported_totals = pprof_raw_totals(exported, &header_export);
+    INFO(endpoint);
+    CHECK(header_direct == header_export);
+    CHECK_FALSE(direct.empty());
+    CHECK(direct == exported_totals);
+  }
+}
+
+TEST_CASE("stoker fails fast with clear messages on bad start-up input", "[integration]") {
+  TempDir dir;
+  int status = 0;
+  test::write_file(dir.file("bad.yaml"), "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n");
+  std::string out = test::run_command(std::string(STOKER_BINARY) + " --config " + dir.file("bad.yaml") + " 2>&1", &status);
+  CHECK(status == 1);
+  CHECK(out.find(dir.file("bad.yaml") + ":3:5: scrape_configs[0].scrape_intervall: unknown key") != std::string::npos);
+
+  test::write_file(dir.file("garbage.db"), std::string(4096, 'z'));
+  test::write_file(dir.file("ok.yaml"), "storage: {path: " + dir.file("garbage.db") + "}\nscrape_configs: []\n");
+  out = test::run_command(std::string(STOKER_BINARY) + " --config " + dir.file("ok.yaml") + " 2>&1", &status);
+  CHECK(status == 1);
+  CHECK(out.find("not a valid stoker database") != std::string::npos);
+
+  out = test::run_command(std::string(STOKER_BINARY) + " check config " + dir.file("bad.yaml") + " 2>&1", &status);
+  CHECK(status == 1);
+  CHECK(out.find("FAILED") != std::string::npos);
+  out = test::run_command(std::string(STOKER_BINARY) + " check config " STOKER_SOURCE_DIR "/examples/local.yaml 2>&1", &status);
+  CHECK(status == 0);
+  CHECK(out.find("SUCCESS") != std::string::npos);
+
+  out = test::run_command(std::string(STOKER_BINARY) + " --help", &status);
+  CHECK(status == 0);
+  for (const char* cmd : {"run", "check config", "profiles", "export", "--version", "--log.level", "--log.format"}) {
+    CHECK(out.find(cmd) != std::string::npos);
+  }
+  out = test::run_command(std::string(STOKER_BINARY) + " frobnicate 2>&1", &status);
+  CHECK(status == 2);
+}
