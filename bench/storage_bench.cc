@@ -4,7 +4,7 @@
 //   DIR/<type>/<n>.pb.gz are profiles fetched in order (bench/storage_size.sh makes them).
 // For each type, and for all types in one database, stores the first 5 profiles
 // (warm-up: symbols and stacks are new), then the rest, and reports the growth of
-// the database pages in use per profile against the mean size of the gzipped files.
+// the bytes used in the database per profile against the mean size of the gzipped files.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -42,12 +42,15 @@ int64_t used_bytes(const std::string& path) {
     sqlite3_finalize(st);
     return v;
   };
-  int64_t used = (q("PRAGMA page_count") - q("PRAGMA freelist_count")) * q("PRAGMA page_size");
+  // Bytes actually used inside pages (dbstat), not whole pages: small profiles
+  // fill pages gradually, so page counts would hide or exaggerate their cost.
+  int64_t used = q("SELECT sum(pgsize - unused) FROM dbstat");
   sqlite3_close(db);
   return used;
 }
 
-void run(const std::string& name, const std::vector<const Input*>& inputs, size_t warmup, const std::string& dir) {
+void run(const std::string& name, const std::vector<const Input*>& inputs, size_t warmup,
+         const std::string& dir) {
   std::string path = dir + "/" + name + ".db";
   fs::remove(path);
   StorageConfig cfg;
@@ -67,7 +70,8 @@ void run(const std::string& name, const std::vector<const Input*>& inputs, size_
     auto t0 = std::chrono::steady_clock::now();
     for (size_t i = phase ? warmup : 0; i < (phase ? inputs.size() : warmup); ++i) {
       ProfileRecord r;
-      r.labels = Labels{{"__name__", inputs[i]->type}, {"job", "bench"}, {"instance", "127.0.0.1:6060"}};
+      r.labels =
+          Labels{{"__name__", inputs[i]->type}, {"job", "bench"}, {"instance", "127.0.0.1:6060"}};
       r.scrape_time_ns = ts + static_cast<int64_t>(i) * 1'000'000'000;
       r.profile = inputs[i]->profile;
       r.wire_size = inputs[i]->gz.size();
@@ -85,8 +89,8 @@ void run(const std::string& name, const std::vector<const Input*>& inputs, size_
   double grown = static_cast<double>(used_bytes(path) - base);
   double per = grown / static_cast<double>(measured);
   double gz = gz_total / static_cast<double>(measured);
-  std::printf("%-12s %6zu %12.0f %12.0f %8.1f%% %10.3f\n", name.c_str(), measured, gz, per, 100.0 * per / gz,
-              1000.0 * secs / static_cast<double>(measured));
+  std::printf("%-12s %6zu %12.0f %12.0f %8.1f%% %10.3f\n", name.c_str(), measured, gz, per,
+              100.0 * per / gz, 1000.0 * secs / static_cast<double>(measured));
 }
 
 }  // namespace
@@ -113,12 +117,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: %s\n", f.c_str(), dec.error.c_str());
         return 1;
       }
-      by_type[d.path().filename()].push_back({d.path().filename(), s.str(), std::move(dec.profile)});
+      by_type[d.path().filename()].push_back(
+          {d.path().filename(), s.str(), std::move(dec.profile)});
     }
   }
   std::string dir = fs::temp_directory_path() / "stoker-storage-bench";
   fs::create_directories(dir);
-  std::printf("%-12s %6s %12s %12s %9s %10s\n", "type", "n", "gz_bytes", "stored_bytes", "ratio", "ms/profile");
+  std::printf("%-12s %6s %12s %12s %9s %10s\n", "type", "n", "gz_bytes", "stored_bytes", "ratio",
+              "ms/profile");
   std::vector<const Input*> all;
   size_t rounds = 0;
   for (auto& [type, inputs] : by_type) {

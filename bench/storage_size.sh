@@ -15,10 +15,11 @@ for t in process_cpu memory goroutine block mutex; do mkdir -p "$work/$t"; done
 for i in $(seq 1 "$rounds"); do
   # process_cpu takes one second (?seconds=1); the others are fetched meanwhile.
   curl -fsS -o "$work/process_cpu/$i.pb.gz" "http://127.0.0.1:$port/debug/pprof/profile?seconds=1" &
+  cpu_pid=$!
   curl -fsS -o "$work/memory/$i.pb.gz" "http://127.0.0.1:$port/debug/pprof/allocs"
   curl -fsS -o "$work/goroutine/$i.pb.gz" "http://127.0.0.1:$port/debug/pprof/goroutine"
   curl -fsS -o "$work/block/$i.pb.gz" "http://127.0.0.1:$port/debug/pprof/block"
   curl -fsS -o "$work/mutex/$i.pb.gz" "http://127.0.0.1:$port/debug/pprof/mutex"
-  wait
+  wait $cpu_pid
 done
 "$build/bench/storage_bench" "$work"

@@ -65,8 +65,10 @@ struct Args {
 // Flags take a value either as --flag=value or --flag value.
 Args parse_args(int argc, char** argv, size_t start) {
   static const std::set<std::string> kValueFlags = {
-      "--config", "--storage.path", "--web.listen-address", "--log.level", "--log.format",
-      "--query", "--from", "--until", "--output", "-o"};
+      "--config",    "--storage.path", "--web.listen-address",
+      "--log.level", "--log.format",   "--query",
+      "--from",      "--until",        "--output",
+      "-o"};
   static const std::set<std::string> kBoolFlags = {"--help", "-h", "--version"};
   Args a;
   for (size_t i = start; i < static_cast<size_t>(argc); ++i) {
@@ -156,8 +158,8 @@ int cmd_check_config(const Args& a) {
       for (const auto& sc : r.config->scrape_configs) {
         for (const auto& st : sc.static_configs) targets += st.targets.size();
       }
-      std::printf("  SUCCESS: %zu scrape configs, %zu static targets\n", r.config->scrape_configs.size(),
-                  targets);
+      std::printf("  SUCCESS: %zu scrape configs, %zu static targets\n",
+                  r.config->scrape_configs.size(), targets);
     } else {
       failed = true;
       std::printf("  FAILED:\n");
@@ -212,7 +214,8 @@ int cmd_profiles(const Args& a) {
     std::printf("no stored profiles match (database %s)\n", path.c_str());
     return 0;
   }
-  std::printf("%-8s  %-24s  %-24s  %9s  %9s  %s\n", "PROFILES", "FIRST", "LAST", "STORED", "RECEIVED", "SERIES");
+  std::printf("%-8s  %-24s  %-24s  %9s  %9s  %s\n", "PROFILES", "FIRST", "LAST", "STORED",
+              "RECEIVED", "SERIES");
   for (const auto& s : series) {
     std::printf("%-8lld  %-24s  %-24s  %9s  %9s  %s\n", static_cast<long long>(s.profiles),
                 format_time(s.first_ns).c_str(), format_time(s.last_ns).c_str(),
@@ -226,7 +229,8 @@ int cmd_export(const Args& a) {
   std::string err;
   auto out_path = flag(a, "-o");
   auto query = flag(a, "--query");
-  if (!out_path || !query) return fail("usage: stoker export --query SELECTOR [--from T] [--until T] -o FILE", 2);
+  if (!out_path || !query)
+    return fail("usage: stoker export --query SELECTOR [--from T] [--until T] -o FILE", 2);
   std::string path = storage_path(a, &err);
   if (path.empty()) return fail(err);
   auto sel = Selector::parse(*query, &err);
@@ -281,17 +285,23 @@ int cmd_run(const Args& a) {
   ready = true;
   std::string abs_db = std::filesystem::absolute(cfg.storage.path).lexically_normal().string();
   log::info("main", "stoker started",
-            {{"version", STOKER_VERSION_STRING}, {"config", cfg.source}, {"storage", abs_db},
-             {"web", cfg.web.listen_address}, {"loops", std::to_string(scrape.loop_count())}});
+            {{"version", STOKER_VERSION_STRING},
+             {"config", cfg.source},
+             {"storage", abs_db},
+             {"web", cfg.web.listen_address},
+             {"loops", std::to_string(scrape.loop_count())}});
   std::fprintf(stderr,
                "\nstoker %s is scraping %zu profile endpoints every %s.\n"
                "  database:  %s\n"
                "  targets:   http://%s/api/v1/targets\n"
                "  look:      stoker profiles --storage.path %s\n"
-               "  export:    stoker export --storage.path %s --query 'process_cpu' --from now-5m -o cpu.pb.gz\n"
+               "  export:    stoker export --storage.path %s --query 'process_cpu' --from now-5m "
+               "-o cpu.pb.gz\n"
                "             go tool pprof -top cpu.pb.gz\n\n",
                STOKER_VERSION_STRING, scrape.loop_count(),
-               cfg.scrape_configs.empty() ? "-" : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
+               cfg.scrape_configs.empty()
+                   ? "-"
+                   : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
                abs_db.c_str(), cfg.web.listen_address.c_str(), abs_db.c_str(), abs_db.c_str());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -332,14 +342,17 @@ int run_cli(int argc, char** argv) {
     std::printf("stoker %s\n", STOKER_VERSION_STRING);
     return 0;
   }
-  if (auto l = flag(a, "--log.level"); l && !log::set_level(*l)) return fail("unknown --log.level " + *l, 2);
-  if (auto f = flag(a, "--log.format"); f && !log::set_format(*f)) return fail("unknown --log.format " + *f, 2);
+  if (auto l = flag(a, "--log.level"); l && !log::set_level(*l))
+    return fail("unknown --log.level " + *l, 2);
+  if (auto f = flag(a, "--log.format"); f && !log::set_format(*f))
+    return fail("unknown --log.format " + *f, 2);
   if (cmd == "run") {
     if (a.positional.size() > 1) return fail("unexpected argument " + a.positional[1], 2);
     return cmd_run(a);
   }
   if (cmd == "check") {
-    if (a.positional.size() < 2 || a.positional[1] != "config") return fail("usage: stoker check config FILE...", 2);
+    if (a.positional.size() < 2 || a.positional[1] != "config")
+      return fail("usage: stoker check config FILE...", 2);
     return cmd_check_config(a);
   }
   if (cmd == "profiles") return cmd_profiles(a);

@@ -97,11 +97,14 @@ std::string resolve_redirect(const std::string& base, const std::string& locatio
 }
 
 std::string describe_error(const boost::system::error_code& ec, const std::string& stage) {
-  if (ec == beast::error::timeout || ec == asio::error::operation_aborted) return stage + " timed out";
+  if (ec == beast::error::timeout || ec == asio::error::operation_aborted)
+    return stage + " timed out";
   if (ec == http::error::body_limit) return "response body exceeds the body size limit";
   if (ec == asio::error::connection_refused) return "connection refused";
-  if (ec == http::error::end_of_stream || ec == asio::error::eof) return "connection closed by the target during " + stage;
-  if (ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category()) {
+  if (ec == http::error::end_of_stream || ec == asio::error::eof)
+    return "connection closed by the target during " + stage;
+  if (ec.category() == asio::error::get_ssl_category() ||
+      ec.category() == asio::ssl::error::get_stream_category()) {
     return "TLS error during " + stage + ": " + ec.message();
   }
   return stage + " failed: " + ec.message();
@@ -129,25 +132,28 @@ struct HttpClient::Impl {
     if (tls_ctx || !tls_error.empty()) return tls_ctx.get();
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
     boost::system::error_code ec;
-    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (cfg.tls.insecure_skip_verify) {
       ctx->set_verify_mode(ssl::verify_none);
     } else {
       ctx->set_verify_mode(ssl::verify_peer);
       if (!cfg.tls.ca_file.empty()) {
         ctx->load_verify_file(cfg.tls.ca_file, ec);
-        if (ec) tls_error = "cannot load tls_config.ca_file " + cfg.tls.ca_file + ": " + ec.message();
+        if (ec)
+          tls_error = "cannot load tls_config.ca_file " + cfg.tls.ca_file + ": " + ec.message();
       } else {
         ctx->set_default_verify_paths(ec);
       }
     }
     if (tls_error.empty() && !cfg.tls.cert_file.empty()) {
       ctx->use_certificate_chain_file(cfg.tls.cert_file, ec);
-      if (ec) tls_error = "cannot load tls_config.cert_file " + cfg.tls.cert_file + ": " + ec.message();
+      if (ec)
+        tls_error = "cannot load tls_config.cert_file " + cfg.tls.cert_file + ": " + ec.message();
       if (!ec) {
         ctx->use_private_key_file(cfg.tls.key_file, ssl::context::pem, ec);
-        if (ec) tls_error = "cannot load tls_config.key_file " + cfg.tls.key_file + ": " + ec.message();
+        if (ec)
+          tls_error = "cannot load tls_config.key_file " + cfg.tls.key_file + ": " + ec.message();
       }
     }
     if (tls_error.empty()) tls_ctx = std::move(ctx);
@@ -173,13 +179,15 @@ struct HttpClient::Impl {
     return true;
   }
 
-  asio::awaitable<std::unique_ptr<Connection>> connect(const Endpoint& ep, Clock::time_point deadline,
+  asio::awaitable<std::unique_ptr<Connection>> connect(const Endpoint& ep,
+                                                       Clock::time_point deadline,
                                                        std::string* error) {
     auto conn = std::make_unique<Connection>();
     tcp::resolver resolver(ex);
     asio::steady_timer timer(ex, deadline);
-    auto res = co_await (resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable)) ||
-                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto res =
+        co_await (resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable)) ||
+                  timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (res.index() == 1) {
       *error = "resolving " + ep.host + " timed out";
       co_return nullptr;
@@ -200,19 +208,22 @@ struct HttpClient::Impl {
       boost::system::error_code addr_ec;
       asio::ip::make_address(sni, addr_ec);
       if (addr_ec) SSL_set_tlsext_host_name(conn->tls->native_handle(), sni.c_str());
-      if (!cfg.tls.insecure_skip_verify) conn->tls->set_verify_callback(ssl::host_name_verification(sni));
+      if (!cfg.tls.insecure_skip_verify)
+        conn->tls->set_verify_callback(ssl::host_name_verification(sni));
     } else {
       conn->plain = std::make_unique<beast::tcp_stream>(ex);
     }
     conn->lowest().expires_at(deadline);
-    auto [cec, ep_used] = co_await conn->lowest().async_connect(results, asio::as_tuple(asio::use_awaitable));
+    auto [cec, ep_used] =
+        co_await conn->lowest().async_connect(results, asio::as_tuple(asio::use_awaitable));
     if (cec) {
       *error = describe_error(cec, "connect to " + ep.host + ":" + ep.port);
       co_return nullptr;
     }
     if (conn->tls) {
       conn->lowest().expires_at(deadline);
-      auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+      auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client,
+                                                       asio::as_tuple(asio::use_awaitable));
       if (hec) {
         *error = describe_error(hec, "TLS handshake");
         co_return nullptr;
@@ -230,9 +241,11 @@ struct HttpClient::Impl {
     c.lowest().expires_at(deadline);
     boost::system::error_code ec;
     if (c.tls) {
-      std::tie(ec, std::ignore) = co_await http::async_write(*c.tls, req, asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, std::ignore) =
+          co_await http::async_write(*c.tls, req, asio::as_tuple(asio::use_awaitable));
     } else {
-      std::tie(ec, std::ignore) = co_await http::async_write(*c.plain, req, asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, std::ignore) =
+          co_await http::async_write(*c.plain, req, asio::as_tuple(asio::use_awaitable));
     }
     if (ec) {
       *retryable = true;
@@ -243,14 +256,17 @@ struct HttpClient::Impl {
     parser.body_limit(body_limit);
     parser.header_limit(64 * 1024);
     if (c.tls) {
-      std::tie(ec, std::ignore) = co_await http::async_read(*c.tls, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, std::ignore) =
+          co_await http::async_read(*c.tls, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
     } else {
-      std::tie(ec, std::ignore) = co_await http::async_read(*c.plain, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, std::ignore) = co_await http::async_read(*c.plain, c.buffer, parser,
+                                                            asio::as_tuple(asio::use_awaitable));
     }
     if (ec) {
       *retryable = !parser.got_some() && ec != beast::error::timeout;
       if (ec == http::error::body_limit) {
-        out->error = "response body exceeds the body size limit of " + std::to_string(body_limit) + " bytes";
+        out->error =
+            "response body exceeds the body size limit of " + std::to_string(body_limit) + " bytes";
       } else if (ec == beast::error::timeout) {
         out->error = parser.is_header_done() ? "timed out while reading the response body"
                                              : "timed out waiting for a response";
@@ -266,7 +282,8 @@ struct HttpClient::Impl {
     out->content_encoding = std::string(res[http::field::content_encoding]);
     out->body = std::move(res.body());
     *keep_alive = res.keep_alive();
-    if (out->status >= 300 && out->status < 400) out->final_url = std::string(res[http::field::location]);
+    if (out->status >= 300 && out->status < 400)
+      out->final_url = std::string(res[http::field::location]);
     co_return true;
   }
 };
@@ -282,7 +299,9 @@ HttpClient::HttpClient(asio::any_io_executor ex, HttpClientConfig cfg, uint64_t 
 
 HttpClient::~HttpClient() = default;
 
-void HttpClient::close_idle() { impl_->idle.clear(); }
+void HttpClient::close_idle() {
+  impl_->idle.clear();
+}
 
 asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point deadline,
                                             std::chrono::milliseconds scrape_timeout) {
@@ -354,12 +373,14 @@ asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point d
       co_return attempt;
     }
     if (hop >= kMaxRedirects) {
-      out.error = "stopped after " + std::to_string(kMaxRedirects) + " redirects (last to " + url + ")";
+      out.error =
+          "stopped after " + std::to_string(kMaxRedirects) + " redirects (last to " + url + ")";
       co_return out;
     }
     std::string next = resolve_redirect(url, attempt.final_url);
     if (next.empty()) {
-      out.error = "redirect (HTTP " + std::to_string(attempt.status) + ") with an invalid Location header";
+      out.error =
+          "redirect (HTTP " + std::to_string(attempt.status) + ") with an invalid Location header";
       co_return out;
     }
     url = next;

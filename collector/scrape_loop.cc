@@ -24,18 +24,19 @@ Duration ScrapeLoop::offset(const std::string& key, Duration interval) {
 }
 
 void ScrapeLoop::start() {
-  asio::co_spawn(deps_.ex, [self = shared_from_this()]() { return self->run(); },
-                 asio::bind_cancellation_slot(cancel_.slot(), [](std::exception_ptr e) {
-                   if (!e) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const boost::system::system_error& ex) {
-                     if (ex.code() == asio::error::operation_aborted) return;  // stopped
-                     log::error("scrape", "scrape loop ended unexpectedly", {{"err", ex.what()}});
-                   } catch (const std::exception& ex) {
-                     log::error("scrape", "scrape loop ended unexpectedly", {{"err", ex.what()}});
-                   }
-                 }));
+  asio::co_spawn(
+      deps_.ex, [self = shared_from_this()]() { return self->run(); },
+      asio::bind_cancellation_slot(cancel_.slot(), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const boost::system::system_error& ex) {
+          if (ex.code() == asio::error::operation_aborted) return;  // stopped
+          log::error("scrape", "scrape loop ended unexpectedly", {{"err", ex.what()}});
+        } catch (const std::exception& ex) {
+          log::error("scrape", "scrape loop ended unexpectedly", {{"err", ex.what()}});
+        }
+      }));
 }
 
 void ScrapeLoop::stop() {
@@ -68,9 +69,10 @@ ScrapeOutcome check_response(int status, const std::string& reason, const std::s
   std::string http = "HTTP " + std::to_string(status);
   if (status < 200 || status > 299) {
     if (status == 400 && body_in.find("exceeds server's WriteTimeout") != std::string::npos) {
-      out.error = "the target refused the profile duration (" + http +
-                  " \"profile duration exceeds server's WriteTimeout\"): lower delta_profiling_duration "
-                  "or scrape_interval below the target's http.Server WriteTimeout";
+      out.error =
+          "the target refused the profile duration (" + http +
+          " \"profile duration exceeds server's WriteTimeout\"): lower delta_profiling_duration "
+          "or scrape_interval below the target's http.Server WriteTimeout";
       return out;
     }
     out.error = "expected pprof, got " + pprof::describe_body(content_type, body_in) + " (" + http +
@@ -95,7 +97,8 @@ ScrapeOutcome check_response(int status, const std::string& reason, const std::s
     if (body->empty()) {
       out.error = "expected pprof, got an empty body (" + http + ")";
     } else if (looks_pprof) {
-      out.error = "invalid pprof (" + http + ", " + std::to_string(body->size()) + " bytes): " + decoded.error;
+      out.error = "invalid pprof (" + http + ", " + std::to_string(body->size()) +
+                  " bytes): " + decoded.error;
     } else {
       out.error = "expected pprof, got " + what + " (" + http + ")";
     }
@@ -109,7 +112,8 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   using Clock = std::chrono::steady_clock;
   auto started = Clock::now();
   int64_t started_ns = now_unix_nanos();
-  HttpResult res = co_await deps_.client->get(endpoint_.url, started + endpoint_.timeout, endpoint_.timeout);
+  HttpResult res =
+      co_await deps_.client->get(endpoint_.url, started + endpoint_.timeout, endpoint_.timeout);
   if (stopped_) co_return;
   ScrapeOutcome outcome;
   if (!res.error.empty()) {
@@ -119,7 +123,8 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
     outcome = co_await asio::co_spawn(
         deps_.pool->get_executor(),
         [&res]() -> asio::awaitable<ScrapeOutcome> {
-          co_return check_response(res.status, res.reason, res.content_type, res.content_encoding, res.body);
+          co_return check_response(res.status, res.reason, res.content_type, res.content_encoding,
+                                   res.body);
         },
         asio::use_awaitable);
   }
@@ -129,7 +134,8 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
     rec.scrape_time_ns = started_ns;
     rec.profile = outcome.profile;
     rec.wire_size = res.body.size();
-    if (!deps_.storage->append(std::move(rec), &outcome.error)) outcome.error = "not stored: " + outcome.error;
+    if (!deps_.storage->append(std::move(rec), &outcome.error))
+      outcome.error = "not stored: " + outcome.error;
   }
   double secs = std::chrono::duration<double>(Clock::now() - started).count();
   bool ok = outcome.error.empty();
@@ -138,12 +144,16 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
     // A new or changed error is worth a warning; repeats of the same one are debug noise.
     bool repeat = last_failed_ && outcome.error == last_logged_error_;
     log::write(repeat ? log::Level::kDebug : log::Level::kWarn, "scrape", "scrape failed",
-               {{"job", target_.job}, {"instance", std::string(target_.labels.get("instance"))},
-                {"profile", endpoint_.type.name}, {"url", endpoint_.url}, {"err", outcome.error}});
+               {{"job", target_.job},
+                {"instance", std::string(target_.labels.get("instance"))},
+                {"profile", endpoint_.type.name},
+                {"url", endpoint_.url},
+                {"err", outcome.error}});
     last_logged_error_ = outcome.error;
   } else if (last_failed_) {
     log::info("scrape", "scrape recovered",
-              {{"job", target_.job}, {"instance", std::string(target_.labels.get("instance"))},
+              {{"job", target_.job},
+               {"instance", std::string(target_.labels.get("instance"))},
                {"profile", endpoint_.type.name}});
   }
   last_failed_ = !ok;

@@ -8,10 +8,13 @@
 
 namespace stoker {
 
-ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage)
+ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool,
+                             Storage* storage)
     : io_(io), pool_(pool), storage_(storage) {}
 
-ScrapeManager::~ScrapeManager() { stop_all(); }
+ScrapeManager::~ScrapeManager() {
+  stop_all();
+}
 
 void ScrapeManager::apply_config(const Config& cfg) {
   external_labels_ = cfg.global.external_labels;
@@ -68,8 +71,10 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   job.loops = std::move(next);
   job.targets = std::move(targets);
   log::info("scrape", "targets updated",
-            {{"job", sc.job_name}, {"targets", std::to_string(job.targets.size())},
-             {"loops", std::to_string(job.loops.size())}, {"started", std::to_string(started)},
+            {{"job", sc.job_name},
+             {"targets", std::to_string(job.targets.size())},
+             {"loops", std::to_string(job.loops.size())},
+             {"started", std::to_string(started)},
              {"stopped", std::to_string(stopped)}});
 }
 

@@ -42,13 +42,15 @@ std::vector<TargetGroup> static_groups(const ScrapeConfig& sc) {
     TargetGroup g;
     g.source = std::to_string(i);
     g.labels = sc.static_configs[i].labels;
-    for (const auto& addr : sc.static_configs[i].targets) g.targets.push_back(Labels{{"__address__", addr}});
+    for (const auto& addr : sc.static_configs[i].targets)
+      g.targets.push_back(Labels{{"__address__", addr}});
     out.push_back(std::move(g));
   }
   return out;
 }
 
-std::string scrape_url(const ScrapeConfig& sc, const Labels& labels, const ProfileTypeConfig& type) {
+std::string scrape_url(const ScrapeConfig& sc, const Labels& labels,
+                       const ProfileTypeConfig& type) {
   std::string scheme(labels.get("__scheme__"));
   if (scheme.empty()) scheme = sc.scheme;
   std::string path(labels.get("__profile_path__"));

@@ -1,14 +1,14 @@
 #include "config/config.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cstring>
 #include <functional>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 
 namespace stoker {
 namespace {
@@ -17,15 +17,22 @@ namespace fs = std::filesystem;
 
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
-const std::set<std::string> kNotYetSupported = {
-    "relabel_configs",   "profile_relabel_configs", "metric_relabel_configs",
-    "file_sd_configs",   "kubernetes_sd_configs",   "remote_write",
-    "target_limit",      "label_limit",             "label_name_length_limit",
-    "label_value_length_limit", "scrape_config_files", "clustering"};
+const std::set<std::string> kNotYetSupported = {"relabel_configs",
+                                                "profile_relabel_configs",
+                                                "metric_relabel_configs",
+                                                "file_sd_configs",
+                                                "kubernetes_sd_configs",
+                                                "remote_write",
+                                                "target_limit",
+                                                "label_limit",
+                                                "label_name_length_limit",
+                                                "label_value_length_limit",
+                                                "scrape_config_files",
+                                                "clustering"};
 // HTTP client features stoker does not implement.
-const std::set<std::string> kUnsupported = {"oauth2", "proxy_url", "no_proxy",
-                                            "proxy_from_environment", "proxy_connect_header",
-                                            "http_headers"};
+const std::set<std::string> kUnsupported = {
+    "oauth2",      "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",
+    "http_headers"};
 
 // Tracks the file, key path and collected errors while walking the YAML tree.
 class Walker {
@@ -48,9 +55,10 @@ class Walker {
 
   // Calls fn(key, value, key_path) for each entry of mapping `n`, rejecting
   // non-mappings, duplicate keys and keys outside `allowed` (when non-empty).
-  void each(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed,
-            const std::function<void(const std::string&, const YAML::Node&, const std::string&)>& fn,
-            bool allow_any = false) {
+  void each(
+      const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed,
+      const std::function<void(const std::string&, const YAML::Node&, const std::string&)>& fn,
+      bool allow_any = false) {
     if (n.IsNull()) return;
     if (!n.IsMap()) {
       error(n, path, "expected a mapping, got " + kind(n));
@@ -85,11 +93,16 @@ class Walker {
 
   static std::string kind(const YAML::Node& n) {
     switch (n.Type()) {
-      case YAML::NodeType::Null: return "null";
-      case YAML::NodeType::Scalar: return "scalar \"" + n.Scalar() + "\"";
-      case YAML::NodeType::Sequence: return "a list";
-      case YAML::NodeType::Map: return "a mapping";
-      default: return "nothing";
+      case YAML::NodeType::Null:
+        return "null";
+      case YAML::NodeType::Scalar:
+        return "scalar \"" + n.Scalar() + "\"";
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Map:
+        return "a mapping";
+      default:
+        return "nothing";
     }
   }
 
@@ -139,10 +152,13 @@ class Walker {
   }
   Labels labels(const YAML::Node& n, const std::string& path) {
     Labels out;
-    each(n, path, {}, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
-      if (k.empty()) error(v, sub, "label name must not be empty");
-      if (auto s = str(v, sub)) out.set(k, *s);
-    }, true);
+    each(
+        n, path, {},
+        [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+          if (k.empty()) error(v, sub, "label name must not be empty");
+          if (auto s = str(v, sub)) out.set(k, *s);
+        },
+        true);
     return out;
   }
 
@@ -202,9 +218,11 @@ void parse_profile_block(Walker& w, const YAML::Node& n, const std::string& path
 
 void parse_profiling_config(Walker& w, const YAML::Node& n, const std::string& path,
                             ScrapeConfig& sc) {
-  std::function<void(const YAML::Node&, const std::string&)> walk =
-      [&](const YAML::Node& node, const std::string& p) {
-        w.each(node, p, {}, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+  std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& node,
+                                                                        const std::string& p) {
+    w.each(
+        node, p, {},
+        [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
           if (k == "path_prefix") {
             if (auto s = w.str(v, sub)) sc.path_prefix = *s;
             return;
@@ -228,8 +246,9 @@ void parse_profiling_config(Walker& w, const YAML::Node& n, const std::string& p
           custom.enabled = true;
           parse_profile_block(w, v, sub, custom, true);
           sc.profiles.push_back(std::move(custom));
-        }, true);
-      };
+        },
+        true);
+  };
   walk(n, path);
 }
 
@@ -263,13 +282,18 @@ void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
              if (k == "type") {
                if (auto str = w.str(x, s)) {
                  std::string t = *str;
-                 while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
-                 while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
+                 while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back())))
+                   t.pop_back();
+                 while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front())))
+                   t.erase(0, 1);
                  a.type = t.empty() ? "Bearer" : t;
                  std::string lower;
-                 for (char c : a.type) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                 for (char c : a.type)
+                   lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                  if (lower == "basic") {
-                   w.error(x, s, "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+                   w.error(
+                       x, s,
+                       "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
                  }
                }
              } else if (k == "credentials") {
@@ -279,7 +303,8 @@ void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
              }
            });
     if (!a.credentials.empty() && !a.credentials_file.empty()) {
-      w.error(v, sub, "at most one of authorization credentials & credentials_file must be configured");
+      w.error(v, sub,
+              "at most one of authorization credentials & credentials_file must be configured");
     }
     http.authorization = std::move(a);
   } else if (key == "bearer_token") {
@@ -300,10 +325,14 @@ void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
              }
            });
     if (!http.tls.cert_file.empty() && http.tls.key_file.empty()) {
-      w.error(v, sub, "exactly one of key or key_file must be configured when a client certificate is configured");
+      w.error(v, sub,
+              "exactly one of key or key_file must be configured when a client certificate is "
+              "configured");
     }
     if (http.tls.cert_file.empty() && !http.tls.key_file.empty()) {
-      w.error(v, sub, "exactly one of cert or cert_file must be configured when a client key is configured");
+      w.error(
+          v, sub,
+          "exactly one of cert or cert_file must be configured when a client key is configured");
     }
   } else if (key == "follow_redirects") {
     if (auto b = w.boolean(v, sub)) http.follow_redirects = *b;
@@ -354,12 +383,17 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                }
              }
            } else if (k == "params") {
-             w.each(v, sub, {}, [&](const std::string& pk, const YAML::Node& pv, const std::string& ps) {
-               if (pk == "seconds") {
-                 w.error(pv, ps, "\"seconds\" is set by stoker for delta profile types; use delta_profiling_duration");
-               }
-               sc.params[pk] = w.str_list(pv, ps);
-             }, true);
+             w.each(
+                 v, sub, {},
+                 [&](const std::string& pk, const YAML::Node& pv, const std::string& ps) {
+                   if (pk == "seconds") {
+                     w.error(pv, ps,
+                             "\"seconds\" is set by stoker for delta profile types; use "
+                             "delta_profiling_duration");
+                   }
+                   sc.params[pk] = w.str_list(pv, ps);
+                 },
+                 true);
            } else if (k == "body_size_limit") {
              if (auto s = w.size(v, sub)) sc.body_size_limit = *s;
            } else if (k == "enable_http2") {
@@ -393,9 +427,11 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     w.error(n, path, "at most one of bearer_token & bearer_token_file must be configured");
   } else if (sc.http.authorization && (bearer_token || !bearer_token_file.empty())) {
     w.error(n, path, "authorization is not compatible with bearer_token & bearer_token_file");
-  } else if (auth_methods > 1 && !(auth_methods == 2 && bearer_token && !bearer_token_file.empty())) {
+  } else if (auth_methods > 1 &&
+             !(auth_methods == 2 && bearer_token && !bearer_token_file.empty())) {
     w.error(auth_section, path,
-            "at most one of basic_auth, authorization, bearer_token & bearer_token_file must be configured");
+            "at most one of basic_auth, authorization, bearer_token & bearer_token_file must be "
+            "configured");
   } else if (bearer_token || !bearer_token_file.empty()) {
     Authorization a;
     if (bearer_token) a.credentials = *bearer_token;
@@ -441,7 +477,10 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                    if (addr.empty()) {
                      w.error(v[t], tp, "target address is empty");
                    } else if (addr.find('/') != std::string::npos) {
-                     w.error(v[t], tp, "\"" + addr + "\" is not a valid hostname (give host:port, without scheme or path)");
+                     w.error(
+                         v[t], tp,
+                         "\"" + addr +
+                             "\" is not a valid hostname (give host:port, without scheme or path)");
                    }
                  }
                } else {
@@ -477,7 +516,8 @@ std::string expand_env(const std::string& s) {
       i = end;
     } else {
       end = start;
-      while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) ++end;
+      while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_'))
+        ++end;
       name = s.substr(start, end - start);
       i = end - 1;
     }
@@ -493,7 +533,9 @@ std::string ProfileTypeConfig::series_name() const {
   return name;
 }
 
-bool ProfileTypeConfig::is_godeltaprof() const { return name.rfind("godeltaprof_", 0) == 0; }
+bool ProfileTypeConfig::is_godeltaprof() const {
+  return name.rfind("godeltaprof_", 0) == 0;
+}
 
 int64_t ScrapeConfig::delta_seconds() const {
   if (delta_profiling_duration) return delta_profiling_duration->count() / 1000;
@@ -548,13 +590,16 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
                         }
                       } else {
                         Labels raw = w.labels(gv, gs);
-                        for (const auto& l : raw) cfg.global.external_labels.set(l.name, expand_env(l.value));
+                        for (const auto& l : raw)
+                          cfg.global.external_labels.set(l.name, expand_env(l.value));
                       }
                     });
              if (explicit_timeout && cfg.global.scrape_timeout > cfg.global.scrape_interval) {
-               w.error(timeout_node, sub + ".scrape_timeout", "global scrape timeout greater than scrape interval");
+               w.error(timeout_node, sub + ".scrape_timeout",
+                       "global scrape timeout greater than scrape interval");
              } else if (!explicit_timeout) {
-               cfg.global.scrape_timeout = std::min<Duration>(std::chrono::seconds(10), cfg.global.scrape_interval);
+               cfg.global.scrape_timeout =
+                   std::min<Duration>(std::chrono::seconds(10), cfg.global.scrape_interval);
              }
            } else if (k == "storage") {
              w.each(v, sub, {"path", "retention", "max_size"},
@@ -570,7 +615,8 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
                         if (auto d = w.duration(sv, ss)) cfg.storage.retention = *d;
                       } else if (auto sz = w.size(sv, ss)) {
                         cfg.storage.max_size = *sz;
-                        if (*sz != 0 && *sz < (1ULL << 20)) w.error(sv, ss, "max_size must be at least 1MiB (or 0 for no bound)");
+                        if (*sz != 0 && *sz < (1ULL << 20))
+                          w.error(sv, ss, "max_size must be at least 1MiB (or 0 for no bound)");
                       }
                     });
            } else if (k == "web") {
@@ -579,7 +625,8 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
                       if (auto s = w.str(wv, ws)) {
                         cfg.web.listen_address = *s;
                         if (s->rfind(':') == std::string::npos) {
-                          w.error(wv, ws, "listen_address must be host:port, for example 127.0.0.1:4040");
+                          w.error(wv, ws,
+                                  "listen_address must be host:port, for example 127.0.0.1:4040");
                         }
                       }
                     });

@@ -113,8 +113,8 @@ struct Config {
 };
 
 struct ConfigResult {
-  std::optional<Config> config;      // set when there are no errors
-  std::vector<std::string> errors;   // "file:line:col: key.path: message"
+  std::optional<Config> config;     // set when there are no errors
+  std::vector<std::string> errors;  // "file:line:col: key.path: message"
 };
 
 // Loads and validates a YAML file. Relative file paths inside it are resolved

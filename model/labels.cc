@@ -40,7 +40,9 @@ void Labels::set(std::string_view name, std::string_view value) {
   }
 }
 
-void Labels::erase(std::string_view name) { set(name, ""); }
+void Labels::erase(std::string_view name) {
+  set(name, "");
+}
 
 Labels Labels::without_reserved() const {
   Labels out;
@@ -54,11 +56,21 @@ std::string quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];

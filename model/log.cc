@@ -15,10 +15,14 @@ std::mutex g_mu;
 
 const char* level_name(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -67,7 +71,9 @@ bool set_format(std::string_view name) {
   return true;
 }
 
-bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load();
+}
 
 void write(Level level, std::string_view component, std::string_view msg,
            std::initializer_list<Field> fields) {

@@ -11,7 +11,8 @@ std::shared_ptr<const re2::RE2> compile_anchored(std::string_view pattern, std::
   opts.set_log_errors(false);
   auto re = std::make_shared<const re2::RE2>("^(?s:" + std::string(pattern) + ")$", opts);
   if (!re->ok()) {
-    if (error) *error = "invalid regular expression \"" + std::string(pattern) + "\": " + re->error();
+    if (error)
+      *error = "invalid regular expression \"" + std::string(pattern) + "\": " + re->error();
     return nullptr;
   }
   return re;
@@ -23,10 +24,14 @@ Matcher::Matcher(std::string name, Op op, std::string value, std::shared_ptr<con
 bool Matcher::matches(const Labels& labels) const {
   std::string_view v = labels.get(name_);
   switch (op_) {
-    case Op::kEqual: return v == value_;
-    case Op::kNotEqual: return v != value_;
-    case Op::kRegex: return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re_);
-    case Op::kNotRegex: return !RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re_);
+    case Op::kEqual:
+      return v == value_;
+    case Op::kNotEqual:
+      return v != value_;
+    case Op::kRegex:
+      return RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re_);
+    case Op::kNotRegex:
+      return !RE2::FullMatch(re2::StringPiece(v.data(), v.size()), *re_);
   }
   return false;
 }
@@ -73,10 +78,17 @@ class Parser {
       if (c == '\\' && q != '`' && pos_ < s_.size()) {
         char e = s_[pos_++];
         switch (e) {
-          case 'n': out->push_back('\n'); break;
-          case 't': out->push_back('\t'); break;
-          case 'r': out->push_back('\r'); break;
-          default: out->push_back(e);
+          case 'n':
+            out->push_back('\n');
+            break;
+          case 't':
+            out->push_back('\t');
+            break;
+          case 'r':
+            out->push_back('\r');
+            break;
+          default:
+            out->push_back(e);
         }
       } else {
         out->push_back(c);

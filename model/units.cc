@@ -11,8 +11,12 @@ struct Unit {
   int64_t ms;
 };
 constexpr Unit kDurationUnits[] = {
-    {"y", 365LL * 24 * 3600 * 1000}, {"w", 7LL * 24 * 3600 * 1000}, {"d", 24LL * 3600 * 1000},
-    {"h", 3600LL * 1000},            {"m", 60LL * 1000},            {"s", 1000},
+    {"y", 365LL * 24 * 3600 * 1000},
+    {"w", 7LL * 24 * 3600 * 1000},
+    {"d", 24LL * 3600 * 1000},
+    {"h", 3600LL * 1000},
+    {"m", 60LL * 1000},
+    {"s", 1000},
     {"ms", 1},
 };
 
@@ -51,7 +55,8 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
     for (int k = 0; k < 7; ++k) {
       if (kDurationUnits[k].name == unit) idx = k;
     }
-    if (idx < 0) return bad(unit.empty() ? "missing unit" : "unknown unit \"" + std::string(unit) + "\"");
+    if (idx < 0)
+      return bad(unit.empty() ? "missing unit" : "unknown unit \"" + std::string(unit) + "\"");
     if (idx <= last_unit) return bad("units must go from largest to smallest, each at most once");
     last_unit = idx;
     total += n * kDurationUnits[idx].ms;
@@ -95,8 +100,8 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string* error) {
   }
   std::string_view unit = text.substr(i);
   static constexpr std::pair<std::string_view, int> kUnits[] = {
-      {"", 0},    {"B", 0},   {"KB", 10}, {"KiB", 10}, {"MB", 20}, {"MiB", 20}, {"GB", 30},
-      {"GiB", 30}, {"TB", 40}, {"TiB", 40}, {"PB", 50}, {"PiB", 50}};
+      {"", 0},    {"B", 0},    {"KB", 10}, {"KiB", 10}, {"MB", 20}, {"MiB", 20},
+      {"GB", 30}, {"GiB", 30}, {"TB", 40}, {"TiB", 40}, {"PB", 50}, {"PiB", 50}};
   for (const auto& [name, shift] : kUnits) {
     if (unit == name) {
       if (shift && n > (~0ULL >> shift)) break;

@@ -18,8 +18,12 @@ inline void put_varint(std::string& out, uint64_t v) {
 inline uint64_t zigzag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }
-inline int64_t unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
-inline void put_svarint(std::string& out, int64_t v) { put_varint(out, zigzag(v)); }
+inline int64_t unzigzag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+inline void put_svarint(std::string& out, int64_t v) {
+  put_varint(out, zigzag(v));
+}
 
 // Reads varints from a buffer; ok() turns false on truncation and stays false.
 class Reader {

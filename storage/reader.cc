@@ -74,7 +74,8 @@ bool parse_header(std::string_view blob, Header* h) {
   h->keep_frames = static_cast<int64_t>(r.varint());
   h->doc_url = static_cast<int64_t>(r.varint());
   uint64_t nc = r.varint();
-  for (uint64_t i = 0; i < nc && r.ok(); ++i) h->comments.push_back(static_cast<int64_t>(r.varint()));
+  for (uint64_t i = 0; i < nc && r.ok(); ++i)
+    h->comments.push_back(static_cast<int64_t>(r.varint()));
   return r.ok();
 }
 
@@ -122,7 +123,8 @@ class Reader::Impl {
     return ids;
   }
 
-  bool build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out, std::string* error) {
+  bool build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out,
+             std::string* error) {
     out->Clear();
     if (ids.empty()) {
       *error = "no profiles to export";
@@ -168,7 +170,8 @@ class Reader::Impl {
       for (size_t r = 0; r < block.rows(); ++r) {
         auto& v = merged[{block.stack_ids[r], block.label_set_ids[r]}];
         if (v.empty()) v.assign(block.num_values, 0);
-        for (size_t j = 0; j < block.num_values; ++j) v[j] += block.values[r * block.num_values + j];
+        for (size_t j = 0; j < block.num_values; ++j)
+          v[j] += block.values[r * block.num_values + j];
       }
       st.reset();
     }
@@ -283,7 +286,8 @@ class Reader::Impl {
     if (db_id == 0) return 0;
     auto it = string_index_.find(db_id);
     if (it != string_index_.end()) return it->second;
-    if (!string_st_) string_st_ = std::make_unique<sql::Stmt>(db_, "SELECT value FROM strings WHERE id = ?");
+    if (!string_st_)
+      string_st_ = std::make_unique<sql::Stmt>(db_, "SELECT value FROM strings WHERE id = ?");
     string_st_->reset().bind(1, db_id);
     std::string value = string_st_->step() ? std::string(string_st_->col_text(0)) : "";
     string_st_->reset();
@@ -294,7 +298,8 @@ class Reader::Impl {
   }
 
   std::vector<int64_t> stack(int64_t id) {
-    if (!stack_st_) stack_st_ = std::make_unique<sql::Stmt>(db_, "SELECT key FROM stacks WHERE id = ?");
+    if (!stack_st_)
+      stack_st_ = std::make_unique<sql::Stmt>(db_, "SELECT key FROM stacks WHERE id = ?");
     std::vector<int64_t> locs;
     stack_st_->reset().bind(1, id);
     if (stack_st_->step()) {
@@ -306,7 +311,8 @@ class Reader::Impl {
   }
 
   void add_labels(int64_t id, perftools::profiles::Sample* s, perftools::profiles::Profile* out) {
-    if (!labels_st_) labels_st_ = std::make_unique<sql::Stmt>(db_, "SELECT key FROM label_sets WHERE id = ?");
+    if (!labels_st_)
+      labels_st_ = std::make_unique<sql::Stmt>(db_, "SELECT key FROM label_sets WHERE id = ?");
     labels_st_->reset().bind(1, id);
     if (labels_st_->step()) {
       std::string blob(labels_st_->col_blob(0));
@@ -347,7 +353,8 @@ std::vector<SeriesSummary> Reader::series(const Selector& sel, const TimeRange& 
 std::vector<int64_t> Reader::profile_ids(const Selector& sel, const TimeRange& range) {
   return impl_->profile_ids(sel, range);
 }
-bool Reader::build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out, std::string* error) {
+bool Reader::build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out,
+                   std::string* error) {
   try {
     return impl_->build(ids, out, error);
   } catch (const std::exception& e) {
@@ -356,8 +363,8 @@ bool Reader::build(const std::vector<int64_t>& ids, perftools::profiles::Profile
   }
 }
 
-bool Reader::export_merged(const Selector& sel, const TimeRange& range, perftools::profiles::Profile* out,
-                           size_t* count, std::string* error) {
+bool Reader::export_merged(const Selector& sel, const TimeRange& range,
+                           perftools::profiles::Profile* out, size_t* count, std::string* error) {
   try {
     auto found = impl_->series(sel, range);
     std::set<std::string> types;

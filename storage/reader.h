@@ -47,7 +47,8 @@ class Reader {
   std::vector<int64_t> profile_ids(const Selector& sel, const TimeRange& range);
   // Rebuilds and merges the given profiles into `out`. They must share sample
   // types; otherwise returns false with a message naming both.
-  bool build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out, std::string* error);
+  bool build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out,
+             std::string* error);
   // Convenience: every profile of one profile type matching `sel` in `range`.
   // `count` receives the number of merged profiles.
   bool export_merged(const Selector& sel, const TimeRange& range, perftools::profiles::Profile* out,

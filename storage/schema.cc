@@ -12,12 +12,20 @@ constexpr int64_t kApplicationId = 0x53544b52;  // "STKR"
 // Each entry migrates from version i to i+1.
 const char* const kMigrations[] = {
     R"sql(
-CREATE TABLE strings(id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
-CREATE TABLE mappings(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
-CREATE TABLE functions(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
-CREATE TABLE locations(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
-CREATE TABLE stacks(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
-CREATE TABLE label_sets(id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);
+-- Deduplicated symbols: looked up by a 64-bit FNV-1a hash of the key (an 8-byte
+-- index entry instead of a copy of the key), the key compared on every hit.
+CREATE TABLE strings(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE TABLE mappings(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, key BLOB NOT NULL);
+CREATE TABLE functions(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, key BLOB NOT NULL);
+CREATE TABLE locations(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, key BLOB NOT NULL);
+CREATE TABLE stacks(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, key BLOB NOT NULL);
+CREATE TABLE label_sets(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, key BLOB NOT NULL);
+CREATE INDEX strings_hash ON strings(hash);
+CREATE INDEX mappings_hash ON mappings(hash);
+CREATE INDEX functions_hash ON functions(hash);
+CREATE INDEX locations_hash ON locations(hash);
+CREATE INDEX stacks_hash ON stacks(hash);
+CREATE INDEX label_sets_hash ON label_sets(hash);
 CREATE TABLE series(
   id INTEGER PRIMARY KEY,
   labels TEXT NOT NULL UNIQUE,   -- canonical {a="b", ...}
@@ -79,8 +87,9 @@ sql::Db open_for_write(const std::string& path) {
       std::error_code ec;
       std::filesystem::create_directories(p.parent_path(), ec);
       if (ec) {
-        throw sql::Error("cannot create directory " + p.parent_path().string() + ": " + ec.message(),
-                         SQLITE_CANTOPEN);
+        throw sql::Error(
+            "cannot create directory " + p.parent_path().string() + ": " + ec.message(),
+            SQLITE_CANTOPEN);
       }
     }
     sql::Db db;
@@ -123,7 +132,8 @@ sql::Db open_for_read(const std::string& path) {
     return db;
   } catch (const sql::Error& e) {
     int primary = e.code() & 0xff;
-    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) throw sql::Error(describe(path, e), e.code());
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+      throw sql::Error(describe(path, e), e.code());
     throw;
   }
 }

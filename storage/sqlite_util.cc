@@ -102,15 +102,19 @@ bool Stmt::step() {
 
 std::string_view Stmt::col_text(int i) const {
   auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, i));
-  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(st_, i))) : std::string_view();
+  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(st_, i)))
+           : std::string_view();
 }
 
 std::string_view Stmt::col_blob(int i) const {
   auto* p = static_cast<const char*>(sqlite3_column_blob(st_, i));
-  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(st_, i))) : std::string_view();
+  return p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(st_, i)))
+           : std::string_view();
 }
 
-Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Db& db) : db_(db) {
+  db_.exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() {
   if (!done_) {

@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "model/labels.h"
 #include "model/log.h"
 #include "model/timeparse.h"
 #include "proto/profile.pb.h"
@@ -24,12 +25,15 @@ constexpr size_t kMaxQueue = 4096;
 constexpr size_t kMaxBatch = 256;
 constexpr size_t kMaxCacheEntries = 2'000'000;
 
-// Interns blobs of one dedup table (key → id) with an in-memory cache.
+// Interns keys of one dedup table (key → id) with an in-memory cache. Rows are
+// found by the hash index and confirmed by comparing the key, so a hash
+// collision only costs an extra row read.
 class Interner {
  public:
   Interner(sql::Db& db, const std::string& table, const char* col = "key")
-      : select_(db, ("SELECT id FROM " + table + " WHERE " + col + "=?").c_str()),
-        insert_(db, ("INSERT INTO " + table + "(" + col + ") VALUES(?)").c_str()),
+      : select_(db,
+                ("SELECT id, " + std::string(col) + " FROM " + table + " WHERE hash=?").c_str()),
+        insert_(db, ("INSERT INTO " + table + "(hash, " + col + ") VALUES(?, ?)").c_str()),
         db_(db),
         is_text_(std::string(col) == "value") {}
 
@@ -37,14 +41,24 @@ class Interner {
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-    int64_t id;
-    bind(select_.reset(), key);
-    if (select_.step()) {
-      id = select_.col_int(0);
-      select_.reset();
-    } else {
-      select_.reset();
-      bind(insert_.reset(), key);
+    auto hash = static_cast<int64_t>(fnv1a64(key));
+    int64_t id = 0;
+    select_.reset().bind(1, hash);
+    while (select_.step()) {
+      std::string_view stored = is_text_ ? select_.col_text(1) : select_.col_blob(1);
+      if (stored == key) {
+        id = select_.col_int(0);
+        break;
+      }
+    }
+    select_.reset();
+    if (id == 0) {
+      insert_.reset().bind(1, hash);
+      if (is_text_) {
+        insert_.bind(2, std::string_view(key));
+      } else {
+        insert_.bind_blob(2, key);
+      }
       insert_.run();
       id = sqlite3_last_insert_rowid(db_.get());
     }
@@ -54,13 +68,6 @@ class Interner {
   void clear() { cache_.clear(); }
 
  private:
-  void bind(sql::Stmt& st, const std::string& key) {
-    if (is_text_) {
-      st.bind(1, std::string_view(key));
-    } else {
-      st.bind_blob(1, key);
-    }
-  }
   sql::Stmt select_, insert_;
   sql::Db& db_;
   bool is_text_;
@@ -155,7 +162,8 @@ class Storage::Impl {
     auto next_limits = std::chrono::steady_clock::now();
     std::unique_lock lock(mu_);
     while (true) {
-      cv_.wait_until(lock, next_limits, [&] { return stopping_ || !queue_.empty() || limits_requested_; });
+      cv_.wait_until(lock, next_limits,
+                     [&] { return stopping_ || !queue_.empty() || limits_requested_; });
       if (limits_requested_ || std::chrono::steady_clock::now() >= next_limits) {
         lock.unlock();
         enforce_limits();
@@ -212,10 +220,12 @@ class Storage::Impl {
       return true;
     } catch (const std::exception& e) {
       // Ids cached during the rolled-back transaction no longer exist.
-      for (Interner* in : {&strings_, &mappings_, &functions_, &locations_, &stacks_, &label_sets_}) in->clear();
+      for (Interner* in : {&strings_, &mappings_, &functions_, &locations_, &stacks_, &label_sets_})
+        in->clear();
       series_cache_.clear();
-      log::error("storage", "writing profiles failed; will retry",
-                 {{"path", cfg_.path}, {"profiles", std::to_string(batch.size())}, {"err", e.what()}});
+      log::error(
+          "storage", "writing profiles failed; will retry",
+          {{"path", cfg_.path}, {"profiles", std::to_string(batch.size())}, {"err", e.what()}});
       return false;
     }
   }
@@ -256,7 +266,8 @@ class Storage::Impl {
       enc::put_varint(key, static_cast<uint64_t>(str(p, m.filename())));
       enc::put_varint(key, static_cast<uint64_t>(str(p, m.build_id())));
       enc::put_varint(key, (m.has_functions() ? 1u : 0u) | (m.has_filenames() ? 2u : 0u) |
-                               (m.has_line_numbers() ? 4u : 0u) | (m.has_inline_frames() ? 8u : 0u));
+                               (m.has_line_numbers() ? 4u : 0u) |
+                               (m.has_inline_frames() ? 8u : 0u));
       mapping_ids[m.id()] = mappings_.id(key);
     }
     for (const auto& f : p.function()) {
@@ -287,7 +298,8 @@ class Storage::Impl {
     block.values.reserve(static_cast<size_t>(p.sample_size()) * block.num_values);
     for (const auto& s : p.sample()) {
       key.clear();
-      for (uint64_t loc : s.location_id()) enc::put_varint(key, static_cast<uint64_t>(location_ids[loc]));
+      for (uint64_t loc : s.location_id())
+        enc::put_varint(key, static_cast<uint64_t>(location_ids[loc]));
       block.stack_ids.push_back(stacks_.id(key));
       int64_t ls = 0;
       if (s.label_size() > 0) {
@@ -345,12 +357,15 @@ class Storage::Impl {
       if (cfg_.max_size > 0) {
         // Pages in use, not the file size: freed pages are reused before the file grows.
         for (int round = 0; round < 20; ++round) {
-          int64_t used = (db_.scalar_int("PRAGMA page_count") - db_.scalar_int("PRAGMA freelist_count")) *
-                         db_.scalar_int("PRAGMA page_size");
+          int64_t used =
+              (db_.scalar_int("PRAGMA page_count") - db_.scalar_int("PRAGMA freelist_count")) *
+              db_.scalar_int("PRAGMA page_size");
           if (used <= static_cast<int64_t>(cfg_.max_size)) break;
           int64_t total = db_.scalar_int("SELECT count(*) FROM profiles");
           if (total == 0) break;
-          sql::Stmt del(db_, "DELETE FROM profiles WHERE id IN (SELECT id FROM profiles ORDER BY ts LIMIT ?)");
+          sql::Stmt del(
+              db_,
+              "DELETE FROM profiles WHERE id IN (SELECT id FROM profiles ORDER BY ts LIMIT ?)");
           del.bind(1, std::max<int64_t>(1, total / 20));
           del.run();
           deleted_size += sqlite3_changes(db_.get());
@@ -361,8 +376,9 @@ class Storage::Impl {
         std::lock_guard lock(mu_);
         stats_.deleted_by_retention += static_cast<uint64_t>(deleted_age);
         stats_.deleted_by_size += static_cast<uint64_t>(deleted_size);
-        log::info("storage", "deleted old profiles",
-                  {{"by_age", std::to_string(deleted_age)}, {"by_size", std::to_string(deleted_size)}});
+        log::info(
+            "storage", "deleted old profiles",
+            {{"by_age", std::to_string(deleted_age)}, {"by_size", std::to_string(deleted_size)}});
       }
     } catch (const std::exception& e) {
       log::error("storage", "enforcing retention failed", {{"path", cfg_.path}, {"err", e.what()}});
@@ -398,10 +414,20 @@ std::unique_ptr<Storage> Storage::open(const StorageConfig& cfg, std::string* er
   }
 }
 
-bool Storage::append(ProfileRecord record, std::string* error) { return impl_->append(std::move(record), error); }
-void Storage::flush() { impl_->flush(); }
-void Storage::enforce_limits() { impl_->request_limits(); }
-StorageStats Storage::stats() const { return impl_->stats(); }
-const std::string& Storage::path() const { return impl_->path(); }
+bool Storage::append(ProfileRecord record, std::string* error) {
+  return impl_->append(std::move(record), error);
+}
+void Storage::flush() {
+  impl_->flush();
+}
+void Storage::enforce_limits() {
+  impl_->request_limits();
+}
+StorageStats Storage::stats() const {
+  return impl_->stats();
+}
+const std::string& Storage::path() const {
+  return impl_->path();
+}
 
 }  // namespace stoker

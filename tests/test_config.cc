@@ -39,7 +39,9 @@ const ProfileTypeConfig& type(const ScrapeConfig& sc, const std::string& name) {
 }  // namespace
 
 TEST_CASE("defaults follow Alloy and Prometheus", "[config]") {
-  auto r = load("scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['localhost:6060']\n");
+  auto r = load(
+      "scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: "
+      "['localhost:6060']\n");
   INFO(errors(r));
   REQUIRE(r.config);
   const auto& c = *r.config;
@@ -98,7 +100,8 @@ scrape_configs:
       godeltaprof_memory: {enabled: true}
       fgprof: {enabled: true}
       custom_trace: {path: /debug/custom, delta: true}
-)", dir.path());
+)",
+                dir.path());
   INFO(errors(r));
   REQUIRE(r.config);
   const auto& c = *r.config;
@@ -150,7 +153,8 @@ TEST_CASE("errors name file, line, column and key path", "[config]") {
 }
 
 TEST_CASE("every error is reported, not just the first", "[config]") {
-  auto r = load("global: {foo: 1}\nscrape_configs:\n  - job_name: a\n    bar: 2\n    scrape_timeout: soon\n");
+  auto r = load(
+      "global: {foo: 1}\nscrape_configs:\n  - job_name: a\n    bar: 2\n    scrape_timeout: soon\n");
   CHECK(r.errors.size() == 3);
 }
 
@@ -180,7 +184,9 @@ TEST_CASE("timeouts follow Prometheus' rules", "[config]") {
   auto r = load("global: {scrape_interval: 5s, scrape_timeout: 10s}\n");
   CHECK(has_error(r, {"global scrape timeout greater than scrape interval"}));
   r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 6s\n");
-  CHECK(has_error(r, {"test.yaml:4:21:", "scrape timeout greater than scrape interval for scrape config with job name \"a\""}));
+  CHECK(has_error(
+      r, {"test.yaml:4:21:",
+          "scrape timeout greater than scrape interval for scrape config with job name \"a\""}));
   // An inferred timeout is clamped to the interval, not rejected.
   r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n");
   REQUIRE(r.config);
@@ -195,20 +201,30 @@ TEST_CASE("delta profiling bounds follow Alloy", "[config]") {
   r = load("scrape_configs:\n  - job_name: a\n    delta_profiling_duration: 1s\n");
   CHECK(has_error(r, {"delta_profiling_duration must be more than 1s"}));
   // Without any delta type enabled, a short interval is fine.
-  r = load("scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    profiling_config:\n      process_cpu: {enabled: false}\n");
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    profiling_config:\n      "
+      "process_cpu: {enabled: false}\n");
   CHECK(r.config);
   r = load("scrape_configs:\n  - job_name: a\n    params: {seconds: ['5']}\n");
   CHECK(has_error(r, {"params.seconds", "delta_profiling_duration"}));
 }
 
 TEST_CASE("at most one authentication method", "[config]") {
-  auto r = load("scrape_configs:\n  - job_name: a\n    bearer_token: x\n    basic_auth: {username: u, password: p}\n");
-  CHECK(has_error(r, {"at most one of basic_auth, authorization, bearer_token & bearer_token_file must be configured"}));
-  r = load("scrape_configs:\n  - job_name: a\n    bearer_token: x\n    authorization: {credentials: y}\n");
+  auto r = load(
+      "scrape_configs:\n  - job_name: a\n    bearer_token: x\n    basic_auth: {username: u, "
+      "password: p}\n");
+  CHECK(has_error(r, {"at most one of basic_auth, authorization, bearer_token & bearer_token_file "
+                      "must be configured"}));
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    bearer_token: x\n    authorization: {credentials: "
+      "y}\n");
   CHECK(has_error(r, {"authorization is not compatible with bearer_token & bearer_token_file"}));
   r = load("scrape_configs:\n  - job_name: a\n    authorization: {type: Basic, credentials: y}\n");
-  CHECK(has_error(r, {"authorization type cannot be set to \"basic\", use \"basic_auth\" instead"}));
-  r = load("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: /etc/hostname}\n");
+  CHECK(
+      has_error(r, {"authorization type cannot be set to \"basic\", use \"basic_auth\" instead"}));
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: "
+      "/etc/hostname}\n");
   CHECK(has_error(r, {"at most one of basic_auth password & password_file must be configured"}));
   r = load("scrape_configs:\n  - job_name: a\n    bearer_token: x\n");
   REQUIRE(r.config);
@@ -220,16 +236,20 @@ TEST_CASE("referenced files must be readable", "[config]") {
   CHECK(has_error(r, {"test.yaml:3:24:", "cannot read file \"/nonexistent/token\""}));
   r = load("scrape_configs:\n  - job_name: a\n    tls_config: {cert_file: /etc/hostname}\n");
   CHECK(has_error(r, {"exactly one of key or key_file must be configured"}));
-  r = load("scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: missing-ca.pem}\n", "/nonexistent-dir");
+  r = load("scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: missing-ca.pem}\n",
+           "/nonexistent-dir");
   CHECK(has_error(r, {"/nonexistent-dir/missing-ca.pem"}));
 }
 
 TEST_CASE("static targets are host:port", "[config]") {
-  auto r = load("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['http://bad:6060']\n");
+  auto r = load(
+      "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: "
+      "['http://bad:6060']\n");
   CHECK(has_error(r, {"test.yaml:4:19:", "\"http://bad:6060\" is not a valid hostname"}));
   r = load("scrape_configs:\n  - job_name: a\n    scheme: ftp\n");
   CHECK(has_error(r, {"unknown scrape scheme \"ftp\""}));
-  r = load("scrape_configs:\n  - job_name: a\n    profiling_config:\n      custom: {enabled: true}\n");
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    profiling_config:\n      custom: {enabled: true}\n");
   CHECK(has_error(r, {"custom profile type \"custom\" needs a path"}));
 }
 

@@ -1,9 +1,9 @@
 // End to end: the demo Go app as a real pprof producer, the real stoker binary,
 // and `go tool pprof` as the judge of what stoker exports.
-#include <catch2/catch.hpp>
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <catch2/catch.hpp>
 #include <sstream>
 
 #include "collector/pprof/pprof_decode.h"
@@ -26,7 +26,8 @@ struct Demo {
   Child child{{DEMO_APP, "-listen", "127.0.0.1:" + std::to_string(port)}, dir.file("demo.log")};
   Demo() {
     std::string body;
-    bool up = test::wait_for([&] { return test::http_get(port, "/debug/pprof/", &body) == 200; }, 15000);
+    bool up =
+        test::wait_for([&] { return test::http_get(port, "/debug/pprof/", &body) == 200; }, 15000);
     INFO(test::read_file(dir.file("demo.log")));
     REQUIRE(up);
   }
@@ -35,7 +36,8 @@ struct Demo {
 // Sums each sample-type column of `go tool pprof -raw FILE`.
 std::vector<int64_t> pprof_raw_totals(const std::string& file, std::string* header) {
   int status = 0;
-  std::string out = test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -raw " + file + " 2>&1", &status);
+  std::string out =
+      test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -raw " + file + " 2>&1", &status);
   REQUIRE(status == 0);
   std::istringstream in(out);
   std::string line;
@@ -80,27 +82,37 @@ TEST_CASE("stoker scrapes every default profile type of the demo app", "[integra
   std::string db = dir.file("data/stoker.db");
   test::write_file(dir.file("stoker.yaml"),
                    "global:\n  scrape_interval: 2s\n"
-                   "storage:\n  path: " + db + "\n"
-                   "web:\n  listen_address: 127.0.0.1:" + std::to_string(web_port) + "\n"
-                   "scrape_configs:\n  - job_name: demo\n    static_configs:\n"
-                   "      - targets: ['127.0.0.1:" + std::to_string(demo.port) + "']\n"
-                   "        labels: {env: test}\n");
-  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml"), "--log.level", "debug"}, dir.file("stoker.log"));
+                   "storage:\n  path: " +
+                       db +
+                       "\n"
+                       "web:\n  listen_address: 127.0.0.1:" +
+                       std::to_string(web_port) +
+                       "\n"
+                       "scrape_configs:\n  - job_name: demo\n    static_configs:\n"
+                       "      - targets: ['127.0.0.1:" +
+                       std::to_string(demo.port) +
+                       "']\n"
+                       "        labels: {env: test}\n");
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml"), "--log.level", "debug"},
+               dir.file("stoker.log"));
   std::string body;
   INFO(test::read_file(dir.file("stoker.log")));
-  REQUIRE(test::wait_for([&] { return test::http_get(web_port, "/-/ready", &body) == 200; }, 10000));
+  REQUIRE(
+      test::wait_for([&] { return test::http_get(web_port, "/-/ready", &body) == 200; }, 10000));
   CHECK(test::http_get(web_port, "/-/healthy", &body) == 200);
 
   // At a 2 s interval, three profiles of every type arrive within about 8 s.
   std::string err;
-  bool enough = test::wait_for([&] {
-    auto r = Reader::open(db, &err);
-    if (!r) return false;
-    for (const auto& t : kTypes) {
-      if (profiles_of(*r, t) < 3) return false;
-    }
-    return true;
-  }, 30000);
+  bool enough = test::wait_for(
+      [&] {
+        auto r = Reader::open(db, &err);
+        if (!r) return false;
+        for (const auto& t : kTypes) {
+          if (profiles_of(*r, t) < 3) return false;
+        }
+        return true;
+      },
+      30000);
   CHECK(enough);
 
   REQUIRE(test::http_get(web_port, "/api/v1/targets", &body) == 200);
@@ -111,8 +123,9 @@ TEST_CASE("stoker scrapes every default profile type of the demo app", "[integra
   auto& target = active[0].as_object();
   CHECK(target.at("scrapePool") == "demo");
   CHECK(target.at("labels").at("env") == "test");
-  CHECK(target.at("scrapeUrls").at("process_cpu").as_string() ==
-        ("http://127.0.0.1:" + std::to_string(demo.port) + "/debug/pprof/profile?seconds=1").c_str());
+  CHECK(
+      target.at("scrapeUrls").at("process_cpu").as_string() ==
+      ("http://127.0.0.1:" + std::to_string(demo.port) + "/debug/pprof/profile?seconds=1").c_str());
   for (const auto& t : kTypes) {
     INFO(t << ": " << boost::json::serialize(target.at("profiles").at(t)));
     CHECK(target.at("profiles").at(t).at("health") == "up");
@@ -126,26 +139,34 @@ TEST_CASE("stoker scrapes every default profile type of the demo app", "[integra
   for (const auto& t : kTypes) {
     auto series = reader->series(*Selector::parse(t, &err), {});
     REQUIRE(series.size() == 1);
-    CHECK(series[0].labels == Labels{{"__name__", t}, {"job", "demo"}, {"instance", instance},
-                                     {"service_name", "demo"}, {"env", "test"}});
+    CHECK(series[0].labels == Labels{{"__name__", t},
+                                     {"job", "demo"},
+                                     {"instance", instance},
+                                     {"service_name", "demo"},
+                                     {"env", "test"}});
     CHECK(series[0].profiles >= 3);
     // Each type exports to a file `go tool pprof` reads.
     std::string out = dir.file(t + ".pb.gz");
     int status = 0;
-    std::string msg = test::run_command(std::string(STOKER_BINARY) + " export --storage.path " + db + " --query '" + t +
-                                        "{job=\"demo\"}' -o " + out + " 2>&1", &status);
+    std::string msg =
+        test::run_command(std::string(STOKER_BINARY) + " export --storage.path " + db +
+                              " --query '" + t + "{job=\"demo\"}' -o " + out + " 2>&1",
+                          &status);
     INFO(msg);
     REQUIRE(status == 0);
-    std::string top = test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -top " + out + " 2>&1", &status);
+    std::string top = test::run_command(
+        std::string(GO_EXECUTABLE) + " tool pprof -top " + out + " 2>&1", &status);
     INFO(top);
     CHECK(status == 0);
     CHECK(top.find("Type:") != std::string::npos);
   }
   int status = 0;
-  std::string cpu = test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -raw " + dir.file("process_cpu.pb.gz"), &status);
+  std::string cpu = test::run_command(
+      std::string(GO_EXECUTABLE) + " tool pprof -raw " + dir.file("process_cpu.pb.gz"), &status);
   CHECK(cpu.find("main.burnCPU") != std::string::npos);
 
-  std::string listing = test::run_command(std::string(STOKER_BINARY) + " profiles --output json --storage.path " + db, &status);
+  std::string listing = test::run_command(
+      std::string(STOKER_BINARY) + " profiles --output json --storage.path " + db, &status);
   CHECK(status == 0);
   CHECK(boost::json::parse(listing).as_array().size() == kTypes.size());
 }
@@ -174,8 +195,9 @@ TEST_CASE("an exported profile has the same totals as the app's own profile", "[
     }
     std::string exported = dir.file(endpoint + "-export.pb.gz");
     int status = 0;
-    test::run_command(std::string(STOKER_BINARY) + " export --storage.path " + cfg.path + " --query " + endpoint +
-                      " -o " + exported, &status);
+    test::run_command(std::string(STOKER_BINARY) + " export --storage.path " + cfg.path +
+                          " --query " + endpoint + " -o " + exported,
+                      &status);
     REQUIRE(status == 0);
     std::string header_direct, header_export;
     auto direct = pprof_raw_totals(dir.file(endpoint + "-direct.pb.gz"), &header_direct);
@@ -190,27 +212,36 @@ TEST_CASE("an exported profile has the same totals as the app's own profile", "[
 TEST_CASE("stoker fails fast with clear messages on bad start-up input", "[integration]") {
   TempDir dir;
   int status = 0;
-  test::write_file(dir.file("bad.yaml"), "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n");
-  std::string out = test::run_command(std::string(STOKER_BINARY) + " --config " + dir.file("bad.yaml") + " 2>&1", &status);
+  test::write_file(dir.file("bad.yaml"),
+                   "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n");
+  std::string out = test::run_command(
+      std::string(STOKER_BINARY) + " --config " + dir.file("bad.yaml") + " 2>&1", &status);
   CHECK(status == 1);
-  CHECK(out.find(dir.file("bad.yaml") + ":3:5: scrape_configs[0].scrape_intervall: unknown key") != std::string::npos);
+  CHECK(out.find(dir.file("bad.yaml") + ":3:5: scrape_configs[0].scrape_intervall: unknown key") !=
+        std::string::npos);
 
   test::write_file(dir.file("garbage.db"), std::string(4096, 'z'));
-  test::write_file(dir.file("ok.yaml"), "storage: {path: " + dir.file("garbage.db") + "}\nscrape_configs: []\n");
-  out = test::run_command(std::string(STOKER_BINARY) + " --config " + dir.file("ok.yaml") + " 2>&1", &status);
+  test::write_file(dir.file("ok.yaml"),
+                   "storage: {path: " + dir.file("garbage.db") + "}\nscrape_configs: []\n");
+  out = test::run_command(std::string(STOKER_BINARY) + " --config " + dir.file("ok.yaml") + " 2>&1",
+                          &status);
   CHECK(status == 1);
   CHECK(out.find("not a valid stoker database") != std::string::npos);
 
-  out = test::run_command(std::string(STOKER_BINARY) + " check config " + dir.file("bad.yaml") + " 2>&1", &status);
+  out = test::run_command(
+      std::string(STOKER_BINARY) + " check config " + dir.file("bad.yaml") + " 2>&1", &status);
   CHECK(status == 1);
   CHECK(out.find("FAILED") != std::string::npos);
-  out = test::run_command(std::string(STOKER_BINARY) + " check config " STOKER_SOURCE_DIR "/examples/local.yaml 2>&1", &status);
+  out = test::run_command(
+      std::string(STOKER_BINARY) + " check config " STOKER_SOURCE_DIR "/examples/local.yaml 2>&1",
+      &status);
   CHECK(status == 0);
   CHECK(out.find("SUCCESS") != std::string::npos);
 
   out = test::run_command(std::string(STOKER_BINARY) + " --help", &status);
   CHECK(status == 0);
-  for (const char* cmd : {"run", "check config", "profiles", "export", "--version", "--log.level", "--log.format"}) {
+  for (const char* cmd :
+       {"run", "check config", "profiles", "export", "--version", "--log.level", "--log.format"}) {
     CHECK(out.find(cmd) != std::string::npos);
   }
   out = test::run_command(std::string(STOKER_BINARY) + " frobnicate 2>&1", &status);

@@ -52,7 +52,8 @@ TEST_CASE("sizes parse with binary units", "[model]") {
 
 TEST_CASE("selectors match label sets", "[model]") {
   std::string err;
-  auto s = Selector::parse(R"(memory{job="a", instance=~"host-.*", env!="prod", zone!~"eu.*"})", &err);
+  auto s =
+      Selector::parse(R"(memory{job="a", instance=~"host-.*", env!="prod", zone!~"eu.*"})", &err);
   REQUIRE(s);
   CHECK(s->profile_type() == "memory");
   Labels l{{"__name__", "memory"}, {"job", "a"}, {"instance", "host-1"}, {"zone", "us"}};

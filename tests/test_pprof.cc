@@ -14,7 +14,9 @@ void put_varint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-void put_tag(std::string& out, int field, int wire) { put_varint(out, static_cast<uint64_t>(field << 3 | wire)); }
+void put_tag(std::string& out, int field, int wire) {
+  put_varint(out, static_cast<uint64_t>(field << 3 | wire));
+}
 void put_bytes(std::string& out, int field, const std::string& b) {
   put_tag(out, field, 2);
   put_varint(out, b.size());
@@ -101,7 +103,8 @@ TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
 
   CHECK(pprof::decode("").error == "empty body");
   CHECK(pprof::decode(gz.substr(0, gz.size() / 2)).error == "truncated gzip stream");
-  CHECK(pprof::decode("<html><body>404</body></html>").error == "not a valid pprof protobuf message");
+  CHECK(pprof::decode("<html><body>404</body></html>").error ==
+        "not a valid pprof protobuf message");
 
   auto raw = p.SerializeAsString();
   CHECK_FALSE(pprof::decode(raw.substr(0, raw.size() - 3)).error.empty());
@@ -114,14 +117,15 @@ TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
   CHECK(pprof::decode(bad.SerializeAsString()).error == "a sample refers to missing location 99");
   bad = p;
   bad.mutable_sample(0)->add_value(5);
-  CHECK(pprof::decode(bad.SerializeAsString()).error.find("values but the profile has 1 sample types") !=
-        std::string::npos);
+  CHECK(pprof::decode(bad.SerializeAsString())
+            .error.find("values but the profile has 1 sample types") != std::string::npos);
   bad = p;
   bad.mutable_function(0)->set_name(1000);
   CHECK(pprof::decode(bad.SerializeAsString()).error == "function refers to a missing string");
   bad = p;
   bad.mutable_location(0)->mutable_line(0)->set_function_id(42);
-  CHECK(pprof::decode(bad.SerializeAsString()).error.find("missing function 42") != std::string::npos);
+  CHECK(pprof::decode(bad.SerializeAsString()).error.find("missing function 42") !=
+        std::string::npos);
   bad = p;
   bad.clear_sample_type();
   bad.mutable_sample(0)->clear_value();
@@ -152,6 +156,7 @@ TEST_CASE("describes bodies that are not pprof", "[pprof]") {
   CHECK(pprof::describe_body("text/html; charset=utf-8", "<p>x</p>") == "text/html");
   CHECK(pprof::describe_body("", "<!DOCTYPE html><html>") == "text/html");
   CHECK(pprof::describe_body("application/json", "{}") == "JSON");
-  CHECK(pprof::describe_body("text/plain", "404 page not found\n") == "plain text \"404 page not found\"");
+  CHECK(pprof::describe_body("text/plain", "404 page not found\n") ==
+        "plain text \"404 page not found\"");
   CHECK(pprof::describe_body("", "") == "an empty body");
 }

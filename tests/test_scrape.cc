@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <future>
 
 #include "collector/asio_pch.h"
@@ -23,7 +22,8 @@ namespace asio = boost::asio;
 namespace {
 
 std::string pprof_body() {
-  return pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {4}}, {{"runtime.gopark", "main.worker"}, {2}}}));
+  return pprof::encode_gzip(test::make_profile(
+      {{"goroutine", "count"}}, {{{"main.main"}, {4}}, {{"runtime.gopark", "main.worker"}, {2}}}));
 }
 
 RawResponse ok_pprof() {
@@ -43,7 +43,8 @@ Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_lim
   asio::io_context local_io;
   asio::io_context& io = shared_io ? *shared_io : local_io;
   std::unique_ptr<HttpClient> own;
-  if (!shared) own = std::make_unique<HttpClient>(io.get_executor(), cfg, body_limit, "stoker-test");
+  if (!shared)
+    own = std::make_unique<HttpClient>(io.get_executor(), cfg, body_limit, "stoker-test");
   HttpClient& client = shared ? *shared : *own;
   auto start = std::chrono::steady_clock::now();
   auto fut = asio::co_spawn(io, client.get(url, start + timeout, timeout), asio::use_future);
@@ -53,14 +54,17 @@ Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_lim
   f.res = fut.get();
   f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (f.res.error.empty()) {
-    f.outcome = check_response(f.res.status, f.res.reason, f.res.content_type, f.res.content_encoding, f.res.body, limits);
+    f.outcome = check_response(f.res.status, f.res.reason, f.res.content_type,
+                               f.res.content_encoding, f.res.body, limits);
   } else {
     f.outcome.error = f.res.error;
   }
   return f;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -79,7 +83,8 @@ TEST_CASE("a pprof response decodes", "[scrape]") {
 
 TEST_CASE("a 404 HTML page is an error saying what came back", "[scrape]") {
   TestServer server([](const RecordedRequest&) {
-    return RawResponse{TestServer::response(404, "text/html; charset=utf-8", "<html><body>Not Found</body></html>")};
+    return RawResponse{TestServer::response(404, "text/html; charset=utf-8",
+                                            "<html><body>Not Found</body></html>")};
   });
   auto f = fetch(server.base_url() + "/debug/pprof/allocs");
   CHECK_FALSE(f.outcome.profile);
@@ -88,15 +93,20 @@ TEST_CASE("a 404 HTML page is an error saying what came back", "[scrape]") {
 
 TEST_CASE("a 500 with a text body is an error quoting the body", "[scrape]") {
   TestServer server([](const RecordedRequest&) {
-    return RawResponse{TestServer::response(500, "text/plain", "Could not enable CPU profiling: cpu profiling already in use\n")};
+    return RawResponse{TestServer::response(
+        500, "text/plain", "Could not enable CPU profiling: cpu profiling already in use\n")};
   });
   auto f = fetch(server.base_url() + "/debug/pprof/profile?seconds=1");
-  CHECK(contains(f.outcome.error, "expected pprof, got plain text \"Could not enable CPU profiling: cpu profiling already in use\" (HTTP 500"));
+  CHECK(contains(f.outcome.error,
+                 "expected pprof, got plain text \"Could not enable CPU profiling: cpu profiling "
+                 "already in use\" (HTTP 500"));
 }
 
 TEST_CASE("Go's WriteTimeout refusal is explained", "[scrape]") {
   TestServer server([](const RecordedRequest&) {
-    return RawResponse{TestServer::response(400, "text/plain", "profile duration exceeds server's WriteTimeout\n", "X-Go-Pprof: 1\r\n")};
+    return RawResponse{TestServer::response(400, "text/plain",
+                                            "profile duration exceeds server's WriteTimeout\n",
+                                            "X-Go-Pprof: 1\r\n")};
   });
   auto f = fetch(server.base_url() + "/debug/pprof/profile?seconds=59");
   CHECK(contains(f.outcome.error, "refused the profile duration"));
@@ -113,7 +123,8 @@ TEST_CASE("a target that never answers times out at the deadline", "[scrape]") {
 
 TEST_CASE("a body over body_size_limit is refused", "[scrape]") {
   TestServer server([](const RecordedRequest&) {
-    return RawResponse{TestServer::response(200, "application/octet-stream", std::string(64 * 1024, 'x'))};
+    return RawResponse{
+        TestServer::response(200, "application/octet-stream", std::string(64 * 1024, 'x'))};
   });
   auto f = fetch(server.base_url() + "/big", {}, 4096);
   CHECK(contains(f.outcome.error, "exceeds the body size limit of 4096 bytes"));
@@ -134,13 +145,16 @@ TEST_CASE("a gzip bomb is stopped at the decompression limit", "[scrape]") {
 TEST_CASE("non-pprof 200 bodies are errors", "[scrape]") {
   std::string body;
   std::string ctype;
-  TestServer server([&](const RecordedRequest&) { return RawResponse{TestServer::response(200, ctype, body)}; });
+  TestServer server(
+      [&](const RecordedRequest&) { return RawResponse{TestServer::response(200, ctype, body)}; });
   body = R"({"error": "nope"})";
   ctype = "application/json";
-  CHECK(contains(fetch(server.base_url() + "/").outcome.error, "expected pprof, got JSON (HTTP 200"));
+  CHECK(
+      contains(fetch(server.base_url() + "/").outcome.error, "expected pprof, got JSON (HTTP 200"));
   body = "";
   ctype = "application/octet-stream";
-  CHECK(contains(fetch(server.base_url() + "/").outcome.error, "expected pprof, got an empty body (HTTP 200)"));
+  CHECK(contains(fetch(server.base_url() + "/").outcome.error,
+                 "expected pprof, got an empty body (HTTP 200)"));
   body = pprof_body().substr(0, 40);
   CHECK(contains(fetch(server.base_url() + "/").outcome.error, "truncated gzip stream"));
 }
@@ -157,8 +171,10 @@ TEST_CASE("a body cut short by the target is an error", "[scrape]") {
 
 TEST_CASE("redirects are followed, bounded, and can be turned off", "[scrape]") {
   TestServer server([](const RecordedRequest& r) {
-    if (r.target == "/loop") return RawResponse{TestServer::response(302, "", "", "Location: /loop\r\n")};
-    if (r.target == "/old") return RawResponse{TestServer::response(301, "", "", "Location: /new\r\n")};
+    if (r.target == "/loop")
+      return RawResponse{TestServer::response(302, "", "", "Location: /loop\r\n")};
+    if (r.target == "/old")
+      return RawResponse{TestServer::response(301, "", "", "Location: /new\r\n")};
     return ok_pprof();
   });
   auto f = fetch(server.base_url() + "/old");
@@ -218,12 +234,15 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
     return RawResponse{TestServer::response(404, "text/plain", "404 page not found\n")};
   });
   test::TempDir dir;
-  std::string yaml = "global:\n  scrape_interval: 1s\n  external_labels: {cluster: test}\n"
-                     "scrape_configs:\n  - job_name: app\n    static_configs:\n"
-                     "      - targets: ['127.0.0.1:" + std::to_string(server.port()) + "']\n"
-                     "        labels: {team: core}\n"
-                     "    profiling_config:\n      process_cpu: {enabled: false}\n"
-                     "      block: {enabled: false}\n      mutex: {enabled: false}\n";
+  std::string yaml =
+      "global:\n  scrape_interval: 1s\n  external_labels: {cluster: test}\n"
+      "scrape_configs:\n  - job_name: app\n    static_configs:\n"
+      "      - targets: ['127.0.0.1:" +
+      std::to_string(server.port()) +
+      "']\n"
+      "        labels: {team: core}\n"
+      "    profiling_config:\n      process_cpu: {enabled: false}\n"
+      "      block: {enabled: false}\n      mutex: {enabled: false}\n";
   auto cfg = load_config_string(yaml, "t.yaml", dir.path());
   REQUIRE(cfg.config);
   cfg.config->storage.path = dir.file("s.db");
@@ -239,12 +258,14 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
     auto guard = asio::make_work_guard(io);
     io.run();
   });
-  bool done = test::wait_for([&] {
-    auto snap = manager.snapshot();
-    int scraped = 0;
-    for (const auto& ep : snap.at(0).endpoints) scraped += ep.health.scrapes >= 2;
-    return scraped == 2;
-  }, 10000);
+  bool done = test::wait_for(
+      [&] {
+        auto snap = manager.snapshot();
+        int scraped = 0;
+        for (const auto& ep : snap.at(0).endpoints) scraped += ep.health.scrapes >= 2;
+        return scraped == 2;
+      },
+      10000);
   auto snap = manager.snapshot();
   asio::post(io, [&] { manager.stop_all(); });
   io.stop();
@@ -256,7 +277,8 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
       CHECK(ep.health.last_error.empty());
     } else {
       CHECK(ep.health.state == ScrapeHealth::State::kDown);
-      CHECK(contains(ep.health.last_error, "expected pprof, got plain text \"404 page not found\" (HTTP 404"));
+      CHECK(contains(ep.health.last_error,
+                     "expected pprof, got plain text \"404 page not found\" (HTTP 404"));
       CHECK(ep.url == server.base_url() + "/debug/pprof/allocs");
     }
   }
@@ -267,8 +289,12 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
   auto series = reader->series(*Selector::parse("", &err), {});
   REQUIRE(series.size() == 1);
   std::string instance = "127.0.0.1:" + std::to_string(server.port());
-  CHECK(series[0].labels == Labels{{"__name__", "goroutine"}, {"job", "app"}, {"instance", instance},
-                                   {"service_name", "app"}, {"team", "core"}, {"cluster", "test"}});
+  CHECK(series[0].labels == Labels{{"__name__", "goroutine"},
+                                   {"job", "app"},
+                                   {"instance", instance},
+                                   {"service_name", "app"},
+                                   {"team", "core"},
+                                   {"cluster", "test"}});
   CHECK(series[0].profiles >= 2);
 }
 
@@ -284,11 +310,14 @@ struct TlsTarget {
   TlsTarget() {
     std::string d = dir.path();
     std::string cmd =
-        "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+        "cd " + d +
+        " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
         "-subj /CN=stoker-test-ca 2>/dev/null && "
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=stoker.test 2>/dev/null && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
+        "/CN=stoker.test 2>/dev/null && "
         "printf 'subjectAltName=DNS:stoker.test,IP:127.0.0.1\\n' > ext.cnf && "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+        "-days 2 "
         "-extfile ext.cnf 2>/dev/null && mkdir -p debug/pprof";
     int status = 0;
     test::run_command(cmd, &status);
@@ -297,15 +326,20 @@ struct TlsTarget {
     server = std::make_unique<test::Child>(
         std::vector<std::string>{"/bin/sh", "-c",
                                  "cd " + d + " && exec openssl s_server -quiet -accept 127.0.0.1:" +
-                                     std::to_string(port) + " -cert server.pem -key server.key -WWW"},
+                                     std::to_string(port) +
+                                     " -cert server.pem -key server.key -WWW"},
         d + "/server.log");
     std::string body;
-    REQUIRE(test::wait_for([&] {
-      return test::run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                               " </dev/null >/dev/null 2>&1 && echo ok") == "ok\n";
-    }, 10000));
+    REQUIRE(test::wait_for(
+        [&] {
+          return test::run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                                   " </dev/null >/dev/null 2>&1 && echo ok") == "ok\n";
+        },
+        10000));
   }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(port) + "/debug/pprof/goroutine"; }
+  std::string url() const {
+    return "https://127.0.0.1:" + std::to_string(port) + "/debug/pprof/goroutine";
+  }
 };
 
 }  // namespace

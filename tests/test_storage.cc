@@ -1,6 +1,7 @@
-#include <catch2/catch.hpp>
 #include <sqlite3.h>
 #include <sys/stat.h>
+
+#include <catch2/catch.hpp>
 
 #include "collector/pprof/pprof_decode.h"
 #include "model/timeparse.h"
@@ -18,15 +19,18 @@ namespace {
 // Scrape times near now: retention (7 days by default) runs whenever a store opens.
 const int64_t kNow = now_unix_nanos();
 
-const std::vector<std::pair<std::string, std::string>> kHeapTypes = {
-    {"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"}, {"inuse_space", "bytes"}};
+const std::vector<std::pair<std::string, std::string>> kHeapTypes = {{"alloc_objects", "count"},
+                                                                     {"alloc_space", "bytes"},
+                                                                     {"inuse_objects", "count"},
+                                                                     {"inuse_space", "bytes"}};
 
 perftools::profiles::Profile heap(int64_t scale, int64_t t = 1'700'000'000'000'000'000) {
-  return test::make_profile(kHeapTypes,
-                            {{{"malloc", "main.alloc", "main.main"}, {1 * scale, 64 * scale, 1, 64}, {}, 64},
-                             {{"malloc", "main.other", "main.main"}, {2 * scale, 256 * scale, 0, 0}, {}, 128},
-                             {{"main.main"}, {3, 300, 3, 300}, {{"handler", "/api"}}, 0}},
-                            t);
+  return test::make_profile(
+      kHeapTypes,
+      {{{"malloc", "main.alloc", "main.main"}, {1 * scale, 64 * scale, 1, 64}, {}, 64},
+       {{"malloc", "main.other", "main.main"}, {2 * scale, 256 * scale, 0, 0}, {}, 128},
+       {{"main.main"}, {3, 300, 3, 300}, {{"handler", "/api"}}, 0}},
+      t);
 }
 
 std::unique_ptr<Storage> open_store(const std::string& path) {
@@ -164,7 +168,8 @@ TEST_CASE("merged export sums samples, durations and keeps the earliest time", "
   auto t1 = test::totals(heap(1)), t2 = test::totals(heap(2)), t4 = test::totals(heap(4));
   for (size_t i = 0; i < t.size(); ++i) CHECK(t[i] == t1[i] + t2[i] + t4[i]);
   // Time range and label filters.
-  REQUIRE(r->export_merged(sel(R"(memory{instance="b"})"), {kNow + 25, kNow + 100}, &out, &n, &err));
+  REQUIRE(
+      r->export_merged(sel(R"(memory{instance="b"})"), {kNow + 25, kNow + 100}, &out, &n, &err));
   CHECK(n == 1);
   CHECK(test::totals(out) == t4);
   // Several types at once are refused with the list of types.
@@ -232,7 +237,8 @@ TEST_CASE("a reopened database keeps its data and schema version", "[storage]") 
   }
   CHECK(count_rows(db, "profiles") == 2);
   CHECK(count_rows(db, "series") == 1);
-  std::string out = test::run_command("sqlite3 " + db + " 'PRAGMA user_version; PRAGMA journal_mode; PRAGMA integrity_check'");
+  std::string out = test::run_command(
+      "sqlite3 " + db + " 'PRAGMA user_version; PRAGMA journal_mode; PRAGMA integrity_check'");
   CHECK(out == "1\nwal\nok\n");
 }
 
@@ -271,8 +277,11 @@ TEST_CASE("max_size deletes the oldest profiles first", "[storage]") {
   };
   for (int i = 0; i < 100; ++i) {
     std::vector<test::SampleSpec> samples;
-    for (int j = 0; j < 2000; ++j) samples.push_back({{"f" + std::to_string(j % 50)}, {next(), next()}, {{"k", std::to_string(j)}}});
-    append(*s, {{"__name__", "cpu"}}, test::make_profile({{"samples", "count"}, {"cpu", "ns"}}, samples), i);
+    for (int j = 0; j < 2000; ++j)
+      samples.push_back(
+          {{"f" + std::to_string(j % 50)}, {next(), next()}, {{"k", std::to_string(j)}}});
+    append(*s, {{"__name__", "cpu"}},
+           test::make_profile({{"samples", "count"}, {"cpu", "ns"}}, samples), i);
   }
   s->flush();
   s->enforce_limits();

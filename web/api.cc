@@ -81,7 +81,8 @@ WebResponse handle_request(const WebRequest& req, const ApiContext& ctx) {
     res.body = ready ? "stoker is Ready.\n" : "stoker is not ready.\n";
   } else if (req.path == "/api/v1/targets") {
     res.content_type = "application/json";
-    res.body = "{\"status\":\"success\",\"data\":" + targets_json(ctx.scrape->snapshot(), true) + "}";
+    res.body =
+        "{\"status\":\"success\",\"data\":" + targets_json(ctx.scrape->snapshot(), true) + "}";
   } else if (req.path == "/") {
     res.body = "stoker\n\n/-/healthy\n/-/ready\n/api/v1/targets\n";
   } else {

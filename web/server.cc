@@ -33,7 +33,8 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       http::request_parser<http::string_body> parser;
       parser.header_limit(8 * 1024);
       parser.body_limit(1 << 20);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (ec) break;
       auto req = parser.release();
       WebRequest wr;
@@ -72,7 +73,9 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
 WebServer::WebServer(asio::io_context& io, WebHandler handler)
     : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
 
-WebServer::~WebServer() { stop(); }
+WebServer::~WebServer() {
+  stop();
+}
 
 bool WebServer::start(const std::string& listen, std::string* error) {
   auto colon = listen.rfind(':');
@@ -82,7 +85,8 @@ bool WebServer::start(const std::string& listen, std::string* error) {
   }
   std::string host = listen.substr(0, colon);
   std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   boost::system::error_code ec;
   tcp::resolver resolver(impl_->io);

@@ -17,8 +17,9 @@ class ZStream {
  public:
   explicit ZStream(bool inflating) : inflating_(inflating) {
     zs_ = {};
-    ok_ = (inflating ? inflateInit2(&zs_, 16 + MAX_WBITS)
-                     : deflateInit2(&zs_, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY)) == Z_OK;
+    ok_ = (inflating
+               ? inflateInit2(&zs_, 16 + MAX_WBITS)
+               : deflateInit2(&zs_, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY)) == Z_OK;
   }
   ZStream(bool inflating, int level) : inflating_(inflating) {
     zs_ = {};
@@ -58,13 +59,15 @@ std::string gunzip(std::string_view in, size_t limit, std::string* out) {
     size_t produced = sizeof buf - z.get()->avail_out;
     if (out->size() + produced > limit) {
       out->clear();
-      return "decompressed profile exceeds " + std::to_string(limit) + " bytes (possible gzip bomb)";
+      return "decompressed profile exceeds " + std::to_string(limit) +
+             " bytes (possible gzip bomb)";
     }
     out->append(buf, produced);
     if (rc == Z_STREAM_END) return "";
     if (rc == Z_BUF_ERROR && z.get()->avail_in == 0) return "truncated gzip stream";
     if (rc != Z_OK) {
-      return std::string("corrupt gzip stream: ") + (z.get()->msg ? z.get()->msg : "inflate failed");
+      return std::string("corrupt gzip stream: ") +
+             (z.get()->msg ? z.get()->msg : "inflate failed");
     }
   }
 }
@@ -108,8 +111,8 @@ std::string validate(const Profile& p, const Limits& limits) {
            std::to_string(limits.max_samples);
   }
   if (static_cast<size_t>(p.location_size()) > limits.max_locations) {
-    return "profile has " + std::to_string(p.location_size()) + " locations, more than the limit of " +
-           std::to_string(limits.max_locations);
+    return "profile has " + std::to_string(p.location_size()) +
+           " locations, more than the limit of " + std::to_string(limits.max_locations);
   }
   std::unordered_set<uint64_t> mappings, functions, locations;
   for (const auto& m : p.mapping()) {
@@ -187,7 +190,9 @@ std::string describe_body(std::string_view content_type, std::string_view body) 
   auto semi = content_type.find(';');
   std::string_view ct = content_type.substr(0, semi);
   size_t i = 0;
-  while (i < body.size() && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) ++i;
+  while (i < body.size() &&
+         (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+    ++i;
   std::string_view start = body.substr(i);
   auto starts_ci = [&](std::string_view prefix) {
     if (start.size() < prefix.size()) return false;
@@ -197,7 +202,8 @@ std::string describe_body(std::string_view content_type, std::string_view body) 
     return true;
   };
   if (ct == "text/html" || starts_ci("<!doctype html") || starts_ci("<html")) return "text/html";
-  if (ct == "application/json" || (!start.empty() && (start[0] == '{' || start[0] == '['))) return "JSON";
+  if (ct == "application/json" || (!start.empty() && (start[0] == '{' || start[0] == '[')))
+    return "JSON";
   size_t printable = 0, n = std::min<size_t>(body.size(), 512);
   for (size_t k = 0; k < n; ++k) {
     unsigned char c = static_cast<unsigned char>(body[k]);

@@ -4,9 +4,9 @@ namespace stoker::test {
 
 using perftools::profiles::Profile;
 
-perftools::profiles::Profile make_profile(const std::vector<std::pair<std::string, std::string>>& types,
-                                          const std::vector<SampleSpec>& samples, int64_t time_nanos,
-                                          int64_t duration_nanos) {
+perftools::profiles::Profile make_profile(
+    const std::vector<std::pair<std::string, std::string>>& types,
+    const std::vector<SampleSpec>& samples, int64_t time_nanos, int64_t duration_nanos) {
   Profile p;
   std::map<std::string, int64_t> strings;
   auto str = [&](const std::string& s) -> int64_t {
@@ -88,8 +88,8 @@ std::map<std::string, std::vector<int64_t>> canonical(const Profile& p) {
     }
     key += "|";
     for (const auto& lab : s.label()) {
-      key += p.string_table(static_cast<int>(lab.key())) + "=" + p.string_table(static_cast<int>(lab.str())) +
-             "#" + std::to_string(lab.num()) + ",";
+      key += p.string_table(static_cast<int>(lab.key())) + "=" +
+             p.string_table(static_cast<int>(lab.str())) + "#" + std::to_string(lab.num()) + ",";
     }
     auto& v = out[key];
     if (v.empty()) v.assign(static_cast<size_t>(s.value_size()), 0);

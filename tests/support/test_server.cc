@@ -27,7 +27,8 @@ TestServer::TestServer(Handler handler) : handler_(std::move(handler)) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0) {
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 64) != 0) {
     throw std::runtime_error("test server: cannot listen");
   }
   socklen_t len = sizeof addr;
@@ -53,8 +54,8 @@ std::vector<RecordedRequest> TestServer::requests() const {
   return requests_;
 }
 
-std::string TestServer::response(int status, const std::string& content_type, const std::string& body,
-                                 const std::string& extra_headers) {
+std::string TestServer::response(int status, const std::string& content_type,
+                                 const std::string& body, const std::string& extra_headers) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " Status\r\n";
   if (!content_type.empty()) out += "Content-Type: " + content_type + "\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n";
@@ -109,7 +110,8 @@ void TestServer::serve(int fd) {
       auto colon = line.find(':');
       if (colon != std::string::npos) {
         std::string k = line.substr(0, colon);
-        std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(k.begin(), k.end(), k.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
         std::string v = line.substr(colon + 1);
         while (!v.empty() && v.front() == ' ') v.erase(0, 1);
         req.headers.emplace_back(k, v);
