@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -252,6 +253,9 @@ int cmd_export(const Args& a) {
   return 0;
 }
 
+// How this binary was invoked, so printed hints can be pasted as they are.
+std::string g_self = "stoker";
+
 int cmd_run(const Args& a) {
   Config cfg;
   if (auto c = flag(a, "--config")) {
@@ -290,19 +294,18 @@ int cmd_run(const Args& a) {
              {"storage", abs_db},
              {"web", cfg.web.listen_address},
              {"loops", std::to_string(scrape.loop_count())}});
+  const char* self = g_self.c_str();
   std::fprintf(stderr,
                "\nstoker %s is scraping %zu profile endpoints every %s.\n"
                "  database:  %s\n"
                "  targets:   http://%s/api/v1/targets\n"
-               "  look:      stoker profiles --storage.path %s\n"
-               "  export:    stoker export --storage.path %s --query 'process_cpu' --from now-5m "
-               "-o cpu.pb.gz\n"
+               "  look:      %s profiles --storage.path %s\n"
+               "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o cpu.pb.gz\n"
                "             go tool pprof -top cpu.pb.gz\n\n",
                STOKER_VERSION_STRING, scrape.loop_count(),
-               cfg.scrape_configs.empty()
-                   ? "-"
-                   : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
-               abs_db.c_str(), cfg.web.listen_address.c_str(), abs_db.c_str(), abs_db.c_str());
+               cfg.scrape_configs.empty() ? "-"
+                                          : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
+               abs_db.c_str(), cfg.web.listen_address.c_str(), self, abs_db.c_str(), self, abs_db.c_str());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -326,6 +329,7 @@ int cmd_run(const Args& a) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  if (argc > 0 && std::strchr(argv[0], '/')) g_self = argv[0];
   std::string cmd = "run";
   size_t start = 1;
   if (argc > 1 && argv[1][0] != '-') {
