@@ -295,17 +295,18 @@ int cmd_run(const Args& a) {
              {"web", cfg.web.listen_address},
              {"loops", std::to_string(scrape.loop_count())}});
   const char* self = g_self.c_str();
-  std::fprintf(stderr,
-               "\nstoker %s is scraping %zu profile endpoints every %s.\n"
-               "  database:  %s\n"
-               "  targets:   http://%s/api/v1/targets\n"
-               "  look:      %s profiles --storage.path %s\n"
-               "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o cpu.pb.gz\n"
-               "             go tool pprof -top cpu.pb.gz\n\n",
-               STOKER_VERSION_STRING, scrape.loop_count(),
-               cfg.scrape_configs.empty() ? "-"
-                                          : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
-               abs_db.c_str(), cfg.web.listen_address.c_str(), self, abs_db.c_str(), self, abs_db.c_str());
+  std::fprintf(
+      stderr,
+      "\nstoker %s is scraping %zu profile endpoints every %s.\n"
+      "  database:  %s\n"
+      "  targets:   http://%s/api/v1/targets\n"
+      "  look:      %s profiles --storage.path %s\n"
+      "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o cpu.pb.gz\n"
+      "             go tool pprof -top cpu.pb.gz\n\n",
+      STOKER_VERSION_STRING, scrape.loop_count(),
+      cfg.scrape_configs.empty() ? "-"
+                                 : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
+      abs_db.c_str(), cfg.web.listen_address.c_str(), self, abs_db.c_str(), self, abs_db.c_str());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -320,7 +321,10 @@ int cmd_run(const Args& a) {
   });
   io.run();
   workers.join();
-  storage->flush();
+  if (!storage->flush(std::chrono::seconds(10))) {
+    log::error("main", "storage did not commit every queued profile in 10s; retrying before exit",
+               {{"queued", std::to_string(storage->stats().queue_depth)}});
+  }
   auto st = storage->stats();
   log::info("main", "stopped", {{"profiles_written", std::to_string(st.profiles_written)}});
   return 0;

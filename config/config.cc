@@ -254,9 +254,7 @@ void parse_profiling_config(Walker& w, const YAML::Node& n, const std::string& p
 
 void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
                        const std::string& sub, HttpClientConfig& http,
-                       std::optional<Secret>& bearer_token, std::string& bearer_token_file,
-                       const YAML::Node& section) {
-  (void)section;
+                       std::optional<Secret>& bearer_token, std::string& bearer_token_file) {
   if (key == "basic_auth") {
     BasicAuth ba;
     bool has_password = false;
@@ -408,7 +406,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                ++auth_methods;
                if (!auth_section) auth_section = v;
              }
-             parse_http_client(w, k, v, sub, sc.http, bearer_token, bearer_token_file, n);
+             parse_http_client(w, k, v, sub, sc.http, bearer_token, bearer_token_file);
            }
          });
   if (!has_job || sc.job_name.empty()) {

@@ -65,6 +65,10 @@ bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* 
   std::string raw;
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) return false;
+  struct End {
+    z_stream* z;
+    ~End() { inflateEnd(z); }
+  } end{&zs};
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   zs.avail_in = static_cast<uInt>(data.size());
   char buf[32 * 1024];
@@ -75,7 +79,6 @@ bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* 
     rc = inflate(&zs, Z_NO_FLUSH);
     raw.append(buf, sizeof buf - zs.avail_out);
   } while (rc == Z_OK && raw.size() < (1u << 30));
-  inflateEnd(&zs);
   if (rc != Z_STREAM_END) return false;
 
   enc::Reader r(raw);

@@ -131,10 +131,10 @@ class Storage::Impl {
     return true;
   }
 
-  void flush() {
+  bool flush(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     uint64_t target = enqueued_;
-    done_cv_.wait(lock, [&] { return finished_ >= target || writer_exited_; });
+    return done_cv_.wait_for(lock, timeout, [&] { return finished_ >= target || writer_exited_; });
   }
 
   void request_limits() {
@@ -417,8 +417,8 @@ std::unique_ptr<Storage> Storage::open(const StorageConfig& cfg, std::string* er
 bool Storage::append(ProfileRecord record, std::string* error) {
   return impl_->append(std::move(record), error);
 }
-void Storage::flush() {
-  impl_->flush();
+bool Storage::flush(std::chrono::milliseconds timeout) {
+  return impl_->flush(timeout);
 }
 void Storage::enforce_limits() {
   impl_->request_limits();

@@ -9,6 +9,7 @@
 // than growing without limit. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,9 +52,10 @@ class Storage {
   // Queues a profile for writing. Returns false (with a reason) when the queue is
   // full or the store is closed; the caller reports it against its target.
   bool append(ProfileRecord record, std::string* error);
-  // Blocks until everything appended before the call has been committed or has
-  // failed.
-  void flush();
+  // Blocks until everything appended before the call has been committed, or
+  // until `timeout` passes (a failing disk keeps profiles queued for retry).
+  // Returns false on timeout.
+  bool flush(std::chrono::milliseconds timeout = std::chrono::hours(24));
   // Runs retention and size enforcement now (it also runs every minute).
   void enforce_limits();
   StorageStats stats() const;

@@ -15,15 +15,12 @@ namespace {
 // Owns a z_stream for inflate or deflate.
 class ZStream {
  public:
-  explicit ZStream(bool inflating) : inflating_(inflating) {
+  // A gzip inflater, or a gzip deflater at `level`.
+  explicit ZStream(bool inflating, int level = 6) : inflating_(inflating) {
     zs_ = {};
-    ok_ = (inflating
-               ? inflateInit2(&zs_, 16 + MAX_WBITS)
-               : deflateInit2(&zs_, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY)) == Z_OK;
-  }
-  ZStream(bool inflating, int level) : inflating_(inflating) {
-    zs_ = {};
-    ok_ = deflateInit2(&zs_, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    ok_ = (inflating ? inflateInit2(&zs_, 16 + MAX_WBITS)
+                     : deflateInit2(&zs_, level, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                                    Z_DEFAULT_STRATEGY)) == Z_OK;
   }
   ~ZStream() {
     if (!ok_) return;
