@@ -129,13 +129,17 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
         asio::use_awaitable);
   }
   if (outcome.error.empty()) {
-    ProfileRecord rec;
-    rec.labels = target_.series_labels(endpoint_.type, deps_.external_labels);
-    rec.scrape_time_ns = started_ns;
-    rec.profile = outcome.profile;
-    rec.wire_size = res.body.size();
-    if (!deps_.storage->append(std::move(rec), &outcome.error))
-      outcome.error = "not stored: " + outcome.error;
+    auto labels =
+        target_.series_labels(endpoint_.type, deps_.external_labels, *deps_.profile_relabel);
+    if (labels) {  // nullopt: dropped by profile_relabel_configs, on purpose
+      ProfileRecord rec;
+      rec.labels = std::move(*labels);
+      rec.scrape_time_ns = started_ns;
+      rec.profile = outcome.profile;
+      rec.wire_size = res.body.size();
+      if (!deps_.storage->append(std::move(rec), &outcome.error))
+        outcome.error = "not stored: " + outcome.error;
+    }
   }
   double secs = std::chrono::duration<double>(Clock::now() - started).count();
   bool ok = outcome.error.empty();

@@ -70,6 +70,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
     boost::asio::thread_pool* pool = nullptr;  // decoding runs here
     Storage* storage = nullptr;
     Labels external_labels;
+    std::shared_ptr<const RelabelRules> profile_relabel;  // never null
     std::shared_ptr<HttpClient> client;
   };
 

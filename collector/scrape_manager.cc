@@ -46,6 +46,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   std::map<std::string, std::shared_ptr<ScrapeLoop>> next;
   size_t started = 0;
   for (const auto& t : targets) {
+    if (t.dropped) continue;
     if (!t.error.empty()) {
       log::warn("scrape", "target cannot be scraped",
                 {{"job", sc.job_name}, {"target", t.discovered.to_string()}, {"err", t.error}});
@@ -59,7 +60,8 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
         job.loops.erase(it);
         continue;
       }
-      ScrapeLoop::Deps deps{io_.get_executor(), &pool_, storage_, external_labels_, job.client};
+      ScrapeLoop::Deps deps{io_.get_executor(), &pool_,    storage_, external_labels_,
+                            sc.profile_relabel, job.client};
       auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, sc.scrape_interval);
       loop->start();
       next[key] = std::move(loop);
@@ -103,6 +105,7 @@ std::vector<TargetStatus> ScrapeManager::snapshot() const {
       s.discovered = t.discovered;
       s.labels = t.labels.without_reserved();
       s.error = t.error;
+      s.dropped = t.dropped;
       for (const auto& ep : t.endpoints) {
         EndpointStatus es{ep.type.name, ep.url, {}};
         auto it = job.loops.find(t.loop_key(ep));

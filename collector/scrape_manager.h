@@ -37,8 +37,9 @@ struct EndpointStatus {
 struct TargetStatus {
   std::string job;
   Labels discovered;
-  Labels labels;      // public labels (no "__" names)
-  std::string error;  // why the target cannot be scraped, if so
+  Labels labels;         // public labels (no "__" names)
+  std::string error;     // why the target cannot be scraped, if so
+  bool dropped = false;  // dropped by relabel_configs
   std::vector<EndpointStatus> endpoints;
 };
 

@@ -81,10 +81,19 @@ std::string scrape_url(const ScrapeConfig& sc, const Labels& labels,
   return url + query;
 }
 
-Labels Target::series_labels(const ProfileTypeConfig& type, const Labels& external) const {
+std::optional<Labels> Target::series_labels(const ProfileTypeConfig& type, const Labels& external,
+                                            const RelabelRules& profile_relabel) const {
   Labels out = labels.without_reserved();
   if (!out.has("service_name")) out.set("service_name", job);
   out.set("__name__", type.series_name());
+  if (!profile_relabel.empty()) {
+    if (!profile_relabel.apply(out)) return std::nullopt;
+    Labels kept;
+    for (const auto& l : out) {
+      if (l.name.rfind("__", 0) != 0 || l.name == "__name__") kept.set(l.name, l.value);
+    }
+    out = std::move(kept);
+  }
   for (const auto& l : external) out.set(l.name, l.value);
   return out;
 }
@@ -114,6 +123,11 @@ std::vector<Target> build_targets(const ScrapeConfig& sc, const std::vector<Targ
       if (!sc.path_prefix.empty()) set_default("__profile_path_prefix__", sc.path_prefix);
       for (const auto& [k, vals] : sc.params) {
         if (!vals.empty()) set_default("__param_" + k, vals.front());
+      }
+      if (!sc.relabel->apply(lb)) {
+        target.dropped = true;
+        out.push_back(std::move(target));
+        continue;
       }
       std::string addr(lb.get("__address__"));
       if (addr.empty()) {

@@ -9,6 +9,7 @@
 // Plain values; safe to copy between threads.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,14 +33,18 @@ struct ProfileEndpoint {
 
 struct Target {
   std::string job;
-  Labels discovered;  // labels as discovered, before population
-  Labels labels;      // after population, including "__" labels
-  std::string error;  // set when the target cannot be scraped (e.g. bad address)
+  Labels discovered;     // labels as discovered, before population
+  Labels labels;         // after population, including "__" labels
+  std::string error;     // set when the target cannot be scraped (e.g. bad address)
+  bool dropped = false;  // dropped by relabel_configs
   std::vector<ProfileEndpoint> endpoints;
 
-  // The labels stored with a profile of `type`: __name__, the public target labels,
-  // service_name, then the external labels (which override).
-  Labels series_labels(const ProfileTypeConfig& type, const Labels& external) const;
+  // The labels stored with a profile of `type`: the public target labels,
+  // service_name and __name__, then profile_relabel_configs (which may drop the
+  // profile: nullopt), then the external labels (which override). Labels that
+  // start with "__" other than __name__ never reach a series.
+  std::optional<Labels> series_labels(const ProfileTypeConfig& type, const Labels& external,
+                                      const RelabelRules& profile_relabel) const;
   // Stable identity of (target, endpoint), used to key scrape loops.
   std::string loop_key(const ProfileEndpoint& ep) const;
 };

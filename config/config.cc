@@ -179,6 +179,7 @@ class Walker {
   }
 
   const std::string& file() const { return file_; }
+  size_t error_count() const { return errors_->size(); }
 
  private:
   std::string file_;
@@ -337,6 +338,92 @@ void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
   }
 }
 
+// Parses a list of relabel rules with Prometheus' defaults for omitted keys,
+// validates each and compiles them. `what` names the list in messages.
+std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML::Node& n,
+                                                          const std::string& path,
+                                                          const std::string& what,
+                                                          std::vector<RelabelConfig>* out) {
+  if (n.IsNull()) return std::make_shared<RelabelRules>();
+  if (!n.IsSequence()) {
+    w.error(n, path, "expected a list, got " + Walker::kind(n));
+    return nullptr;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string ip = path + "[" + std::to_string(i) + "]";
+    if (n[i].IsNull()) {
+      w.error(n[i], ip, "empty or null " + what + " relabeling rule in scrape config");
+      ok = false;
+      continue;
+    }
+    RelabelConfig rc;
+    YAML::Node regex_node;
+    size_t errors_before = w.error_count();
+    w.each(
+        n[i], ip,
+        {"source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"},
+        [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+          if (k == "source_labels") {
+            rc.source_labels = w.str_list(v, sub);
+          } else if (k == "regex") {
+            regex_node = v;
+            rc.regex_is_default = false;
+            if (v.IsNull()) {
+              rc.regex = "";  // Prometheus: a null regex matches only ""
+            } else if (auto x = w.str(v, sub)) {
+              rc.regex = *x;
+            }
+          } else if (k == "modulus") {
+            auto x = w.str(v, sub);
+            if (x && !x->empty() && x->find_first_not_of("0123456789") == std::string::npos &&
+                x->size() < 20) {
+              rc.modulus = std::stoull(*x);
+            } else if (x) {
+              w.error(v, sub, "modulus must be a non-negative integer");
+            }
+          } else if (k == "action") {
+            if (v.IsNull()) {
+              rc.action = "";
+            } else if (auto x = w.str(v, sub)) {
+              rc.action.clear();
+              for (char c : *x)
+                rc.action += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+              if (rc.action.empty()) w.error(v, sub, "unknown relabel action \"\"");
+            }
+          } else if (auto x = w.str(v, sub)) {
+            if (k == "separator") rc.separator = *x;
+            if (k == "target_label") rc.target_label = *x;
+            if (k == "replacement") rc.replacement = *x;
+          }
+        });
+    if (w.error_count() != errors_before) {
+      ok = false;
+      continue;
+    }
+    std::string err = validate_relabel(rc);
+    if (!err.empty()) {
+      w.error(n[i], ip, err);
+      ok = false;
+      continue;
+    }
+    if (!RelabelRules::compile({rc}, &err)) {  // the regex
+      w.error(regex_node ? regex_node : n[i], ip + ".regex", err.substr(err.find(": ") + 2));
+      ok = false;
+      continue;
+    }
+    out->push_back(std::move(rc));
+  }
+  if (!ok) return nullptr;
+  std::string err;
+  auto rules = RelabelRules::compile(*out, &err);
+  if (!rules) {
+    w.error(n, path, err);
+    return nullptr;
+  }
+  return std::make_shared<const RelabelRules>(std::move(*rules));
+}
+
 void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path,
                          const GlobalConfig& global, ScrapeConfig& sc) {
   sc.profiles = default_profile_types();
@@ -350,65 +437,73 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
   std::string bearer_token_file;
   int auth_methods = 0;
   std::vector<std::pair<YAML::Node, std::string>> static_nodes;
-  w.each(n, path,
-         {"job_name", "scrape_interval", "scrape_timeout", "delta_profiling_duration", "scheme",
-          "params", "body_size_limit", "basic_auth", "authorization", "bearer_token",
-          "bearer_token_file", "tls_config", "follow_redirects", "enable_http2", "static_configs",
-          "profiling_config"},
-         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
-           if (k == "job_name") {
-             has_job = true;
-             if (auto s = w.str(v, sub)) sc.job_name = *s;
-           } else if (k == "scrape_interval") {
-             if (auto d = w.duration(v, sub)) {
-               sc.scrape_interval = *d;
-               has_interval = d->count() != 0;
-             }
-           } else if (k == "scrape_timeout") {
-             if (auto d = w.duration(v, sub)) {
-               sc.scrape_timeout = *d;
-               explicit_timeout = d->count() != 0;
-               timeout_node = v;
-             }
-           } else if (k == "delta_profiling_duration") {
-             if (auto d = w.duration(v, sub)) sc.delta_profiling_duration = *d;
-             delta_node = v;
-           } else if (k == "scheme") {
-             if (auto s = w.str(v, sub)) {
-               sc.scheme = *s;
-               if (sc.scheme != "http" && sc.scheme != "https") {
-                 w.error(v, sub, "unknown scrape scheme \"" + sc.scheme + "\" (use http or https)");
-               }
-             }
-           } else if (k == "params") {
-             w.each(
-                 v, sub, {},
-                 [&](const std::string& pk, const YAML::Node& pv, const std::string& ps) {
-                   if (pk == "seconds") {
-                     w.error(pv, ps,
-                             "\"seconds\" is set by stoker for delta profile types; use "
-                             "delta_profiling_duration");
-                   }
-                   sc.params[pk] = w.str_list(pv, ps);
-                 },
-                 true);
-           } else if (k == "body_size_limit") {
-             if (auto s = w.size(v, sub)) sc.body_size_limit = *s;
-           } else if (k == "enable_http2") {
-             w.boolean(v, sub);  // accepted for compatibility; stoker speaks HTTP/1.1
-           } else if (k == "static_configs") {
-             static_nodes.emplace_back(v, sub);
-           } else if (k == "profiling_config") {
-             parse_profiling_config(w, v, sub, sc);
-           } else {
-             if (k == "basic_auth" || k == "authorization" || k == "bearer_token" ||
-                 k == "bearer_token_file") {
-               ++auth_methods;
-               if (!auth_section) auth_section = v;
-             }
-             parse_http_client(w, k, v, sub, sc.http, bearer_token, bearer_token_file);
-           }
-         });
+  w.each(
+      n, path,
+      {"job_name", "scrape_interval", "scrape_timeout", "delta_profiling_duration", "scheme",
+       "params", "body_size_limit", "basic_auth", "authorization", "bearer_token",
+       "bearer_token_file", "tls_config", "follow_redirects", "enable_http2", "static_configs",
+       "profiling_config", "relabel_configs", "profile_relabel_configs"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+        if (k == "job_name") {
+          has_job = true;
+          if (auto s = w.str(v, sub)) sc.job_name = *s;
+        } else if (k == "scrape_interval") {
+          if (auto d = w.duration(v, sub)) {
+            sc.scrape_interval = *d;
+            has_interval = d->count() != 0;
+          }
+        } else if (k == "scrape_timeout") {
+          if (auto d = w.duration(v, sub)) {
+            sc.scrape_timeout = *d;
+            explicit_timeout = d->count() != 0;
+            timeout_node = v;
+          }
+        } else if (k == "delta_profiling_duration") {
+          if (auto d = w.duration(v, sub)) sc.delta_profiling_duration = *d;
+          delta_node = v;
+        } else if (k == "scheme") {
+          if (auto s = w.str(v, sub)) {
+            sc.scheme = *s;
+            if (sc.scheme != "http" && sc.scheme != "https") {
+              w.error(v, sub, "unknown scrape scheme \"" + sc.scheme + "\" (use http or https)");
+            }
+          }
+        } else if (k == "params") {
+          w.each(
+              v, sub, {},
+              [&](const std::string& pk, const YAML::Node& pv, const std::string& ps) {
+                if (pk == "seconds") {
+                  w.error(pv, ps,
+                          "\"seconds\" is set by stoker for delta profile types; use "
+                          "delta_profiling_duration");
+                }
+                sc.params[pk] = w.str_list(pv, ps);
+              },
+              true);
+        } else if (k == "body_size_limit") {
+          if (auto s = w.size(v, sub)) sc.body_size_limit = *s;
+        } else if (k == "enable_http2") {
+          w.boolean(v, sub);  // accepted for compatibility; stoker speaks HTTP/1.1
+        } else if (k == "static_configs") {
+          static_nodes.emplace_back(v, sub);
+        } else if (k == "profiling_config") {
+          parse_profiling_config(w, v, sub, sc);
+        } else if (k == "relabel_configs") {
+          if (auto r = parse_relabel_configs(w, v, sub, "target", &sc.relabel_configs))
+            sc.relabel = r;
+        } else if (k == "profile_relabel_configs") {
+          if (auto r = parse_relabel_configs(w, v, sub, "profile", &sc.profile_relabel_configs)) {
+            sc.profile_relabel = r;
+          }
+        } else {
+          if (k == "basic_auth" || k == "authorization" || k == "bearer_token" ||
+              k == "bearer_token_file") {
+            ++auth_methods;
+            if (!auth_section) auth_section = v;
+          }
+          parse_http_client(w, k, v, sub, sc.http, bearer_token, bearer_token_file);
+        }
+      });
   if (!has_job || sc.job_name.empty()) {
     w.error(n, path + ".job_name", "job_name is empty");
   }
@@ -474,7 +569,9 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                    std::string tp = sub + "[" + std::to_string(t) + "]";
                    if (addr.empty()) {
                      w.error(v[t], tp, "target address is empty");
-                   } else if (addr.find('/') != std::string::npos) {
+                   } else if (addr.find('/') != std::string::npos && sc.relabel_configs.empty()) {
+                     // Prometheus checks static addresses at load only without
+                     // relabeling, which may still rewrite them.
                      w.error(
                          v[t], tp,
                          "\"" + addr +

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "model/labels.h"
+#include "model/relabel.h"
 #include "model/units.h"
 
 namespace stoker {
@@ -83,6 +85,13 @@ struct ScrapeConfig {
   std::vector<StaticConfig> static_configs;
   std::string path_prefix;
   std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
+  // Target relabeling, applied to discovered targets before scraping.
+  std::vector<RelabelConfig> relabel_configs;
+  // Applied to each profile's series labels (with __name__) before storing.
+  std::vector<RelabelConfig> profile_relabel_configs;
+  // The same rules compiled once at load; never null in a loaded config.
+  std::shared_ptr<const RelabelRules> relabel = std::make_shared<RelabelRules>();
+  std::shared_ptr<const RelabelRules> profile_relabel = std::make_shared<RelabelRules>();
 
   // Seconds requested from delta endpoints (N in ?seconds=N).
   int64_t delta_seconds() const;

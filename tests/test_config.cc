@@ -159,7 +159,7 @@ TEST_CASE("every error is reported, not just the first", "[config]") {
 }
 
 TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") {
-  for (const char* key : {"relabel_configs", "kubernetes_sd_configs", "file_sd_configs"}) {
+  for (const char* key : {"metric_relabel_configs", "kubernetes_sd_configs", "file_sd_configs"}) {
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
   }
@@ -272,5 +272,71 @@ TEST_CASE("the embedded default scrapes localhost:6060", "[config]") {
 TEST_CASE("the example configs load", "[config]") {
   auto r = load_config_file(STOKER_SOURCE_DIR "/examples/local.yaml");
   INFO(errors(r));
+  CHECK(r.config);
+}
+
+TEST_CASE("relabel rules load with Prometheus' defaults", "[config][relabel]") {
+  auto r = load(R"(
+scrape_configs:
+  - job_name: a
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: '(.*):6060'
+        target_label: host
+      - action: Drop
+        source_labels: [env]
+        regex: dev
+      - {action: hashmod, source_labels: [__address__], modulus: 4, target_label: __tmp_shard}
+      - regex:
+        target_label: empty_regex
+    profile_relabel_configs:
+      - {action: labeldrop, regex: team}
+)");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& sc = r.config->scrape_configs[0];
+  REQUIRE(sc.relabel_configs.size() == 4);
+  const auto& first = sc.relabel_configs[0];
+  CHECK(first.action == "replace");
+  CHECK(first.separator == ";");
+  CHECK(first.replacement == "$1");
+  CHECK_FALSE(first.regex_is_default);
+  CHECK(sc.relabel_configs[1].action == "drop");  // case-insensitive
+  CHECK(sc.relabel_configs[1].regex_is_default == false);
+  CHECK(sc.relabel_configs[2].modulus == 4);
+  CHECK(sc.relabel_configs[2].regex_is_default);
+  CHECK(sc.relabel_configs[3].regex.empty());  // a null regex matches only ""
+  CHECK(sc.relabel->size() == 4);
+  CHECK(sc.profile_relabel->size() == 1);
+}
+
+TEST_CASE("bad relabel rules are errors at their position", "[config][relabel]") {
+  auto r =
+      load("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: replace\n");
+  CHECK(has_error(r, {"test.yaml:4:9:", "relabel_configs[0]",
+                      "relabel configuration for replace action requires 'target_label' value"}));
+  r = load("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: explode}\n");
+  CHECK(has_error(r, {"unknown relabel action \"explode\""}));
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {target_label: x, regex: "
+      "'abc(def'}\n");
+  CHECK(has_error(r, {"test.yaml:4:34:", "relabel_configs[0].regex", "error parsing regexp"}));
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {action: hashmod, "
+      "target_label: x}\n");
+  CHECK(has_error(r, {"relabel configuration for hashmod requires non-zero modulus"}));
+  r = load("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action:\n");
+  CHECK(has_error(r, {"relabel action cannot be empty"}));
+  r = load("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      -\n");
+  CHECK(has_error(r, {"empty or null target relabeling rule in scrape config"}));
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    profile_relabel_configs:\n      - {action: labelkeep, "
+      "regex: a, target_label: b}\n");
+  CHECK(has_error(r, {"profile_relabel_configs[0]",
+                      "labelkeep action requires only 'regex', and no other fields"}));
+  // With relabeling, a static address may still be rewritten, so it is not checked at load.
+  r = load(
+      "scrape_configs:\n  - job_name: a\n    relabel_configs: [{source_labels: [x], target_label: "
+      "y}]\n    static_configs: [{targets: ['http://h:1']}]\n");
   CHECK(r.config);
 }

@@ -21,11 +21,11 @@ json::object labels_json(const Labels& labels) {
 std::string targets_json(const std::vector<TargetStatus>& targets, bool with_health) {
   json::array active, dropped;
   for (const auto& t : targets) {
-    if (!t.error.empty() && t.endpoints.empty()) {
+    if (t.dropped || (!t.error.empty() && t.endpoints.empty())) {
       json::object d;
       d["discoveredLabels"] = labels_json(t.discovered);
       d["scrapePool"] = t.job;
-      d["error"] = t.error;
+      if (!t.error.empty()) d["error"] = t.error;
       dropped.push_back(std::move(d));
       continue;
     }

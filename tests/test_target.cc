@@ -1,0 +1,120 @@
+#include <catch2/catch.hpp>
+
+#include "collector/target.h"
+
+using namespace stoker;
+
+namespace {
+
+ScrapeConfig scrape_config(const std::string& yaml) {
+  auto r = load_config_string(yaml, "t.yaml", "/tmp");
+  std::string all;
+  for (const auto& e : r.errors) all += e + "\n";
+  INFO(all);
+  REQUIRE(r.config);
+  return r.config->scrape_configs.at(0);
+}
+
+}  // namespace
+
+TEST_CASE("target labels are populated like Prometheus", "[target]") {
+  auto sc = scrape_config(R"(
+scrape_configs:
+  - job_name: app
+    scrape_interval: 30s
+    params: {debug: ['0']}
+    static_configs:
+      - targets: ['h1:6060']
+        labels: {env: prod, instance: custom}
+      - targets: ['h2:6060']
+)");
+  auto targets = build_targets(sc, static_groups(sc));
+  REQUIRE(targets.size() == 2);
+  const auto& t1 = targets[0];
+  CHECK(t1.labels.get("job") == "app");
+  CHECK(t1.labels.get("__scrape_interval__") == "30s");
+  CHECK(t1.labels.get("__scrape_timeout__") == "10s");
+  CHECK(t1.labels.get("__scheme__") == "http");
+  CHECK(t1.labels.get("__param_debug") == "0");
+  CHECK(t1.labels.get("instance") == "custom");  // the target's own instance wins
+  CHECK(targets[1].labels.get("instance") == "h2:6060");
+  CHECK(t1.endpoints.size() == 5);
+  CHECK(t1.endpoints[0].url == "http://h1:6060/debug/pprof/profile?debug=0&seconds=29");
+  CHECK(t1.endpoints[0].timeout == std::chrono::seconds(10 + 29));
+  CHECK(t1.endpoints[1].url == "http://h1:6060/debug/pprof/allocs?debug=0");
+  CHECK(t1.endpoints[1].timeout == std::chrono::seconds(10));
+  auto series = t1.series_labels(t1.endpoints[1].type, Labels{{"cluster", "c1"}}, RelabelRules());
+  REQUIRE(series);
+  CHECK(*series == Labels{{"__name__", "memory"},
+                          {"job", "app"},
+                          {"instance", "custom"},
+                          {"env", "prod"},
+                          {"service_name", "app"},
+                          {"cluster", "c1"}});
+}
+
+TEST_CASE("relabel_configs keep, drop and rewrite targets", "[target][relabel]") {
+  auto sc = scrape_config(R"(
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - targets: ['keep-1:6060', 'drop-1:6060', 'keep-2:7070']
+        labels: {__meta_source: static}
+    relabel_configs:
+      - {action: drop, source_labels: [__address__], regex: 'drop-.*'}
+      - {source_labels: [__address__], regex: '(.*):7070', target_label: __address__, replacement: '${1}:6061'}
+      - {source_labels: [__meta_source], target_label: source}
+      - {target_label: __scheme__, replacement: https}
+      - {target_label: __profile_path_prefix__, replacement: /prefix}
+)");
+  auto targets = build_targets(sc, static_groups(sc));
+  REQUIRE(targets.size() == 3);
+  CHECK_FALSE(targets[0].dropped);
+  CHECK(targets[1].dropped);
+  CHECK(targets[1].endpoints.empty());
+  CHECK(targets[2].labels.get("__address__") == "keep-2:6061");
+  CHECK(targets[2].labels.get("instance") ==
+        "keep-2:6061");  // instance follows the rewritten address
+  CHECK(targets[2].labels.get("source") == "static");
+  CHECK_FALSE(targets[2].labels.has("__meta_source"));  // __meta_* removed after relabeling
+  CHECK(targets[2].discovered.get("__meta_source") == "static");  // but kept as discovered
+  CHECK(targets[2].endpoints[1].url == "https://keep-2:6061/prefix/debug/pprof/allocs");
+}
+
+TEST_CASE("an address with a path after relabeling is a target error", "[target][relabel]") {
+  auto sc = scrape_config(R"(
+scrape_configs:
+  - job_name: app
+    static_configs: [{targets: ['h:1']}]
+    relabel_configs: [{target_label: __address__, replacement: 'h:1/x'}]
+)");
+  auto targets = build_targets(sc, static_groups(sc));
+  REQUIRE(targets.size() == 1);
+  CHECK(targets[0].error == "\"h:1/x\" is not a valid hostname");
+  CHECK(targets[0].endpoints.empty());
+}
+
+TEST_CASE("profile_relabel_configs rewrite or drop a profile's series", "[target][relabel]") {
+  auto sc = scrape_config(R"(
+scrape_configs:
+  - job_name: app
+    static_configs: [{targets: ['h:1'], labels: {team: core}}]
+    profile_relabel_configs:
+      - {action: drop, source_labels: [__name__], regex: goroutine}
+      - {source_labels: [team], target_label: owner}
+      - {action: labeldrop, regex: team}
+      - {target_label: __tmp_x, replacement: y}
+)");
+  auto targets = build_targets(sc, static_groups(sc));
+  const auto& t = targets.at(0);
+  ProfileTypeConfig goroutine{"goroutine", true, "/debug/pprof/goroutine", false};
+  ProfileTypeConfig memory{"memory", true, "/debug/pprof/allocs", false};
+  CHECK_FALSE(t.series_labels(goroutine, {}, *sc.profile_relabel));
+  auto labels = t.series_labels(memory, {}, *sc.profile_relabel);
+  REQUIRE(labels);
+  CHECK(*labels == Labels{{"__name__", "memory"},
+                          {"job", "app"},
+                          {"instance", "h:1"},
+                          {"owner", "core"},
+                          {"service_name", "app"}});
+}
