@@ -62,7 +62,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
       }
       ScrapeLoop::Deps deps{io_.get_executor(), &pool_,    storage_, external_labels_,
                             sc.profile_relabel, job.client};
-      auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, sc.scrape_interval);
+      auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, t.interval);
       loop->start();
       next[key] = std::move(loop);
       ++started;

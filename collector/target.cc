@@ -49,8 +49,8 @@ std::vector<TargetGroup> static_groups(const ScrapeConfig& sc) {
   return out;
 }
 
-std::string scrape_url(const ScrapeConfig& sc, const Labels& labels,
-                       const ProfileTypeConfig& type) {
+std::string scrape_url(const ScrapeConfig& sc, const Labels& labels, const ProfileTypeConfig& type,
+                       int64_t delta_seconds) {
   std::string scheme(labels.get("__scheme__"));
   if (scheme.empty()) scheme = sc.scheme;
   std::string path(labels.get("__profile_path__"));
@@ -70,7 +70,7 @@ std::string scrape_url(const ScrapeConfig& sc, const Labels& labels,
       }
     }
   }
-  if (type.delta) q["seconds"] = {std::to_string(sc.delta_seconds())};
+  if (type.delta) q["seconds"] = {std::to_string(delta_seconds)};
   std::string query;
   for (const auto& [k, vals] : q) {
     for (const auto& v : vals) {
@@ -102,54 +102,108 @@ std::string Target::loop_key(const ProfileEndpoint& ep) const {
   return job + "\x1f" + labels.to_string() + "\x1f" + ep.type.name + "\x1f" + ep.url;
 }
 
+Populated populate_labels(const Labels& target, const Labels& group, const ScrapeConfig& sc) {
+  Populated p;
+  Labels lb = target;
+  for (const auto& l : group) {
+    if (!lb.has(l.name)) lb.set(l.name, l.value);
+  }
+  auto set_default = [&](std::string_view name, const std::string& value) {
+    if (lb.get(name).empty()) lb.set(name, value);
+  };
+  set_default("job", sc.job_name);
+  set_default("__scrape_interval__", format_duration(sc.scrape_interval));
+  set_default("__scrape_timeout__", format_duration(sc.scrape_timeout));
+  set_default("__scheme__", sc.scheme);
+  if (!sc.path_prefix.empty()) set_default("__profile_path_prefix__", sc.path_prefix);
+  for (const auto& [k, vals] : sc.params) {
+    if (!vals.empty()) set_default("__param_" + k, vals.front());
+  }
+  p.discovered = lb;
+  if (!sc.relabel->apply(lb)) {
+    p.dropped = true;
+    return p;
+  }
+  std::string addr(lb.get("__address__"));
+  if (addr.empty()) {
+    p.error = "no address";
+    return p;
+  }
+  if (addr.find('/') != std::string::npos) {
+    p.error = quote(addr) + " is not a valid hostname";
+    return p;
+  }
+  std::string err;
+  auto interval = parse_duration(lb.get("__scrape_interval__"), &err);
+  if (!interval) {
+    p.error = "error parsing scrape interval: " + err;
+    return p;
+  }
+  if (interval->count() == 0) {
+    p.error = "scrape interval cannot be 0";
+    return p;
+  }
+  auto timeout = parse_duration(lb.get("__scrape_timeout__"), &err);
+  if (!timeout) {
+    p.error = "error parsing scrape timeout: " + err;
+    return p;
+  }
+  if (timeout->count() == 0) {
+    p.error = "scrape timeout cannot be 0";
+    return p;
+  }
+  if (*timeout > *interval) {
+    p.error = "scrape timeout cannot be greater than scrape interval (" +
+              quote(format_duration(*timeout)) + " > " + quote(format_duration(*interval)) + ")";
+    return p;
+  }
+  p.interval = *interval;
+  p.timeout = *timeout;
+  std::vector<std::string> meta;
+  for (const auto& l : lb) {
+    if (l.name.rfind("__meta_", 0) == 0) meta.push_back(l.name);
+  }
+  for (const auto& m : meta) lb.erase(m);
+  if (lb.get("instance").empty()) lb.set("instance", addr);
+  for (const auto& l : lb) {
+    if (!valid_utf8(l.value)) {
+      p.error = "invalid label value for " + quote(l.name) + ": " + quote(l.value);
+      return p;
+    }
+  }
+  p.labels = std::move(lb);
+  return p;
+}
+
 std::vector<Target> build_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups) {
   std::vector<Target> out;
   for (const auto& g : groups) {
     for (const auto& t : g.targets) {
+      Populated p = populate_labels(t, g.labels, sc);
       Target target;
       target.job = sc.job_name;
-      Labels lb = t;
-      for (const auto& l : g.labels) {
-        if (!lb.has(l.name)) lb.set(l.name, l.value);
-      }
-      target.discovered = lb;
-      auto set_default = [&](std::string_view name, const std::string& value) {
-        if (lb.get(name).empty()) lb.set(name, value);
-      };
-      set_default("job", sc.job_name);
-      set_default("__scrape_interval__", format_duration(sc.scrape_interval));
-      set_default("__scrape_timeout__", format_duration(sc.scrape_timeout));
-      set_default("__scheme__", sc.scheme);
-      if (!sc.path_prefix.empty()) set_default("__profile_path_prefix__", sc.path_prefix);
-      for (const auto& [k, vals] : sc.params) {
-        if (!vals.empty()) set_default("__param_" + k, vals.front());
-      }
-      if (!sc.relabel->apply(lb)) {
-        target.dropped = true;
-        out.push_back(std::move(target));
-        continue;
-      }
-      std::string addr(lb.get("__address__"));
-      if (addr.empty()) {
-        target.error = "no address";
-      } else if (addr.find('/') != std::string::npos) {
-        target.error = "\"" + addr + "\" is not a valid hostname";
-      }
-      std::vector<std::string> meta;
-      for (const auto& l : lb) {
-        if (l.name.rfind("__meta_", 0) == 0) meta.push_back(l.name);
-      }
-      for (const auto& m : meta) lb.erase(m);
-      if (lb.get("instance").empty()) lb.set("instance", addr);
-      target.labels = std::move(lb);
-      if (target.error.empty()) {
+      target.discovered = std::move(p.discovered);
+      target.labels = std::move(p.labels);
+      target.dropped = p.dropped;
+      target.error = std::move(p.error);
+      target.interval = p.interval;
+      if (!target.dropped && target.error.empty()) {
+        // delta_profiling_duration, else this target's interval - 1s (Alloy).
+        int64_t seconds = sc.delta_profiling_duration ? sc.delta_profiling_duration->count() / 1000
+                                                      : p.interval.count() / 1000 - 1;
         for (const auto& type : sc.profiles) {
           if (!type.enabled) continue;
+          if (type.delta && seconds < 1) {
+            target.error = "scrape interval " + format_duration(p.interval) +
+                           " is too short for delta profiling (at least 2s)";
+            target.endpoints.clear();
+            break;
+          }
           ProfileEndpoint ep;
           ep.type = type;
-          ep.url = scrape_url(sc, target.labels, type);
-          ep.timeout = sc.scrape_timeout;
-          if (type.delta) ep.timeout += std::chrono::seconds(sc.delta_seconds());
+          ep.url = scrape_url(sc, target.labels, type, seconds);
+          ep.timeout = p.timeout;
+          if (type.delta) ep.timeout += std::chrono::seconds(seconds);
           target.endpoints.push_back(std::move(ep));
         }
       }

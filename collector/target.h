@@ -31,12 +31,23 @@ struct ProfileEndpoint {
   Duration timeout{0};  // HTTP deadline: scrape_timeout (+ N seconds for delta types)
 };
 
+// The outcome of Prometheus' PopulateLabels for one discovered target.
+struct Populated {
+  Labels discovered;  // target + group labels with the scrape config defaults, before relabeling
+  Labels labels;      // after relabeling, __meta_* removed, instance defaulted
+  bool dropped = false;
+  std::string error;                 // e.g. "no address"; exact Prometheus wording
+  Duration interval{0}, timeout{0};  // from __scrape_interval__ / __scrape_timeout__
+};
+Populated populate_labels(const Labels& target, const Labels& group, const ScrapeConfig& sc);
+
 struct Target {
   std::string job;
-  Labels discovered;     // labels as discovered, before population
+  Labels discovered;     // labels before relabeling, with the config defaults
   Labels labels;         // after population, including "__" labels
   std::string error;     // set when the target cannot be scraped (e.g. bad address)
   bool dropped = false;  // dropped by relabel_configs
+  Duration interval{0};  // this target's scrape interval
   std::vector<ProfileEndpoint> endpoints;
 
   // The labels stored with a profile of `type`: the public target labels,
@@ -56,6 +67,8 @@ std::vector<TargetGroup> static_groups(const ScrapeConfig& sc);
 std::vector<Target> build_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups);
 
 // URL of `type` for a populated label set, e.g. http://host:6060/debug/pprof/profile?seconds=14.
-std::string scrape_url(const ScrapeConfig& sc, const Labels& labels, const ProfileTypeConfig& type);
+// `delta_seconds` is N in ?seconds=N for delta types.
+std::string scrape_url(const ScrapeConfig& sc, const Labels& labels, const ProfileTypeConfig& type,
+                       int64_t delta_seconds);
 
 }  // namespace stoker

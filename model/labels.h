@@ -54,8 +54,9 @@ class Labels {
 };
 
 // Quotes `s` as a Go string literal would (%q): backslash escapes for quotes,
-// backslashes and control characters.
+// backslashes, control characters and bytes that are not valid UTF-8.
 std::string quote(std::string_view s);
+bool valid_utf8(std::string_view s);
 
 // 64-bit FNV-1a.
 uint64_t fnv1a64(std::string_view data, uint64_t seed = 14695981039346656037ull);

@@ -55,8 +55,12 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
     for (int k = 0; k < 7; ++k) {
       if (kDurationUnits[k].name == unit) idx = k;
     }
-    if (idx < 0)
-      return bad(unit.empty() ? "missing unit" : "unknown unit \"" + std::string(unit) + "\"");
+    if (idx < 0 && !unit.empty()) {  // Prometheus' exact wording
+      fail(error,
+           "unknown unit \"" + std::string(unit) + "\" in duration \"" + std::string(text) + "\"");
+      return std::nullopt;
+    }
+    if (idx < 0) return bad("missing unit");
     if (idx <= last_unit) return bad("units must go from largest to smallest, each at most once");
     last_unit = idx;
     total += n * kDurationUnits[idx].ms;

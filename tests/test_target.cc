@@ -1,6 +1,8 @@
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include "collector/target.h"
+#include "tests/support/process.h"
 
 using namespace stoker;
 
@@ -117,4 +119,95 @@ scrape_configs:
                           {"instance", "h:1"},
                           {"owner", "core"},
                           {"service_name", "app"}});
+}
+
+namespace {
+
+namespace json = boost::json;
+
+// Labels that only a metrics scraper has; the vectors include them, stoker does not.
+bool metrics_only(std::string_view name) {
+  return name == "__metrics_path__" || name == "__convert_classic_histograms_to_nhcb__" ||
+         name == "__always_scrape_classic_histograms__" || name == "__scrape_native_histograms__";
+}
+
+Labels vector_labels(const json::value& v) {
+  Labels out;
+  for (const auto& [k, val] : v.as_object()) {
+    if (!metrics_only(k)) out.set(std::string(k), std::string(val.as_string()));
+  }
+  return out;
+}
+
+Labels without_metrics_only(const Labels& in) {
+  Labels out;
+  for (const auto& l : in) {
+    if (!metrics_only(l.name)) out.set(l.name, l.value);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("target label population passes Prometheus' TestPopulateLabels vectors",
+          "[target][conformance]") {
+  auto doc = json::parse(
+      test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/populate_labels_cases.json"));
+  int checked = 0;
+  for (const auto& cv : doc.at("cases").as_array()) {
+    const auto& c = cv.as_object();
+    std::string comment(c.at("comment").as_string());
+    // Native/classic histogram flags exist only for metrics scraping.
+    if (comment.find("histograms") != std::string::npos) continue;
+    INFO("line " << c.at("source_line") << ": " << comment);
+    const auto& scj = c.at("scrape_config").as_object();
+    ScrapeConfig sc;
+    sc.job_name = std::string(scj.at("job_name").as_string());
+    sc.scheme = std::string(scj.at("scheme").as_string());
+    sc.scrape_interval = *parse_duration(std::string(scj.at("scrape_interval").as_string()));
+    sc.scrape_timeout = *parse_duration(std::string(scj.at("scrape_timeout").as_string()));
+    for (const auto& [k, v] : scj.at("params").as_object()) {
+      for (const auto& x : v.as_array()) sc.params[std::string(k)].emplace_back(x.as_string());
+    }
+    std::vector<RelabelConfig> rules;
+    for (const auto& rv : scj.at("relabel_configs").as_array()) {
+      const auto& o = rv.as_object();
+      RelabelConfig rc;
+      for (const auto& s : o.at("source_labels").as_array())
+        rc.source_labels.emplace_back(s.as_string());
+      rc.separator = std::string(o.at("separator").as_string());
+      rc.regex = std::string(o.at("regex").as_string());
+      rc.regex_is_default = rc.regex == "(.*)";
+      rc.modulus = static_cast<uint64_t>(o.at("modulus").to_number<int64_t>());
+      rc.target_label = std::string(o.at("target_label").as_string());
+      rc.replacement = std::string(o.at("replacement").as_string());
+      rc.action = std::string(o.at("action").as_string());
+      rules.push_back(rc);
+    }
+    std::string err;
+    auto compiled = RelabelRules::compile(rules, &err);
+    REQUIRE(compiled);
+    sc.relabel = std::make_shared<RelabelRules>(std::move(*compiled));
+
+    Labels target;
+    for (const auto& [k, v] : c.at("target_labels").as_object()) {
+      std::string value(v.as_string());
+      if (value.rfind("\\xbd", 0) == 0) value = "\xbd";  // the one byte JSON cannot carry
+      target.set(std::string(k), value);
+    }
+    Labels group = vector_labels(c.at("group_labels"));
+    Populated p = populate_labels(target, group, sc);
+    if (c.contains("expected_error")) {
+      CHECK(p.error == std::string(c.at("expected_error").as_string()));
+    } else {
+      CHECK(p.error.empty());
+      CHECK_FALSE(p.dropped);
+      CHECK(without_metrics_only(p.labels).to_string() ==
+            vector_labels(c.at("expected_labels")).to_string());
+      CHECK(without_metrics_only(p.discovered).to_string() ==
+            vector_labels(c.at("expected_discovered_labels")).to_string());
+    }
+    ++checked;
+  }
+  CHECK(checked == 15);
 }
