@@ -1,5 +1,6 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "collector/target.h"
 #include "tests/support/process.h"
@@ -210,4 +211,30 @@ TEST_CASE("target label population passes Prometheus' TestPopulateLabels vectors
     ++checked;
   }
   CHECK(checked == 15);
+}
+
+TEST_CASE("the README's hashmod sharding puts each target on exactly one replica",
+          "[target][relabel]") {
+  std::map<std::string, int> owners;
+  for (int replica = 0; replica < 3; ++replica) {
+    auto sc = scrape_config(
+        "scrape_configs:\n  - job_name: fleet\n"
+        "    static_configs:\n      - targets: [app-1:6060, app-2:6060, app-3:6060, app-4:6060, "
+        "app-5:6060]\n"
+        "    relabel_configs:\n"
+        "      - {source_labels: [__address__], action: hashmod, modulus: 3, target_label: "
+        "__tmp_shard}\n"
+        "      - {source_labels: [__tmp_shard], action: keep, regex: '" +
+        std::to_string(replica) + "'}\n");
+    for (const auto& t : build_targets(sc, static_groups(sc))) {
+      if (t.dropped) continue;
+      owners[std::string(t.labels.get("__address__"))]++;
+      CHECK_FALSE(t.labels.without_reserved().has("__tmp_shard"));
+    }
+  }
+  CHECK(owners.size() == 5);
+  for (const auto& [addr, n] : owners) {
+    INFO(addr);
+    CHECK(n == 1);
+  }
 }
