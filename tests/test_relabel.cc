@@ -12,7 +12,10 @@ namespace json = boost::json;
 namespace {
 
 json::value load(const std::string& name) {
-  return json::parse(test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/" + name));
+  std::string text = test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/" + name);
+  INFO("tests/data/prometheus/" << name);
+  REQUIRE_FALSE(text.empty());
+  return json::parse(text);
 }
 
 Labels to_labels(const json::value& v) {
