@@ -15,6 +15,7 @@
 #include "collector/pprof/pprof_decode.h"
 #include "collector/scrape_manager.h"
 #include "config/config.h"
+#include "discovery/manager.h"
 #include "model/log.h"
 #include "model/selector.h"
 #include "model/timeparse.h"
@@ -32,6 +33,8 @@ const char* kUsage = R"(stoker — a pull-based continuous-profiling collector
 Usage:
   stoker [run] [--config FILE] [flags]       scrape targets and store profiles (default command)
   stoker check config FILE...                 validate config files
+  stoker targets --config FILE [--output json|table]
+                                              discover once, relabel, print what would be scraped
   stoker profiles [--storage.path DB] [--query SELECTOR] [--from T] [--until T] [--output table|json]
                                               list stored series with profile counts and time ranges
   stoker export [--storage.path DB] --query SELECTOR [--from T] [--until T] -o FILE
@@ -51,6 +54,7 @@ SELECTOR is TYPE{label="v",label=~"re",label!="v",label!~"re"}, TYPE the profile
 Examples:
   stoker --config examples/local.yaml
   stoker check config examples/local.yaml
+  stoker targets --config examples/local.yaml --output table
   stoker profiles --storage.path data/stoker.db
   stoker profiles --query 'memory{service_name="demo"}' --from now-1h --output json
   stoker export --query 'process_cpu{job="local"}' --from now-15m -o cpu.pb.gz
@@ -256,6 +260,50 @@ int cmd_export(const Args& a) {
 // How this binary was invoked, so printed hints can be pasted as they are.
 std::string g_self = "stoker";
 
+int cmd_targets(const Args& a) {
+  auto c = flag(a, "--config");
+  if (!c) return fail("usage: stoker targets --config FILE [--output json|table]", 2);
+  std::string output = flag(a, "--output").value_or("json");
+  if (output != "table" && output != "json") return fail("--output must be table or json", 2);
+  auto r = load_config_file(*c);
+  if (!r.config) {
+    std::fprintf(stderr, "stoker: invalid config %s:\n", c->c_str());
+    for (const auto& e : r.errors) std::fprintf(stderr, "  %s\n", e.c_str());
+    return 1;
+  }
+  std::vector<std::string> errors;
+  auto groups = DiscoveryManager::discover_once(*r.config, &errors);
+  for (const auto& e : errors) std::fprintf(stderr, "stoker: %s\n", e.c_str());
+  std::vector<TargetStatus> statuses;
+  for (const auto& sc : r.config->scrape_configs) {
+    for (const auto& t : build_targets(sc, groups[sc.job_name])) {
+      TargetStatus s;
+      s.job = t.job;
+      s.discovered = t.discovered;
+      s.labels = t.labels.without_reserved();
+      s.error = t.error;
+      s.dropped = t.dropped;
+      for (const auto& ep : t.endpoints) s.endpoints.push_back({ep.type.name, ep.url, {}});
+      statuses.push_back(std::move(s));
+    }
+  }
+  if (output == "json") {
+    std::cout << targets_json(statuses, false) << "\n";
+    return 0;
+  }
+  std::printf("%-12s %-8s %-40s %s\n", "JOB", "STATE", "LABELS", "PROFILE URLS / REASON");
+  for (const auto& s : statuses) {
+    std::string state = s.dropped ? "dropped" : !s.error.empty() ? "error" : "active";
+    std::string what = s.dropped ? s.discovered.to_string() : s.error;
+    if (state == "active") {
+      for (const auto& ep : s.endpoints) what += (what.empty() ? "" : " ") + ep.url;
+    }
+    std::printf("%-12s %-8s %-40s %s\n", s.job.c_str(), state.c_str(),
+                s.dropped ? "-" : s.labels.to_string().c_str(), what.c_str());
+  }
+  return 0;
+}
+
 int cmd_run(const Args& a) {
   Config cfg;
   if (auto c = flag(a, "--config")) {
@@ -285,7 +333,14 @@ int cmd_run(const Args& a) {
   WebServer web(io, [&api](const WebRequest& r) { return handle_request(r, api); });
   if (!web.start(cfg.web.listen_address, &err)) return fail(err);
 
-  scrape.apply_config(cfg);
+  scrape.set_config(cfg);
+  // Discovery hands full target sets per job to the I/O thread, at most one
+  // reconcile per job every few seconds under churn.
+  DiscoveryManager discovery([&](const std::string& job, std::vector<TargetGroup> groups) {
+    asio::post(io,
+               [&scrape, job, groups = std::move(groups)] { scrape.apply_groups(job, groups); });
+  });
+  discovery.start(cfg);
   ready = true;
   std::string abs_db = std::filesystem::absolute(cfg.storage.path).lexically_normal().string();
   log::info("main", "stoker started",
@@ -313,6 +368,7 @@ int cmd_run(const Args& a) {
     if (ec) return;
     log::info("main", "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
     ready = false;
+    discovery.stop();
     scrape.stop_all();
     web.stop();
     // Let cancelled loops unwind, then stop the loop.
@@ -364,6 +420,7 @@ int run_cli(int argc, char** argv) {
     return cmd_check_config(a);
   }
   if (cmd == "profiles") return cmd_profiles(a);
+  if (cmd == "targets") return cmd_targets(a);
   if (cmd == "export") return cmd_export(a);
   return fail("unknown command \"" + cmd + "\" (see stoker --help)", 2);
 }

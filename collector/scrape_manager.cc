@@ -1,7 +1,5 @@
 #include "collector/scrape_manager.h"
 
-#include <set>
-
 #include "collector/asio_pch.h"
 #include "collector/http_client.h"
 #include "model/log.h"
@@ -16,22 +14,29 @@ ScrapeManager::~ScrapeManager() {
   stop_all();
 }
 
-void ScrapeManager::apply_config(const Config& cfg) {
+void ScrapeManager::set_config(const Config& cfg) {
   external_labels_ = cfg.global.external_labels;
-  std::set<std::string> wanted;
-  for (const auto& sc : cfg.scrape_configs) {
-    wanted.insert(sc.job_name);
-    apply_targets(sc, static_groups(sc));
-  }
+  configs_.clear();
+  for (const auto& sc : cfg.scrape_configs) configs_[sc.job_name] = sc;
   std::lock_guard lock(mu_);
   for (auto it = jobs_.begin(); it != jobs_.end();) {
-    if (wanted.count(it->first)) {
+    if (configs_.count(it->first)) {
       ++it;
       continue;
     }
     for (auto& [key, loop] : it->second.loops) loop->stop();
     it = jobs_.erase(it);
   }
+}
+
+void ScrapeManager::apply_config(const Config& cfg) {
+  set_config(cfg);
+  for (const auto& sc : cfg.scrape_configs) apply_targets(sc, static_groups(sc));
+}
+
+void ScrapeManager::apply_groups(const std::string& job, const std::vector<TargetGroup>& groups) {
+  auto it = configs_.find(job);
+  if (it != configs_.end()) apply_targets(it->second, groups);
 }
 
 void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups) {

@@ -48,8 +48,14 @@ class ScrapeManager {
   ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage);
   ~ScrapeManager();
 
-  // Loads the jobs of `cfg` and their static targets.
+  // Takes the jobs of `cfg` (stopping jobs no longer there); their targets
+  // arrive through apply_groups().
+  void set_config(const Config& cfg);
+  // set_config() plus each job's static targets, for callers without discovery.
   void apply_config(const Config& cfg);
+  // Replaces the targets of job `job` (a job of the current config) with the
+  // full set of `groups`. Unknown jobs are ignored.
+  void apply_groups(const std::string& job, const std::vector<TargetGroup>& groups);
   // Replaces the targets of one job.
   void apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups);
   void stop_all();
@@ -68,7 +74,8 @@ class ScrapeManager {
   boost::asio::thread_pool& pool_;
   Storage* storage_;
   Labels external_labels_;
-  mutable std::mutex mu_;  // guards jobs_ for snapshot()
+  std::map<std::string, ScrapeConfig> configs_;  // jobs of the current config
+  mutable std::mutex mu_;                        // guards jobs_ for snapshot()
   std::map<std::string, Job> jobs_;
 };
 

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <re2/re2.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -10,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "model/selector.h"
+
 namespace stoker {
 namespace {
 
@@ -17,10 +20,7 @@ namespace fs = std::filesystem;
 
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
-const std::set<std::string> kNotYetSupported = {"relabel_configs",
-                                                "profile_relabel_configs",
-                                                "metric_relabel_configs",
-                                                "file_sd_configs",
+const std::set<std::string> kNotYetSupported = {"metric_relabel_configs",
                                                 "kubernetes_sd_configs",
                                                 "remote_write",
                                                 "target_limit",
@@ -160,6 +160,13 @@ class Walker {
         },
         true);
     return out;
+  }
+
+  // Resolves `p` against the config file's directory.
+  std::string resolve(const std::string& p) const {
+    std::filesystem::path fp(p);
+    if (fp.is_relative() && !dir_.empty()) fp = std::filesystem::path(dir_) / fp;
+    return fp.lexically_normal().string();
   }
 
   // Resolves `p` against the config file's directory and checks it can be read.
@@ -424,6 +431,49 @@ std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML:
   return std::make_shared<const RelabelRules>(std::move(*rules));
 }
 
+void parse_file_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                           std::vector<FileSdConfig>* out) {
+  if (n.IsNull()) return;
+  if (!n.IsSequence()) {
+    w.error(n, path, "expected a list, got " + Walker::kind(n));
+    return;
+  }
+  // Prometheus' patFileSDName: a `*` only in the file name, and a known extension.
+  static const auto kPattern =
+      compile_anchored(R"([^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML))", nullptr);
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string ip = path + "[" + std::to_string(i) + "]";
+    FileSdConfig fc;
+    bool has_files = false;
+    w.each(n[i], ip, {"files", "refresh_interval"},
+           [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+             if (k == "refresh_interval") {
+               if (auto d = w.duration(v, sub)) fc.refresh_interval = *d;
+               if (fc.refresh_interval.count() <= 0)
+                 w.error(v, sub, "refresh_interval must be positive");
+               return;
+             }
+             has_files = true;
+             auto files = w.str_list(v, sub);
+             for (size_t f = 0; f < files.size(); ++f) {
+               std::string name = files[f];
+               std::string fp = sub + "[" + std::to_string(f) + "]";
+               if (!RE2::FullMatch(name, *kPattern)) {
+                 w.error(v[f], fp, "path name \"" + name + "\" is not valid for file discovery");
+                 continue;
+               }
+               fc.files.push_back(w.resolve(name));
+             }
+           });
+    if (!has_files || fc.files.empty()) {
+      if (!has_files)
+        w.error(n[i], ip, "file service discovery config must contain at least one path name");
+      continue;
+    }
+    out->push_back(std::move(fc));
+  }
+}
+
 void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path,
                          const GlobalConfig& global, ScrapeConfig& sc) {
   sc.profiles = default_profile_types();
@@ -442,7 +492,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
       {"job_name", "scrape_interval", "scrape_timeout", "delta_profiling_duration", "scheme",
        "params", "body_size_limit", "basic_auth", "authorization", "bearer_token",
        "bearer_token_file", "tls_config", "follow_redirects", "enable_http2", "static_configs",
-       "profiling_config", "relabel_configs", "profile_relabel_configs"},
+       "profiling_config", "relabel_configs", "profile_relabel_configs", "file_sd_configs"},
       [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
         if (k == "job_name") {
           has_job = true;
@@ -488,6 +538,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
           static_nodes.emplace_back(v, sub);
         } else if (k == "profiling_config") {
           parse_profiling_config(w, v, sub, sc);
+        } else if (k == "file_sd_configs") {
+          parse_file_sd_configs(w, v, sub, &sc.file_sd_configs);
         } else if (k == "relabel_configs") {
           if (auto r = parse_relabel_configs(w, v, sub, "target", &sc.relabel_configs))
             sc.relabel = r;

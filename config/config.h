@@ -67,6 +67,12 @@ struct ProfileTypeConfig {
   bool is_godeltaprof() const;
 };
 
+// file_sd_configs: target groups read from JSON or YAML files.
+struct FileSdConfig {
+  std::vector<std::string> files;  // absolute; `*` allowed in the file name
+  Duration refresh_interval = std::chrono::minutes(5);
+};
+
 struct StaticConfig {
   std::vector<std::string> targets;
   Labels labels;
@@ -83,6 +89,7 @@ struct ScrapeConfig {
   uint64_t body_size_limit = 0;  // 0: the collector's built-in cap
   HttpClientConfig http;
   std::vector<StaticConfig> static_configs;
+  std::vector<FileSdConfig> file_sd_configs;
   std::string path_prefix;
   std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
   // Target relabeling, applied to discovered targets before scraping.

@@ -159,7 +159,7 @@ TEST_CASE("every error is reported, not just the first", "[config]") {
 }
 
 TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") {
-  for (const char* key : {"metric_relabel_configs", "kubernetes_sd_configs", "file_sd_configs"}) {
+  for (const char* key : {"metric_relabel_configs", "kubernetes_sd_configs", "target_limit"}) {
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
   }
@@ -339,4 +339,23 @@ TEST_CASE("bad relabel rules are errors at their position", "[config][relabel]")
       "scrape_configs:\n  - job_name: a\n    relabel_configs: [{source_labels: [x], target_label: "
       "y}]\n    static_configs: [{targets: ['http://h:1']}]\n");
   CHECK(r.config);
+}
+
+TEST_CASE("file_sd_configs load and validate their paths", "[config][discovery]") {
+  auto r = load(
+      "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [targets/*.json, "
+      "b.yml]\n        refresh_interval: 30s\n",
+      "/etc/stoker");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& fc = r.config->scrape_configs[0].file_sd_configs.at(0);
+  CHECK(fc.files == std::vector<std::string>{"/etc/stoker/targets/*.json", "/etc/stoker/b.yml"});
+  CHECK(fc.refresh_interval == 30s);
+  r = load("scrape_configs:\n  - job_name: a\n    file_sd_configs: [{files: [a/*/b.json]}]\n");
+  CHECK(has_error(r,
+                  {"test.yaml:3:32:", "path name \"a/*/b.json\" is not valid for file discovery"}));
+  r = load("scrape_configs:\n  - job_name: a\n    file_sd_configs: [{files: [targets.txt]}]\n");
+  CHECK(has_error(r, {"path name \"targets.txt\" is not valid for file discovery"}));
+  r = load("scrape_configs:\n  - job_name: a\n    file_sd_configs: [{refresh_interval: 1m}]\n");
+  CHECK(has_error(r, {"file service discovery config must contain at least one path name"}));
 }

@@ -4,13 +4,18 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include "collector/pprof/pprof_decode.h"
 #include "model/timeparse.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
 #include "tests/support/process.h"
+#include "tests/support/profiles.h"
+#include "tests/support/test_server.h"
 
 using namespace stoker;
 using test::Child;
@@ -131,6 +136,10 @@ TEST_CASE("stoker scrapes every default profile type of the demo app", "[integra
     CHECK(target.at("profiles").at(t).at("health") == "up");
   }
 
+  REQUIRE(test::http_get(web_port, "/targets", &body) == 200);
+  CHECK(body.find("<td class=\"up\">up</td>") != std::string::npos);
+  CHECK(body.find("process_cpu</a>") != std::string::npos);
+
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
 
   auto reader = Reader::open(db, &err);
@@ -246,4 +255,79 @@ TEST_CASE("stoker fails fast with clear messages on bad start-up input", "[integ
   }
   out = test::run_command(std::string(STOKER_BINARY) + " frobnicate 2>&1", &status);
   CHECK(status == 2);
+}
+
+namespace {
+
+// Health of one target's goroutine loop in /api/v1/targets, keyed by instance.
+std::map<std::string, int64_t> goroutine_scrapes(int web_port) {
+  std::map<std::string, int64_t> out;
+  std::string body;
+  if (test::http_get(web_port, "/api/v1/targets", &body) != 200) return out;
+  auto doc = boost::json::parse(body);
+  for (const auto& t : doc.at("data").at("activeTargets").as_array()) {
+    std::string instance(t.at("labels").at("instance").as_string());
+    out[instance] = t.at("profiles").at("goroutine").at("scrapes").to_number<int64_t>();
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("editing a file_sd file adds and removes loops without restarting the others",
+          "[integration]") {
+  std::string body =
+      pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}}));
+  auto handler = [&](const test::RecordedRequest&) {
+    return test::RawResponse{test::TestServer::response(200, "application/octet-stream", body)};
+  };
+  test::TestServer a(handler), b(handler), c(handler);
+  auto addr = [](const test::TestServer& s) { return "127.0.0.1:" + std::to_string(s.port()); };
+  TempDir dir;
+  auto write_targets = [&](const std::vector<std::string>& addrs) {
+    std::string json = "[{\"targets\": [";
+    for (size_t i = 0; i < addrs.size(); ++i) json += (i ? ", \"" : "\"") + addrs[i] + "\"";
+    test::write_file(dir.file("targets.json.tmp"), json + "]}]");
+    std::filesystem::rename(dir.file("targets.json.tmp"),
+                            dir.file("targets.json"));  // atomic, as tools do
+  };
+  write_targets({addr(a), addr(b)});
+  int web_port = test::free_port();
+  test::write_file(dir.file("stoker.yaml"),
+                   "global: {scrape_interval: 1s}\n"
+                   "storage: {path: " +
+                       dir.file("s.db") +
+                       "}\n"
+                       "web: {listen_address: 127.0.0.1:" +
+                       std::to_string(web_port) +
+                       "}\n"
+                       "scrape_configs:\n  - job_name: files\n"
+                       "    file_sd_configs: [{files: ['*.json']}]\n"
+                       "    profiling_config:\n"
+                       "      process_cpu: {enabled: false}\n      memory: {enabled: false}\n"
+                       "      block: {enabled: false}\n      mutex: {enabled: false}\n");
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  INFO(test::read_file(dir.file("stoker.log")));
+  REQUIRE(test::wait_for(
+      [&] {
+        auto s = goroutine_scrapes(web_port);
+        return s.size() == 2 && s[addr(a)] >= 2 && s[addr(b)] >= 2;
+      },
+      15000));
+  int64_t a_before = goroutine_scrapes(web_port)[addr(a)];
+
+  write_targets({addr(a), addr(c)});
+  bool switched = test::wait_for(
+      [&] {
+        auto s = goroutine_scrapes(web_port);
+        return s.size() == 2 && s.count(addr(a)) && s.count(addr(c)) && s[addr(c)] >= 1;
+      },
+      15000);
+  CHECK(switched);
+  // A's loop kept running through the change: its scrape count carried on.
+  CHECK(goroutine_scrapes(web_port)[addr(a)] > a_before);
+  size_t b_requests = b.requests().size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  CHECK(b.requests().size() == b_requests);  // B is no longer scraped
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }

@@ -152,7 +152,8 @@ Labels without_metrics_only(const Labels& in) {
 
 TEST_CASE("target label population passes Prometheus' TestPopulateLabels vectors",
           "[target][conformance]") {
-  std::string text = test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/populate_labels_cases.json");
+  std::string text =
+      test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/populate_labels_cases.json");
   REQUIRE_FALSE(text.empty());
   auto doc = json::parse(text);
   int checked = 0;

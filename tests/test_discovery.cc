@@ -1,0 +1,215 @@
+// file_sd against the fixtures and expectations transcribed from Prometheus'
+// discovery/file tests (tests/data/prometheus/file_sd_cases.json).
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <mutex>
+
+#include "discovery/file_sd.h"
+#include "discovery/manager.h"
+#include "tests/support/process.h"
+
+using namespace stoker;
+namespace json = boost::json;
+
+namespace {
+
+struct Vectors {
+  json::object doc;
+  Vectors() {
+    std::string text =
+        test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/file_sd_cases.json");
+    REQUIRE_FALSE(text.empty());
+    doc = json::parse(text).as_object();
+  }
+  std::string fixture(const std::string& name) const {
+    return std::string(doc.at("fixtures").at(name).as_string());
+  }
+  const json::object& test(const std::string& name, const std::string& file = "") const {
+    for (const auto& t : doc.at("tests").as_array()) {
+      const auto& o = t.as_object();
+      if (o.at("test") == name.c_str() &&
+          (file.empty() || (o.contains("file") && o.at("file") == file.c_str()))) {
+        return o;
+      }
+    }
+    FAIL("no vector " << name);
+    return doc;
+  }
+};
+
+// The expected groups with <FILE> replaced by the real path.
+std::vector<TargetGroup> expected(const json::value& groups, const std::string& path) {
+  std::vector<TargetGroup> out;
+  for (const auto& gv : groups.as_array()) {
+    const auto& g = gv.as_object();
+    TargetGroup tg;
+    std::string source(g.at("Source").as_string());
+    tg.source = path + source.substr(std::string("<FILE>").size());
+    if (g.at("Targets").is_array()) {
+      for (const auto& t : g.at("Targets").as_array()) {
+        tg.targets.push_back(Labels{{"__address__", std::string(t.at("__address__").as_string())}});
+      }
+    }
+    if (g.at("Labels").is_object()) {
+      for (const auto& [k, v] : g.at("Labels").as_object()) {
+        std::string value(v.as_string());
+        tg.labels.set(std::string(k), value == "<FILE>" ? path : value);
+      }
+    }
+    out.push_back(std::move(tg));
+  }
+  return out;
+}
+
+std::string describe(const std::vector<TargetGroup>& groups) {
+  std::string out;
+  for (const auto& g : groups) {
+    out += g.source + " " + g.labels.to_string() + " [";
+    for (const auto& t : g.targets) out += t.to_string();
+    out += "]\n";
+  }
+  return out;
+}
+
+std::vector<TargetGroup> refresh(FileSdState& state, const std::string& pattern,
+                                 std::vector<std::string>* errors) {
+  std::vector<TargetGroup> updates;
+  state.refresh({pattern}, &updates, errors);
+  return updates;
+}
+
+}  // namespace
+
+TEST_CASE("file_sd: initial update from YAML and JSON", "[discovery][conformance]") {
+  Vectors v;
+  for (const std::string name : {"valid.yml", "valid.json"}) {
+    test::TempDir dir;
+    std::string path = dir.file(name);
+    test::write_file(path, v.fixture(name));
+    FileSdState state;
+    std::vector<std::string> errors;
+    auto got = refresh(state, dir.file("*" + name.substr(name.find('.'))), &errors);
+    INFO(name);
+    CHECK(errors.empty());
+    CHECK(describe(got) ==
+          describe(expected(v.test("TestInitialUpdate", name).at("expected_groups"), path)));
+  }
+}
+
+TEST_CASE("file_sd: an invalid file gives no update and an error naming it",
+          "[discovery][conformance]") {
+  Vectors v;
+  for (const std::string name : {"invalid_nil.yml", "invalid_nil.json"}) {
+    test::TempDir dir;
+    test::write_file(dir.file(name), v.fixture(name));
+    FileSdState state;
+    std::vector<std::string> errors;
+    CHECK(refresh(state, dir.file(name), &errors).empty());
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].find(dir.file(name)) != std::string::npos);
+    CHECK(errors[0].find("nil target group item found") != std::string::npos);
+  }
+}
+
+TEST_CASE("file_sd: updates, no-op rewrites, partial writes and removal",
+          "[discovery][conformance]") {
+  Vectors v;
+  test::TempDir dir;
+  std::string path = dir.file("targets.yml");
+  FileSdState state;
+  std::vector<std::string> errors;
+  auto valid = expected(v.test("TestFileUpdate").at("expected_groups_initial"), path);
+
+  test::write_file(path, v.fixture("valid.yml"));
+  CHECK(describe(refresh(state, path, &errors)) == describe(valid));
+
+  // Same structure, different bytes: nothing changed for the consumer.
+  test::write_file(path, v.fixture("valid3.yml"));
+  CHECK(refresh(state, path, &errors).empty());
+
+  test::write_file(path, v.fixture("valid2.yml"));
+  CHECK(describe(refresh(state, path, &errors)) ==
+        describe(expected(v.test("TestFileUpdate").at("expected_groups_after"), path)));
+
+  // Gibberish keeps the previous groups and reports the file.
+  test::write_file(path, v.fixture("valid.yml"));
+  refresh(state, path, &errors);
+  errors.clear();
+  test::write_file(path, "]gibberish\n][");
+  CHECK(refresh(state, path, &errors).empty());
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rfind(path + ":", 0) == 0);
+
+  // A partial write, then the rest of it.
+  errors.clear();
+  test::write_file(path, "- targets");
+  CHECK(refresh(state, path, &errors).empty());
+  CHECK(errors.size() == 1);
+  test::write_file(path, "- targets: [\"localhost:9091\"]");
+  CHECK(describe(refresh(state, path, &errors)) ==
+        describe(
+            expected(v.test("TestUpdateFileWithPartialWrites").at("expected_groups_after"), path)));
+
+  // Removal empties every group the file had.
+  test::write_file(path, v.fixture("valid.yml"));
+  refresh(state, path, &errors);
+  std::filesystem::remove(path);
+  CHECK(describe(refresh(state, path, &errors)) ==
+        describe(expected(v.test("TestRemoveFile").at("expected_groups_after"), path)));
+}
+
+TEST_CASE("file_sd: unknown keys are rejected", "[discovery]") {
+  std::vector<TargetGroup> groups;
+  std::string err;
+  CHECK_FALSE(parse_sd_file("/x.json", R"([{"targets": ["a:1"], "lables": {}}])", &groups, &err));
+  CHECK(err == "/x.json: unknown field \"lables\" in target group");
+  CHECK_FALSE(parse_sd_file("/x.yml", "- targets: [a:1]\n  lables: {}\n", &groups, &err));
+  CHECK(err == "/x.yml:2:3: unknown key \"lables\" in target group");
+}
+
+TEST_CASE("the discovery manager coalesces file changes and sends full sets", "[discovery]") {
+  test::TempDir dir;
+  test::write_file(dir.file("a.json"), R"([{"targets": ["a:1"]}])");
+  auto r = load_config_string(
+      "scrape_configs:\n  - job_name: j\n    static_configs: [{targets: ['s:1']}]\n"
+      "    file_sd_configs: [{files: ['" +
+          dir.file("*.json") + "'], refresh_interval: 1h}]\n",
+      "t.yaml", dir.path());
+  REQUIRE(r.config);
+  std::mutex mu;
+  std::vector<std::vector<std::string>> sends;
+  DiscoveryManager dm(
+      [&](const std::string& job, std::vector<TargetGroup> groups) {
+        CHECK(job == "j");
+        std::vector<std::string> addrs;
+        for (const auto& g : groups) {
+          for (const auto& t : g.targets) addrs.emplace_back(t.get("__address__"));
+        }
+        std::sort(addrs.begin(), addrs.end());
+        std::lock_guard lock(mu);
+        sends.push_back(addrs);
+      },
+      std::chrono::milliseconds(500));
+  dm.start(*r.config);
+  auto last = [&] {
+    std::lock_guard lock(mu);
+    return sends.empty() ? std::vector<std::string>{} : sends.back();
+  };
+  CHECK(test::wait_for([&] { return last() == std::vector<std::string>{"a:1", "s:1"}; }, 5000));
+  // A burst of edits (picked up by inotify, not the 1h refresh) ends in one final state.
+  for (int i = 2; i <= 6; ++i) {
+    test::write_file(dir.file("a.json"), R"([{"targets": ["a:)" + std::to_string(i) + R"("]}])");
+  }
+  test::write_file(dir.file("b.json"), R"([{"targets": ["b:1"]}])");
+  CHECK(test::wait_for(
+      [&] {
+        return last() == std::vector<std::string>{"a:6", "b:1", "s:1"};
+      },
+      5000));
+  std::filesystem::remove(dir.file("a.json"));
+  CHECK(test::wait_for([&] { return last() == std::vector<std::string>{"b:1", "s:1"}; }, 5000));
+  dm.stop();
+  std::lock_guard lock(mu);
+  CHECK(sends.size() <= 5);  // coalesced: far fewer sends than the 7 file events
+}
