@@ -131,7 +131,9 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   if (outcome.error.empty()) {
     auto labels =
         target_.series_labels(endpoint_.type, deps_.external_labels, *deps_.profile_relabel);
-    if (labels) {  // nullopt: dropped by profile_relabel_configs, on purpose
+    if (labels) outcome.error = deps_.limits.check_labels(*labels);
+    if (labels &&
+        outcome.error.empty()) {  // nullopt: dropped by profile_relabel_configs, on purpose
       ProfileRecord rec;
       rec.labels = std::move(*labels);
       rec.scrape_time_ns = started_ns;

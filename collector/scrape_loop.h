@@ -71,6 +71,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
     Storage* storage = nullptr;
     Labels external_labels;
     std::shared_ptr<const RelabelRules> profile_relabel;  // never null
+    ScrapeLimits limits;
     std::shared_ptr<HttpClient> client;
   };
 

@@ -41,6 +41,17 @@ void ScrapeManager::apply_groups(const std::string& job, const std::vector<Targe
 
 void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups) {
   std::vector<Target> targets = build_targets(sc, groups);
+  // target_limit: too many targets after relabeling marks them all down, unscraped.
+  size_t active = 0;
+  for (const auto& t : targets) active += !t.dropped && t.error.empty();
+  if (sc.limits.target_limit && active > sc.limits.target_limit) {
+    std::string msg = "target_limit exceeded (number of targets: " + std::to_string(active) +
+                      ", limit: " + std::to_string(sc.limits.target_limit) + ")";
+    log::error("scrape", "no target of the job is scraped", {{"job", sc.job_name}, {"err", msg}});
+    for (auto& t : targets) {
+      if (!t.dropped && t.error.empty()) t.error = msg;
+    }
+  }
   std::lock_guard lock(mu_);
   Job& job = jobs_[sc.job_name];
   job.config = sc;
@@ -53,6 +64,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   for (const auto& t : targets) {
     if (t.dropped) continue;
     if (!t.error.empty()) {
+      if (t.error.rfind("target_limit", 0) == 0) continue;  // logged once above
       log::warn("scrape", "target cannot be scraped",
                 {{"job", sc.job_name}, {"target", t.discovered.to_string()}, {"err", t.error}});
       continue;
@@ -65,8 +77,8 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
         job.loops.erase(it);
         continue;
       }
-      ScrapeLoop::Deps deps{io_.get_executor(), &pool_,    storage_, external_labels_,
-                            sc.profile_relabel, job.client};
+      ScrapeLoop::Deps deps{io_.get_executor(), &pool_,    storage_,  external_labels_,
+                            sc.profile_relabel, sc.limits, job.client};
       auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, t.interval);
       loop->start();
       next[key] = std::move(loop);
@@ -114,7 +126,12 @@ std::vector<TargetStatus> ScrapeManager::snapshot() const {
       for (const auto& ep : t.endpoints) {
         EndpointStatus es{ep.type.name, ep.url, {}};
         auto it = job.loops.find(t.loop_key(ep));
-        if (it != job.loops.end()) es.health = it->second->health()->get();
+        if (it != job.loops.end()) {
+          es.health = it->second->health()->get();
+        } else if (!t.error.empty()) {  // e.g. target_limit: listed, down, not scraped
+          es.health.state = ScrapeHealth::State::kDown;
+          es.health.last_error = t.error;
+        }
         s.endpoints.push_back(std::move(es));
       }
       out.push_back(std::move(s));

@@ -20,15 +20,12 @@ namespace fs = std::filesystem;
 
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
-const std::set<std::string> kNotYetSupported = {"metric_relabel_configs",
-                                                "kubernetes_sd_configs",
-                                                "remote_write",
-                                                "target_limit",
-                                                "label_limit",
-                                                "label_name_length_limit",
-                                                "label_value_length_limit",
-                                                "scrape_config_files",
+const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "kubernetes_sd_configs",
+                                                "remote_write", "scrape_config_files",
                                                 "clustering"};
+
+const std::set<std::string> kLimitKeys = {"target_limit", "label_limit", "label_name_length_limit",
+                                          "label_value_length_limit"};
 // HTTP client features stoker does not implement.
 const std::set<std::string> kUnsupported = {
     "oauth2",      "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",
@@ -130,6 +127,26 @@ class Walker {
     if (!d) error(n, path, err);
     return d;
   }
+  std::optional<uint64_t> uint(const YAML::Node& n, const std::string& path) {
+    auto s = str(n, path);
+    if (!s) return std::nullopt;
+    if (s->empty() || s->size() > 18 || s->find_first_not_of("0123456789") != std::string::npos) {
+      error(n, path, "expected a non-negative integer, got \"" + *s + "\"");
+      return std::nullopt;
+    }
+    return std::stoull(*s);
+  }
+  // Sets the limit named `key` in `limits`.
+  void limit(const std::string& key, const YAML::Node& n, const std::string& path,
+             ScrapeLimits& limits) {
+    auto v = uint(n, path);
+    if (!v) return;
+    if (key == "target_limit") limits.target_limit = *v;
+    if (key == "label_limit") limits.label_limit = *v;
+    if (key == "label_name_length_limit") limits.label_name_length_limit = *v;
+    if (key == "label_value_length_limit") limits.label_value_length_limit = *v;
+  }
+
   std::optional<uint64_t> size(const YAML::Node& n, const std::string& path) {
     auto s = str(n, path);
     if (!s) return std::nullopt;
@@ -489,10 +506,29 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
   std::vector<std::pair<YAML::Node, std::string>> static_nodes;
   w.each(
       n, path,
-      {"job_name", "scrape_interval", "scrape_timeout", "delta_profiling_duration", "scheme",
-       "params", "body_size_limit", "basic_auth", "authorization", "bearer_token",
-       "bearer_token_file", "tls_config", "follow_redirects", "enable_http2", "static_configs",
-       "profiling_config", "relabel_configs", "profile_relabel_configs", "file_sd_configs"},
+      {"job_name",
+       "scrape_interval",
+       "scrape_timeout",
+       "delta_profiling_duration",
+       "scheme",
+       "params",
+       "body_size_limit",
+       "basic_auth",
+       "authorization",
+       "bearer_token",
+       "bearer_token_file",
+       "tls_config",
+       "follow_redirects",
+       "enable_http2",
+       "static_configs",
+       "profiling_config",
+       "relabel_configs",
+       "profile_relabel_configs",
+       "file_sd_configs",
+       "target_limit",
+       "label_limit",
+       "label_name_length_limit",
+       "label_value_length_limit"},
       [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
         if (k == "job_name") {
           has_job = true;
@@ -538,6 +574,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
           static_nodes.emplace_back(v, sub);
         } else if (k == "profiling_config") {
           parse_profiling_config(w, v, sub, sc);
+        } else if (kLimitKeys.count(k)) {
+          w.limit(k, v, sub, sc.limits);
         } else if (k == "file_sd_configs") {
           parse_file_sd_configs(w, v, sub, &sc.file_sd_configs);
         } else if (k == "relabel_configs") {
@@ -560,6 +598,13 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     w.error(n, path + ".job_name", "job_name is empty");
   }
   if (!has_interval) sc.scrape_interval = global.scrape_interval;
+  // Limits left at 0 are inherited from global, as in Prometheus.
+  if (!sc.limits.target_limit) sc.limits.target_limit = global.limits.target_limit;
+  if (!sc.limits.label_limit) sc.limits.label_limit = global.limits.label_limit;
+  if (!sc.limits.label_name_length_limit)
+    sc.limits.label_name_length_limit = global.limits.label_name_length_limit;
+  if (!sc.limits.label_value_length_limit)
+    sc.limits.label_value_length_limit = global.limits.label_value_length_limit;
   if (!explicit_timeout) {
     sc.scrape_timeout = std::min(global.scrape_timeout, sc.scrape_interval);
   } else if (sc.scrape_timeout > sc.scrape_interval) {
@@ -675,6 +720,27 @@ std::string expand_env(const std::string& s) {
 
 }  // namespace
 
+std::string ScrapeLimits::check_labels(const Labels& labels) const {
+  if (label_limit && labels.size() > label_limit) {
+    return "label_limit exceeded (number of labels: " + std::to_string(labels.size()) +
+           ", limit: " + std::to_string(label_limit) + ")";
+  }
+  for (const auto& l : labels) {
+    if (label_name_length_limit && l.name.size() > label_name_length_limit) {
+      return "label_name_length_limit exceeded (label name: " + l.name.substr(0, 50) +
+             ", length: " + std::to_string(l.name.size()) +
+             ", limit: " + std::to_string(label_name_length_limit) + ")";
+    }
+    if (label_value_length_limit && l.value.size() > label_value_length_limit) {
+      return "label_value_length_limit exceeded (label name: " + l.name.substr(0, 50) +
+             ", value: " + quote(l.value.substr(0, 50)) +
+             ", length: " + std::to_string(l.value.size()) +
+             ", limit: " + std::to_string(label_value_length_limit) + ")";
+    }
+  }
+  return "";
+}
+
 std::string ProfileTypeConfig::series_name() const {
   if (name.rfind("godeltaprof_", 0) == 0) return name.substr(12);
   return name;
@@ -723,9 +789,13 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
            if (k == "global") {
              bool explicit_timeout = false;
              YAML::Node timeout_node;
-             w.each(v, sub, {"scrape_interval", "scrape_timeout", "external_labels"},
+             w.each(v, sub,
+                    {"scrape_interval", "scrape_timeout", "external_labels", "target_limit",
+                     "label_limit", "label_name_length_limit", "label_value_length_limit"},
                     [&](const std::string& gk, const YAML::Node& gv, const std::string& gs) {
-                      if (gk == "scrape_interval") {
+                      if (kLimitKeys.count(gk)) {
+                        w.limit(gk, gv, gs, cfg.global.limits);
+                      } else if (gk == "scrape_interval") {
                         if (auto d = w.duration(gv, gs)) {
                           cfg.global.scrape_interval = d->count() ? *d : std::chrono::seconds(15);
                         }

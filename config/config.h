@@ -78,8 +78,19 @@ struct StaticConfig {
   Labels labels;
 };
 
+// Prometheus' per-scrape-config limits; 0 means no limit.
+struct ScrapeLimits {
+  uint64_t target_limit = 0;              // targets after relabeling
+  uint64_t label_limit = 0;               // labels of a stored series
+  uint64_t label_name_length_limit = 0;   // bytes of a label name
+  uint64_t label_value_length_limit = 0;  // bytes of a label value
+  // "" when `labels` is within the label limits, else which limit and why.
+  std::string check_labels(const Labels& labels) const;
+};
+
 struct ScrapeConfig {
   std::string job_name;
+  ScrapeLimits limits;
   Duration scrape_interval{0};
   Duration scrape_timeout{0};
   // Duration of ?seconds=N profiles; unset means scrape_interval - 1s.
@@ -105,6 +116,7 @@ struct ScrapeConfig {
 };
 
 struct GlobalConfig {
+  ScrapeLimits limits;  // inherited by scrape configs that leave a limit at 0
   Duration scrape_interval = std::chrono::seconds(15);
   Duration scrape_timeout = std::chrono::seconds(10);
   Labels external_labels;

@@ -159,7 +159,8 @@ TEST_CASE("every error is reported, not just the first", "[config]") {
 }
 
 TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") {
-  for (const char* key : {"metric_relabel_configs", "kubernetes_sd_configs", "target_limit"}) {
+  for (const char* key :
+       {"metric_relabel_configs", "kubernetes_sd_configs", "scrape_config_files"}) {
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
   }
@@ -358,4 +359,20 @@ TEST_CASE("file_sd_configs load and validate their paths", "[config][discovery]"
   CHECK(has_error(r, {"path name \"targets.txt\" is not valid for file discovery"}));
   r = load("scrape_configs:\n  - job_name: a\n    file_sd_configs: [{refresh_interval: 1m}]\n");
   CHECK(has_error(r, {"file service discovery config must contain at least one path name"}));
+}
+
+TEST_CASE("limits load and are inherited from global", "[config][limits]") {
+  auto r = load(
+      "global: {label_limit: 30, target_limit: 100}\nscrape_configs:\n  - job_name: a\n    "
+      "target_limit: 5\n"
+      "    label_value_length_limit: 200\n  - job_name: b\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& a = r.config->scrape_configs[0].limits;
+  CHECK(a.target_limit == 5);
+  CHECK(a.label_limit == 30);
+  CHECK(a.label_value_length_limit == 200);
+  CHECK(r.config->scrape_configs[1].limits.target_limit == 100);
+  r = load("scrape_configs:\n  - job_name: a\n    label_limit: -1\n");
+  CHECK(has_error(r, {"test.yaml:3:18:", "label_limit", "expected a non-negative integer"}));
 }

@@ -373,3 +373,79 @@ TEST_CASE("https targets are verified against the configured CA", "[scrape][tls]
   missing_ca.tls.ca_file = tls.dir.file("nope.pem");
   CHECK(contains(fetch(tls.url(), missing_ca).outcome.error, "cannot load tls_config.ca_file"));
 }
+
+TEST_CASE("target_limit marks every target down without scraping", "[scrape][limits]") {
+  auto cfg = load_config_string(
+      "scrape_configs:\n  - job_name: app\n    target_limit: 1\n"
+      "    static_configs: [{targets: ['127.0.0.1:1', '127.0.0.1:2']}]\n",
+      "t.yaml", "/tmp");
+  REQUIRE(cfg.config);
+  test::TempDir dir;
+  StorageConfig sc;
+  sc.path = dir.file("s.db");
+  std::string err;
+  auto storage = Storage::open(sc, &err);
+  REQUIRE(storage);
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  ScrapeManager manager(io, pool, storage.get());
+  manager.apply_config(*cfg.config);
+  CHECK(manager.loop_count() == 0);
+  auto snap = manager.snapshot();
+  REQUIRE(snap.size() == 2);
+  for (const auto& t : snap) {
+    REQUIRE_FALSE(t.endpoints.empty());
+    CHECK(t.endpoints[0].health.state == ScrapeHealth::State::kDown);
+    CHECK(t.endpoints[0].health.last_error ==
+          "target_limit exceeded (number of targets: 2, limit: 1)");
+  }
+  pool.join();
+}
+
+TEST_CASE("label limits fail the scrape and say which limit", "[scrape][limits]") {
+  TestServer server([](const RecordedRequest&) { return ok_pprof(); });
+  for (const auto& [limit, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"label_limit: 3", "label_limit exceeded (number of labels: 4, limit: 3)"},
+           {"label_value_length_limit: 4",
+            "label_value_length_limit exceeded (label name: __name__, value: "
+            "\"goroutine\", length: 9, limit: 4)"},
+           {"label_name_length_limit: 10",
+            "label_name_length_limit exceeded (label name: service_name, "
+            "length: 12, limit: 10)"}}) {
+    INFO(limit);
+    test::TempDir dir;
+    auto cfg = load_config_string(
+        "global: {scrape_interval: 1s, " + limit +
+            "}\nscrape_configs:\n  - job_name: app\n"
+            "    static_configs: [{targets: ['127.0.0.1:" +
+            std::to_string(server.port()) +
+            "']}]\n    profiling_config: {process_cpu: {enabled: false}, memory: "
+            "{enabled: false}, block: {enabled: false}, mutex: {enabled: false}}\n",
+        "t.yaml", dir.path());
+    REQUIRE(cfg.config);
+    cfg.config->storage.path = dir.file("s.db");
+    std::string err;
+    auto storage = Storage::open(cfg.config->storage, &err);
+    REQUIRE(storage);
+    asio::io_context io;
+    asio::thread_pool pool(1);
+    ScrapeManager manager(io, pool, storage.get());
+    manager.apply_config(*cfg.config);
+    std::thread runner([&] {
+      auto guard = asio::make_work_guard(io);
+      io.run();
+    });
+    bool scraped = test::wait_for(
+        [&] { return manager.snapshot().at(0).endpoints.at(0).health.scrapes >= 1; }, 5000);
+    auto health = manager.snapshot().at(0).endpoints.at(0).health;
+    asio::post(io, [&] { manager.stop_all(); });
+    io.stop();
+    runner.join();
+    pool.join();
+    REQUIRE(scraped);
+    CHECK(health.state == ScrapeHealth::State::kDown);
+    CHECK(health.last_error == expect);
+    storage->flush();
+    CHECK(storage->stats().profiles_written == 0);
+  }
+}
