@@ -24,6 +24,24 @@ const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "kuber
                                                 "remote_write", "scrape_config_files",
                                                 "clustering"};
 
+// Keys of a prometheus.yml that a profile collector has no use for.
+const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
+                                               "rule_files",
+                                               "alerting",
+                                               "remote_read",
+                                               "rule_query_offset",
+                                               "query_log_file",
+                                               "scrape_failure_log_file",
+                                               "metrics_path",
+                                               "honor_labels",
+                                               "honor_timestamps",
+                                               "sample_limit",
+                                               "scrape_protocols",
+                                               "enable_compression",
+                                               "tracing",
+                                               "otlp",
+                                               "runtime"};
+
 const std::set<std::string> kLimitKeys = {"target_limit", "label_limit", "label_name_length_limit",
                                           "label_value_length_limit"};
 // HTTP client features stoker does not implement.
@@ -77,6 +95,11 @@ class Walker {
       if (!allow_any && !allowed.count(key)) {
         if (kNotYetSupported.count(key)) {
           error(k, sub, "\"" + key + "\" is not supported yet by this version of stoker");
+        } else if (kPrometheusOnly.count(key)) {
+          error(
+              k, sub,
+              "\"" + key +
+                  "\" is a Prometheus setting with no meaning for a profile collector; remove it");
         } else if (kUnsupported.count(key)) {
           error(k, sub, "\"" + key + "\" is not supported by stoker");
         } else {
@@ -108,7 +131,46 @@ class Walker {
       error(n, path, "expected a string, got " + kind(n));
       return std::nullopt;
     }
+    if (n.Tag() == "tag:yaml.org,2002:binary") {  // as Go's yaml accepts for strings
+      auto decoded = base64_decode(n.Scalar());
+      if (!decoded) error(n, path, "!!binary value contains invalid base64 data");
+      return decoded;
+    }
     return n.Scalar();
+  }
+
+  static std::optional<std::string> base64_decode(const std::string& in) {
+    std::string out;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    for (char c : in) {
+      int v;
+      if (c >= 'A' && c <= 'Z')
+        v = c - 'A';
+      else if (c >= 'a' && c <= 'z')
+        v = c - 'a' + 26;
+      else if (c >= '0' && c <= '9')
+        v = c - '0' + 52;
+      else if (c == '+')
+        v = 62;
+      else if (c == '/')
+        v = 63;
+      else if (c == '=') {
+        ++pad;
+        continue;
+      } else if (c == '\n' || c == ' ')
+        continue;
+      else
+        return std::nullopt;
+      if (pad) return std::nullopt;  // data after padding
+      acc = (acc << 6) | static_cast<uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out.push_back(static_cast<char>((acc >> bits) & 0xff));
+      }
+    }
+    return out;
   }
   std::optional<bool> boolean(const YAML::Node& n, const std::string& path) {
     if (n.IsScalar()) {
@@ -167,15 +229,29 @@ class Walker {
     }
     return out;
   }
+  // A mapping of label names to values; names and values must be valid UTF-8.
   Labels labels(const YAML::Node& n, const std::string& path) {
     Labels out;
-    each(
-        n, path, {},
-        [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
-          if (k.empty()) error(v, sub, "label name must not be empty");
-          if (auto s = str(v, sub)) out.set(k, *s);
-        },
-        true);
+    if (n.IsNull()) return out;
+    if (!n.IsMap()) {
+      error(n, path, "expected a mapping, got " + kind(n));
+      return out;
+    }
+    for (const auto& kv : n) {
+      auto name = str(kv.first, path);
+      if (!name) continue;
+      std::string sub = path + "." + (valid_utf8(*name) ? *name : quote(*name));
+      if (name->empty() || !valid_utf8(*name)) {
+        error(kv.first, sub, quote(*name) + " is not a valid label name");
+        continue;
+      }
+      auto value = str(kv.second, sub);
+      if (value && !valid_utf8(*value)) {
+        error(kv.second, sub, quote(*value) + " is not a valid label value");
+        continue;
+      }
+      if (value) out.set(*name, *value);
+    }
     return out;
   }
 
@@ -425,14 +501,23 @@ std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML:
       ok = false;
       continue;
     }
-    std::string err = validate_relabel(rc);
-    if (!err.empty()) {
-      w.error(n[i], ip, err);
+    // The regex first: Prometheus compiles it while reading the rule, before validating.
+    std::string err;
+    RelabelConfig probe = rc;
+    probe.action = "labeldrop";  // an action that only needs the regex
+    probe.source_labels.clear();
+    probe.target_label.clear();
+    probe.separator = ";";
+    probe.replacement = "$1";
+    probe.modulus = 0;
+    if (!RelabelRules::compile({probe}, &err)) {
+      w.error(regex_node ? regex_node : n[i], ip + ".regex", err.substr(err.find(": ") + 2));
       ok = false;
       continue;
     }
-    if (!RelabelRules::compile({rc}, &err)) {  // the regex
-      w.error(regex_node ? regex_node : n[i], ip + ".regex", err.substr(err.find(": ") + 2));
+    err = validate_relabel(rc);
+    if (!err.empty()) {
+      w.error(n[i], ip, err);
       ok = false;
       continue;
     }
@@ -499,10 +584,9 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     return;
   }
   bool has_job = false, explicit_timeout = false, has_interval = false;
-  YAML::Node timeout_node, delta_node, auth_section;
+  YAML::Node timeout_node, delta_node;
   std::optional<Secret> bearer_token;
   std::string bearer_token_file;
-  int auth_methods = 0;
   std::vector<std::pair<YAML::Node, std::string>> static_nodes;
   w.each(
       n, path,
@@ -586,11 +670,6 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
             sc.profile_relabel = r;
           }
         } else {
-          if (k == "basic_auth" || k == "authorization" || k == "bearer_token" ||
-              k == "bearer_token_file") {
-            ++auth_methods;
-            if (!auth_section) auth_section = v;
-          }
           parse_http_client(w, k, v, sub, sc.http, bearer_token, bearer_token_file);
         }
       });
@@ -599,6 +678,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
   }
   if (!has_interval) sc.scrape_interval = global.scrape_interval;
   // Limits left at 0 are inherited from global, as in Prometheus.
+  if (!sc.body_size_limit) sc.body_size_limit = global.body_size_limit;
   if (!sc.limits.target_limit) sc.limits.target_limit = global.limits.target_limit;
   if (!sc.limits.label_limit) sc.limits.label_limit = global.limits.label_limit;
   if (!sc.limits.label_name_length_limit)
@@ -617,11 +697,12 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     w.error(n, path, "at most one of bearer_token & bearer_token_file must be configured");
   } else if (sc.http.authorization && (bearer_token || !bearer_token_file.empty())) {
     w.error(n, path, "authorization is not compatible with bearer_token & bearer_token_file");
-  } else if (auth_methods > 1 &&
-             !(auth_methods == 2 && bearer_token && !bearer_token_file.empty())) {
-    w.error(auth_section, path,
-            "at most one of basic_auth, authorization, bearer_token & bearer_token_file must be "
-            "configured");
+  } else if (sc.http.basic_auth && (bearer_token || !bearer_token_file.empty())) {
+    w.error(
+        n, path,
+        "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
+  } else if (sc.http.basic_auth && sc.http.authorization) {
+    w.error(n, path, "at most one of basic_auth, oauth2 & authorization must be configured");
   } else if (bearer_token || !bearer_token_file.empty()) {
     Authorization a;
     if (bearer_token) a.credentials = *bearer_token;
@@ -656,6 +737,10 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     }
     for (size_t i = 0; i < sn.size(); ++i) {
       std::string ip = spath + "[" + std::to_string(i) + "]";
+      if (sn[i].IsNull()) {
+        w.error(sn[i], ip, "empty or null section in static_configs");
+        continue;
+      }
       StaticConfig st;
       w.each(sn[i], ip, {"targets", "labels"},
              [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
@@ -791,9 +876,12 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
              YAML::Node timeout_node;
              w.each(v, sub,
                     {"scrape_interval", "scrape_timeout", "external_labels", "target_limit",
-                     "label_limit", "label_name_length_limit", "label_value_length_limit"},
+                     "label_limit", "label_name_length_limit", "label_value_length_limit",
+                     "body_size_limit"},
                     [&](const std::string& gk, const YAML::Node& gv, const std::string& gs) {
-                      if (kLimitKeys.count(gk)) {
+                      if (gk == "body_size_limit") {
+                        if (auto sz = w.size(gv, gs)) cfg.global.body_size_limit = *sz;
+                      } else if (kLimitKeys.count(gk)) {
                         w.limit(gk, gv, gs, cfg.global.limits);
                       } else if (gk == "scrape_interval") {
                         if (auto d = w.duration(gv, gs)) {

@@ -116,7 +116,8 @@ struct ScrapeConfig {
 };
 
 struct GlobalConfig {
-  ScrapeLimits limits;  // inherited by scrape configs that leave a limit at 0
+  ScrapeLimits limits;           // inherited by scrape configs that leave a limit at 0
+  uint64_t body_size_limit = 0;  // likewise
   Duration scrape_interval = std::chrono::seconds(15);
   Duration scrape_timeout = std::chrono::seconds(10);
   Labels external_labels;

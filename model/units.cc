@@ -103,6 +103,11 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string* error) {
     return std::nullopt;
   }
   std::string_view unit = text.substr(i);
+  if (unit.empty() && n != 0) {
+    fail(error, "not a valid size: \"" + std::string(text) + "\" has no unit (use for example " +
+                    std::string(text) + "MiB; units B, KiB, MiB, GiB, TiB, PiB)");
+    return std::nullopt;
+  }
   static constexpr std::pair<std::string_view, int> kUnits[] = {
       {"", 0},    {"B", 0},    {"KB", 10}, {"KiB", 10}, {"MB", 20}, {"MiB", 20},
       {"GB", 30}, {"GiB", 30}, {"TB", 40}, {"TiB", 40}, {"PB", 50}, {"PiB", 50}};
