@@ -41,7 +41,9 @@ TEST_CASE("durations parse like Prometheus", "[model]") {
 TEST_CASE("sizes parse with binary units", "[model]") {
   CHECK(parse_size("50MiB") == 50ull << 20);
   CHECK(parse_size("1GB") == 1ull << 30);
-  CHECK(parse_size("1024") == 1024u);
+  CHECK(parse_size("1024B") == 1024u);
+  CHECK(parse_size("0") == 0u);
+  CHECK_FALSE(parse_size("1024"));  // Prometheus requires a unit
   CHECK(parse_size("10KiB") == 10240u);
   std::string err;
   CHECK_FALSE(parse_size("10XB", &err));
