@@ -159,6 +159,19 @@ Populated populate_labels(const Labels& target, const Labels& group, const Scrap
   }
   p.interval = *interval;
   p.timeout = *timeout;
+  // service_name: the target's own label, else Alloy's inference from discovery
+  // metadata (read before __meta_* goes); the job name is the last resort, applied
+  // per series.
+  if (!lb.has("service_name")) {
+    std::string annotated(lb.get("__meta_kubernetes_pod_annotation_pyroscope_io_service_name"));
+    std::string ns(lb.get("__meta_kubernetes_namespace"));
+    std::string container(lb.get("__meta_kubernetes_pod_container_name"));
+    if (!annotated.empty()) {
+      lb.set("service_name", annotated);
+    } else if (!ns.empty() && !container.empty()) {
+      lb.set("service_name", ns + "/" + container);
+    }
+  }
   std::vector<std::string> meta;
   for (const auto& l : lb) {
     if (l.name.rfind("__meta_", 0) == 0) meta.push_back(l.name);

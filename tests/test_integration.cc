@@ -331,3 +331,68 @@ TEST_CASE("editing a file_sd file adds and removes loops without restarting the 
   CHECK(b.requests().size() == b_requests);  // B is no longer scraped
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }
+
+TEST_CASE("stoker targets prints the active and dropped targets Prometheus would compute",
+          "[integration]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("sd"));
+  test::write_file(dir.file("sd/a.yml"),
+                   "- targets: [api-1:6060]\n  labels: {env: prod, team: api}\n"
+                   "- targets: [stage-1:6060]\n  labels: {env: staging}\n");
+  test::write_file(dir.file("stoker.yaml"), R"(
+scrape_configs:
+  - job_name: mixed
+    scrape_interval: 20s
+    static_configs:
+      - targets: [web-1:6060, web-2:6060]
+        labels: {env: prod}
+    file_sd_configs:
+      - files: [sd/*.yml]
+    relabel_configs:
+      - {source_labels: [env], regex: staging, action: drop}
+      - {source_labels: [__meta_filepath], regex: '.*/(.*)\.yml', target_label: sd_file}
+      - {source_labels: [__address__], regex: '(.*):6060', target_label: host}
+      - {action: labeldrop, regex: env}
+)");
+  int status = 0;
+  std::string out = test::run_command(
+      std::string(STOKER_BINARY) + " targets --config " + dir.file("stoker.yaml"), &status);
+  INFO(out);
+  REQUIRE(status == 0);
+  auto doc = boost::json::parse(out).as_object();
+  // Expected by Prometheus' rules: group labels under target labels, relabel in
+  // order, a no-match replace is a no-op, __meta_* and other __ labels not public.
+  std::map<std::string, std::string> expect_active = {
+      {"web-1:6060", R"({host="web-1", instance="web-1:6060", job="mixed"})"},
+      {"web-2:6060", R"({host="web-2", instance="web-2:6060", job="mixed"})"},
+      {"api-1:6060",
+       R"({host="api-1", instance="api-1:6060", job="mixed", sd_file="a", team="api"})"},
+  };
+  std::map<std::string, std::string> active;
+  for (const auto& t : doc.at("activeTargets").as_array()) {
+    Labels labels;
+    for (const auto& [k, v] : t.at("labels").as_object())
+      labels.set(std::string(k), std::string(v.as_string()));
+    std::string address(t.at("discoveredLabels").at("__address__").as_string());
+    active[address] = labels.to_string();
+    CHECK(t.at("scrapePool") == "mixed");
+    CHECK(t.at("scrapeUrls").at("process_cpu").as_string() ==
+          ("http://" + address + "/debug/pprof/profile?seconds=19").c_str());
+  }
+  CHECK(active == expect_active);
+  const auto& dropped = doc.at("droppedTargets").as_array();
+  REQUIRE(dropped.size() == 1);
+  const auto& d = dropped[0].at("discoveredLabels").as_object();
+  CHECK(d.at("__address__") == "stage-1:6060");
+  CHECK(d.at("env") == "staging");
+  CHECK(d.at("__meta_filepath").as_string() == dir.file("sd/a.yml").c_str());
+  CHECK(d.at("job") == "mixed");
+  CHECK(d.at("__scrape_interval__") == "20s");
+
+  std::string table = test::run_command(
+      std::string(STOKER_BINARY) + " targets --output table --config " + dir.file("stoker.yaml"),
+      &status);
+  CHECK(status == 0);
+  CHECK(table.find("dropped") != std::string::npos);
+  CHECK(table.find("http://api-1:6060/debug/pprof/allocs") != std::string::npos);
+}

@@ -240,3 +240,27 @@ TEST_CASE("the README's hashmod sharding puts each target on exactly one replica
     CHECK(n == 1);
   }
 }
+
+TEST_CASE("service_name follows Alloy's inference order", "[target]") {
+  auto sc = scrape_config("scrape_configs:\n  - job_name: app\n");
+  auto name_of = [&](const Labels& discovered) {
+    auto p = populate_labels(discovered, {}, sc);
+    REQUIRE(p.error.empty());
+    Target t;
+    t.job = sc.job_name;
+    t.labels = p.labels;
+    ProfileTypeConfig memory{"memory", true, "/debug/pprof/allocs", false};
+    return std::string(t.series_labels(memory, {}, RelabelRules())->get("service_name"));
+  };
+  Labels base{{"__address__", "h:1"},
+              {"__meta_kubernetes_namespace", "shop"},
+              {"__meta_kubernetes_pod_container_name", "cart"}};
+  CHECK(name_of(base) == "shop/cart");
+  Labels annotated = base;
+  annotated.set("__meta_kubernetes_pod_annotation_pyroscope_io_service_name", "checkout");
+  CHECK(name_of(annotated) == "checkout");
+  Labels own = annotated;
+  own.set("service_name", "mine");
+  CHECK(name_of(own) == "mine");
+  CHECK(name_of(Labels{{"__address__", "h:1"}}) == "app");
+}
