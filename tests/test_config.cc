@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "tests/support/process.h"
+#include "tests/support/vectors.h"
 
 using namespace stoker;
 using namespace std::chrono_literals;
@@ -386,10 +387,7 @@ TEST_CASE("limits load and are inherited from global", "[config][limits]") {
 
 TEST_CASE("bad configs from Prometheus' testdata are rejected for the same reason",
           "[config][conformance]") {
-  std::string text = stoker::test::read_file(STOKER_SOURCE_DIR
-                                             "/tests/data/prometheus/config_testdata_cases.json");
-  REQUIRE_FALSE(text.empty());
-  auto doc = boost::json::parse(text).as_object();
+  auto doc = stoker::test::load_vectors("config_testdata_cases.json").as_object();
   // Where Prometheus' message is Go-specific (yaml.v2 wording) or names a section
   // stoker does not implement, stoker's own message for the same condition.
   const std::map<std::string, std::string> ours = {

@@ -8,6 +8,7 @@
 #include "discovery/file_sd.h"
 #include "discovery/manager.h"
 #include "tests/support/process.h"
+#include "tests/support/vectors.h"
 
 using namespace stoker;
 namespace json = boost::json;
@@ -16,12 +17,7 @@ namespace {
 
 struct Vectors {
   json::object doc;
-  Vectors() {
-    std::string text =
-        test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/file_sd_cases.json");
-    REQUIRE_FALSE(text.empty());
-    doc = json::parse(text).as_object();
-  }
+  Vectors() : doc(test::load_vectors("file_sd_cases.json").as_object()) {}
   std::string fixture(const std::string& name) const {
     return std::string(doc.at("fixtures").at(name).as_string());
   }

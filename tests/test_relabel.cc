@@ -4,19 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include "model/relabel.h"
-#include "tests/support/process.h"
+#include "tests/support/vectors.h"
 
 using namespace stoker;
 namespace json = boost::json;
 
 namespace {
-
-json::value load(const std::string& name) {
-  std::string text = test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/" + name);
-  INFO("tests/data/prometheus/" << name);
-  REQUIRE_FALSE(text.empty());
-  return json::parse(text);
-}
 
 Labels to_labels(const json::value& v) {
   Labels out;
@@ -24,31 +17,10 @@ Labels to_labels(const json::value& v) {
   return out;
 }
 
-std::string str_or_empty(const json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : "";
-}
-
-// The vectors carry configs with the test harness' defaults already applied; a
-// regex of "(.*)" there stands for Prometheus' default regex object.
-RelabelConfig effective_config(const json::object& o) {
-  RelabelConfig c;
-  c.source_labels.clear();
-  for (const auto& s : o.at("source_labels").as_array())
-    c.source_labels.emplace_back(s.as_string());
-  c.separator = str_or_empty(o.at("separator"));
-  c.regex = str_or_empty(o.at("regex"));
-  c.regex_is_default = c.regex == "(.*)";
-  c.modulus = static_cast<uint64_t>(o.at("modulus").to_number<int64_t>());
-  c.target_label = str_or_empty(o.at("target_label"));
-  c.replacement = str_or_empty(o.at("replacement"));
-  c.action = str_or_empty(o.at("action"));
-  return c;
-}
-
 }  // namespace
 
 TEST_CASE("relabeling passes Prometheus' TestRelabel vectors", "[relabel][conformance]") {
-  auto cases = load("relabel_cases.json").as_array();
+  auto cases = test::load_vectors("relabel_cases.json").as_array();
   REQUIRE(cases.size() == 34);
   for (const auto& cv : cases) {
     const auto& c = cv.as_object();
@@ -56,7 +28,7 @@ TEST_CASE("relabeling passes Prometheus' TestRelabel vectors", "[relabel][confor
     SECTION(name) {
       std::vector<RelabelConfig> configs;
       for (const auto& rc : c.at("configs").as_array())
-        configs.push_back(effective_config(rc.as_object()));
+        configs.push_back(test::relabel_config_from_json(rc.as_object(), false));
       std::string err;
       auto rules = RelabelRules::compile(configs, &err);
       INFO(err);
@@ -75,22 +47,11 @@ TEST_CASE("relabeling passes Prometheus' TestRelabel vectors", "[relabel][confor
 
 TEST_CASE("relabel validation passes Prometheus' TestRelabelValidate vectors",
           "[relabel][conformance]") {
-  auto doc = load("relabel_validate_cases.json").as_object();
+  auto doc = test::load_vectors("relabel_validate_cases.json").as_object();
   for (const auto& cv : doc.at("validate_cases").as_array()) {
     const auto& c = cv.as_object();
     const auto& o = c.at("config").as_object();
-    // Raw configs: no defaults, a null regex is not the default object.
-    RelabelConfig cfg;
-    cfg.source_labels.clear();
-    for (const auto& s : o.at("source_labels").as_array())
-      cfg.source_labels.emplace_back(s.as_string());
-    cfg.separator = str_or_empty(o.at("separator"));
-    cfg.regex = str_or_empty(o.at("regex"));
-    cfg.regex_is_default = false;
-    cfg.modulus = static_cast<uint64_t>(o.at("modulus").to_number<int64_t>());
-    cfg.target_label = str_or_empty(o.at("target_label"));
-    cfg.replacement = str_or_empty(o.at("replacement"));
-    cfg.action = str_or_empty(o.at("action"));
+    RelabelConfig cfg = test::relabel_config_from_json(o, true);
     auto scheme = c.at("name_validation_scheme") == "legacy" ? NameValidation::kLegacy
                                                              : NameValidation::kUtf8;
     std::string err = validate_relabel(cfg, scheme);

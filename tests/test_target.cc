@@ -4,6 +4,7 @@
 
 #include "collector/target.h"
 #include "tests/support/process.h"
+#include "tests/support/vectors.h"
 
 using namespace stoker;
 
@@ -152,10 +153,7 @@ Labels without_metrics_only(const Labels& in) {
 
 TEST_CASE("target label population passes Prometheus' TestPopulateLabels vectors",
           "[target][conformance]") {
-  std::string text =
-      test::read_file(STOKER_SOURCE_DIR "/tests/data/prometheus/populate_labels_cases.json");
-  REQUIRE_FALSE(text.empty());
-  auto doc = json::parse(text);
+  auto doc = test::load_vectors("populate_labels_cases.json");
   int checked = 0;
   for (const auto& cv : doc.at("cases").as_array()) {
     const auto& c = cv.as_object();
@@ -174,18 +172,7 @@ TEST_CASE("target label population passes Prometheus' TestPopulateLabels vectors
     }
     std::vector<RelabelConfig> rules;
     for (const auto& rv : scj.at("relabel_configs").as_array()) {
-      const auto& o = rv.as_object();
-      RelabelConfig rc;
-      for (const auto& s : o.at("source_labels").as_array())
-        rc.source_labels.emplace_back(s.as_string());
-      rc.separator = std::string(o.at("separator").as_string());
-      rc.regex = std::string(o.at("regex").as_string());
-      rc.regex_is_default = rc.regex == "(.*)";
-      rc.modulus = static_cast<uint64_t>(o.at("modulus").to_number<int64_t>());
-      rc.target_label = std::string(o.at("target_label").as_string());
-      rc.replacement = std::string(o.at("replacement").as_string());
-      rc.action = std::string(o.at("action").as_string());
-      rules.push_back(rc);
+      rules.push_back(test::relabel_config_from_json(rv.as_object(), false));
     }
     std::string err;
     auto compiled = RelabelRules::compile(rules, &err);
