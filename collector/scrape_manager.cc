@@ -53,6 +53,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
     }
   }
   std::lock_guard lock(mu_);
+  if (stopped_) return;  // updates still queued while shutting down start nothing
   Job& job = jobs_[sc.job_name];
   job.config = sc;
   if (!job.client) {
@@ -99,6 +100,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
 
 void ScrapeManager::stop_all() {
   std::lock_guard lock(mu_);
+  stopped_ = true;
   for (auto& [name, job] : jobs_) {
     for (auto& [key, loop] : job.loops) loop->stop();
     job.loops.clear();

@@ -58,6 +58,7 @@ class ScrapeManager {
   void apply_groups(const std::string& job, const std::vector<TargetGroup>& groups);
   // Replaces the targets of one job.
   void apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups);
+  // Stops every loop; later target updates are ignored.
   void stop_all();
   std::vector<TargetStatus> snapshot() const;
   size_t loop_count() const;
@@ -77,6 +78,7 @@ class ScrapeManager {
   std::map<std::string, ScrapeConfig> configs_;  // jobs of the current config
   mutable std::mutex mu_;                        // guards jobs_ for snapshot()
   std::map<std::string, Job> jobs_;
+  bool stopped_ = false;  // after stop_all(), target updates are ignored
 };
 
 }  // namespace stoker
