@@ -1,5 +1,7 @@
 #include "tests/support/profiles.h"
 
+#include <functional>
+
 namespace stoker::test {
 
 using perftools::profiles::Profile;
@@ -52,7 +54,9 @@ perftools::profiles::Profile make_profile(
         l->set_address(0x400000 + id * 16);
         auto* line = l->add_line();
         line->set_function_id(id);
-        line->set_line(static_cast<int64_t>(10 + id));
+        // Like real code, a frame's line belongs to the function, not to the id
+        // the writer happened to assign.
+        line->set_line(static_cast<int64_t>(10 + std::hash<std::string>{}(fn) % 1000));
         it = locs.emplace(fn, id).first;
       }
       sample->add_location_id(it->second);

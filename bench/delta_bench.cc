@@ -1,0 +1,119 @@
+// Time and peak memory to delta a ~10 MB heap profile (Alloy's fastdelta is
+// quoted at ~100 ms for 10 MB; the goal here is at most 20 ms).
+//
+// Usage: delta_bench [SAMPLES]   (default 60000, about 10 MB of uncompressed pprof)
+// Builds two Go-like heap profiles of the same stacks (the second with larger
+// cumulative values and location ids assigned in a different order), primes a
+// DeltaState with the first, then times apply() on copies of the second.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "collector/pprof/delta.h"
+
+using perftools::profiles::Profile;
+using stoker::pprof::DeltaState;
+
+namespace {
+
+long max_rss_kib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+Profile make(size_t samples, size_t functions, int scrape, uint32_t order_seed) {
+  Profile p;
+  p.add_string_table("");
+  for (const char* s : {"alloc_objects", "count", "alloc_space", "bytes", "inuse_objects",
+                        "inuse_space", "space", "bytes"}) {
+    p.add_string_table(s);
+  }
+  auto vt = [&](int t, int u) {
+    auto* v = p.add_sample_type();
+    v->set_type(t);
+    v->set_unit(u);
+  };
+  vt(1, 2), vt(3, 4), vt(5, 2), vt(6, 4);
+  p.mutable_period_type()->set_type(7);
+  p.mutable_period_type()->set_unit(8);
+  p.set_period(524288);
+  // Functions and locations; ids are a permutation that differs per scrape, as Go's do.
+  std::vector<uint64_t> ids(functions);
+  for (size_t i = 0; i < functions; ++i) ids[i] = i + 1;
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(order_seed));
+  for (size_t i = 0; i < functions; ++i) {
+    int name = p.string_table_size();
+    p.add_string_table("github.com/example/service/pkg" + std::to_string(i % 97) + ".Func" +
+                       std::to_string(i));
+    int file = p.string_table_size();
+    p.add_string_table("/src/service/pkg" + std::to_string(i % 97) + "/file" +
+                       std::to_string(i % 13) + ".go");
+    auto* f = p.add_function();
+    f->set_id(ids[i]);
+    f->set_name(name);
+    f->set_system_name(name);
+    f->set_filename(file);
+    auto* l = p.add_location();
+    l->set_id(ids[i]);
+    l->set_address(0x400000 + i * 64);
+    auto* line = l->add_line();
+    line->set_function_id(ids[i]);
+    line->set_line(static_cast<int64_t>(10 + i % 400));
+  }
+  std::mt19937 rng(42);  // the same stacks in both scrapes
+  int bytes_key = p.string_table_size();
+  p.add_string_table("bytes");
+  for (size_t s = 0; s < samples; ++s) {
+    auto* sample = p.add_sample();
+    size_t depth = 8 + rng() % 24;
+    for (size_t d = 0; d < depth; ++d) sample->add_location_id(ids[rng() % functions]);
+    int64_t objects = 1 + static_cast<int64_t>(rng() % 1000) * scrape;
+    sample->add_value(objects);
+    sample->add_value(objects * 512);
+    sample->add_value(objects / 3);
+    sample->add_value(objects / 3 * 512);
+    auto* lab = sample->add_label();
+    lab->set_key(bytes_key);
+    lab->set_num(512);
+  }
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t samples = argc > 1 ? std::stoul(argv[1]) : 60000;
+  Profile first = make(samples, 20000, 1, 1);
+  Profile second = make(samples, 20000, 2, 2);
+  std::printf("profile: %zu samples, %zu bytes uncompressed\n", samples, second.ByteSizeLong());
+  long rss_before = max_rss_kib();
+  DeltaState state;
+  auto cols = DeltaState::cumulative_columns(first, "memory");
+  Profile primer = first;
+  state.apply(primer, cols);
+  std::vector<double> ms;
+  for (int run = 0; run < 10; ++run) {
+    Profile p = second;  // copy outside the timed part
+    DeltaState s = state;
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = s.apply(p, cols);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (r != DeltaState::Result::kDelta) {
+      std::fprintf(stderr, "unexpected result\n");
+      return 1;
+    }
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("delta: median %.1f ms, min %.1f ms, max %.1f ms over %zu runs; tracked stacks %zu\n",
+              ms[ms.size() / 2], ms.front(), ms.back(), ms.size(), state.tracked_stacks());
+  std::printf("peak RSS growth while priming and differencing: %ld KiB (process peak %ld KiB)\n",
+              max_rss_kib() - rss_before, max_rss_kib());
+  return 0;
+}
