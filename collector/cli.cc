@@ -277,14 +277,7 @@ int cmd_targets(const Args& a) {
   std::vector<TargetStatus> statuses;
   for (const auto& sc : r.config->scrape_configs) {
     for (const auto& t : build_targets(sc, groups[sc.job_name])) {
-      TargetStatus s;
-      s.job = t.job;
-      s.discovered = t.discovered;
-      s.labels = t.labels.without_reserved();
-      s.error = t.error;
-      s.dropped = t.dropped;
-      for (const auto& ep : t.endpoints) s.endpoints.push_back({ep.type.name, ep.url, {}});
-      statuses.push_back(std::move(s));
+      statuses.push_back(target_status(t));
     }
   }
   if (output == "json") {

@@ -6,6 +6,17 @@
 
 namespace stoker {
 
+TargetStatus target_status(const Target& t) {
+  TargetStatus s;
+  s.job = t.job;
+  s.discovered = t.discovered;
+  s.labels = t.labels.without_reserved();
+  s.error = t.error;
+  s.dropped = t.dropped;
+  for (const auto& ep : t.endpoints) s.endpoints.push_back({ep.type.name, ep.url, {}});
+  return s;
+}
+
 ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool,
                              Storage* storage)
     : io_(io), pool_(pool), storage_(storage) {}
@@ -119,14 +130,10 @@ std::vector<TargetStatus> ScrapeManager::snapshot() const {
   std::vector<TargetStatus> out;
   for (const auto& [name, job] : jobs_) {
     for (const auto& t : job.targets) {
-      TargetStatus s;
-      s.job = name;
-      s.discovered = t.discovered;
-      s.labels = t.labels.without_reserved();
-      s.error = t.error;
-      s.dropped = t.dropped;
-      for (const auto& ep : t.endpoints) {
-        EndpointStatus es{ep.type.name, ep.url, {}};
+      TargetStatus s = target_status(t);
+      for (size_t e = 0; e < t.endpoints.size(); ++e) {
+        const auto& ep = t.endpoints[e];
+        EndpointStatus& es = s.endpoints[e];
         auto it = job.loops.find(t.loop_key(ep));
         if (it != job.loops.end()) {
           es.health = it->second->health()->get();
@@ -134,7 +141,6 @@ std::vector<TargetStatus> ScrapeManager::snapshot() const {
           es.health.state = ScrapeHealth::State::kDown;
           es.health.last_error = t.error;
         }
-        s.endpoints.push_back(std::move(es));
       }
       out.push_back(std::move(s));
     }

@@ -43,6 +43,9 @@ struct TargetStatus {
   std::vector<EndpointStatus> endpoints;
 };
 
+// A target as the API shows it, without health (endpoints start as unknown).
+TargetStatus target_status(const Target& t);
+
 class ScrapeManager {
  public:
   ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage);

@@ -133,25 +133,22 @@ Populated populate_labels(const Labels& target, const Labels& group, const Scrap
     p.error = quote(addr) + " is not a valid hostname";
     return p;
   }
-  std::string err;
-  auto interval = parse_duration(lb.get("__scrape_interval__"), &err);
-  if (!interval) {
-    p.error = "error parsing scrape interval: " + err;
-    return p;
-  }
-  if (interval->count() == 0) {
-    p.error = "scrape interval cannot be 0";
-    return p;
-  }
-  auto timeout = parse_duration(lb.get("__scrape_timeout__"), &err);
-  if (!timeout) {
-    p.error = "error parsing scrape timeout: " + err;
-    return p;
-  }
-  if (timeout->count() == 0) {
-    p.error = "scrape timeout cannot be 0";
-    return p;
-  }
+  // Prometheus' exact errors for an unparsable or zero interval or timeout label.
+  auto duration_label = [&](std::string_view name, const char* what) -> std::optional<Duration> {
+    std::string err;
+    auto d = parse_duration(lb.get(name), &err);
+    if (!d) {
+      p.error = std::string("error parsing scrape ") + what + ": " + err;
+    } else if (d->count() == 0) {
+      p.error = std::string("scrape ") + what + " cannot be 0";
+      d.reset();
+    }
+    return d;
+  };
+  auto interval = duration_label("__scrape_interval__", "interval");
+  if (!interval) return p;
+  auto timeout = duration_label("__scrape_timeout__", "timeout");
+  if (!timeout) return p;
   if (*timeout > *interval) {
     p.error = "scrape timeout cannot be greater than scrape interval (" +
               quote(format_duration(*timeout)) + " > " + quote(format_duration(*interval)) + ")";
@@ -201,9 +198,7 @@ std::vector<Target> build_targets(const ScrapeConfig& sc, const std::vector<Targ
       target.error = std::move(p.error);
       target.interval = p.interval;
       if (!target.dropped && target.error.empty()) {
-        // delta_profiling_duration, else this target's interval - 1s (Alloy).
-        int64_t seconds = sc.delta_profiling_duration ? sc.delta_profiling_duration->count() / 1000
-                                                      : p.interval.count() / 1000 - 1;
+        int64_t seconds = sc.delta_seconds(p.interval);
         for (const auto& type : sc.profiles) {
           if (!type.enabled) continue;
           if (type.delta && seconds < 1) {

@@ -835,9 +835,9 @@ bool ProfileTypeConfig::is_godeltaprof() const {
   return name.rfind("godeltaprof_", 0) == 0;
 }
 
-int64_t ScrapeConfig::delta_seconds() const {
+int64_t ScrapeConfig::delta_seconds(Duration interval) const {
   if (delta_profiling_duration) return delta_profiling_duration->count() / 1000;
-  return scrape_interval.count() / 1000 - 1;
+  return interval.count() / 1000 - 1;
 }
 
 std::vector<ProfileTypeConfig> default_profile_types() {

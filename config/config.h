@@ -111,8 +111,9 @@ struct ScrapeConfig {
   std::shared_ptr<const RelabelRules> relabel = std::make_shared<RelabelRules>();
   std::shared_ptr<const RelabelRules> profile_relabel = std::make_shared<RelabelRules>();
 
-  // Seconds requested from delta endpoints (N in ?seconds=N).
-  int64_t delta_seconds() const;
+  // N in ?seconds=N for delta types: delta_profiling_duration, else the
+  // target's scrape interval minus one second (Alloy).
+  int64_t delta_seconds(Duration interval) const;
 };
 
 struct GlobalConfig {

@@ -58,7 +58,7 @@ TEST_CASE("defaults follow Alloy and Prometheus", "[config]") {
   CHECK(sc.scrape_timeout == 10s);
   CHECK(sc.scheme == "http");
   CHECK(sc.http.follow_redirects);
-  CHECK(sc.delta_seconds() == 14);
+  CHECK(sc.delta_seconds(sc.scrape_interval) == 14);
   CHECK(type(sc, "process_cpu").enabled);
   CHECK(type(sc, "process_cpu").delta);
   CHECK(type(sc, "process_cpu").path == "/debug/pprof/profile");
@@ -114,7 +114,7 @@ scrape_configs:
   const auto& sc = c.scrape_configs[0];
   CHECK(sc.scrape_interval == 60s);
   CHECK(sc.scrape_timeout == 20s);  // min(global timeout, interval)
-  CHECK(sc.delta_seconds() == 30);
+  CHECK(sc.delta_seconds(sc.scrape_interval) == 30);
   CHECK(sc.body_size_limit == 50ull << 20);
   REQUIRE(sc.http.authorization);
   CHECK(sc.http.authorization->type == "Bearer");

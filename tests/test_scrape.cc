@@ -228,12 +228,52 @@ TEST_CASE("first-scrape offsets are deterministic and inside the interval", "[sc
   CHECK(a != ScrapeLoop::offset("job\x1ftarget-b\x1fmemory", 15000ms));
 }
 
+namespace {
+
+// A scrape manager for one YAML config, with its own store, worker pool and I/O
+// thread. stop() ends the loops and the thread; the store stays readable.
+struct ManagerRig {
+  test::TempDir dir;
+  std::unique_ptr<Storage> storage;
+  asio::io_context io;
+  asio::thread_pool pool{2};
+  std::unique_ptr<ScrapeManager> manager;
+  std::thread runner;
+
+  explicit ManagerRig(const std::string& yaml) {
+    auto cfg = load_config_string(yaml, "t.yaml", dir.path());
+    REQUIRE(cfg.config);
+    cfg.config->storage.path = dir.file("s.db");
+    std::string err;
+    storage = Storage::open(cfg.config->storage, &err);
+    REQUIRE(storage);
+    manager = std::make_unique<ScrapeManager>(io, pool, storage.get());
+    manager->apply_config(*cfg.config);
+  }
+  void run() {
+    runner = std::thread([this] {
+      auto guard = asio::make_work_guard(io);
+      io.run();
+    });
+  }
+  void stop() {
+    if (!runner.joinable()) return;
+    asio::post(io, [this] { manager->stop_all(); });
+    io.stop();
+    runner.join();
+    pool.join();
+    storage->flush();
+  }
+  ~ManagerRig() { stop(); }
+};
+
+}  // namespace
+
 TEST_CASE("the scrape manager stores profiles with target labels and tracks health", "[scrape]") {
   TestServer server([](const RecordedRequest& r) {
     if (r.target.rfind("/debug/pprof/goroutine", 0) == 0) return ok_pprof();
     return RawResponse{TestServer::response(404, "text/plain", "404 page not found\n")};
   });
-  test::TempDir dir;
   std::string yaml =
       "global:\n  scrape_interval: 1s\n  external_labels: {cluster: test}\n"
       "scrape_configs:\n  - job_name: app\n    static_configs:\n"
@@ -241,23 +281,13 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
       std::to_string(server.port()) +
       "']\n"
       "        labels: {team: core}\n"
+      "    profile_relabel_configs: [{source_labels: [team], target_label: owner}]\n"
       "    profiling_config:\n      process_cpu: {enabled: false}\n"
       "      block: {enabled: false}\n      mutex: {enabled: false}\n";
-  auto cfg = load_config_string(yaml, "t.yaml", dir.path());
-  REQUIRE(cfg.config);
-  cfg.config->storage.path = dir.file("s.db");
-  std::string err;
-  auto storage = Storage::open(cfg.config->storage, &err);
-  REQUIRE(storage);
-  asio::io_context io;
-  asio::thread_pool pool(2);
-  ScrapeManager manager(io, pool, storage.get());
-  manager.apply_config(*cfg.config);
+  ManagerRig rig(yaml);
+  ScrapeManager& manager = *rig.manager;
   CHECK(manager.loop_count() == 2);  // goroutine + memory
-  std::thread runner([&] {
-    auto guard = asio::make_work_guard(io);
-    io.run();
-  });
+  rig.run();
   bool done = test::wait_for(
       [&] {
         auto snap = manager.snapshot();
@@ -267,9 +297,7 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
       },
       10000);
   auto snap = manager.snapshot();
-  asio::post(io, [&] { manager.stop_all(); });
-  io.stop();
-  runner.join();
+  rig.stop();
   REQUIRE(done);
   for (const auto& ep : snap[0].endpoints) {
     if (ep.type == "goroutine") {
@@ -282,9 +310,8 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
       CHECK(ep.url == server.base_url() + "/debug/pprof/allocs");
     }
   }
-  pool.join();
-  storage->flush();
-  auto reader = Reader::open(dir.file("s.db"), &err);
+  std::string err;
+  auto reader = Reader::open(rig.dir.file("s.db"), &err);
   REQUIRE(reader);
   auto series = reader->series(*Selector::parse("", &err), {});
   REQUIRE(series.size() == 1);
@@ -294,6 +321,7 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
                                    {"instance", instance},
                                    {"service_name", "app"},
                                    {"team", "core"},
+                                   {"owner", "core"},
                                    {"cluster", "test"}});
   CHECK(series[0].profiles >= 2);
 }
@@ -413,39 +441,20 @@ TEST_CASE("label limits fail the scrape and say which limit", "[scrape][limits]"
             "label_name_length_limit exceeded (label name: service_name, "
             "length: 12, limit: 10)"}}) {
     INFO(limit);
-    test::TempDir dir;
-    auto cfg = load_config_string(
-        "global: {scrape_interval: 1s, " + limit +
-            "}\nscrape_configs:\n  - job_name: app\n"
-            "    static_configs: [{targets: ['127.0.0.1:" +
-            std::to_string(server.port()) +
-            "']}]\n    profiling_config: {process_cpu: {enabled: false}, memory: "
-            "{enabled: false}, block: {enabled: false}, mutex: {enabled: false}}\n",
-        "t.yaml", dir.path());
-    REQUIRE(cfg.config);
-    cfg.config->storage.path = dir.file("s.db");
-    std::string err;
-    auto storage = Storage::open(cfg.config->storage, &err);
-    REQUIRE(storage);
-    asio::io_context io;
-    asio::thread_pool pool(1);
-    ScrapeManager manager(io, pool, storage.get());
-    manager.apply_config(*cfg.config);
-    std::thread runner([&] {
-      auto guard = asio::make_work_guard(io);
-      io.run();
-    });
-    bool scraped = test::wait_for(
-        [&] { return manager.snapshot().at(0).endpoints.at(0).health.scrapes >= 1; }, 5000);
-    auto health = manager.snapshot().at(0).endpoints.at(0).health;
-    asio::post(io, [&] { manager.stop_all(); });
-    io.stop();
-    runner.join();
-    pool.join();
+    ManagerRig rig("global: {scrape_interval: 1s, " + limit +
+                   "}\nscrape_configs:\n  - job_name: app\n"
+                   "    static_configs: [{targets: ['127.0.0.1:" +
+                   std::to_string(server.port()) +
+                   "']}]\n    profiling_config: {process_cpu: {enabled: false}, memory: "
+                   "{enabled: false}, block: {enabled: false}, mutex: {enabled: false}}\n");
+    rig.run();
+    auto health_now = [&] { return rig.manager->snapshot().at(0).endpoints.at(0).health; };
+    bool scraped = test::wait_for([&] { return health_now().scrapes >= 1; }, 5000);
+    auto health = health_now();
+    rig.stop();
     REQUIRE(scraped);
     CHECK(health.state == ScrapeHealth::State::kDown);
     CHECK(health.last_error == expect);
-    storage->flush();
-    CHECK(storage->stats().profiles_written == 0);
+    CHECK(rig.storage->stats().profiles_written == 0);
   }
 }
