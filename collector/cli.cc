@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "collector/asio_pch.h"
+#include "collector/collector.h"
 #include "collector/pprof/pprof_decode.h"
 #include "collector/scrape_manager.h"
 #include "config/config.h"
@@ -298,85 +299,13 @@ int cmd_targets(const Args& a) {
 }
 
 int cmd_run(const Args& a) {
-  Config cfg;
-  if (auto c = flag(a, "--config")) {
-    auto r = load_config_file(*c);
-    if (!r.config) {
-      std::fprintf(stderr, "stoker: invalid config %s:\n", c->c_str());
-      for (const auto& e : r.errors) std::fprintf(stderr, "  %s\n", e.c_str());
-      return 1;
-    }
-    cfg = std::move(*r.config);
-  } else {
-    cfg = default_config();
-  }
-  if (auto p = flag(a, "--storage.path")) cfg.storage.path = *p;
-  if (auto l = flag(a, "--web.listen-address")) cfg.web.listen_address = *l;
-
-  std::string err;
-  auto storage = Storage::open(cfg.storage, &err);
-  if (!storage) return fail("cannot open storage: " + err);
-
-  namespace asio = boost::asio;
-  asio::io_context io;
-  asio::thread_pool workers(std::max(2u, std::thread::hardware_concurrency()));
-  std::atomic<bool> ready{false};
-  ScrapeManager scrape(io, workers, storage.get());
-  ApiContext api{&scrape, &ready};
-  WebServer web(io, [&api](const WebRequest& r) { return handle_request(r, api); });
-  if (!web.start(cfg.web.listen_address, &err)) return fail(err);
-
-  scrape.set_config(cfg);
-  // Discovery hands full target sets per job to the I/O thread, at most one
-  // reconcile per job every few seconds under churn.
-  DiscoveryManager discovery([&](const std::string& job, std::vector<TargetGroup> groups) {
-    asio::post(io,
-               [&scrape, job, groups = std::move(groups)] { scrape.apply_groups(job, groups); });
-  });
-  discovery.start(cfg);
-  ready = true;
-  std::string abs_db = std::filesystem::absolute(cfg.storage.path).lexically_normal().string();
-  log::info("main", "stoker started",
-            {{"version", STOKER_VERSION_STRING},
-             {"config", cfg.source},
-             {"storage", abs_db},
-             {"web", cfg.web.listen_address},
-             {"loops", std::to_string(scrape.loop_count())}});
-  const char* self = g_self.c_str();
-  std::fprintf(
-      stderr,
-      "\nstoker %s is scraping %zu profile endpoints every %s.\n"
-      "  database:  %s\n"
-      "  targets:   http://%s/api/v1/targets\n"
-      "  look:      %s profiles --storage.path %s\n"
-      "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o cpu.pb.gz\n"
-      "             go tool pprof -top cpu.pb.gz\n\n",
-      STOKER_VERSION_STRING, scrape.loop_count(),
-      cfg.scrape_configs.empty() ? "-"
-                                 : format_duration(cfg.scrape_configs[0].scrape_interval).c_str(),
-      abs_db.c_str(), cfg.web.listen_address.c_str(), self, abs_db.c_str(), self, abs_db.c_str());
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log::info("main", "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-    ready = false;
-    discovery.stop();
-    scrape.stop_all();
-    web.stop();
-    // Let cancelled loops unwind, then stop the loop.
-    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
-    timer->async_wait([&io, timer](const boost::system::error_code&) { io.stop(); });
-  });
-  io.run();
-  workers.join();
-  if (!storage->flush(std::chrono::seconds(10))) {
-    log::error("main", "storage did not commit every queued profile in 10s; retrying before exit",
-               {{"queued", std::to_string(storage->stats().queue_depth)}});
-  }
-  auto st = storage->stats();
-  log::info("main", "stopped", {{"profiles_written", std::to_string(st.profiles_written)}});
-  return 0;
+  CollectorOptions opts;
+  opts.config_file = flag(a, "--config");
+  opts.storage_path = flag(a, "--storage.path");
+  opts.listen_address = flag(a, "--web.listen-address");
+  opts.self = g_self;
+  Collector collector(std::move(opts));
+  return collector.run();
 }
 
 }  // namespace

@@ -234,7 +234,7 @@ struct HttpClient::Impl {
 
   // One request/response exchange. `reused` tells whether the connection came from
   // the idle pool, in which case a failure before any response byte is retryable.
-  asio::awaitable<bool> exchange(Connection& c, http::request<http::empty_body>& req,
+  asio::awaitable<bool> exchange(Connection& c, http::request<http::string_body>& req,
                                  Clock::time_point deadline, HttpResult* out, bool* keep_alive,
                                  bool* retryable) {
     *retryable = false;
@@ -305,21 +305,35 @@ void HttpClient::close_idle() {
 
 asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point deadline,
                                             std::chrono::milliseconds scrape_timeout) {
+  HttpRequest r;
+  r.url = std::move(url);
+  r.headers = {{"Accept", "application/octet-stream, */*;q=0.5"},
+               {"X-Prometheus-Scrape-Timeout-Seconds",
+                std::to_string(static_cast<double>(scrape_timeout.count()) / 1000.0)}};
+  co_return co_await send(std::move(r), deadline);
+}
+
+asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point deadline) {
   HttpResult out;
   std::string original_host;
+  std::string url = std::move(r.url);
+  bool post = r.method == "POST";
   for (int hop = 0;; ++hop) {
     Endpoint ep;
     if (!parse_url(url, &ep, &out.error)) co_return out;
     if (hop == 0) original_host = ep.key();
 
-    http::request<http::empty_body> req{http::verb::get, ep.target, 11};
+    http::request<http::string_body> req{post ? http::verb::post : http::verb::get, ep.target,
+                                         11};
     bool default_port = (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");
     std::string host_hdr = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
     req.set(http::field::host, default_port ? host_hdr : host_hdr + ":" + ep.port);
     req.set(http::field::user_agent, impl_->user_agent);
-    req.set(http::field::accept, "application/octet-stream, */*;q=0.5");
-    req.set("X-Prometheus-Scrape-Timeout-Seconds",
-            std::to_string(static_cast<double>(scrape_timeout.count()) / 1000.0));
+    for (const auto& [name, value] : r.headers) req.set(name, value);
+    if (post) {
+      req.body() = r.body;
+      req.prepare_payload();
+    }
     req.keep_alive(true);
     // Credentials go only to the configured host, never across a redirect to another one.
     if (ep.key() == original_host) {
@@ -365,8 +379,9 @@ asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point d
       out.error = attempt.error;
       co_return out;
     }
-    bool is_redirect = attempt.status == 301 || attempt.status == 302 || attempt.status == 303 ||
-                       attempt.status == 307 || attempt.status == 308;
+    bool keeps_method = attempt.status == 307 || attempt.status == 308;
+    bool is_redirect = keeps_method || (!post && (attempt.status == 301 || attempt.status == 302 ||
+                                                  attempt.status == 303));
     if (!is_redirect || !impl_->cfg.follow_redirects) {
       attempt.redirects = hop;
       if (attempt.final_url.empty() || !is_redirect) attempt.final_url = url;

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 
@@ -27,6 +29,14 @@ struct HttpResult {
   std::string body;
   std::string final_url;  // after redirects
   int redirects = 0;
+};
+
+// A request other than a plain scrape GET (the push API's POST).
+struct HttpRequest {
+  std::string method = "GET";  // GET or POST
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
 };
 
 class HttpClient {
@@ -45,6 +55,10 @@ class HttpClient {
   // GETs `url`, following redirects per config, finishing before `deadline`.
   boost::asio::awaitable<HttpResult> get(std::string url, Clock::time_point deadline,
                                          std::chrono::milliseconds scrape_timeout);
+
+  // Sends `req` with the configured auth and TLS. Redirects are followed per
+  // config; a POST follows only 307/308 (which keep the method and body).
+  boost::asio::awaitable<HttpResult> send(HttpRequest req, Clock::time_point deadline);
 
   // Closes idle connections.
   void close_idle();

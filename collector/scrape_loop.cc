@@ -3,6 +3,7 @@
 #include "collector/asio_pch.h"
 #include "collector/http_client.h"
 #include "collector/pprof/pprof_decode.h"
+#include "collector/self_metrics.h"
 #include "model/log.h"
 #include "model/timeparse.h"
 #include "storage/storage.h"
@@ -11,12 +12,31 @@ namespace stoker {
 
 namespace asio = boost::asio;
 
-ScrapeLoop::ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval)
+ScrapeLoop::ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval,
+                       std::shared_ptr<LoopState> state)
     : deps_(std::move(deps)),
       target_(std::move(target)),
       endpoint_(std::move(endpoint)),
       interval_(interval),
-      timer_(deps_.ex) {}
+      state_(state ? std::move(state) : std::make_shared<LoopState>()),
+      computes_delta_(computes_delta(endpoint_.type)),
+      timer_(deps_.ex) {
+  if (deps_.metrics) {
+    std::vector<std::string> lv{target_.job, endpoint_.type.name};
+    m_.scrapes = &deps_.metrics->scrapes.with(lv);
+    m_.failures = &deps_.metrics->scrape_failures.with(lv);
+    m_.bytes = &deps_.metrics->scraped_bytes.with(lv);
+    m_.stored = &deps_.metrics->profiles_stored.with(lv);
+    m_.primed = &deps_.metrics->delta_primed.with(lv);
+    m_.duration = &deps_.metrics->scrape_duration.with(lv);
+  }
+}
+
+bool ScrapeLoop::computes_delta(const ProfileTypeConfig& type) {
+  std::string name = type.series_name();
+  return (name == "memory" || name == "block" || name == "mutex") && !type.is_godeltaprof() &&
+         !type.delta;
+}
 
 Duration ScrapeLoop::offset(const std::string& key, Duration interval) {
   if (interval.count() <= 0) return Duration(0);
@@ -116,36 +136,71 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
       co_await deps_.client->get(endpoint_.url, started + endpoint_.timeout, endpoint_.timeout);
   if (stopped_) co_return;
   ScrapeOutcome outcome;
+  pprof::DeltaState::Result delta = pprof::DeltaState::Result::kDelta;
   if (!res.error.empty()) {
     outcome.error = res.error;
   } else {
-    // Decoding is CPU work: do it on the worker pool, then come back here.
+    // Decoding and differencing are CPU work: do them on the worker pool, then
+    // come back here.
     outcome = co_await asio::co_spawn(
         deps_.pool->get_executor(),
-        [&res]() -> asio::awaitable<ScrapeOutcome> {
-          co_return check_response(res.status, res.reason, res.content_type, res.content_encoding,
-                                   res.body);
+        [this, &res, &delta]() -> asio::awaitable<ScrapeOutcome> {
+          auto out = check_response(res.status, res.reason, res.content_type,
+                                    res.content_encoding, res.body);
+          if (out.profile && computes_delta_) {
+            auto columns =
+                pprof::DeltaState::cumulative_columns(*out.profile, endpoint_.type.series_name());
+            if (!columns.empty()) {
+              std::lock_guard lock(state_->mu);
+              delta = state_->delta.apply(*out.profile, columns);
+            }
+          }
+          co_return out;
         },
         asio::use_awaitable);
   }
-  if (outcome.error.empty()) {
+  if (m_.bytes) m_.bytes->inc(static_cast<double>(res.body.size()));
+  bool store = outcome.error.empty();
+  if (store && delta != pprof::DeltaState::Result::kDelta) {
+    // Primed (first scrape) or re-primed (a counter went down: the target
+    // restarted): there is no delta to store yet.
+    store = false;
+    if (m_.primed) m_.primed->inc();
+    if (delta == pprof::DeltaState::Result::kReset) {
+      log::info("scrape", "a cumulative counter went down (target restarted?); delta state re-primed",
+                {{"job", target_.job},
+                 {"instance", std::string(target_.labels.get("instance"))},
+                 {"profile", endpoint_.type.name}});
+    }
+  }
+  if (store) {
     auto labels =
         target_.series_labels(endpoint_.type, deps_.external_labels, *deps_.profile_relabel);
     if (labels) outcome.error = deps_.limits.check_labels(*labels);
     if (labels &&
         outcome.error.empty()) {  // nullopt: dropped by profile_relabel_configs, on purpose
+      // Tell upstream not to difference again (Alloy's convention).
+      if (computes_delta_) labels->set("__delta__", "false");
       ProfileRecord rec;
       rec.labels = std::move(*labels);
       rec.scrape_time_ns = started_ns;
       rec.profile = outcome.profile;
       rec.wire_size = res.body.size();
-      if (!deps_.storage->append(std::move(rec), &outcome.error))
+      if (!deps_.storage->append(std::move(rec), &outcome.error)) {
         outcome.error = "not stored: " + outcome.error;
+      } else if (m_.stored) {
+        m_.stored->inc();
+      }
     }
   }
   double secs = std::chrono::duration<double>(Clock::now() - started).count();
   bool ok = outcome.error.empty();
-  health_->record(ok, outcome.error, started_ns, secs);
+  state_->health->record(ok, outcome.error, started_ns, secs);
+  if (m_.scrapes) {
+    m_.scrapes->inc();
+    m_.duration->observe(secs);
+    if (!ok) m_.failures->inc();
+  }
   if (!ok) {
     // A new or changed error is worth a warning; repeats of the same one are debug noise.
     bool repeat = last_failed_ && outcome.error == last_logged_error_;

@@ -17,8 +17,10 @@
 #include <mutex>
 #include <string>
 
+#include "collector/pprof/delta.h"
 #include "collector/pprof/pprof_decode.h"
 #include "collector/target.h"
+#include "model/metrics.h"
 
 namespace boost::asio {
 class thread_pool;
@@ -28,6 +30,7 @@ namespace stoker {
 
 class HttpClient;
 class Storage;
+struct SelfMetrics;
 
 struct ScrapeHealth {
   enum class State { kUnknown, kUp, kDown };
@@ -63,6 +66,14 @@ class HealthCell {
   ScrapeHealth h_;
 };
 
+// What a loop carries across a config reload that keeps its (target, endpoint):
+// the delta state of a cumulative profile type, and its health.
+struct LoopState {
+  std::mutex mu;  // the delta state is used from the worker pool
+  pprof::DeltaState delta;
+  std::shared_ptr<HealthCell> health = std::make_shared<HealthCell>();
+};
+
 class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
  public:
   struct Deps {
@@ -73,13 +84,22 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
     std::shared_ptr<const RelabelRules> profile_relabel;  // never null
     ScrapeLimits limits;
     std::shared_ptr<HttpClient> client;
+    SelfMetrics* metrics = nullptr;  // optional
   };
 
-  ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval);
+  // `state` continues a previous loop of the same target and endpoint (reload);
+  // null starts fresh.
+  ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval,
+             std::shared_ptr<LoopState> state = nullptr);
   void start();
   // Cancels the loop, including an in-flight request. Idempotent.
   void stop();
-  const std::shared_ptr<HealthCell>& health() const { return health_; }
+  const std::shared_ptr<HealthCell>& health() const { return state_->health; }
+  const std::shared_ptr<LoopState>& state() const { return state_; }
+  // True when this loop differences a cumulative type itself (memory, block,
+  // mutex not from godeltaprof and not fetched with ?seconds=N).
+  bool computes_delta() const { return computes_delta_; }
+  static bool computes_delta(const ProfileTypeConfig& type);
   const Target& target() const { return target_; }
   const ProfileEndpoint& endpoint() const { return endpoint_; }
 
@@ -94,7 +114,13 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   Target target_;
   ProfileEndpoint endpoint_;
   Duration interval_;
-  std::shared_ptr<HealthCell> health_ = std::make_shared<HealthCell>();
+  std::shared_ptr<LoopState> state_;
+  bool computes_delta_ = false;
+  struct Handles {
+    metrics::Counter *scrapes = nullptr, *failures = nullptr, *bytes = nullptr,
+                     *stored = nullptr, *primed = nullptr;
+    metrics::Histogram* duration = nullptr;
+  } m_;
   boost::asio::steady_timer timer_;
   boost::asio::cancellation_signal cancel_;
   std::atomic<bool> stopped_{false};
@@ -105,7 +131,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
 // Turns an HTTP exchange into either a decoded profile or a message saying what
 // was received instead. Pure; exposed for tests.
 struct ScrapeOutcome {
-  std::shared_ptr<const perftools::profiles::Profile> profile;
+  std::shared_ptr<perftools::profiles::Profile> profile;
   std::string error;
 };
 ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,

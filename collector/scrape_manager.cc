@@ -18,25 +18,43 @@ TargetStatus target_status(const Target& t) {
 }
 
 ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool,
-                             Storage* storage)
-    : io_(io), pool_(pool), storage_(storage) {}
+                             Storage* storage, SelfMetrics* metrics)
+    : io_(io), pool_(pool), storage_(storage), metrics_(metrics) {}
 
 ScrapeManager::~ScrapeManager() {
   stop_all();
 }
 
 void ScrapeManager::set_config(const Config& cfg) {
+  bool external_changed = !(external_labels_ == cfg.global.external_labels);
   external_labels_ = cfg.global.external_labels;
   configs_.clear();
   for (const auto& sc : cfg.scrape_configs) configs_[sc.job_name] = sc;
-  std::lock_guard lock(mu_);
-  for (auto it = jobs_.begin(); it != jobs_.end();) {
-    if (configs_.count(it->first)) {
+  std::vector<std::string> changed;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      auto c = configs_.find(it->first);
+      if (c == configs_.end()) {
+        for (auto& [key, loop] : it->second.loops) loop->stop();
+        it = jobs_.erase(it);
+        continue;
+      }
+      if (external_changed || c->second.fingerprint != it->second.config.fingerprint) {
+        it->second.stale = true;
+        it->second.client.reset();  // HTTP settings may have changed
+        changed.push_back(it->first);
+      }
       ++it;
-      continue;
     }
-    for (auto& [key, loop] : it->second.loops) loop->stop();
-    it = jobs_.erase(it);
+  }
+  for (const auto& name : changed) {
+    std::vector<TargetGroup> groups;
+    {
+      std::lock_guard lock(mu_);
+      groups = jobs_[name].groups;
+    }
+    apply_targets(configs_[name], groups);
   }
 }
 
@@ -67,6 +85,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   if (stopped_) return;  // updates still queued while shutting down start nothing
   Job& job = jobs_[sc.job_name];
   job.config = sc;
+  job.groups = groups;
   if (!job.client) {
     job.client = std::make_shared<HttpClient>(io_.get_executor(), sc.http, sc.body_size_limit,
                                               "stoker/" STOKER_VERSION_STRING);
@@ -84,22 +103,31 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
     for (const auto& ep : t.endpoints) {
       std::string key = t.loop_key(ep);
       auto it = job.loops.find(key);
+      std::shared_ptr<LoopState> carried;
       if (it != job.loops.end()) {
-        next[key] = std::move(it->second);
-        job.loops.erase(it);
-        continue;
+        if (!job.stale) {
+          next[key] = std::move(it->second);
+          job.loops.erase(it);
+          continue;
+        }
+        // Same target and endpoint under new settings: continue its state.
+        carried = it->second->state();
       }
       ScrapeLoop::Deps deps{io_.get_executor(), &pool_,    storage_,  external_labels_,
-                            sc.profile_relabel, sc.limits, job.client};
-      auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, t.interval);
+                            sc.profile_relabel, sc.limits, job.client, metrics_};
+      auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, t.interval, carried);
       loop->start();
       next[key] = std::move(loop);
-      ++started;
+      if (!carried) ++started;
     }
   }
-  size_t stopped = job.loops.size();
-  for (auto& [key, loop] : job.loops) loop->stop();
+  size_t stopped = 0;
+  for (auto& [key, loop] : job.loops) {
+    loop->stop();
+    stopped += !next.count(key);
+  }
   job.loops = std::move(next);
+  job.stale = false;
   job.targets = std::move(targets);
   log::info("scrape", "targets updated",
             {{"job", sc.job_name},

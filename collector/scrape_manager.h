@@ -27,6 +27,7 @@ namespace stoker {
 
 class Storage;
 class HttpClient;
+struct SelfMetrics;
 
 struct EndpointStatus {
   std::string type;  // profile type as configured
@@ -48,11 +49,15 @@ TargetStatus target_status(const Target& t);
 
 class ScrapeManager {
  public:
-  ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage);
+  ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool, Storage* storage,
+                SelfMetrics* metrics = nullptr);
   ~ScrapeManager();
 
   // Takes the jobs of `cfg` (stopping jobs no longer there); their targets
-  // arrive through apply_groups().
+  // arrive through apply_groups(). On a reload, a job whose settings changed is
+  // re-applied to its last targets at once: loops whose (target, endpoint) is
+  // unchanged are replaced by loops with the new settings that continue the old
+  // ones' delta state and health; other jobs' loops are untouched.
   void set_config(const Config& cfg);
   // set_config() plus each job's static targets, for callers without discovery.
   void apply_config(const Config& cfg);
@@ -70,13 +75,16 @@ class ScrapeManager {
   struct Job {
     ScrapeConfig config;
     std::shared_ptr<HttpClient> client;
+    std::vector<TargetGroup> groups;  // last applied, for re-applying after a reload
     std::vector<Target> targets;
+    bool stale = false;  // loops run with settings older than `config`
     std::map<std::string, std::shared_ptr<ScrapeLoop>> loops;  // by loop key
   };
 
   boost::asio::io_context& io_;
   boost::asio::thread_pool& pool_;
   Storage* storage_;
+  SelfMetrics* metrics_;
   Labels external_labels_;
   std::map<std::string, ScrapeConfig> configs_;  // jobs of the current config
   mutable std::mutex mu_;                        // guards jobs_ for snapshot()

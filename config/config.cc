@@ -21,8 +21,7 @@ namespace fs = std::filesystem;
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
 const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "kubernetes_sd_configs",
-                                                "remote_write", "scrape_config_files",
-                                                "clustering"};
+                                                "scrape_config_files", "clustering"};
 
 // Keys of a prometheus.yml that a profile collector has no use for.
 const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
@@ -438,6 +437,141 @@ void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
   }
 }
 
+// Authentication: at most one method, as Prometheus' HTTPClientConfig.Validate;
+// bearer_token(_file) becomes an Authorization of type Bearer.
+void finish_http_auth(Walker& w, const YAML::Node& n, const std::string& path,
+                      HttpClientConfig& http, const std::optional<Secret>& bearer_token,
+                      const std::string& bearer_token_file) {
+  if (bearer_token && !bearer_token_file.empty()) {
+    w.error(n, path, "at most one of bearer_token & bearer_token_file must be configured");
+  } else if (http.authorization && (bearer_token || !bearer_token_file.empty())) {
+    w.error(n, path, "authorization is not compatible with bearer_token & bearer_token_file");
+  } else if (http.basic_auth && (bearer_token || !bearer_token_file.empty())) {
+    w.error(
+        n, path,
+        "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
+  } else if (http.basic_auth && http.authorization) {
+    w.error(n, path, "at most one of basic_auth, oauth2 & authorization must be configured");
+  } else if (bearer_token || !bearer_token_file.empty()) {
+    Authorization a;
+    if (bearer_token) a.credentials = *bearer_token;
+    a.credentials_file = bearer_token_file;
+    http.authorization = std::move(a);
+  }
+}
+
+// Headers a remote_write endpoint may not set: the push protocol and the HTTP
+// client own them (Prometheus' list, plus Connect's).
+const std::set<std::string> kReservedHeaders = {
+    "host", "content-encoding", "content-length", "content-type", "user-agent", "connection",
+    "keep-alive", "proxy-authenticate", "proxy-authorization", "www-authenticate",
+    "accept-encoding", "connect-protocol-version", "connect-timeout-ms", "transfer-encoding"};
+
+void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
+                        RemoteWriteConfig& rw) {
+  if (!n.IsMap()) {
+    w.error(n, path, "expected a mapping, got " + Walker::kind(n));
+    return;
+  }
+  std::optional<Secret> bearer_token;
+  std::string bearer_token_file;
+  bool has_url = false;
+  w.each(n, path,
+         {"url", "name", "remote_timeout", "headers", "basic_auth", "authorization",
+          "bearer_token", "bearer_token_file", "tls_config", "follow_redirects", "min_backoff",
+          "max_backoff", "max_retries", "retry_on_http_429"},
+         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+           if (k == "url") {
+             if (auto s = w.str(v, sub)) {
+               has_url = true;
+               rw.url = *s;
+               while (!rw.url.empty() && rw.url.back() == '/') rw.url.pop_back();
+               auto scheme_end = rw.url.find("://");
+               std::string scheme =
+                   scheme_end == std::string::npos ? "" : rw.url.substr(0, scheme_end);
+               if ((scheme != "http" && scheme != "https") ||
+                   rw.url.size() <= scheme_end + 3 || rw.url.find('?') != std::string::npos ||
+                   rw.url.find('#') != std::string::npos) {
+                 w.error(v, sub,
+                         "url must be an http:// or https:// base URL without query, for "
+                         "example http://pyroscope:4040, got \"" + *s + "\"");
+               }
+             }
+           } else if (k == "name") {
+             if (auto s = w.str(v, sub)) rw.name = *s;
+           } else if (k == "remote_timeout") {
+             if (auto d = w.duration(v, sub)) {
+               if (d->count() <= 0) {
+                 w.error(v, sub, "remote_timeout must be greater than 0");
+               } else {
+                 rw.remote_timeout = *d;
+               }
+             }
+           } else if (k == "headers") {
+             Labels h = w.labels(v, sub);
+             for (const auto& l : h) {
+               std::string lower;
+               for (char c : l.name)
+                 lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+               if (lower == "authorization") {
+                 w.error(v, sub + "." + l.name,
+                         "authorization header must be changed via the basic_auth, "
+                         "authorization or bearer_token parameter");
+               } else if (kReservedHeaders.count(lower)) {
+                 w.error(v, sub + "." + l.name,
+                         l.name + " is a reserved header. It must not be changed");
+               }
+               rw.headers.emplace_back(l.name, l.value);
+             }
+           } else if (k == "min_backoff" || k == "max_backoff") {
+             if (auto d = w.duration(v, sub)) {
+               if (d->count() <= 0) {
+                 w.error(v, sub, k + " must be greater than 0");
+               } else {
+                 (k == "min_backoff" ? rw.min_backoff : rw.max_backoff) = *d;
+               }
+             }
+           } else if (k == "max_retries") {
+             if (auto u = w.uint(v, sub)) rw.max_retries = *u;
+           } else if (k == "retry_on_http_429") {
+             if (auto b = w.boolean(v, sub)) rw.retry_on_http_429 = *b;
+           } else {
+             parse_http_client(w, k, v, sub, rw.http, bearer_token, bearer_token_file);
+           }
+         });
+  if (!has_url) w.error(n, path + ".url", "url is required");
+  if (rw.min_backoff > rw.max_backoff) {
+    w.error(n, path, "min_backoff (" + format_duration(rw.min_backoff) +
+                         ") must not be greater than max_backoff (" +
+                         format_duration(rw.max_backoff) + ")");
+  }
+  finish_http_auth(w, n, path, rw.http, bearer_token, bearer_token_file);
+}
+
+// Keys whose values are secrets, replaced in the config shown by the API.
+const std::set<std::string> kSecretKeys = {"password", "credentials", "bearer_token"};
+
+YAML::Node redact(const YAML::Node& n) {
+  if (n.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& kv : n) {
+      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      if (kSecretKeys.count(key) && !kv.second.IsNull()) {
+        out[kv.first] = Secret::to_display();
+      } else {
+        out[kv.first] = redact(kv.second);
+      }
+    }
+    return out;
+  }
+  if (n.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& x : n) out.push_back(redact(x));
+    return out;
+  }
+  return YAML::Clone(n);
+}
+
 // Parses a list of relabel rules with Prometheus' defaults for omitted keys,
 // validates each and compiles them. `what` names the list in messages.
 std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML::Node& n,
@@ -692,23 +826,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
             "scrape timeout greater than scrape interval for scrape config with job name \"" +
                 sc.job_name + "\"");
   }
-  // Authentication: at most one method, as Prometheus' HTTPClientConfig.Validate.
-  if (bearer_token && !bearer_token_file.empty()) {
-    w.error(n, path, "at most one of bearer_token & bearer_token_file must be configured");
-  } else if (sc.http.authorization && (bearer_token || !bearer_token_file.empty())) {
-    w.error(n, path, "authorization is not compatible with bearer_token & bearer_token_file");
-  } else if (sc.http.basic_auth && (bearer_token || !bearer_token_file.empty())) {
-    w.error(
-        n, path,
-        "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured");
-  } else if (sc.http.basic_auth && sc.http.authorization) {
-    w.error(n, path, "at most one of basic_auth, oauth2 & authorization must be configured");
-  } else if (bearer_token || !bearer_token_file.empty()) {
-    Authorization a;
-    if (bearer_token) a.credentials = *bearer_token;
-    a.credentials_file = bearer_token_file;
-    sc.http.authorization = std::move(a);
-  }
+  finish_http_auth(w, n, path, sc.http, bearer_token, bearer_token_file);
   // Delta profiling bounds (Alloy's Arguments.Validate).
   bool any_delta = false;
   for (const auto& p : sc.profiles) any_delta = any_delta || (p.enabled && p.delta);
@@ -869,7 +987,9 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   cfg.source = name;
   YAML::Node scrape_node;
   std::string scrape_path;
-  w.each(root, "", {"global", "storage", "web", "scrape_configs"},
+  YAML::Node remote_node;
+  std::string remote_path;
+  w.each(root, "", {"global", "storage", "web", "scrape_configs", "remote_write"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "global") {
              bool explicit_timeout = false;
@@ -935,11 +1055,36 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
                         }
                       }
                     });
+           } else if (k == "remote_write") {
+             remote_node = v;
+             remote_path = sub;
            } else {
              scrape_node = v;
              scrape_path = sub;
            }
          });
+  if (remote_node && !remote_node.IsNull()) {
+    if (!remote_node.IsSequence()) {
+      w.error(remote_node, remote_path, "expected a list, got " + Walker::kind(remote_node));
+    } else {
+      std::map<std::string, size_t> seen;
+      for (size_t i = 0; i < remote_node.size(); ++i) {
+        std::string p = remote_path + "[" + std::to_string(i) + "]";
+        RemoteWriteConfig rw;
+        parse_remote_write(w, remote_node[i], p, rw);
+        rw.fingerprint = dir + "\x1f" + YAML::Dump(remote_node[i]) + "\x1f" +
+                         YAML::Dump(root.IsMap() && root["global"].IsMap()
+                                        ? root["global"]["external_labels"]
+                                        : YAML::Node());
+        if (!rw.url.empty() && !seen.emplace(rw.key(), i).second) {
+          w.error(remote_node[i], p,
+                  "remote_write endpoint \"" + rw.key() +
+                      "\" is configured twice; give each endpoint a distinct name");
+        }
+        cfg.remote_write.push_back(std::move(rw));
+      }
+    }
+  }
   // Scrape configs need the final global section, wherever it appears in the file.
   if (scrape_node && !scrape_node.IsNull()) {
     if (!scrape_node.IsSequence()) {
@@ -950,6 +1095,9 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
         std::string p = scrape_path + "[" + std::to_string(i) + "]";
         ScrapeConfig sc;
         parse_scrape_config(w, scrape_node[i], p, cfg.global, sc);
+        // What a reload compares to decide whether a job's loops need new settings.
+        sc.fingerprint = dir + "\x1f" + YAML::Dump(scrape_node[i]) + "\x1f" +
+                         YAML::Dump(root.IsMap() ? root["global"] : YAML::Node());
         if (!sc.job_name.empty()) {
           auto [it, fresh] = seen_jobs.emplace(sc.job_name, i);
           if (!fresh) {
@@ -961,7 +1109,12 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
       }
     }
   }
-  if (result.errors.empty()) result.config = std::move(cfg);
+  if (result.errors.empty()) {
+    YAML::Emitter em;
+    em << redact(root);
+    cfg.redacted_yaml = em.c_str();
+    result.config = std::move(cfg);
+  }
   return result;
 }
 

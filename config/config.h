@@ -111,6 +111,10 @@ struct ScrapeConfig {
   std::shared_ptr<const RelabelRules> relabel = std::make_shared<RelabelRules>();
   std::shared_ptr<const RelabelRules> profile_relabel = std::make_shared<RelabelRules>();
 
+  // What a config reload compares: the job's YAML, the global section and the
+  // config's directory. Equal fingerprints mean the job's loops can keep running.
+  std::string fingerprint;
+
   // N in ?seconds=N for delta types: delta_profiling_duration, else the
   // target's scrape interval minus one second (Alloy).
   int64_t delta_seconds(Duration interval) const;
@@ -130,6 +134,24 @@ struct StorageConfig {
   uint64_t max_size = 1ULL << 30;  // 0 disables the size bound
 };
 
+// One remote_write endpoint: a Pyroscope push API (POST {url}/push.v1.PusherService/Push).
+struct RemoteWriteConfig {
+  std::string url;   // base URL, no trailing slash
+  std::string name;  // for logs and metrics; defaults to the URL
+  Duration remote_timeout = std::chrono::seconds(10);  // per attempt
+  std::vector<std::pair<std::string, std::string>> headers;
+  HttpClientConfig http;
+  Duration min_backoff = std::chrono::milliseconds(500);
+  Duration max_backoff = std::chrono::minutes(5);
+  uint64_t max_retries = 10;  // attempts per batch, as Alloy counts them; 0 = forever
+  bool retry_on_http_429 = true;
+  // Equal fingerprints (endpoint YAML, external labels, config directory) let a
+  // reload keep the endpoint's delivery running.
+  std::string fingerprint;
+  // The endpoint's identity in the outbox: its name, else its URL.
+  const std::string& key() const { return name.empty() ? url : name; }
+};
+
 struct WebConfig {
   std::string listen_address = "127.0.0.1:4040";
 };
@@ -140,6 +162,9 @@ struct Config {
   StorageConfig storage;
   WebConfig web;
   std::vector<ScrapeConfig> scrape_configs;
+  std::vector<RemoteWriteConfig> remote_write;
+  // The file as loaded, every secret value replaced by "<secret>" (for the API).
+  std::string redacted_yaml;
 };
 
 struct ConfigResult {

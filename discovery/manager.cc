@@ -10,6 +10,12 @@ DiscoveryManager::~DiscoveryManager() {
 }
 
 void DiscoveryManager::start(const Config& cfg) {
+  {
+    std::lock_guard lock(mu_);  // restartable: a reload stops and starts again
+    stopping_ = false;
+    state_.clear();
+    dirty_.clear();
+  }
   for (const auto& sc : cfg.scrape_configs) {
     {
       std::lock_guard lock(mu_);

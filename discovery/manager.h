@@ -32,6 +32,7 @@ class DiscoveryManager {
   DiscoveryManager(Sink sink, Duration coalesce = std::chrono::seconds(5));
   ~DiscoveryManager();
 
+  // start() after stop() begins afresh with the new config (reload).
   void start(const Config& cfg);
   void stop();
 

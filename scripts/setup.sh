@@ -25,6 +25,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libsqlite3-dev sqlite3 libssl-dev libre2-dev catch2 golang-go ca-certificates curl bc openssl
+  prometheus
 )
 
 missing=()

@@ -12,10 +12,7 @@
 
 namespace stoker {
 
-namespace {
-
-// Parses the canonical `{a="b", c="d"}` form written by Labels::to_string().
-Labels parse_canonical(std::string_view s) {
+Labels parse_canonical_labels(std::string_view s) {
   Labels out;
   size_t i = 1;
   while (i < s.size() && s[i] != '}') {
@@ -50,6 +47,8 @@ Labels parse_canonical(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 struct Header {
   std::vector<std::pair<int64_t, int64_t>> sample_types;
@@ -96,7 +95,7 @@ class Reader::Impl {
     while (st.step()) {
       SeriesSummary s;
       s.id = st.col_int(0);
-      s.labels = parse_canonical(st.col_text(1));
+      s.labels = parse_canonical_labels(st.col_text(1));
       if (!sel.matches(s.labels)) continue;
       s.profiles = st.col_int(2);
       s.first_ns = st.col_int(3);

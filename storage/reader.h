@@ -34,6 +34,9 @@ struct TimeRange {
   int64_t until_ns = INT64_MAX;
 };
 
+// Parses the canonical `{a="b", c="d"}` form written by Labels::to_string().
+Labels parse_canonical_labels(std::string_view s);
+
 class Reader {
  public:
   // Opens `path` read-only; nullptr and a message when it is missing, corrupt or

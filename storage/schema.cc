@@ -46,6 +46,47 @@ CREATE TABLE profiles(
 CREATE INDEX profiles_series_ts ON profiles(series_id, ts);
 CREATE INDEX profiles_ts ON profiles(ts);
 )sql",
+    R"sql(
+-- v2: the outbox. Profile ids become AUTOINCREMENT so they are never reused,
+-- even after retention deletes every profile: delivery cursors rely on it.
+CREATE TABLE profiles_v2(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  series_id INTEGER NOT NULL REFERENCES series(id),
+  ts INTEGER NOT NULL,
+  time_nanos INTEGER NOT NULL,
+  duration_nanos INTEGER NOT NULL,
+  period INTEGER NOT NULL,
+  header BLOB NOT NULL,
+  samples BLOB NOT NULL,
+  sample_count INTEGER NOT NULL,
+  wire_size INTEGER NOT NULL
+);
+INSERT INTO profiles_v2 SELECT * FROM profiles;
+DROP TABLE profiles;
+ALTER TABLE profiles_v2 RENAME TO profiles;
+CREATE INDEX profiles_series_ts ON profiles(series_id, ts);
+CREATE INDEX profiles_ts ON profiles(ts);
+-- One row per remote_write endpoint. Profiles are delivered in id (commit)
+-- order; every profile with id <= delivered_id has been delivered or set aside.
+CREATE TABLE outbox_endpoints(
+  name TEXT PRIMARY KEY,
+  delivered_id INTEGER NOT NULL,
+  dropped INTEGER NOT NULL DEFAULT 0,   -- undelivered profiles deleted by retention/max_size
+  created_ns INTEGER NOT NULL
+);
+-- Profiles an endpoint rejected permanently (or whose retries ran out).
+CREATE TABLE outbox_set_aside(
+  id INTEGER PRIMARY KEY,
+  endpoint TEXT NOT NULL,
+  profile_id INTEGER NOT NULL,
+  ts INTEGER NOT NULL,        -- the profile's scrape time
+  series TEXT NOT NULL,       -- its labels, kept after the profile itself is deleted
+  at_ns INTEGER NOT NULL,
+  status INTEGER NOT NULL,    -- HTTP status; 0 for network errors
+  error TEXT NOT NULL
+);
+CREATE INDEX outbox_set_aside_endpoint ON outbox_set_aside(endpoint, id);
+)sql",
 };
 
 void check_app_id(sql::Db& db, const std::string& path) {

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -97,6 +98,7 @@ class Storage::Impl {
         profile_insert_(db_,
                         "INSERT INTO profiles(series_id, ts, time_nanos, duration_nanos, period, "
                         "header, samples, sample_count, wire_size) VALUES(?,?,?,?,?,?,?,?,?)") {
+    last_id_ = db_.scalar_int("SELECT coalesce(max(id), 0) FROM profiles");
     writer_ = std::thread([this] { run(); });
   }
 
@@ -217,6 +219,7 @@ class Storage::Impl {
       sql::Transaction tx(db_);
       for (const auto& r : batch) write_one(r);
       tx.commit();
+      last_id_.store(sqlite3_last_insert_rowid(db_.get()), std::memory_order_release);
       return true;
     } catch (const std::exception& e) {
       // Ids cached during the rolled-back transaction no longer exist.
@@ -344,15 +347,39 @@ class Storage::Impl {
     profile_insert_.run();
   }
 
+  // Undelivered profiles (per outbox endpoint) among those `where` selects, so
+  // that deleting them for space is counted and logged.
+  void count_undelivered(const std::string& where, int64_t arg, const char* reason) {
+    std::string q =
+        "SELECT e.name, count(p.id) FROM outbox_endpoints e JOIN profiles p ON p.id > "
+        "e.delivered_id WHERE " +
+        where + " GROUP BY e.name";
+    sql::Stmt st(db_, q.c_str());
+    st.bind(1, arg);
+    std::vector<std::pair<std::string, int64_t>> lost;
+    while (st.step()) lost.emplace_back(std::string(st.col_text(0)), st.col_int(1));
+    for (const auto& [name, n] : lost) {
+      if (n == 0) continue;
+      sql::Stmt up(db_, "UPDATE outbox_endpoints SET dropped = dropped + ? WHERE name = ?");
+      up.bind(1, n).bind(2, std::string_view(name));
+      up.run();
+      log::warn("storage", "undelivered profiles deleted to respect storage limits",
+                {{"endpoint", name}, {"profiles", std::to_string(n)}, {"reason", reason}});
+    }
+  }
+
   void enforce_limits() {
     try {
       int64_t deleted_age = 0, deleted_size = 0;
       if (cfg_.retention.count() > 0) {
         int64_t cutoff = now_unix_nanos() - cfg_.retention.count() * 1'000'000LL;
+        sql::Transaction tx(db_);
+        count_undelivered("p.ts < ?1", cutoff, "retention");
         sql::Stmt del(db_, "DELETE FROM profiles WHERE ts < ?");
         del.bind(1, cutoff);
         del.run();
         deleted_age = sqlite3_changes(db_.get());
+        tx.commit();
       }
       if (cfg_.max_size > 0) {
         // Pages in use, not the file size: freed pages are reused before the file grows.
@@ -363,12 +390,17 @@ class Storage::Impl {
           if (used <= static_cast<int64_t>(cfg_.max_size)) break;
           int64_t total = db_.scalar_int("SELECT count(*) FROM profiles");
           if (total == 0) break;
+          int64_t n = std::max<int64_t>(1, total / 20);
+          sql::Transaction tx(db_);
+          count_undelivered("p.id IN (SELECT id FROM profiles ORDER BY ts LIMIT ?1)", n,
+                            "max_size");
           sql::Stmt del(
               db_,
               "DELETE FROM profiles WHERE id IN (SELECT id FROM profiles ORDER BY ts LIMIT ?)");
-          del.bind(1, std::max<int64_t>(1, total / 20));
+          del.bind(1, n);
           del.run();
           deleted_size += sqlite3_changes(db_.get());
+          tx.commit();
         }
       }
       if (deleted_age || deleted_size) {
@@ -385,6 +417,10 @@ class Storage::Impl {
     }
   }
 
+ public:
+  int64_t last_id() const { return last_id_.load(std::memory_order_acquire); }
+
+ private:
   StorageConfig cfg_;
   sql::Db db_;
   Interner strings_, mappings_, functions_, locations_, stacks_, label_sets_;
@@ -398,6 +434,7 @@ class Storage::Impl {
   int failures_ = 0;
   bool stopping_ = false, writer_exited_ = false, limits_requested_ = false;
   StorageStats stats_;
+  std::atomic<int64_t> last_id_{0};  // id of the newest committed profile
   std::thread writer_;
 };
 
@@ -428,6 +465,9 @@ StorageStats Storage::stats() const {
 }
 const std::string& Storage::path() const {
   return impl_->path();
+}
+int64_t Storage::last_committed_id() const {
+  return impl_->last_id();
 }
 
 }  // namespace stoker

@@ -60,6 +60,9 @@ class Storage {
   void enforce_limits();
   StorageStats stats() const;
   const std::string& path() const;
+  // Id of the newest profile committed by this process (0 before the first);
+  // outbox pushers poll it to learn that there is something new to deliver.
+  int64_t last_committed_id() const;
 
   class Impl;
 
@@ -69,6 +72,6 @@ class Storage {
 };
 
 // The schema version this build writes.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 }  // namespace stoker

@@ -167,10 +167,62 @@ TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") 
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
   }
-  auto r = load("remote_write:\n  - url: http://x\n");
-  CHECK(has_error(r, {"remote_write", "not supported yet"}));
-  r = load("scrape_configs:\n  - job_name: a\n    oauth2: {}\n");
+  auto r = load("scrape_configs:\n  - job_name: a\n    oauth2: {}\n");
   CHECK(has_error(r, {"oauth2", "not supported by stoker"}));
+}
+
+TEST_CASE("remote_write endpoints load with Alloy's defaults", "[config]") {
+  auto r = load(
+      "remote_write:\n"
+      "  - url: http://pyroscope:4040/\n"
+      "  - url: https://profiles.example.net\n"
+      "    name: cloud\n"
+      "    remote_timeout: 30s\n"
+      "    headers: {X-Scope-OrgID: tenant-1}\n"
+      "    basic_auth: {username: '123', password: s3cret}\n"
+      "    min_backoff: 1s\n    max_backoff: 1m\n    max_retries: 0\n"
+      "    retry_on_http_429: false\n");
+  INFO(r.errors.size());
+  REQUIRE(r.config);
+  const auto& rw = r.config->remote_write;
+  REQUIRE(rw.size() == 2);
+  CHECK(rw[0].url == "http://pyroscope:4040");
+  CHECK(rw[0].key() == "http://pyroscope:4040");
+  CHECK(rw[0].remote_timeout == std::chrono::seconds(10));
+  CHECK(rw[0].min_backoff == std::chrono::milliseconds(500));
+  CHECK(rw[0].max_backoff == std::chrono::minutes(5));
+  CHECK(rw[0].max_retries == 10);
+  CHECK(rw[0].retry_on_http_429);
+  CHECK(rw[1].key() == "cloud");
+  CHECK(rw[1].remote_timeout == std::chrono::seconds(30));
+  CHECK(rw[1].headers == std::vector<std::pair<std::string, std::string>>{{"X-Scope-OrgID", "tenant-1"}});
+  REQUIRE(rw[1].http.basic_auth);
+  CHECK(rw[1].http.basic_auth->password.value == "s3cret");
+  CHECK(rw[1].max_retries == 0);
+  CHECK_FALSE(rw[1].retry_on_http_429);
+  // The config shown by the API has no secret in it.
+  CHECK(r.config->redacted_yaml.find("s3cret") == std::string::npos);
+  CHECK(r.config->redacted_yaml.find("<secret>") != std::string::npos);
+  CHECK(r.config->redacted_yaml.find("tenant-1") != std::string::npos);
+}
+
+TEST_CASE("bad remote_write endpoints are rejected with their position", "[config]") {
+  CHECK(has_error(load("remote_write:\n  - name: x\n"), {"test.yaml:2:5:", "url is required"}));
+  CHECK(has_error(load("remote_write:\n  - url: pyroscope:4040\n"),
+                  {"test.yaml:2:10:", "remote_write[0].url", "http:// or https://"}));
+  CHECK(has_error(load("remote_write:\n  - url: http://a\n  - url: http://a/\n"),
+                  {"remote_write[1]", "configured twice"}));
+  CHECK(has_error(load("remote_write:\n  - url: http://a\n    headers: {Authorization: x}\n"),
+                  {"authorization header must be changed via the basic_auth"}));
+  CHECK(has_error(load("remote_write:\n  - url: http://a\n    headers: {Content-Type: x}\n"),
+                  {"Content-Type is a reserved header"}));
+  CHECK(has_error(load("remote_write:\n  - url: http://a\n    min_backoff: 1m\n    max_backoff: 1s\n"),
+                  {"min_backoff (1m) must not be greater than max_backoff (1s)"}));
+  CHECK(has_error(load("remote_write:\n  - url: http://a\n    bearer_token: a\n    basic_auth: {username: u}\n"),
+                  {"at most one of basic_auth, oauth2, bearer_token"}));
+  CHECK(has_error(load("remote_write:\n  - url: http://a\n    queue_config: {}\n"),
+                  {"unknown key \"queue_config\""}));
+  CHECK(has_error(load("remote_write: {url: http://a}\n"), {"expected a list"}));
 }
 
 TEST_CASE("job names must be present and unique", "[config]") {

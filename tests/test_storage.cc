@@ -239,7 +239,7 @@ TEST_CASE("a reopened database keeps its data and schema version", "[storage]") 
   CHECK(count_rows(db, "series") == 1);
   std::string out = test::run_command(
       "sqlite3 " + db + " 'PRAGMA user_version; PRAGMA journal_mode; PRAGMA integrity_check'");
-  CHECK(out == "1\nwal\nok\n");
+  CHECK(out == std::to_string(kSchemaVersion) + "\nwal\nok\n");
 }
 
 TEST_CASE("retention deletes profiles older than the configured age", "[storage]") {

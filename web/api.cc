@@ -138,12 +138,39 @@ std::string targets_html(const std::vector<TargetStatus>& targets) {
 
 WebResponse handle_request(const WebRequest& req, const ApiContext& ctx) {
   WebResponse res;
+  if (req.path == "/-/reload" && ctx.reload) {
+    if (req.method != "POST" && req.method != "PUT") {
+      res.status = 405;
+      res.body = "Only POST or PUT requests allowed\n";
+      return res;
+    }
+    std::string err;
+    if (!ctx.reload(&err)) {
+      res.status = 500;
+      res.body = "failed to reload config: " + err + "\n";
+    }
+    return res;
+  }
   if (req.method != "GET" && req.method != "HEAD") {
     res.status = 405;
     res.body = "method not allowed\n";
     return res;
   }
-  if (req.path == "/-/healthy") {
+  if (req.path == "/metrics" && ctx.metrics) {
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = ctx.metrics();
+  } else if (req.path == "/api/v1/status/config" && ctx.config_yaml) {
+    boost::json::object data;
+    data["yaml"] = ctx.config_yaml();
+    boost::json::object doc;
+    doc["status"] = "success";
+    doc["data"] = std::move(data);
+    res.content_type = "application/json";
+    res.body = boost::json::serialize(doc);
+  } else if (req.path == "/api/v1/remote_write" && ctx.remote_write_json) {
+    res.content_type = "application/json";
+    res.body = ctx.remote_write_json();
+  } else if (req.path == "/-/healthy") {
     res.body = "stoker is Healthy.\n";
   } else if (req.path == "/-/ready") {
     bool ready = ctx.ready && ctx.ready->load();
@@ -157,7 +184,9 @@ WebResponse handle_request(const WebRequest& req, const ApiContext& ctx) {
     res.content_type = "text/html; charset=utf-8";
     res.body = targets_html(ctx.scrape->snapshot());
   } else if (req.path == "/") {
-    res.body = "stoker\n\n/-/healthy\n/-/ready\n/targets\n/api/v1/targets\n";
+    res.body =
+        "stoker\n\n/-/healthy\n/-/ready\n/-/reload (POST)\n/targets\n/metrics\n"
+        "/api/v1/targets\n/api/v1/status/config\n/api/v1/remote_write\n";
   } else {
     res.status = 404;
     res.body = "404 page not found\n";

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ namespace stoker {
 struct ApiContext {
   const ScrapeManager* scrape = nullptr;
   const std::atomic<bool>* ready = nullptr;
+  // Optional parts (a 404 when unset).
+  std::function<std::string()> metrics;             // GET /metrics
+  std::function<std::string()> config_yaml;         // GET /api/v1/status/config
+  std::function<bool(std::string*)> reload;         // POST /-/reload
+  std::function<std::string()> remote_write_json;   // GET /api/v1/remote_write
 };
 
 WebResponse handle_request(const WebRequest& req, const ApiContext& ctx);

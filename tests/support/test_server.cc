@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace stoker::test {
@@ -19,14 +20,14 @@ std::string RecordedRequest::header(const std::string& name) const {
   return "";
 }
 
-TestServer::TestServer(Handler handler) : handler_(std::move(handler)) {
+TestServer::TestServer(Handler handler, int port) : handler_(std::move(handler)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(listen_fd_, 64) != 0) {
     throw std::runtime_error("test server: cannot listen");
@@ -118,6 +119,19 @@ void TestServer::serve(int fd) {
       }
       pos = e + 2;
     }
+    size_t want = static_cast<size_t>(std::strtoull(req.header("content-length").c_str(), nullptr, 10));
+    while (buf.size() < want && !stopping_) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) {
+        ::close(fd);
+        return;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    req.body = buf.substr(0, want);
+    buf.erase(0, want);
     {
       std::lock_guard lock(mu_);
       requests_.push_back(req);

@@ -16,6 +16,7 @@ namespace stoker::test {
 struct RecordedRequest {
   std::string method, target;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;  // read when Content-Length is given
   std::string header(const std::string& name) const;
 };
 
@@ -30,7 +31,8 @@ struct RawResponse {
 class TestServer {
  public:
   using Handler = std::function<RawResponse(const RecordedRequest&)>;
-  explicit TestServer(Handler handler);
+  // Listens on `port` (0: an ephemeral port).
+  explicit TestServer(Handler handler, int port = 0);
   ~TestServer();
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }

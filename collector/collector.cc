@@ -1,0 +1,403 @@
+#include "collector/collector.h"
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "collector/asio_pch.h"
+#include "collector/remote_write.h"
+#include "collector/scrape_manager.h"
+#include "collector/self_metrics.h"
+#include "discovery/manager.h"
+#include "model/log.h"
+#include "model/timeparse.h"
+#include "storage/outbox.h"
+#include "storage/storage.h"
+#include "web/api.h"
+#include "web/server.h"
+
+namespace stoker {
+
+namespace asio = boost::asio;
+
+class Collector::Impl {
+ public:
+  explicit Impl(CollectorOptions opts)
+      : opts_(std::move(opts)), workers_(std::max(2u, std::thread::hardware_concurrency())) {}
+
+  int run() {
+    std::vector<std::string> errors;
+    auto cfg = load(&errors);
+    if (!cfg) {
+      std::fprintf(stderr, "stoker: invalid config %s:\n", opts_.config_file->c_str());
+      for (const auto& e : errors) std::fprintf(stderr, "  %s\n", e.c_str());
+      return 1;
+    }
+    cfg_ = std::move(*cfg);
+    std::string err;
+    storage_ = Storage::open(cfg_.storage, &err);
+    if (!storage_) return fail("cannot open storage: " + err);
+
+    scrape_ = std::make_unique<ScrapeManager>(io_, workers_, storage_.get(), &metrics_);
+    register_metrics();
+    ApiContext api;
+    api.scrape = scrape_.get();
+    api.ready = &ready_;
+    api.metrics = [this] { return metrics_.registry.render(); };
+    api.config_yaml = [this] {
+      std::lock_guard lock(mu_);
+      return shown_config_;
+    };
+    api.reload = [this](std::string* error) { return reload(error); };
+    api.remote_write_json = [this] { return remote_write_json(); };
+    web_ = std::make_unique<WebServer>(io_, [api](const WebRequest& r) {
+      return handle_request(r, api);
+    });
+    if (!web_->start(cfg_.web.listen_address, &err)) return fail(err);
+
+    discovery_ = std::make_unique<DiscoveryManager>(
+        [this](const std::string& job, std::vector<TargetGroup> groups) {
+          asio::post(io_, [this, job, groups = std::move(groups)] {
+            scrape_->apply_groups(job, groups);
+          });
+        });
+    scrape_->set_config(cfg_);
+    discovery_->start(cfg_);
+    if (!apply_remote_write(cfg_, &err)) return fail(err);
+    config_loaded(true);
+    ready_ = true;
+    announce();
+
+    asio::signal_set stop_signals(io_, SIGINT, SIGTERM);
+    stop_signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      log::info("main", "shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      shutdown();
+    });
+    asio::signal_set hup(io_, SIGHUP);
+    std::function<void()> wait_hup = [&] {
+      hup.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        log::info("main", "SIGHUP: reloading the config", {});
+        std::string e;
+        reload(&e);
+        wait_hup();
+      });
+    };
+    wait_hup();
+    io_.run();
+    workers_.join();
+    if (!storage_->flush(std::chrono::seconds(10))) {
+      log::error("main", "storage did not commit every queued profile in 10s; retrying before exit",
+                 {{"queued", std::to_string(storage_->stats().queue_depth)}});
+    }
+    auto st = storage_->stats();
+    log::info("main", "stopped", {{"profiles_written", std::to_string(st.profiles_written)}});
+    return 0;
+  }
+
+ private:
+  static int fail(const std::string& msg) {
+    std::fprintf(stderr, "stoker: %s\n", msg.c_str());
+    return 1;
+  }
+
+  std::optional<Config> load(std::vector<std::string>* errors) {
+    Config cfg;
+    if (opts_.config_file) {
+      auto r = load_config_file(*opts_.config_file);
+      if (!r.config) {
+        *errors = std::move(r.errors);
+        return std::nullopt;
+      }
+      cfg = std::move(*r.config);
+    } else {
+      cfg = default_config();
+    }
+    if (opts_.storage_path) cfg.storage.path = *opts_.storage_path;
+    if (opts_.listen_address) cfg.web.listen_address = *opts_.listen_address;
+    return cfg;
+  }
+
+  void config_loaded(bool ok) {
+    metrics_.reload_success.with({}).set(ok ? 1 : 0);
+    if (ok) {
+      metrics_.reload_time.with({}).set(static_cast<double>(now_unix_nanos()) / 1e9);
+      std::lock_guard lock(mu_);
+      shown_config_ = cfg_.redacted_yaml.empty()
+                          ? "# embedded default config: scrape localhost:6060\n"
+                          : cfg_.redacted_yaml + "\n";
+    }
+  }
+
+  // Runs on the I/O thread (signal handler or the web handler).
+  bool reload(std::string* error) {
+    std::vector<std::string> errors;
+    auto next = load(&errors);
+    if (!next) {
+      std::string joined;
+      for (const auto& e : errors) joined += (joined.empty() ? "" : "; ") + e;
+      *error = "config not reloaded, the running config is kept: " + joined;
+      log::error("main", "config reload failed; keeping the running config",
+                 {{"config", opts_.config_file.value_or("")}, {"err", joined}});
+      config_loaded(false);
+      std::lock_guard lock(mu_);
+      last_reload_error_ = joined;
+      return false;
+    }
+    if (next->storage.path != cfg_.storage.path || next->web.listen_address != cfg_.web.listen_address) {
+      log::warn("main", "storage.path and web.listen_address changes take effect after a restart",
+                {});
+      next->storage.path = cfg_.storage.path;
+      next->web.listen_address = cfg_.web.listen_address;
+    }
+    cfg_ = std::move(*next);
+    scrape_->set_config(cfg_);
+    discovery_->stop();
+    discovery_->start(cfg_);
+    std::string err;
+    if (!apply_remote_write(cfg_, &err)) {
+      log::error("main", "remote_write could not be applied", {{"err", err}});
+    }
+    config_loaded(true);
+    {
+      std::lock_guard lock(mu_);
+      last_reload_error_.clear();
+    }
+    log::info("main", "config reloaded",
+              {{"config", cfg_.source},
+               {"jobs", std::to_string(cfg_.scrape_configs.size())},
+               {"remote_write", std::to_string(cfg_.remote_write.size())}});
+    return true;
+  }
+
+  // Starts, keeps or replaces one RemoteWriter per endpoint (I/O thread).
+  bool apply_remote_write(const Config& cfg, std::string* error) {
+    std::vector<std::string> keys;
+    for (const auto& rw : cfg.remote_write) keys.push_back(rw.key());
+    {
+      auto outbox = Outbox::open(storage_->path(), error);
+      if (!outbox || !outbox->sync_endpoints(keys, error)) return false;
+    }
+    std::map<std::string, std::shared_ptr<RemoteWriter>> next;
+    for (const auto& rw : cfg.remote_write) {
+      auto it = writers_.find(rw.key());
+      if (it != writers_.end() && it->second->config().fingerprint == rw.fingerprint) {
+        next[rw.key()] = std::move(it->second);
+        writers_.erase(it);
+        continue;
+      }
+      RemoteWriter::Deps deps{io_.get_executor(), &workers_, storage_.get(),
+                              cfg.global.external_labels, &metrics_};
+      auto w = std::make_shared<RemoteWriter>(std::move(deps), rw);
+      if (!w->start(error)) return false;
+      next[rw.key()] = std::move(w);
+    }
+    for (auto& [key, w] : writers_) w->stop();
+    std::lock_guard lock(mu_);
+    writers_ = std::move(next);
+    return true;
+  }
+
+  void shutdown() {
+    ready_ = false;
+    discovery_->stop();
+    scrape_->stop_all();
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [key, w] : writers_) w->stop();
+    }
+    web_->stop();
+    // Let cancelled loops unwind, then stop the loop.
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
+    timer->async_wait([this, timer](const boost::system::error_code&) { io_.stop(); });
+  }
+
+  std::string remote_write_json() {
+    boost::json::array eps;
+    std::vector<std::shared_ptr<RemoteWriter>> ws;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [k, w] : writers_) ws.push_back(w);
+    }
+    std::string err;
+    auto outbox = Outbox::open(storage_->path(), &err);
+    for (const auto& w : ws) {
+      auto s = w->status();
+      boost::json::object o;
+      o["name"] = s.name;
+      o["url"] = s.url;
+      o["state"] = s.state;
+      o["lastError"] = s.last_error;
+      o["lastErrorTime"] = s.last_error_ns ? format_time(s.last_error_ns) : "";
+      o["lastSuccessTime"] = s.last_success_ns ? format_time(s.last_success_ns) : "";
+      o["consecutiveFailures"] = s.consecutive_failures;
+      OutboxStatus ob = s.outbox;
+      if (outbox) outbox->status(s.name, &ob, &err);
+      o["pending"] = ob.pending;
+      o["oldestPendingTime"] = ob.oldest_pending_ns ? format_time(ob.oldest_pending_ns) : "";
+      o["deliveredId"] = ob.delivered_id;
+      o["droppedForSpace"] = ob.dropped;
+      o["setAside"] = ob.set_aside;
+      boost::json::array aside;
+      if (outbox) {
+        for (const auto& e : outbox->set_aside_list(s.name, 20, &err)) {
+          boost::json::object a;
+          a["profileId"] = e.profile_id;
+          a["scrapeTime"] = format_time(e.ts);
+          a["series"] = e.series;
+          a["setAsideTime"] = format_time(e.at_ns);
+          a["status"] = e.status;
+          a["error"] = e.error;
+          aside.push_back(std::move(a));
+        }
+      }
+      o["recentSetAside"] = std::move(aside);
+      eps.push_back(std::move(o));
+    }
+    boost::json::object data;
+    data["endpoints"] = std::move(eps);
+    {
+      std::lock_guard lock(mu_);
+      data["lastReloadError"] = last_reload_error_;
+    }
+    boost::json::object doc;
+    doc["status"] = "success";
+    doc["data"] = std::move(data);
+    return boost::json::serialize(doc);
+  }
+
+  void register_metrics() {
+    using metrics::Kind;
+    using metrics::Sample;
+    auto& r = metrics_.registry;
+    r.collect("stoker_build_info", "A constant 1 labelled with stoker's version.", Kind::kGauge,
+              [] { return std::vector<Sample>{{{{"version", STOKER_VERSION_STRING}}, 1}}; });
+    r.collect("stoker_scrape_loops", "Scrape loops running (targets × profile types).",
+              Kind::kGauge, [this] {
+                return std::vector<Sample>{{{}, static_cast<double>(scrape_->loop_count())}};
+              });
+    r.collect("stoker_storage_profiles_written_total", "Profiles committed to the database.",
+              Kind::kCounter, [this] {
+                return std::vector<Sample>{
+                    {{}, static_cast<double>(storage_->stats().profiles_written)}};
+              });
+    r.collect("stoker_storage_write_errors_total", "Failed commits (retried).", Kind::kCounter,
+              [this] {
+                return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().write_errors)}};
+              });
+    r.collect("stoker_storage_queue_depth", "Profiles waiting for the writer.", Kind::kGauge,
+              [this] {
+                return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().queue_depth)}};
+              });
+    r.collect("stoker_storage_database_bytes", "Size of the database file and its WAL.",
+              Kind::kGauge, [this] {
+                return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().db_bytes)}};
+              });
+    r.collect("stoker_storage_deleted_profiles_total",
+              "Profiles deleted by retention or max_size.", Kind::kCounter, [this] {
+                auto st = storage_->stats();
+                return std::vector<Sample>{
+                    {{{"reason", "retention"}}, static_cast<double>(st.deleted_by_retention)},
+                    {{{"reason", "max_size"}}, static_cast<double>(st.deleted_by_size)}};
+              });
+    auto outbox_samples = [this](auto pick) {
+      std::vector<Sample> out;
+      std::lock_guard lock(mu_);
+      for (const auto& [k, w] : writers_) {
+        auto s = w->status();
+        out.push_back({{{"endpoint", k}}, pick(s)});
+      }
+      return out;
+    };
+    r.collect("stoker_outbox_pending_profiles",
+              "Profiles committed but not yet delivered, per endpoint.", Kind::kGauge,
+              [outbox_samples] {
+                return outbox_samples(
+                    [](const RemoteWriteStatus& s) { return static_cast<double>(s.outbox.pending); });
+              });
+    r.collect("stoker_outbox_oldest_pending_age_seconds",
+              "Age of the oldest undelivered profile (0 when none), per endpoint.", Kind::kGauge,
+              [outbox_samples] {
+                return outbox_samples([](const RemoteWriteStatus& s) {
+                  if (!s.outbox.oldest_pending_ns) return 0.0;
+                  return static_cast<double>(now_unix_nanos() - s.outbox.oldest_pending_ns) / 1e9;
+                });
+              });
+    r.collect("stoker_outbox_dropped_profiles_total",
+              "Undelivered profiles deleted by retention or max_size, per endpoint.",
+              Kind::kCounter, [outbox_samples] {
+                return outbox_samples(
+                    [](const RemoteWriteStatus& s) { return static_cast<double>(s.outbox.dropped); });
+              });
+    r.collect("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+              Kind::kCounter, [] {
+                return std::vector<Sample>{{{}, metrics::read_process_stats().cpu_seconds}};
+              });
+    r.collect("process_resident_memory_bytes", "Resident memory size in bytes.", Kind::kGauge,
+              [] {
+                return std::vector<Sample>{{{}, metrics::read_process_stats().resident_bytes}};
+              });
+    r.collect("process_virtual_memory_bytes", "Virtual memory size in bytes.", Kind::kGauge, [] {
+      return std::vector<Sample>{{{}, metrics::read_process_stats().virtual_bytes}};
+    });
+    r.collect("process_start_time_seconds", "Start time of the process since the Unix epoch.",
+              Kind::kGauge, [] {
+                return std::vector<Sample>{{{}, metrics::read_process_stats().start_time_seconds}};
+              });
+    r.collect("process_open_fds", "Number of open file descriptors.", Kind::kGauge, [] {
+      return std::vector<Sample>{{{}, metrics::read_process_stats().open_fds}};
+    });
+  }
+
+  void announce() {
+    std::string abs_db = std::filesystem::absolute(cfg_.storage.path).lexically_normal().string();
+    log::info("main", "stoker started",
+              {{"version", STOKER_VERSION_STRING},
+               {"config", cfg_.source},
+               {"storage", abs_db},
+               {"web", cfg_.web.listen_address},
+               {"remote_write", std::to_string(cfg_.remote_write.size())}});
+    const char* self = opts_.self.c_str();
+    std::fprintf(
+        stderr,
+        "\nstoker %s is scraping every %s.\n"
+        "  database:  %s\n"
+        "  targets:   http://%s/targets\n"
+        "  metrics:   http://%s/metrics\n"
+        "  look:      %s profiles --storage.path %s\n"
+        "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o "
+        "cpu.pb.gz\n"
+        "             go tool pprof -top cpu.pb.gz\n\n",
+        STOKER_VERSION_STRING,
+        cfg_.scrape_configs.empty()
+            ? "-"
+            : format_duration(cfg_.scrape_configs[0].scrape_interval).c_str(),
+        abs_db.c_str(), cfg_.web.listen_address.c_str(), cfg_.web.listen_address.c_str(), self,
+        abs_db.c_str(), self, abs_db.c_str());
+  }
+
+  CollectorOptions opts_;
+  Config cfg_;
+  asio::io_context io_;
+  asio::thread_pool workers_;
+  std::atomic<bool> ready_{false};
+  SelfMetrics metrics_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<ScrapeManager> scrape_;
+  std::unique_ptr<WebServer> web_;
+  std::unique_ptr<DiscoveryManager> discovery_;
+  std::mutex mu_;  // writers_ and the strings below, read by API threads
+  std::map<std::string, std::shared_ptr<RemoteWriter>> writers_;
+  std::string shown_config_, last_reload_error_;
+};
+
+Collector::Collector(CollectorOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+Collector::~Collector() = default;
+int Collector::run() {
+  return impl_->run();
+}
+
+}  // namespace stoker

@@ -1,0 +1,227 @@
+#include "storage/outbox.h"
+
+#include <algorithm>
+
+#include "collector/pprof/pprof_decode.h"
+#include "model/timeparse.h"
+#include "proto/profile.pb.h"
+#include "storage/reader.h"
+#include "storage/schema.h"
+#include "storage/sqlite_util.h"
+
+namespace stoker {
+
+class Outbox::Impl {
+ public:
+  Impl(sql::Db db, std::unique_ptr<Reader> reader) : db_(std::move(db)), reader_(std::move(reader)) {}
+
+  bool sync_endpoints(const std::vector<std::string>& keys) {
+    sql::Transaction tx(db_);
+    std::vector<std::string> existing;
+    {
+      sql::Stmt st(db_, "SELECT name FROM outbox_endpoints");
+      while (st.step()) existing.emplace_back(st.col_text(0));
+    }
+    for (const auto& name : existing) {
+      if (std::find(keys.begin(), keys.end(), name) != keys.end()) continue;
+      for (const char* q : {"DELETE FROM outbox_endpoints WHERE name = ?",
+                            "DELETE FROM outbox_set_aside WHERE endpoint = ?"}) {
+        sql::Stmt del(db_, q);
+        del.bind(1, std::string_view(name));
+        del.run();
+      }
+    }
+    int64_t newest = db_.scalar_int("SELECT coalesce(max(id), 0) FROM profiles");
+    for (const auto& key : keys) {
+      sql::Stmt ins(db_,
+                    "INSERT OR IGNORE INTO outbox_endpoints(name, delivered_id, created_ns) "
+                    "VALUES(?, ?, ?)");
+      ins.bind(1, std::string_view(key)).bind(2, newest).bind(3, now_unix_nanos());
+      ins.run();
+    }
+    tx.commit();
+    return true;
+  }
+
+  int64_t delivered_id(const std::string& key) {
+    sql::Stmt st(db_, "SELECT delivered_id FROM outbox_endpoints WHERE name = ?");
+    st.bind(1, std::string_view(key));
+    return st.step() ? st.col_int(0) : -1;
+  }
+
+  bool next(int64_t after_id, size_t max_count, size_t max_bytes, std::vector<OutboxItem>* out,
+            std::vector<std::string>* broken) {
+    out->clear();
+    broken->clear();
+    std::vector<OutboxItem> rows;
+    {
+      sql::Stmt st(db_,
+                   "SELECT p.id, p.ts, s.labels FROM profiles p JOIN series s ON s.id = "
+                   "p.series_id WHERE p.id > ? ORDER BY p.id LIMIT ?");
+      st.bind(1, after_id).bind(2, static_cast<int64_t>(max_count));
+      while (st.step()) {
+        OutboxItem it;
+        it.id = st.col_int(0);
+        it.ts = st.col_int(1);
+        it.labels = parse_canonical_labels(st.col_text(2));
+        rows.push_back(std::move(it));
+      }
+    }
+    size_t bytes = 0;
+    perftools::profiles::Profile p;
+    for (auto& it : rows) {
+      if (!out->empty() && bytes >= max_bytes) break;
+      std::string err;
+      if (!reader_->build({it.id}, &p, &err)) {
+        sql::Stmt still(db_, "SELECT 1 FROM profiles WHERE id = ?");
+        still.bind(1, it.id);
+        if (!still.step()) continue;  // deleted by retention meanwhile (counted there)
+        out->push_back(std::move(it));
+        broken->push_back("cannot rebuild the stored profile: " + err);
+        continue;
+      }
+      it.pprof_gzip = pprof::encode_gzip(p);
+      bytes += it.pprof_gzip.size();
+      out->push_back(std::move(it));
+      broken->emplace_back();
+    }
+    return true;
+  }
+
+  bool mark_delivered(const std::string& key, int64_t id) {
+    sql::Stmt st(db_,
+                 "UPDATE outbox_endpoints SET delivered_id = max(delivered_id, ?) WHERE name = ?");
+    st.bind(1, id).bind(2, std::string_view(key));
+    st.run();
+    return true;
+  }
+
+  bool set_aside(const std::string& key, const OutboxItem& item, int status,
+                 const std::string& reason) {
+    sql::Transaction tx(db_);
+    sql::Stmt ins(db_,
+                  "INSERT INTO outbox_set_aside(endpoint, profile_id, ts, series, at_ns, status, "
+                  "error) VALUES(?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, std::string_view(key))
+        .bind(2, item.id)
+        .bind(3, item.ts)
+        .bind(4, std::string_view(item.labels.to_string()))
+        .bind(5, now_unix_nanos())
+        .bind(6, static_cast<int64_t>(status))
+        .bind(7, std::string_view(reason));
+    ins.run();
+    mark_delivered(key, item.id);
+    tx.commit();
+    return true;
+  }
+
+  bool status(const std::string& key, OutboxStatus* out) {
+    sql::Stmt st(db_, "SELECT delivered_id, dropped FROM outbox_endpoints WHERE name = ?");
+    st.bind(1, std::string_view(key));
+    if (!st.step()) return false;
+    out->endpoint = key;
+    out->delivered_id = st.col_int(0);
+    out->dropped = st.col_int(1);
+    sql::Stmt pend(db_, "SELECT count(*), min(ts) FROM profiles WHERE id > ?");
+    pend.bind(1, out->delivered_id);
+    if (pend.step()) {
+      out->pending = pend.col_int(0);
+      out->oldest_pending_ns = pend.col_null(1) ? 0 : pend.col_int(1);
+    }
+    sql::Stmt aside(db_, "SELECT count(*) FROM outbox_set_aside WHERE endpoint = ?");
+    aside.bind(1, std::string_view(key));
+    if (aside.step()) out->set_aside = aside.col_int(0);
+    return true;
+  }
+
+  std::vector<SetAsideEntry> set_aside_list(const std::string& key, size_t limit) {
+    std::vector<SetAsideEntry> out;
+    sql::Stmt st(db_,
+                 "SELECT endpoint, profile_id, ts, series, at_ns, status, error FROM "
+                 "outbox_set_aside WHERE (? = '' OR endpoint = ?) ORDER BY id DESC LIMIT ?");
+    st.bind(1, std::string_view(key))
+        .bind(2, std::string_view(key))
+        .bind(3, static_cast<int64_t>(limit));
+    while (st.step()) {
+      SetAsideEntry e;
+      e.endpoint = std::string(st.col_text(0));
+      e.profile_id = st.col_int(1);
+      e.ts = st.col_int(2);
+      e.series = std::string(st.col_text(3));
+      e.at_ns = st.col_int(4);
+      e.status = static_cast<int>(st.col_int(5));
+      e.error = std::string(st.col_text(6));
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+ private:
+  sql::Db db_;
+  std::unique_ptr<Reader> reader_;
+};
+
+Outbox::Outbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Outbox::~Outbox() = default;
+
+std::unique_ptr<Outbox> Outbox::open(const std::string& path, std::string* error) {
+  try {
+    sql::Db db = schema::open_for_write(path);
+    auto reader = Reader::open(path, error);
+    if (!reader) return nullptr;
+    return std::unique_ptr<Outbox>(new Outbox(std::make_unique<Impl>(std::move(db), std::move(reader))));
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return nullptr;
+  }
+}
+
+namespace {
+// Runs `f`, turning an SQLite exception into a message.
+template <typename F>
+auto guarded(std::string* error, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return decltype(f()){};
+  }
+}
+}  // namespace
+
+bool Outbox::sync_endpoints(const std::vector<std::string>& keys, std::string* error) {
+  return guarded(error, [&] { return impl_->sync_endpoints(keys); });
+}
+int64_t Outbox::delivered_id(const std::string& key, std::string* error) {
+  int64_t v = -1;
+  bool ok = guarded(error, [&] {
+    v = impl_->delivered_id(key);
+    return true;
+  });
+  return ok ? v : -1;
+}
+bool Outbox::next(int64_t after_id, size_t max_count, size_t max_bytes,
+                  std::vector<OutboxItem>* out, std::vector<std::string>* broken,
+                  std::string* error) {
+  return guarded(error, [&] { return impl_->next(after_id, max_count, max_bytes, out, broken); });
+}
+bool Outbox::mark_delivered(const std::string& key, int64_t id, std::string* error) {
+  return guarded(error, [&] { return impl_->mark_delivered(key, id); });
+}
+bool Outbox::set_aside(const std::string& key, const OutboxItem& item, int status,
+                       const std::string& reason, std::string* error) {
+  return guarded(error, [&] { return impl_->set_aside(key, item, status, reason); });
+}
+bool Outbox::status(const std::string& key, OutboxStatus* out, std::string* error) {
+  return guarded(error, [&] {
+    if (impl_->status(key, out)) return true;
+    if (error) *error = "unknown outbox endpoint " + key;
+    return false;
+  });
+}
+std::vector<SetAsideEntry> Outbox::set_aside_list(const std::string& key, size_t limit,
+                                                  std::string* error) {
+  return guarded(error, [&] { return impl_->set_aside_list(key, limit); });
+}
+
+}  // namespace stoker
