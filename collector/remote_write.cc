@@ -1,5 +1,12 @@
 #include "collector/remote_write.h"
 
+// GCC 12 reports a spurious operator new/delete mismatch for Asio's coroutine
+// frames when a long coroutine gets inlined into (the frame allocation and its
+// deallocation both use awaitable_frame_base's operators).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include <boost/json.hpp>
 #include <map>
 #include <random>
@@ -197,6 +204,16 @@ asio::awaitable<bool> RemoteWriter::sleep(std::chrono::milliseconds d) {
   co_return !stopped_;
 }
 
+asio::awaitable<void> RemoteWriter::refresh_status_every(std::chrono::seconds period) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_refresh_ < period) co_return;
+  last_refresh_ = now;
+  co_await on_pool([this] {
+    refresh_status();
+    return true;
+  });
+}
+
 void RemoteWriter::refresh_status() {
   OutboxStatus st;
   std::string err;
@@ -265,14 +282,10 @@ asio::awaitable<void> RemoteWriter::run() {
                {{"endpoint", key}, {"err", err}});
     co_return;
   }
-  co_await on_pool([this] {
-    refresh_status();
-    return true;
-  });
+  co_await refresh_status_every(std::chrono::seconds(0));
   uint64_t attempt = 0;        // failed attempts of the current batch
   size_t isolate = 0;          // send this many next profiles one by one
   std::string last_logged;     // the last failure logged at warn level
-  auto last_refresh = std::chrono::steady_clock::now();
 
   while (!stopped_) {
     std::vector<OutboxItem> items;
@@ -302,17 +315,10 @@ asio::awaitable<void> RemoteWriter::run() {
     if (items.empty()) {
       if (!broken.empty()) continue;  // something was set aside; look again
       set_state("idle");
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_refresh > std::chrono::seconds(5)) {
-        co_await on_pool([this] {
-          refresh_status();
-          return true;
-        });
-        last_refresh = now;
-      }
+      co_await refresh_status_every(std::chrono::seconds(5));
       // Wait for the store to commit something newer than the cursor.
       while (!stopped_ && deps_.storage->last_committed_id() <= cursor &&
-             std::chrono::steady_clock::now() - last_refresh < std::chrono::seconds(5)) {
+             std::chrono::steady_clock::now() - last_refresh_ < std::chrono::seconds(5)) {
         if (!co_await sleep(std::chrono::milliseconds(200))) break;
       }
       continue;
@@ -369,13 +375,7 @@ asio::awaitable<void> RemoteWriter::run() {
                   {"profiles", std::to_string(items.size())},
                   {"series", std::to_string(series)},
                   {"bytes", std::to_string(body_size)}});
-      if (std::chrono::steady_clock::now() - last_refresh > std::chrono::seconds(1)) {
-        co_await on_pool([this] {
-          refresh_status();
-          return true;
-        });
-        last_refresh = std::chrono::steady_clock::now();
-      }
+      co_await refresh_status_every(std::chrono::seconds(1));
       continue;
     }
 
@@ -422,6 +422,7 @@ asio::awaitable<void> RemoteWriter::run() {
                 {"err", why}});
     last_logged = why;
     set_state("backoff");
+    co_await refresh_status_every(std::chrono::seconds(1));
     if (!co_await sleep(wait)) break;
   }
   set_state("stopped");

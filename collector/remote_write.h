@@ -98,6 +98,8 @@ class RemoteWriter : public std::enable_shared_from_this<RemoteWriter> {
                                          std::string reason, int64_t* cursor,
                                          metrics::Counter* counter);
   void refresh_status();  // on the pool
+  // Refreshes the outbox figures of status() when the last refresh is older than `period`.
+  boost::asio::awaitable<void> refresh_status_every(std::chrono::seconds period);
   void set_state(const char* s);
 
   Deps deps_;
@@ -107,6 +109,7 @@ class RemoteWriter : public std::enable_shared_from_this<RemoteWriter> {
   boost::asio::steady_timer timer_;
   std::atomic<bool> stopped_{false};
   bool running_ = false;
+  std::chrono::steady_clock::time_point last_refresh_{};
   mutable std::mutex mu_;
   RemoteWriteStatus status_;
 };

@@ -15,28 +15,18 @@
 #include "storage/storage.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
+#include "tests/support/demo.h"
 #include "tests/support/test_server.h"
 
 using namespace stoker;
 using test::Child;
+using test::Demo;
+using test::profiles_of;
 using test::TempDir;
 
 namespace {
 
 const std::vector<std::string> kTypes = {"process_cpu", "memory", "goroutine", "block", "mutex"};
-
-struct Demo {
-  int port = test::free_port();
-  TempDir dir;
-  Child child{{DEMO_APP, "-listen", "127.0.0.1:" + std::to_string(port)}, dir.file("demo.log")};
-  Demo() {
-    std::string body;
-    bool up =
-        test::wait_for([&] { return test::http_get(port, "/debug/pprof/", &body) == 200; }, 15000);
-    INFO(test::read_file(dir.file("demo.log")));
-    REQUIRE(up);
-  }
-};
 
 // Sums each sample-type column of `go tool pprof -raw FILE`.
 std::vector<int64_t> pprof_raw_totals(const std::string& file, std::string* header) {
@@ -68,14 +58,6 @@ std::vector<int64_t> pprof_raw_totals(const std::string& file, std::string* head
     for (size_t i = 0; i < v.size(); ++i) totals[i] += v[i];
   }
   return totals;
-}
-
-int64_t profiles_of(Reader& r, const std::string& type) {
-  std::string err;
-  auto sel = Selector::parse(type, &err);
-  int64_t n = 0;
-  for (const auto& s : r.series(*sel, {})) n += s.profiles;
-  return n;
 }
 
 }  // namespace
