@@ -2,9 +2,10 @@
 // quoted at ~100 ms for 10 MB; the goal here is at most 20 ms).
 //
 // Usage: delta_bench [SAMPLES]   (default 60000, about 10 MB of uncompressed pprof)
-// Builds two Go-like heap profiles of the same stacks (the second with larger
+// Builds 11 Go-like heap profiles of the same stacks (each with larger
 // cumulative values and location ids assigned in a different order), primes a
-// DeltaState with the first, then times apply() on copies of the second.
+// DeltaState with the first and times apply() on each of the others in turn, as
+// one scrape loop would.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -89,20 +90,26 @@ Profile make(size_t samples, size_t functions, int scrape, uint32_t order_seed) 
 
 int main(int argc, char** argv) {
   size_t samples = argc > 1 ? std::stoul(argv[1]) : 60000;
-  Profile first = make(samples, 20000, 1, 1);
-  Profile second = make(samples, 20000, 2, 2);
-  std::printf("profile: %zu samples, %zu bytes uncompressed\n", samples, second.ByteSizeLong());
+  constexpr int kRuns = 10;
+  // Scrape k has the same stacks with larger cumulative values and its own id order.
+  std::vector<Profile> scrapes;
+  for (int k = 1; k <= kRuns + 1; ++k) {
+    // Through the wire format, so memory is laid out as a scraped profile's is.
+    std::string wire = make(samples, 20000, k, static_cast<uint32_t>(k)).SerializeAsString();
+    scrapes.emplace_back();
+    if (!scrapes.back().ParseFromString(wire)) return 1;
+  }
+  std::printf("profile: %zu samples, %zu bytes uncompressed\n", samples,
+              scrapes[1].ByteSizeLong());
   long rss_before = max_rss_kib();
   DeltaState state;
-  auto cols = DeltaState::cumulative_columns(first, "memory");
-  Profile primer = first;
-  state.apply(primer, cols);
+  auto cols = DeltaState::cumulative_columns(scrapes[0], "memory");
+  if (state.apply(scrapes[0], cols) != DeltaState::Result::kPrimed) return 1;
+  // The steady state of a scrape loop: one state, one delta per scrape.
   std::vector<double> ms;
-  for (int run = 0; run < 10; ++run) {
-    Profile p = second;  // copy outside the timed part
-    DeltaState s = state;
+  for (int run = 1; run <= kRuns; ++run) {
     auto t0 = std::chrono::steady_clock::now();
-    auto r = s.apply(p, cols);
+    auto r = state.apply(scrapes[static_cast<size_t>(run)], cols);
     ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (r != DeltaState::Result::kDelta) {
@@ -113,7 +120,7 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   std::printf("delta: median %.1f ms, min %.1f ms, max %.1f ms over %zu runs; tracked stacks %zu\n",
               ms[ms.size() / 2], ms.front(), ms.back(), ms.size(), state.tracked_stacks());
-  std::printf("peak RSS growth while priming and differencing: %ld KiB (process peak %ld KiB)\n",
+  std::printf("peak RSS growth while differencing (state and scratch): %ld KiB (process peak %ld KiB)\n",
               max_rss_kib() - rss_before, max_rss_kib());
   return 0;
 }

@@ -37,7 +37,7 @@ class DeltaState {
   // drops samples that became all zero.
   Result apply(perftools::profiles::Profile& p, const std::vector<size_t>& columns);
 
-  size_t tracked_stacks() const { return prev_.size(); }
+  size_t tracked_stacks() const { return prev_.index.size(); }
 
   // At most this many cumulative columns are differenced (Go's profiles have two).
   static constexpr size_t kMaxColumns = 4;
@@ -48,34 +48,45 @@ class DeltaState {
     bool operator==(const Key&) const = default;
   };
 
-  struct Totals {
-    int64_t v[kMaxColumns] = {};
-    bool assigned = false;  // the delta went to a sample of the current profile
-  };                        // Open addressing with linear probing over well-mixed 128-bit keys: one
-  // allocation per table and no per-entry nodes.
-  class Table {
+  // Key → dense index (0, 1, 2… in insertion order), open addressing with
+  // linear probing over well-mixed keys. Values live in flat arrays indexed by
+  // the dense index, so the passes over samples touch memory mostly in order.
+  class Index {
    public:
-    void reserve(size_t n);
-    Totals& operator[](const Key& k);  // inserts zeroed totals when absent
-    const Totals* find(const Key& k) const;
-    size_t size() const { return size_; }
-    template <typename F>
-    void for_each(F&& f) const {
-      for (const auto& s : slots_) {
-        if (s.used) f(s.key, s.t);
-      }
+    void clear(size_t expected);  // keeps the allocation when it is big enough
+    // The dense index of `k`, inserting it as size() when absent.
+    uint32_t insert(const Key& k);
+    // The dense index of `k`, or UINT32_MAX.
+    uint32_t find(const Key& k) const;
+    void prefetch(const Key& k) const {
+      if (!slots_.empty()) __builtin_prefetch(&slots_[k.a & (slots_.size() - 1)]);
     }
+    size_t size() const { return keys_.size(); }
+    const Key& key(uint32_t index) const { return keys_[index]; }
 
    private:
     struct Slot {
       Key key{0, 0};
-      Totals t;
-      bool used = false;
+      uint32_t index = 0;
+      uint32_t gen = 0;  // the slot is in use when gen == gen_
     };
+    void grow();
     std::vector<Slot> slots_;
-    size_t size_ = 0;
+    uint32_t gen_ = 1;  // bumped by clear(): no need to wipe the slots
+    std::vector<Key> keys_;  // by dense index
   };
-  Table prev_;
+
+  // One scrape's cumulative values per distinct (stack, labels).
+  struct Snapshot {
+    Index index;
+    std::vector<int64_t> values;  // size() × ncols, by dense index
+    size_t ncols = 0;
+  };
+
+  Snapshot prev_, next_;  // next_ is scratch, swapped into prev_
+  std::vector<uint32_t> sample_index_;
+  std::vector<int64_t> deltas_;
+  std::vector<uint8_t> taken_;
   bool primed_ = false;
 };
 
