@@ -331,9 +331,11 @@ TEST_CASE("the embedded default scrapes localhost:6060", "[config]") {
 }
 
 TEST_CASE("the example configs load", "[config]") {
-  auto r = load_config_file(STOKER_SOURCE_DIR "/examples/local.yaml");
-  INFO(errors(r));
-  CHECK(r.config);
+  for (const char* f : {"/examples/local.yaml", "/examples/forward.yaml"}) {
+    auto r = load_config_file(std::string(STOKER_SOURCE_DIR) + f);
+    INFO(f << ": " << errors(r));
+    CHECK(r.config);
+  }
 }
 
 TEST_CASE("relabel rules load with Prometheus' defaults", "[config][relabel]") {
