@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "collector/pprof/delta.h"
+#include "collector/pprof/pprof_decode.h"
 
 using perftools::profiles::Profile;
 using stoker::pprof::DeltaState;
@@ -92,24 +93,24 @@ int main(int argc, char** argv) {
   size_t samples = argc > 1 ? std::stoul(argv[1]) : 60000;
   constexpr int kRuns = 10;
   // Scrape k has the same stacks with larger cumulative values and its own id order.
-  std::vector<Profile> scrapes;
+  std::vector<std::shared_ptr<Profile>> scrapes;
   for (int k = 1; k <= kRuns + 1; ++k) {
-    // Through the wire format, so memory is laid out as a scraped profile's is.
-    std::string wire = make(samples, 20000, k, static_cast<uint32_t>(k)).SerializeAsString();
-    scrapes.emplace_back();
-    if (!scrapes.back().ParseFromString(wire)) return 1;
+    // Through the wire format and stoker's decoder, as a scraped profile.
+    auto decoded = stoker::pprof::decode(
+        make(samples, 20000, k, static_cast<uint32_t>(k)).SerializeAsString());
+    if (!decoded.profile) return 1;
+    scrapes.push_back(decoded.profile);
   }
   std::printf("profile: %zu samples, %zu bytes uncompressed\n", samples,
-              scrapes[1].ByteSizeLong());
-  long rss_before = max_rss_kib();
+              scrapes[1]->ByteSizeLong());
   DeltaState state;
-  auto cols = DeltaState::cumulative_columns(scrapes[0], "memory");
-  if (state.apply(scrapes[0], cols) != DeltaState::Result::kPrimed) return 1;
+  auto cols = DeltaState::cumulative_columns(*scrapes[0], "memory");
+  if (state.apply(*scrapes[0], cols) != DeltaState::Result::kPrimed) return 1;
   // The steady state of a scrape loop: one state, one delta per scrape.
   std::vector<double> ms;
   for (int run = 1; run <= kRuns; ++run) {
     auto t0 = std::chrono::steady_clock::now();
-    auto r = state.apply(scrapes[static_cast<size_t>(run)], cols);
+    auto r = state.apply(*scrapes[static_cast<size_t>(run)], cols);
     ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (r != DeltaState::Result::kDelta) {
@@ -120,7 +121,9 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   std::printf("delta: median %.1f ms, min %.1f ms, max %.1f ms over %zu runs; tracked stacks %zu\n",
               ms[ms.size() / 2], ms.front(), ms.back(), ms.size(), state.tracked_stacks());
-  std::printf("peak RSS growth while differencing (state and scratch): %ld KiB (process peak %ld KiB)\n",
-              max_rss_kib() - rss_before, max_rss_kib());
+  std::printf("delta state: %.1f MiB (%.0f bytes per distinct stack); process peak RSS %ld KiB\n",
+              static_cast<double>(state.memory_bytes()) / (1 << 20),
+              static_cast<double>(state.memory_bytes()) / static_cast<double>(state.tracked_stacks()),
+              max_rss_kib());
   return 0;
 }

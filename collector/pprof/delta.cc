@@ -111,6 +111,15 @@ uint32_t DeltaState::Index::find(const Key& k) const {
   }
 }
 
+size_t DeltaState::memory_bytes() const {
+  size_t n = 0;
+  for (const Snapshot* s : {&prev_, &next_}) {
+    n += s->index.memory_bytes() + s->values.capacity() * sizeof(int64_t);
+  }
+  return n + sample_index_.capacity() * sizeof(uint32_t) + deltas_.capacity() * sizeof(int64_t) +
+         taken_.capacity();
+}
+
 std::vector<size_t> DeltaState::cumulative_columns(const perftools::profiles::Profile& p,
                                                    const std::string& series_name) {
   std::vector<std::string_view> wanted;

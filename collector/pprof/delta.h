@@ -38,6 +38,8 @@ class DeltaState {
   Result apply(perftools::profiles::Profile& p, const std::vector<size_t>& columns);
 
   size_t tracked_stacks() const { return prev_.index.size(); }
+  // Bytes held by the state and its reused scratch buffers.
+  size_t memory_bytes() const;
 
   // At most this many cumulative columns are differenced (Go's profiles have two).
   static constexpr size_t kMaxColumns = 4;
@@ -62,6 +64,9 @@ class DeltaState {
       if (!slots_.empty()) __builtin_prefetch(&slots_[k.a & (slots_.size() - 1)]);
     }
     size_t size() const { return keys_.size(); }
+    size_t memory_bytes() const {
+      return slots_.capacity() * sizeof(Slot) + keys_.capacity() * sizeof(Key);
+    }
     const Key& key(uint32_t index) const { return keys_[index]; }
 
    private:

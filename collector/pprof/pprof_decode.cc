@@ -1,5 +1,7 @@
 #include "collector/pprof/pprof_decode.h"
 
+#include <google/protobuf/arena.h>
+
 #include <zlib.h>
 
 #include <unordered_set>
@@ -171,14 +173,18 @@ Decoded decode(std::string_view body, const Limits& limits) {
     return d;
   }
   d.raw_size = raw.size();
-  auto p = std::make_unique<Profile>();
+  // On an arena: a profile's many small messages sit together in a few blocks,
+  // which makes reading it (deltas, storage) cache-friendly and freeing it cheap.
+  // The returned pointer shares ownership of the arena.
+  auto arena = std::make_shared<google::protobuf::Arena>();
+  Profile* p = google::protobuf::Arena::CreateMessage<Profile>(arena.get());
   if (raw.size() > static_cast<size_t>(INT32_MAX) ||
       !p->ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
     d.error = "not a valid pprof protobuf message";
     return d;
   }
   d.error = validate(*p, limits);
-  if (d.error.empty()) d.profile = std::move(p);
+  if (d.error.empty()) d.profile = std::shared_ptr<Profile>(arena, p);
   return d;
 }
 

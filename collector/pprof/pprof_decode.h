@@ -34,7 +34,7 @@ std::string gunzip(std::string_view in, size_t limit, std::string* out);
 std::string gzip(std::string_view in, int level = 6);
 
 struct Decoded {
-  std::unique_ptr<Profile> profile;  // set on success
+  std::shared_ptr<Profile> profile;  // set on success; allocated on its own arena
   std::string error;                 // set on failure
   size_t raw_size = 0;               // uncompressed protobuf size
 };
