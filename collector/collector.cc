@@ -189,6 +189,10 @@ class Collector::Impl {
         writers_.erase(it);
         continue;
       }
+      if (it != writers_.end()) {  // changed settings: the old writer stops first
+        it->second->stop();
+        writers_.erase(it);
+      }
       RemoteWriter::Deps deps{io_.get_executor(), &workers_, storage_.get(),
                               cfg.global.external_labels, &metrics_};
       auto w = std::make_shared<RemoteWriter>(std::move(deps), rw);

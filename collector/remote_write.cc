@@ -84,23 +84,30 @@ bool RemoteWriter::start(std::string* error) {
   if (!outbox_) return false;
   client_ = std::make_shared<HttpClient>(deps_.ex, cfg_.http, 1 << 20,
                                          "stoker/" STOKER_VERSION_STRING);
-  running_ = true;
   asio::co_spawn(deps_.ex, [self = shared_from_this()]() { return self->run(); },
-                 [name = cfg_.key()](std::exception_ptr e) {
-                   if (!e) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& ex) {
-                     log::error("remote_write", "delivery loop ended unexpectedly",
-                                {{"endpoint", name}, {"err", ex.what()}});
-                   }
-                 });
+                 asio::bind_cancellation_slot(
+                     cancel_.slot(), [name = cfg_.key()](std::exception_ptr e) {
+                       if (!e) return;
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const boost::system::system_error& ex) {
+                         if (ex.code() == asio::error::operation_aborted) return;  // stopped
+                         log::error("remote_write", "delivery loop ended unexpectedly",
+                                    {{"endpoint", name}, {"err", ex.what()}});
+                       } catch (const std::exception& ex) {
+                         log::error("remote_write", "delivery loop ended unexpectedly",
+                                    {{"endpoint", name}, {"err", ex.what()}});
+                       }
+                     }));
   return true;
 }
 
 void RemoteWriter::stop() {
   if (stopped_.exchange(true)) return;
+  // Cancels a backoff or an in-flight push; an interrupted batch is sent again
+  // by whoever delivers this endpoint next.
   asio::post(deps_.ex, [self = shared_from_this()] {
+    self->cancel_.emit(asio::cancellation_type::terminal);
     self->timer_.cancel();
     if (self->client_) self->client_->close_idle();
   });
@@ -426,7 +433,6 @@ asio::awaitable<void> RemoteWriter::run() {
     if (!co_await sleep(wait)) break;
   }
   set_state("stopped");
-  running_ = false;
 }
 
 }  // namespace stoker

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <mutex>
@@ -108,7 +109,7 @@ class RemoteWriter : public std::enable_shared_from_this<RemoteWriter> {
   std::shared_ptr<HttpClient> client_;
   boost::asio::steady_timer timer_;
   std::atomic<bool> stopped_{false};
-  bool running_ = false;
+  boost::asio::cancellation_signal cancel_;
   std::chrono::steady_clock::time_point last_refresh_{};
   mutable std::mutex mu_;
   RemoteWriteStatus status_;

@@ -489,7 +489,13 @@ void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
                auto scheme_end = rw.url.find("://");
                std::string scheme =
                    scheme_end == std::string::npos ? "" : rw.url.substr(0, scheme_end);
-               if ((scheme != "http" && scheme != "https") ||
+               auto authority_end = rw.url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+               if (scheme_end != std::string::npos &&
+                   rw.url.substr(0, authority_end).find('@') != std::string::npos) {
+                 w.error(v, sub,
+                         "url must not contain credentials; use basic_auth, authorization or "
+                         "bearer_token_file");
+               } else if ((scheme != "http" && scheme != "https") ||
                    rw.url.size() <= scheme_end + 3 || rw.url.find('?') != std::string::npos ||
                    rw.url.find('#') != std::string::npos) {
                  w.error(v, sub,

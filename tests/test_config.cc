@@ -210,6 +210,9 @@ TEST_CASE("bad remote_write endpoints are rejected with their position", "[confi
   CHECK(has_error(load("remote_write:\n  - name: x\n"), {"test.yaml:2:5:", "url is required"}));
   CHECK(has_error(load("remote_write:\n  - url: pyroscope:4040\n"),
                   {"test.yaml:2:10:", "remote_write[0].url", "http:// or https://"}));
+  auto creds = load("remote_write:\n  - url: https://u:p4ss@host/x\n");
+  CHECK(has_error(creds, {"url must not contain credentials"}));
+  for (const auto& e : creds.errors) CHECK(e.find("p4ss") == std::string::npos);
   CHECK(has_error(load("remote_write:\n  - url: http://a\n  - url: http://a/\n"),
                   {"remote_write[1]", "configured twice"}));
   CHECK(has_error(load("remote_write:\n  - url: http://a\n    headers: {Authorization: x}\n"),
