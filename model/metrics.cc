@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -60,8 +61,12 @@ std::string format_value(double v) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
   }
+  // The shortest of %.15g..%.17g that reads back as the same double.
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  for (int precision = 15; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 
@@ -158,19 +163,18 @@ template class Family<Histogram>;
 
 CounterFamily& Registry::counter(const std::string& name, const std::string& help,
                                  std::vector<std::string> label_names) {
-  std::lock_guard lock(mu_);
-  counters_.push_back(
-      std::make_unique<CounterFamily>(name, help, Kind::kCounter, std::move(label_names)));
-  auto* f = counters_.back().get();
-  order_.push_back([f](std::string& out) { f->render(out); });
-  return *f;
+  return value_family(name, help, Kind::kCounter, std::move(label_names));
 }
 
 CounterFamily& Registry::gauge(const std::string& name, const std::string& help,
                                std::vector<std::string> label_names) {
+  return value_family(name, help, Kind::kGauge, std::move(label_names));
+}
+
+CounterFamily& Registry::value_family(const std::string& name, const std::string& help, Kind kind,
+                                      std::vector<std::string> label_names) {
   std::lock_guard lock(mu_);
-  counters_.push_back(
-      std::make_unique<CounterFamily>(name, help, Kind::kGauge, std::move(label_names)));
+  counters_.push_back(std::make_unique<CounterFamily>(name, help, kind, std::move(label_names)));
   auto* f = counters_.back().get();
   order_.push_back([f](std::string& out) { f->render(out); });
   return *f;

@@ -103,15 +103,11 @@ class Registry {
   std::string render() const;
 
  private:
-  struct Collected {
-    std::string name, help;
-    Kind kind;
-    std::function<std::vector<Sample>()> fn;
-  };
+  CounterFamily& value_family(const std::string& name, const std::string& help, Kind kind,
+                              std::vector<std::string> label_names);
   mutable std::mutex mu_;
   std::deque<std::unique_ptr<CounterFamily>> counters_;
   std::deque<std::unique_ptr<HistogramFamily>> histograms_;
-  std::vector<Collected> collected_;
   std::vector<std::function<void(std::string&)>> order_;  // render in registration order
 };
 

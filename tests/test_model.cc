@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "model/labels.h"
+#include "model/metrics.h"
 #include "model/selector.h"
 #include "model/timeparse.h"
 #include "model/units.h"
@@ -85,4 +86,37 @@ TEST_CASE("times parse as RFC 3339, unix seconds and relative", "[model]") {
   CHECK(parse_time("2025-11-25T10:00:00.5Z", now, &err) == now + 500'000'000);
   CHECK_FALSE(parse_time("yesterday", now, &err));
   CHECK(format_time(now) == "2025-11-25T10:00:00.000Z");
+}
+
+TEST_CASE("metrics render in the Prometheus text format", "[model][metrics]") {
+  metrics::Registry reg;
+  auto& c = reg.counter("t_total", "A counter.", {"job"});
+  auto& g = reg.gauge("t_gauge", "A gauge.");
+  auto& h = reg.histogram("t_seconds", "A histogram.", {"job"}, {0.1, 1});
+  reg.collect("t_collected", "From a callback.", metrics::Kind::kGauge, [] {
+    return std::vector<metrics::Sample>{{{{"endpoint", "a\"b\\c\nd"}}, 2.5}};
+  });
+  c.with({"x"}).inc();
+  c.with({"x"}).inc(2);
+  g.with({}).set(7);
+  h.with({"x"}).observe(0.05);
+  h.with({"x"}).observe(0.5);
+  h.with({"x"}).observe(5);
+  std::string out = reg.render();
+  CHECK(out.find("# HELP t_total A counter.\n# TYPE t_total counter\nt_total{job=\"x\"} 3\n") !=
+        std::string::npos);
+  CHECK(out.find("# TYPE t_gauge gauge\nt_gauge 7\n") != std::string::npos);
+  CHECK(out.find("t_seconds_bucket{job=\"x\",le=\"0.1\"} 1\n") != std::string::npos);
+  CHECK(out.find("t_seconds_bucket{job=\"x\",le=\"1\"} 2\n") != std::string::npos);
+  CHECK(out.find("t_seconds_bucket{job=\"x\",le=\"+Inf\"} 3\n") != std::string::npos);
+  CHECK(out.find("t_seconds_sum{job=\"x\"} 5.55\n") != std::string::npos);
+  CHECK(out.find("t_seconds_count{job=\"x\"} 3\n") != std::string::npos);
+  CHECK(out.find("t_collected{endpoint=\"a\\\"b\\\\c\\nd\"} 2.5\n") != std::string::npos);
+  // Families appear in registration order.
+  CHECK(out.find("t_total") < out.find("t_gauge"));
+  CHECK(out.find("t_seconds") < out.find("t_collected"));
+  auto ps = metrics::read_process_stats();
+  CHECK(ps.resident_bytes > 0);
+  CHECK(ps.open_fds > 0);
+  CHECK(ps.start_time_seconds > 1.6e9);
 }
