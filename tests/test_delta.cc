@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "collector/pprof/delta.h"
+#include "collector/scrape_loop.h"
+#include "config/config.h"
 #include "tests/support/profiles.h"
 
 using namespace stoker;
@@ -102,4 +104,31 @@ TEST_CASE("the deltas of N scrapes add up to last minus first", "[delta]") {
   }
   CHECK(sum[0] == (a - 10) + (b - 7));
   CHECK(sum[1] == 8 * ((a - 10) + (b - 7)));
+}
+
+TEST_CASE("only cumulative types that are not deltas already are differenced", "[delta]") {
+  auto type = [](const std::string& name, bool delta = false) {
+    for (auto t : default_profile_types()) {
+      if (t.name == name) {
+        t.delta = t.delta || delta;
+        return t;
+      }
+    }
+    ProfileTypeConfig custom;
+    custom.name = name;
+    custom.delta = delta;
+    return custom;
+  };
+  CHECK(ScrapeLoop::computes_delta(type("memory")));
+  CHECK(ScrapeLoop::computes_delta(type("block")));
+  CHECK(ScrapeLoop::computes_delta(type("mutex")));
+  // godeltaprof endpoints deliver deltas; `delta: true` fetches ?seconds=N deltas.
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("godeltaprof_memory")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("godeltaprof_mutex")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("godeltaprof_block")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("memory", true)));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("process_cpu")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("goroutine")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("fgprof")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("my_custom")));
 }
