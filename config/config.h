@@ -73,6 +73,23 @@ struct FileSdConfig {
   Duration refresh_interval = std::chrono::minutes(5);
 };
 
+// kubernetes_sd_configs: targets from the Kubernetes API (Prometheus' keys).
+struct KubernetesSdConfig {
+  std::string role;             // pod, endpoints, endpointslice, service, node, ingress
+  std::string api_server;       // empty: in-cluster (or kubeconfig_file)
+  std::string kubeconfig_file;  // absolute path
+  std::vector<std::string> namespaces;  // namespaces.names; empty = all
+  bool own_namespace = false;           // namespaces.own_namespace
+  struct Selector {
+    std::string role, label, field;
+  };
+  std::vector<Selector> selectors;
+  struct AttachMetadata {
+    bool node = false, namespace_ = false, deployment = false, job = false, cronjob = false;
+  } attach_metadata;
+  HttpClientConfig http;  // used with api_server
+};
+
 struct StaticConfig {
   std::vector<std::string> targets;
   Labels labels;
@@ -101,6 +118,7 @@ struct ScrapeConfig {
   HttpClientConfig http;
   std::vector<StaticConfig> static_configs;
   std::vector<FileSdConfig> file_sd_configs;
+  std::vector<KubernetesSdConfig> kubernetes_sd_configs;
   std::string path_prefix;
   std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
   // Target relabeling, applied to discovered targets before scraping.

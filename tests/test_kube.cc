@@ -1,0 +1,148 @@
+// Kubernetes discovery: the 19 pod-role conformance cases transcribed from
+// Prometheus' discovery/kubernetes/pod_test.go, run through GroupBuilder with
+// their create/update/delete steps, plus the other roles' labels.
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "discovery/kube_objects.h"
+
+using namespace stoker;
+namespace json = boost::json;
+
+namespace {
+
+json::value load_cases() {
+  std::ifstream in(STOKER_SOURCE_DIR "/tests/data/prometheus/k8s_pod_cases.json");
+  REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str());
+}
+
+KubernetesSdConfig config_of(const json::object& c) {
+  KubernetesSdConfig cfg;
+  cfg.role = json::value_to<std::string>(c.at("role"));
+  if (auto* ns = c.if_contains("namespaces")) {
+    for (const auto& n : ns->at("names").as_array()) cfg.namespaces.emplace_back(n.as_string());
+    cfg.own_namespace = ns->at("own_namespace").as_bool();
+  }
+  if (auto* am = c.if_contains("attach_metadata")) {
+    const auto& o = am->as_object();
+    auto b = [&](const char* k) { return o.contains(k) && o.at(k).as_bool(); };
+    cfg.attach_metadata = {b("node"), b("namespace"), b("deployment"), b("job"), b("cronjob")};
+  }
+  if (auto* sels = c.if_contains("selectors")) {
+    for (const auto& s : sels->as_array()) {
+      KubernetesSdConfig::Selector sel;
+      sel.role = json::value_to<std::string>(s.at("role"));
+      if (auto* l = s.as_object().if_contains("label")) sel.label = json::value_to<std::string>(*l);
+      cfg.selectors.push_back(sel);
+    }
+  }
+  return cfg;
+}
+
+// What the API server would do for the harness: namespaces and the node label
+// selector filter what the discoverer sees (equality terms only, as the cases use).
+bool visible(const KubernetesSdConfig& cfg, const std::string& kind, const json::object& o) {
+  if (kind == "Pod") {
+    std::vector<std::string> names = cfg.namespaces;
+    if (cfg.own_namespace) names.push_back("own-ns");
+    if (names.empty()) return true;
+    return std::find(names.begin(), names.end(), kube::namespace_of(o)) != names.end();
+  }
+  if (kind == "Node") {
+    for (const auto& sel : cfg.selectors) {
+      if (sel.role != "node" || sel.label.empty()) continue;
+      auto eq = sel.label.find('=');
+      std::string k = sel.label.substr(0, eq), v = sel.label.substr(eq + 1);
+      const auto* labels = o.at("metadata").as_object().if_contains("labels");
+      if (!labels || !labels->as_object().contains(k) ||
+          labels->as_object().at(k).as_string() != v)
+        return false;
+    }
+  }
+  return true;
+}
+
+std::string kind_of(const json::object& o) {
+  auto* k = o.if_contains("kind");
+  return k ? std::string(k->as_string()) : "Pod";
+}
+
+json::value to_json(const Labels& l) {
+  json::object o;
+  for (const auto& x : l) o[x.name] = x.value;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("pod role: Prometheus' 19 pod_test.go cases, with their updates and deletes",
+          "[kube][conformance]") {
+  auto doc = load_cases();
+  const auto& cases = doc.at("tests").as_array();
+  REQUIRE(cases.size() == 19);
+  for (const auto& cv : cases) {
+    const auto& c = cv.as_object();
+    std::string name(c.at("test").as_string());
+    INFO(name);
+    KubernetesSdConfig cfg = config_of(c.at("config").as_object());
+    kube::GroupBuilder b(cfg);
+    auto kinds = b.kinds();
+    std::map<std::string, TargetGroup> result;
+    auto record = [&](const std::vector<TargetGroup>& groups) {
+      for (const auto& g : groups) result[g.source] = g;
+    };
+    // Before Run, objects only exist in the (fake) API server.
+    kube::Store server;
+    auto op = [&](const json::object& step, bool running) {
+      const auto& o = step.at("object").as_object();
+      std::string kind = kind_of(o);
+      if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) return;  // not watched
+      if (!visible(cfg, kind, o)) return;
+      bool deleted = step.at("op").as_string() == "delete";
+      if (!running) {
+        if (deleted) {
+          server.remove(kind, kube::namespace_of(o), kube::name_of(o));
+        } else {
+          server.put(kind, o);
+        }
+        return;
+      }
+      record(b.apply(kind, o, deleted));
+    };
+    for (const auto& o : c.at("initial_objects").as_array()) {
+      op(json::object{{"op", "create"}, {"object", o}}, false);
+    }
+    for (const auto& s : c.at("before_run").as_array()) op(s.as_object(), false);
+    // Run: list every watched kind (related kinds first), then watch.
+    for (auto k = kinds.rbegin(); k != kinds.rend(); ++k) {
+      std::vector<json::object> listed;
+      server.each(*k, [&](const json::object& o) { listed.push_back(o); });
+      record(b.replace(*k, listed));
+    }
+    for (const auto& s : c.at("after_start").as_array()) op(s.as_object(), true);
+
+    const auto& expected = c.at("expected").as_object();
+    for (const auto& [source, want] : expected) {
+      INFO(std::string(source));
+      auto it = result.find(std::string(source));
+      if (want.at("Targets").is_null()) {
+        CHECK((it == result.end() || it->second.targets.empty()));
+        continue;
+      }
+      REQUIRE(it != result.end());
+      json::array targets;
+      for (const auto& t : it->second.targets) targets.push_back(to_json(t));
+      INFO(json::serialize(targets));
+      CHECK(json::value(targets) == want.at("Targets"));
+      CHECK(to_json(it->second.labels) == want.at("Labels"));
+    }
+    for (const auto& [source, g] : result) {
+      if (!expected.contains(source)) CHECK(g.targets.empty());
+    }
+  }
+}
