@@ -179,6 +179,77 @@ struct HttpClient::Impl {
     return true;
   }
 
+  bool build_request(const Endpoint& ep, const HttpRequest& r, bool with_auth,
+                     http::request<http::string_body>* req, std::string* error) {
+    bool post = r.method == "POST";
+    *req = http::request<http::string_body>{post ? http::verb::post : http::verb::get, ep.target,
+                                            11};
+    bool default_port = (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");
+    std::string host_hdr = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
+    req->set(http::field::host, default_port ? host_hdr : host_hdr + ":" + ep.port);
+    req->set(http::field::user_agent, user_agent);
+    for (const auto& [name, value] : r.headers) req->set(name, value);
+    if (post) {
+      req->body() = r.body;
+      req->prepare_payload();
+    }
+    req->keep_alive(true);
+    if (with_auth) {
+      std::string auth;
+      if (!auth_header(&auth, error)) return false;
+      if (!auth.empty()) req->set(http::field::authorization, auth);
+    }
+    return true;
+  }
+
+  // Reads a response whose body is handed to `on_data` as it arrives.
+  template <typename Stream>
+  asio::awaitable<void> read_streaming(Stream& s, Connection& c, Clock::time_point deadline,
+                                       const std::function<bool(std::string_view)>& on_data,
+                                       HttpResult* out) {
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    parser.header_limit(64 * 1024);
+    c.lowest().expires_at(deadline);
+    auto [hec, hn] =
+        co_await http::async_read_header(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
+    (void)hn;
+    if (hec) {
+      out->error = hec == beast::error::timeout ? "timed out waiting for a response"
+                                                : describe_error(hec, "reading the response");
+      co_return;
+    }
+    const auto& head = parser.get();
+    out->status = static_cast<int>(head.result_int());
+    out->reason = std::string(head.reason());
+    out->content_type = std::string(head[http::field::content_type]);
+    bool ok = out->status >= 200 && out->status < 300;
+    char buf[64 * 1024];
+    while (!parser.is_done()) {
+      parser.get().body().data = buf;
+      parser.get().body().size = sizeof buf;
+      // read_some: return with whatever arrived, not when the buffer is full.
+      auto [ec, n] = co_await http::async_read_some(s, c.buffer, parser,
+                                                    asio::as_tuple(asio::use_awaitable));
+      (void)n;
+      if (ec == http::error::need_buffer) ec = {};
+      size_t got = sizeof buf - parser.get().body().size;
+      if (got) {
+        std::string_view chunk(buf, got);
+        if (!ok) {
+          if (out->body.size() < 64 * 1024) out->body.append(chunk);
+        } else if (!on_data(chunk)) {
+          co_return;  // the consumer has what it wants
+        }
+      }
+      if (ec) {
+        out->error = ec == beast::error::timeout ? "the stream timed out"
+                                                 : describe_error(ec, "reading the stream");
+        co_return;
+      }
+    }
+  }
+
   asio::awaitable<std::unique_ptr<Connection>> connect(const Endpoint& ep,
                                                        Clock::time_point deadline,
                                                        std::string* error) {
@@ -313,6 +384,38 @@ asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point d
   co_return co_await send(std::move(r), deadline);
 }
 
+asio::awaitable<HttpResult> HttpClient::stream(HttpRequest r, Clock::time_point deadline,
+                                               std::function<bool(std::string_view)> on_data) {
+  HttpResult out;
+  Endpoint ep;
+  if (!parse_url(r.url, &ep, &out.error)) co_return out;
+  http::request<http::string_body> req;
+  if (!impl_->build_request(ep, r, true, &req, &out.error)) co_return out;
+  req.keep_alive(false);
+  auto conn = co_await impl_->connect(ep, deadline, &out.error);
+  if (!conn) co_return out;
+  conn->lowest().expires_at(deadline);
+  boost::system::error_code ec;
+  if (conn->tls) {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write(*conn->tls, req, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write(*conn->plain, req, asio::as_tuple(asio::use_awaitable));
+  }
+  if (ec) {
+    out.error = describe_error(ec, "sending the request");
+    co_return out;
+  }
+  if (conn->tls) {
+    co_await impl_->read_streaming(*conn->tls, *conn, deadline, on_data, &out);
+  } else {
+    co_await impl_->read_streaming(*conn->plain, *conn, deadline, on_data, &out);
+  }
+  out.final_url = r.url;
+  co_return out;
+}
+
 asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point deadline) {
   HttpResult out;
   std::string original_host;
@@ -323,24 +426,9 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
     if (!parse_url(url, &ep, &out.error)) co_return out;
     if (hop == 0) original_host = ep.key();
 
-    http::request<http::string_body> req{post ? http::verb::post : http::verb::get, ep.target,
-                                         11};
-    bool default_port = (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");
-    std::string host_hdr = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
-    req.set(http::field::host, default_port ? host_hdr : host_hdr + ":" + ep.port);
-    req.set(http::field::user_agent, impl_->user_agent);
-    for (const auto& [name, value] : r.headers) req.set(name, value);
-    if (post) {
-      req.body() = r.body;
-      req.prepare_payload();
-    }
-    req.keep_alive(true);
+    http::request<http::string_body> req;
     // Credentials go only to the configured host, never across a redirect to another one.
-    if (ep.key() == original_host) {
-      std::string auth;
-      if (!impl_->auth_header(&auth, &out.error)) co_return out;
-      if (!auth.empty()) req.set(http::field::authorization, auth);
-    }
+    if (!impl_->build_request(ep, r, ep.key() == original_host, &req, &out.error)) co_return out;
 
     HttpResult attempt;
     bool done = false;

@@ -11,8 +11,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -59,6 +61,13 @@ class HttpClient {
   // Sends `req` with the configured auth and TLS. Redirects are followed per
   // config; a POST follows only 307/308 (which keep the method and body).
   boost::asio::awaitable<HttpResult> send(HttpRequest req, Clock::time_point deadline);
+
+  // GETs `req.url` on a fresh connection and hands a 2xx response's body to
+  // `on_data` as it arrives (a Kubernetes watch stream); `on_data` returns
+  // false to stop reading. For other statuses the first 64 KiB of the body are
+  // in the result instead. No redirects are followed.
+  boost::asio::awaitable<HttpResult> stream(HttpRequest req, Clock::time_point deadline,
+                                            std::function<bool(std::string_view)> on_data);
 
   // Closes idle connections.
   void close_idle();

@@ -657,14 +657,14 @@ std::vector<TargetGroup> GroupBuilder::apply(const std::string& kind, const json
   return out;
 }
 
-std::vector<TargetGroup> GroupBuilder::replace(const std::string& kind,
+std::vector<TargetGroup> GroupBuilder::replace(const std::string& kind, const std::string& ns,
                                                const std::vector<json::object>& objects) {
   std::vector<TargetGroup> out;
   std::set<std::string> keep;
   for (const auto& o : objects) keep.insert(key_of(o));
   std::vector<json::object> gone;
   store_.each(kind, [&](const json::object& o) {
-    if (!keep.count(key_of(o))) gone.push_back(o);
+    if ((ns.empty() || namespace_of(o) == ns) && !keep.count(key_of(o))) gone.push_back(o);
   });
   for (const auto& o : gone) {
     auto g = apply(kind, o, true);
@@ -674,6 +674,12 @@ std::vector<TargetGroup> GroupBuilder::replace(const std::string& kind,
     auto g = apply(kind, o, false);
     out.insert(out.end(), g.begin(), g.end());
   }
+  return out;
+}
+
+std::vector<TargetGroup> GroupBuilder::current() const {
+  std::vector<TargetGroup> out;
+  for (const auto& [source, g] : last_) out.push_back(g);
   return out;
 }
 

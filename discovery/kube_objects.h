@@ -73,10 +73,13 @@ class GroupBuilder {
   // ADDED/MODIFIED (`deleted` false) or DELETED of one object.
   std::vector<TargetGroup> apply(const std::string& kind, const boost::json::object& obj,
                                  bool deleted);
-  // Replaces every object of `kind` with `objects` (a full list), as a series of
-  // events; returns the changed groups.
-  std::vector<TargetGroup> replace(const std::string& kind,
+  // Replaces every object of `kind` in namespace `ns` ("" = all namespaces)
+  // with `objects` (a full list), as a series of events; returns the changed
+  // groups. Unchanged objects produce nothing.
+  std::vector<TargetGroup> replace(const std::string& kind, const std::string& ns,
                                    const std::vector<boost::json::object>& objects);
+  // Every non-empty group, as last returned.
+  std::vector<TargetGroup> current() const;
   const Store& store() const { return store_; }
   size_t groups() const { return last_.size(); }
 

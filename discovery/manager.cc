@@ -1,9 +1,12 @@
 #include "discovery/manager.h"
 
+#include "discovery/kubernetes.h"
+#include "model/log.h"
+
 namespace stoker {
 
-DiscoveryManager::DiscoveryManager(Sink sink, Duration coalesce)
-    : sink_(std::move(sink)), coalesce_(coalesce) {}
+DiscoveryManager::DiscoveryManager(Sink sink, Duration coalesce, KubernetesOptions kube_options)
+    : sink_(std::move(sink)), coalesce_(coalesce), kube_options_(kube_options) {}
 
 DiscoveryManager::~DiscoveryManager() {
   stop();
@@ -34,11 +37,31 @@ void DiscoveryManager::start(const Config& cfg) {
   }
   sender_ = std::thread([this] { send_loop(); });
   for (auto& d : discoverers_) d->start();
+  for (const auto& sc : cfg.scrape_configs) {
+    for (size_t i = 0; i < sc.kubernetes_sd_configs.size(); ++i) {
+      std::string job = sc.job_name, provider = "kubernetes/" + std::to_string(i);
+      auto k = std::make_unique<KubernetesDiscoverer>(
+          job, sc.kubernetes_sd_configs[i],
+          [this, job, provider](std::vector<TargetGroup> groups) {
+            update(job, provider, std::move(groups));
+          },
+          kube_options_);
+      std::string err;
+      if (!k->start(&err)) {
+        log::error("kubernetes", "kubernetes_sd_configs cannot start; no targets from it",
+                   {{"job", job}, {"index", std::to_string(i)}, {"err", err}});
+        continue;
+      }
+      kube_.push_back(std::move(k));
+    }
+  }
 }
 
 void DiscoveryManager::stop() {
   for (auto& d : discoverers_) d->stop();
   discoverers_.clear();
+  for (auto& k : kube_) k->stop();
+  kube_.clear();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -86,7 +109,7 @@ void DiscoveryManager::send_loop() {
 }
 
 std::map<std::string, std::vector<TargetGroup>> DiscoveryManager::discover_once(
-    const Config& cfg, std::vector<std::string>* errors) {
+    const Config& cfg, std::vector<std::string>* errors, const KubernetesOptions& kube_options) {
   std::map<std::string, std::vector<TargetGroup>> out;
   for (const auto& sc : cfg.scrape_configs) {
     auto& groups = out[sc.job_name];
@@ -95,6 +118,12 @@ std::map<std::string, std::vector<TargetGroup>> DiscoveryManager::discover_once(
       FileSdState state;
       std::vector<TargetGroup> found;
       state.refresh(fc.files, &found, errors);
+      groups.insert(groups.end(), found.begin(), found.end());
+    }
+    for (const auto& kc : sc.kubernetes_sd_configs) {
+      std::string err;
+      auto found = KubernetesDiscoverer::list_once(kc, &err, kube_options);
+      if (!err.empty()) errors->push_back("job " + sc.job_name + ": kubernetes_sd_configs: " + err);
       groups.insert(groups.end(), found.begin(), found.end());
     }
   }

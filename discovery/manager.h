@@ -1,5 +1,5 @@
 // DiscoveryManager: runs the discoverers of every job and hands the scrape
-// manager full target sets.
+// manager full target sets (static, file_sd and kubernetes_sd).
 //
 // Each job's state is the union of its static groups and the groups its file
 // discoverers pushed, keyed by source; an empty group removes its source. When a
@@ -23,13 +23,15 @@
 #include "collector/target.h"
 #include "config/config.h"
 #include "discovery/file_sd.h"
+#include "discovery/kubernetes.h"
 
 namespace stoker {
 
 class DiscoveryManager {
  public:
   using Sink = std::function<void(const std::string& job, std::vector<TargetGroup> groups)>;
-  DiscoveryManager(Sink sink, Duration coalesce = std::chrono::seconds(5));
+  DiscoveryManager(Sink sink, Duration coalesce = std::chrono::seconds(5),
+                   KubernetesOptions kube_options = {});
   ~DiscoveryManager();
 
   // start() after stop() begins afresh with the new config (reload).
@@ -39,7 +41,8 @@ class DiscoveryManager {
   // Reads every job's targets once (static and file_sd, no watching): for
   // `stoker targets`. Appends one message per unreadable file to `errors`.
   static std::map<std::string, std::vector<TargetGroup>> discover_once(
-      const Config& cfg, std::vector<std::string>* errors);
+      const Config& cfg, std::vector<std::string>* errors,
+      const KubernetesOptions& kube_options = {});
 
  private:
   void update(const std::string& job, const std::string& provider, std::vector<TargetGroup> groups);
@@ -54,6 +57,8 @@ class DiscoveryManager {
   bool stopping_ = false;
   std::thread sender_;
   std::vector<std::unique_ptr<FileDiscoverer>> discoverers_;
+  std::vector<std::unique_ptr<KubernetesDiscoverer>> kube_;
+  KubernetesOptions kube_options_;
 };
 
 }  // namespace stoker

@@ -8,6 +8,7 @@
 #include "collector/scrape_manager.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
+#include "tests/support/fake_kube.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
 #include "tests/support/test_server.h"
@@ -337,19 +338,8 @@ struct TlsTarget {
 
   TlsTarget() {
     std::string d = dir.path();
-    std::string cmd =
-        "cd " + d +
-        " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
-        "-subj /CN=stoker-test-ca 2>/dev/null && "
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
-        "/CN=stoker.test 2>/dev/null && "
-        "printf 'subjectAltName=DNS:stoker.test,IP:127.0.0.1\\n' > ext.cnf && "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
-        "-days 2 "
-        "-extfile ext.cnf 2>/dev/null && mkdir -p debug/pprof";
-    int status = 0;
-    test::run_command(cmd, &status);
-    REQUIRE(status == 0);
+    test::make_test_certs(d);
+    test::run_command("mkdir -p " + d + "/debug/pprof");
     test::write_file(d + "/debug/pprof/goroutine", pprof_body());
     server = std::make_unique<test::Child>(
         std::vector<std::string>{"/bin/sh", "-c",

@@ -1,0 +1,549 @@
+#include "discovery/kubernetes.h"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "collector/asio_pch.h"
+#include "collector/http_client.h"
+#include "discovery/kube_objects.h"
+#include "model/log.h"
+
+namespace stoker {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct KindInfo {
+  const char* prefix;    // API group path
+  const char* resource;  // plural
+  bool namespaced;
+  const char* role;  // selector role that filters it ("" = none)
+};
+
+const KindInfo* kind_info(const std::string& kind) {
+  static const std::map<std::string, KindInfo> kKinds = {
+      {"Pod", {"/api/v1", "pods", true, "pod"}},
+      {"Node", {"/api/v1", "nodes", false, "node"}},
+      {"Namespace", {"/api/v1", "namespaces", false, ""}},
+      {"Service", {"/api/v1", "services", true, "service"}},
+      {"Endpoints", {"/api/v1", "endpoints", true, "endpoints"}},
+      {"EndpointSlice", {"/apis/discovery.k8s.io/v1", "endpointslices", true, "endpointslice"}},
+      {"Ingress", {"/apis/networking.k8s.io/v1", "ingresses", true, "ingress"}},
+      {"ReplicaSet", {"/apis/apps/v1", "replicasets", true, ""}},
+      {"Job", {"/apis/batch/v1", "jobs", true, ""}}};
+  auto it = kKinds.find(kind);
+  return it == kKinds.end() ? nullptr : &it->second;
+}
+
+std::string url_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+bool read_file(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+bool base64_decode(const std::string& in, std::string* out) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  out->clear();
+  int buf = 0, bits = 0;
+  for (char c : in) {
+    if (c == '=' || std::isspace(static_cast<unsigned char>(c))) continue;
+    int v = val(c);
+    if (v < 0) return false;
+    buf = (buf << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+
+// kubeconfig: the current context's cluster and user.
+bool from_kubeconfig(const std::string& path, KubernetesConnection* out, std::string* error) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    *error = path + ": invalid kubeconfig: " + e.what();
+    return false;
+  }
+  std::string dir = fs::path(path).parent_path().string();
+  auto rel = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : dir + "/" + p; };
+  auto named = [&](const char* list, const std::string& name) -> YAML::Node {
+    if (root[list] && root[list].IsSequence()) {
+      for (const auto& e : root[list]) {
+        if (e["name"] && e["name"].as<std::string>() == name) return e;
+      }
+    }
+    return YAML::Node();
+  };
+  try {
+    std::string current = root["current-context"] ? root["current-context"].as<std::string>() : "";
+    if (current.empty()) {
+      *error = path + ": kubeconfig has no current-context";
+      return false;
+    }
+    YAML::Node ctx = named("contexts", current);
+    if (!ctx || !ctx["context"]) {
+      *error = path + ": context \"" + current + "\" not found";
+      return false;
+    }
+    std::string cluster_name = ctx["context"]["cluster"].as<std::string>("");
+    std::string user_name = ctx["context"]["user"].as<std::string>("");
+    YAML::Node cluster = named("clusters", cluster_name)["cluster"];
+    if (!cluster || !cluster["server"]) {
+      *error = path + ": cluster \"" + cluster_name + "\" not found or has no server";
+      return false;
+    }
+    out->base_url = cluster["server"].as<std::string>();
+    while (!out->base_url.empty() && out->base_url.back() == '/') out->base_url.pop_back();
+    // *-data fields are written to a private directory as files.
+    auto data_file = [&](const YAML::Node& n, const char* name, std::string* file) -> bool {
+      if (!n) return true;
+      std::string raw;
+      if (!base64_decode(n.as<std::string>(), &raw)) {
+        *error = path + ": " + name + " is not valid base64";
+        return false;
+      }
+      if (out->temp_dir.empty()) {
+        char tmpl[] = "/tmp/stoker-kube-XXXXXX";
+        if (!mkdtemp(tmpl)) {
+          *error = std::string("cannot create a temporary directory: ") + std::strerror(errno);
+          return false;
+        }
+        out->temp_dir = tmpl;
+      }
+      *file = out->temp_dir + "/" + name;
+      std::ofstream f(*file, std::ios::binary);
+      f << raw;
+      return static_cast<bool>(f);
+    };
+    auto& tls = out->http.tls;
+    tls.ca_file = rel(cluster["certificate-authority"].as<std::string>(""));
+    if (!data_file(cluster["certificate-authority-data"], "ca.crt", &tls.ca_file)) return false;
+    tls.insecure_skip_verify = cluster["insecure-skip-tls-verify"].as<bool>(false);
+    tls.server_name = cluster["tls-server-name"].as<std::string>("");
+    YAML::Node user = named("users", user_name)["user"];
+    if (user) {
+      tls.cert_file = rel(user["client-certificate"].as<std::string>(""));
+      tls.key_file = rel(user["client-key"].as<std::string>(""));
+      if (!data_file(user["client-certificate-data"], "client.crt", &tls.cert_file)) return false;
+      if (!data_file(user["client-key-data"], "client.key", &tls.key_file)) return false;
+      if (user["token"] || user["tokenFile"]) {
+        Authorization a;
+        a.credentials.value = user["token"].as<std::string>("");
+        a.credentials_file = rel(user["tokenFile"].as<std::string>(""));
+        out->http.authorization = a;
+      } else if (user["username"]) {
+        BasicAuth b;
+        b.username = user["username"].as<std::string>();
+        b.password.value = user["password"].as<std::string>("");
+        out->http.basic_auth = b;
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    *error = path + ": invalid kubeconfig: " + e.what();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const KubernetesOptions& opts,
+                                   KubernetesConnection* out, std::string* error) {
+  *out = KubernetesConnection{};
+  if (!cfg.api_server.empty()) {
+    out->base_url = cfg.api_server;
+    out->http = cfg.http;
+    return true;
+  }
+  if (!cfg.kubeconfig_file.empty()) return from_kubeconfig(cfg.kubeconfig_file, out, error);
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+  if (!host || !port || !*host || !*port) {
+    *error =
+        "not running in a Kubernetes cluster (KUBERNETES_SERVICE_HOST and "
+        "KUBERNETES_SERVICE_PORT are not set): set api_server or kubeconfig_file";
+    return false;
+  }
+  std::string h = host;
+  out->base_url = "https://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + port;
+  std::string token = opts.service_account_dir + "/token";
+  if (access(token.c_str(), R_OK) != 0) {
+    *error = "in-cluster: cannot read the service account token " + token;
+    return false;
+  }
+  Authorization a;
+  a.credentials_file = token;  // re-read on every request: token rotation works
+  out->http.authorization = a;
+  std::string ca = opts.service_account_dir + "/ca.crt";
+  if (access(ca.c_str(), R_OK) == 0) out->http.tls.ca_file = ca;
+  if (cfg.own_namespace) {
+    std::string ns;
+    read_file(opts.service_account_dir + "/namespace", &ns);
+    out->own_namespace = trim(ns);
+    if (out->own_namespace.empty()) {
+      *error = "could not read own namespace name (empty file)";
+      return false;
+    }
+  }
+  return true;
+}
+
+struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<Impl> {
+  std::string job;
+  KubernetesSdConfig cfg;
+  Sink sink;
+  KubernetesOptions opts;
+  KubernetesConnection conn;
+  asio::io_context io;
+  std::shared_ptr<HttpClient> client;
+  std::unique_ptr<kube::GroupBuilder> builder;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  asio::cancellation_signal cancel;
+  std::mt19937 rng{std::random_device{}()};
+
+  std::vector<std::string> namespaces() const {
+    std::vector<std::string> out = cfg.namespaces;
+    if (cfg.own_namespace && !conn.own_namespace.empty()) out.push_back(conn.own_namespace);
+    if (out.empty()) out.emplace_back();  // all namespaces
+    return out;
+  }
+
+  std::string url(const std::string& kind, const std::string& ns, const std::string& extra) const {
+    const KindInfo* k = kind_info(kind);
+    std::string u = conn.base_url + k->prefix;
+    if (k->namespaced && !ns.empty()) u += "/namespaces/" + url_encode(ns);
+    u += std::string("/") + k->resource;
+    std::string q;
+    for (const auto& sel : cfg.selectors) {
+      if (sel.role != k->role) continue;
+      if (!sel.label.empty()) q += "&labelSelector=" + url_encode(sel.label);
+      if (!sel.field.empty()) q += "&fieldSelector=" + url_encode(sel.field);
+    }
+    q += extra;
+    if (!q.empty()) u += "?" + q.substr(1);
+    return u;
+  }
+
+  // LIST: the items and the list's resourceVersion; "" and an error on failure.
+  asio::awaitable<bool> list(const std::string& kind, const std::string& ns,
+                             std::vector<json::object>* items, std::string* rv,
+                             std::string* error, int* status) {
+    HttpRequest req;
+    req.url = url(kind, ns, "");
+    req.headers = {{"Accept", "application/json"}};
+    std::string body;
+    bool too_big = false;
+    auto res = co_await client->stream(
+        req, std::chrono::steady_clock::now() + std::chrono::seconds(60),
+        [&](std::string_view chunk) {
+          if (body.size() + chunk.size() > opts.max_list_bytes) {
+            too_big = true;
+            return false;
+          }
+          body.append(chunk);
+          return true;
+        });
+    *status = res.status;
+    if (too_big) {
+      *error = "list of " + kind + " exceeds " + std::to_string(opts.max_list_bytes) + " bytes";
+      co_return false;
+    }
+    if (!res.error.empty()) {
+      *error = "list " + req.url + ": " + res.error;
+      co_return false;
+    }
+    if (res.status != 200) {
+      *error = "list " + req.url + ": HTTP " + std::to_string(res.status) + " " +
+               res.body.substr(0, 300);
+      co_return false;
+    }
+    boost::system::error_code ec;
+    json::value doc = json::parse(body, ec);
+    if (ec || !doc.is_object()) {
+      *error = "list " + req.url + ": response is not a JSON object";
+      co_return false;
+    }
+    items->clear();
+    if (auto* arr = doc.as_object().if_contains("items"); arr && arr->is_array()) {
+      for (auto& it : arr->as_array()) {
+        if (it.is_object()) items->push_back(std::move(it.as_object()));
+      }
+    }
+    *rv = "";
+    if (auto* meta = doc.as_object().if_contains("metadata"); meta && meta->is_object()) {
+      if (auto* v = meta->as_object().if_contains("resourceVersion"); v && v->is_string())
+        *rv = std::string(v->as_string());
+    }
+    co_return true;
+  }
+
+  void deliver(std::vector<TargetGroup> groups) {
+    if (!groups.empty() && sink) sink(std::move(groups));
+  }
+
+  static std::string resource_version(const json::object& o) {
+    auto* meta = o.if_contains("metadata");
+    if (!meta || !meta->is_object()) return "";
+    auto* v = meta->as_object().if_contains("resourceVersion");
+    return v && v->is_string() ? std::string(v->as_string()) : "";
+  }
+
+  asio::awaitable<bool> sleep(std::chrono::milliseconds d) {
+    asio::steady_timer t(io, d);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return !stopping;
+  }
+
+  // list → watch → (watch again | relist), with backoff, until stopped.
+  asio::awaitable<void> run(std::string kind, std::string ns) {
+    auto self = shared_from_this();
+    auto backoff = opts.min_backoff;
+    std::string last_error;
+    std::string where = kind + (ns.empty() ? "" : " in " + ns);
+    auto failed = [&](const std::string& err) -> asio::awaitable<bool> {
+      if (err != last_error) {
+        log::warn("kubernetes", "discovery request failed; retrying",
+                  {{"job", job}, {"what", where}, {"err", err}});
+        last_error = err;
+      }
+      std::uniform_real_distribution<double> jitter(1.0, 2.0);
+      auto wait = std::chrono::milliseconds(
+          static_cast<int64_t>(static_cast<double>(backoff.count()) * jitter(rng)));
+      backoff = std::min(backoff * 2, opts.max_backoff);
+      co_return co_await sleep(std::min(wait, opts.max_backoff));
+    };
+    while (!stopping) {
+      std::vector<json::object> items;
+      std::string rv, err;
+      int status = 0;
+      if (!co_await list(kind, ns, &items, &rv, &err, &status)) {
+        if (!co_await failed(err)) co_return;
+        continue;
+      }
+      if (stopping) co_return;
+      if (!last_error.empty()) {
+        log::info("kubernetes", "discovery recovered", {{"job", job}, {"what", where}});
+        last_error.clear();
+      }
+      backoff = opts.min_backoff;
+      deliver(builder->replace(kind, ns, items));
+      // Watch until the version expires (then relist) or an error (then back off).
+      bool relist = false;
+      while (!stopping && !relist) {
+        std::uniform_int_distribution<int64_t> timeout(opts.min_watch_timeout.count(),
+                                                       2 * opts.min_watch_timeout.count() - 1);
+        int64_t secs = timeout(rng);
+        HttpRequest req;
+        req.url = url(kind, ns,
+                      "&watch=1&allowWatchBookmarks=true&resourceVersion=" + url_encode(rv) +
+                          "&timeoutSeconds=" + std::to_string(secs));
+        req.headers = {{"Accept", "application/json"}};
+        std::string line_buf, stream_error;
+        bool expired = false;
+        auto on_data = [&](std::string_view chunk) {
+          line_buf.append(chunk);
+          size_t start = 0, nl;
+          while ((nl = line_buf.find('\n', start)) != std::string::npos) {
+            std::string_view line(line_buf.data() + start, nl - start);
+            start = nl + 1;
+            if (line.find_first_not_of(" \r\t") == std::string_view::npos) continue;
+            boost::system::error_code ec;
+            json::value ev = json::parse(line, ec);
+            if (ec || !ev.is_object()) {
+              stream_error = "watch stream: an event is not JSON";
+              return false;
+            }
+            auto& eo = ev.as_object();
+            std::string type = eo.contains("type") && eo.at("type").is_string()
+                                   ? std::string(eo.at("type").as_string())
+                                   : "";
+            auto* objv = eo.if_contains("object");
+            if (!objv || !objv->is_object()) continue;
+            auto& obj = objv->as_object();
+            if (type == "ERROR") {
+              int64_t code = obj.contains("code") && obj.at("code").is_int64()
+                                 ? obj.at("code").as_int64()
+                                 : 0;
+              if (code == 410) {
+                expired = true;
+              } else {
+                stream_error = "watch ERROR event: " + json::serialize(obj).substr(0, 300);
+              }
+              return false;
+            }
+            std::string v = resource_version(obj);
+            if (!v.empty()) rv = v;
+            if (type == "BOOKMARK") continue;
+            if (type == "ADDED" || type == "MODIFIED") {
+              deliver(builder->apply(kind, obj, false));
+            } else if (type == "DELETED") {
+              deliver(builder->apply(kind, obj, true));
+            }
+          }
+          line_buf.erase(0, start);
+          if (line_buf.size() > opts.max_list_bytes) {
+            stream_error = "watch event exceeds " + std::to_string(opts.max_list_bytes) + " bytes";
+            return false;
+          }
+          return !stopping;
+        };
+        auto res = co_await client->stream(
+            req, std::chrono::steady_clock::now() + std::chrono::seconds(secs + 60), on_data);
+        if (stopping) co_return;
+        if (expired || res.status == 410) {
+          relist = true;  // the version is too old: start over with a list
+          log::debug("kubernetes", "watch expired; relisting", {{"job", job}, {"what", where}});
+          break;
+        }
+        std::string err2 = !stream_error.empty() ? stream_error
+                           : !res.error.empty() && res.status == 0
+                               ? "watch " + req.url + ": " + res.error
+                           : res.status != 200 ? "watch " + req.url + ": HTTP " +
+                                                     std::to_string(res.status) + " " +
+                                                     res.body.substr(0, 300)
+                                               : "";
+        if (!err2.empty()) {
+          if (!co_await failed(err2)) co_return;
+          relist = true;  // after an error, the state may have drifted: relist
+        }
+        // A watch that simply timed out is resumed from `rv`.
+      }
+    }
+  }
+};
+
+KubernetesDiscoverer::KubernetesDiscoverer(std::string job, KubernetesSdConfig cfg, Sink sink,
+                                           KubernetesOptions opts)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->job = std::move(job);
+  impl_->cfg = std::move(cfg);
+  impl_->sink = std::move(sink);
+  impl_->opts = opts;
+}
+
+KubernetesDiscoverer::~KubernetesDiscoverer() {
+  stop();
+}
+
+bool KubernetesDiscoverer::start(std::string* error) {
+  auto& d = *impl_;
+  if (!resolve_kubernetes_connection(d.cfg, d.opts, &d.conn, error)) return false;
+  d.client = std::make_shared<HttpClient>(d.io.get_executor(), d.conn.http, 0,
+                                          "stoker/" STOKER_VERSION_STRING);
+  d.builder = std::make_unique<kube::GroupBuilder>(d.cfg);
+  for (const auto& kind : d.builder->kinds()) {
+    const KindInfo* k = kind_info(kind);
+    std::vector<std::string> nss = k->namespaced ? d.namespaces() : std::vector<std::string>{""};
+    for (const auto& ns : nss) {
+      asio::co_spawn(d.io, d.run(kind, ns),
+                     asio::bind_cancellation_slot(d.cancel.slot(), asio::detached));
+    }
+  }
+  d.thread = std::thread([impl = impl_] {
+    try {
+      impl->io.run();
+    } catch (const std::exception& e) {
+      log::error("kubernetes", "discovery stopped unexpectedly",
+                 {{"job", impl->job}, {"err", e.what()}});
+    }
+  });
+  return true;
+}
+
+void KubernetesDiscoverer::stop() {
+  auto& d = *impl_;
+  if (d.stopping.exchange(true)) return;
+  d.io.stop();
+  if (d.thread.joinable()) d.thread.join();
+  if (!d.conn.temp_dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(d.conn.temp_dir, ec);
+  }
+}
+
+std::vector<TargetGroup> KubernetesDiscoverer::list_once(const KubernetesSdConfig& cfg,
+                                                         std::string* error,
+                                                         const KubernetesOptions& opts) {
+  Impl d;
+  d.cfg = cfg;
+  d.opts = opts;
+  std::vector<TargetGroup> out;
+  if (!resolve_kubernetes_connection(cfg, opts, &d.conn, error)) return out;
+  d.client = std::make_shared<HttpClient>(d.io.get_executor(), d.conn.http, 0,
+                                          "stoker/" STOKER_VERSION_STRING);
+  d.builder = std::make_unique<kube::GroupBuilder>(cfg);
+  auto kinds = d.builder->kinds();
+  asio::co_spawn(
+      d.io,
+      [&]() -> asio::awaitable<void> {
+        // Related kinds first, so the role's groups see their metadata.
+        for (auto k = kinds.rbegin(); k != kinds.rend(); ++k) {
+          const KindInfo* info = kind_info(*k);
+          std::vector<std::string> nss =
+              info->namespaced ? d.namespaces() : std::vector<std::string>{""};
+          for (const auto& ns : nss) {
+            std::vector<json::object> items;
+            std::string rv;
+            int status = 0;
+            if (!co_await d.list(*k, ns, &items, &rv, error, &status)) co_return;
+            d.builder->replace(*k, ns, items);
+          }
+        }
+      },
+      asio::detached);
+  d.io.run();
+  if (!d.conn.temp_dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(d.conn.temp_dir, ec);
+  }
+  if (!error->empty()) return out;
+  return d.builder->current();
+}
+
+}  // namespace stoker
