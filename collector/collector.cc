@@ -1,6 +1,7 @@
 #include "collector/collector.h"
 
 #include <boost/json.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -28,6 +29,8 @@ class Collector::Impl {
       : opts_(std::move(opts)), workers_(std::max(2u, std::thread::hardware_concurrency())) {}
 
   int run() {
+    // A peer closing a connection is an error to handle, not a reason to die.
+    std::signal(SIGPIPE, SIG_IGN);
     std::vector<std::string> errors;
     auto cfg = load(&errors);
     if (!cfg) {

@@ -20,12 +20,8 @@ namespace fs = std::filesystem;
 
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
-// Kubernetes discovery is parsed and validated, but the discoverer is not
-// finished: configs using it are refused until it is.
-constexpr bool kKubernetesDiscovery = false;
-
-const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "kubernetes_sd_configs",
-                                                "scrape_config_files", "clustering"};
+const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "scrape_config_files",
+                                                "clustering"};
 
 // Keys of a prometheus.yml that a profile collector has no use for.
 const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
@@ -957,7 +953,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
        "label_limit",
        "label_name_length_limit",
        "label_value_length_limit"};
-  if (kKubernetesDiscovery) allowed.insert("kubernetes_sd_configs");
+  allowed.insert("kubernetes_sd_configs");
   w.each(
       n, path, allowed,
       [&](const std::string& k, const YAML::Node& v, const std::string& sub) {

@@ -13,6 +13,7 @@
 #include "collector/remote_write.h"
 #include "storage/outbox.h"
 #include "tests/support/demo.h"
+#include "tests/support/fake_kube.h"
 #include "tests/support/profiles.h"
 #include "tests/support/push_receiver.h"
 
@@ -411,5 +412,75 @@ TEST_CASE("the real Prometheus server scrapes stoker's /metrics", "[integration]
                          "/api/v1/query?query=stoker_scrape_duration_seconds_count", &q) == 200);
   CHECK(!boost::json::parse(q).at("data").at("result").as_array().empty());
   CHECK(prom.stop(SIGTERM, 10000) == 0);
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
+}
+
+TEST_CASE("a pod discovered through the Kubernetes API is scraped until it is deleted",
+          "[integration][kube]") {
+  Demo demo;
+  TempDir dir;
+  test::make_test_certs(dir.path());
+  test::FakeKube api({"e2e-token", dir.file("server.pem"), dir.file("server.key")});
+  test::write_file(dir.file("token"), "e2e-token");
+  int web_port = test::free_port();
+  std::string db = dir.file("stoker.db");
+  test::write_file(
+      dir.file("stoker.yaml"),
+      "global:\n  scrape_interval: 1s\nstorage:\n  path: " + db +
+          "\nweb:\n  listen_address: 127.0.0.1:" + std::to_string(web_port) +
+          "\nscrape_configs:\n  - job_name: k8s\n    kubernetes_sd_configs:\n"
+          "      - role: pod\n        api_server: " +
+          api.url() + "\n        bearer_token_file: token\n        tls_config: {ca_file: ca.pem}\n" +
+          "    relabel_configs:\n"
+          "      - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}\n"
+          "      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}\n"
+          "    profiling_config:\n      process_cpu: {enabled: false}\n"
+          "      memory: {enabled: false}\n      block: {enabled: false}\n"
+          "      mutex: {enabled: false}\n");
+  auto demo_pod = [&] {
+    return boost::json::object{
+        {"metadata", boost::json::object{{"name", "demo-7f9c"}, {"namespace", "shop"}}},
+        {"spec",
+         boost::json::object{
+             {"nodeName", "n1"},
+             {"containers",
+              boost::json::array{boost::json::object{
+                  {"name", "app"},
+                  {"ports", boost::json::array{boost::json::object{
+                                {"containerPort", demo.port}, {"protocol", "TCP"}}}}}}}}},
+        {"status", boost::json::object{{"podIP", "127.0.0.1"}, {"phase", "Running"}}}};
+  };
+  // `stoker targets` lists once.
+  api.create("Pod", demo_pod());
+  int status = 0;
+  std::string out = test::run_command(std::string(STOKER_BINARY) + " targets --config " +
+                                          dir.file("stoker.yaml") + " --output json 2>&1",
+                                      &status);
+  INFO(out);
+  CHECK(status == 0);
+  CHECK(out.find("\"pod\":\"demo-7f9c\"") != std::string::npos);
+
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  INFO(test::read_file(dir.file("stoker.log")));
+  REQUIRE(test::wait_for([&] { return ready(web_port); }, 10000));
+  const std::string stored = "stoker_profiles_stored_total{job=\"k8s\",profile=\"goroutine\"}";
+  REQUIRE(test::wait_for([&] { return metric(web_port, stored) >= 2; }, 20000));
+  std::string err;
+  auto r = Reader::open(db, &err);
+  REQUIRE(r);
+  auto series = r->series(*Selector::parse("goroutine", &err), {});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0].labels.get("namespace") == "shop");
+  CHECK(series[0].labels.get("pod") == "demo-7f9c");
+  CHECK(series[0].labels.get("service_name") == "shop/app");  // Alloy's inference
+  CHECK(series[0].labels.get("instance") == "127.0.0.1:" + std::to_string(demo.port));
+
+  // The pod goes away: its loop stops.
+  api.remove("Pod", "shop", "demo-7f9c");
+  REQUIRE(test::wait_for([&] { return metric(web_port, "stoker_scrape_loops") == 0; }, 15000));
+  std::string body;
+  REQUIRE(test::http_get(web_port, "/api/v1/targets", &body) == 200);
+  CHECK(boost::json::parse(body).at("data").at("activeTargets").as_array().empty());
+  CHECK(api.unauthorized() == 0);
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }

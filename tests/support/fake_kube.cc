@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <stdexcept>
 
 #include "tests/support/process.h"
@@ -152,6 +153,8 @@ std::string chunk(const std::string& data) {
 }  // namespace
 
 FakeKube::FakeKube(Options opts) : opts_(std::move(opts)) {
+  // SSL_write to a client that went away must not kill the test process.
+  ::signal(SIGPIPE, SIG_IGN);
   if (!opts_.cert_file.empty()) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, opts_.cert_file.c_str()) != 1 ||
