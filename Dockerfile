@@ -11,6 +11,7 @@ COPY model model
 COPY config config
 COPY collector collector
 COPY storage storage
+COPY discovery discovery
 COPY web web
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOKER_TESTS=OFF \
     && cmake --build /build --target stoker -j"$(nproc)" \

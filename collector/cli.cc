@@ -44,6 +44,7 @@ Usage:
 
 Flags:
   --config FILE             YAML scrape config (default: embedded config scraping localhost:6060)
+  --config.expand-env       replace $VAR and ${VAR} in the config file by environment values
   --storage.path DB         SQLite database (default: storage.path of the config, ./data/stoker.db)
   --web.listen-address A    override web.listen_address (default 127.0.0.1:4040)
   --log.level L             debug, info, warn, error (default info)
@@ -75,7 +76,8 @@ Args parse_args(int argc, char** argv, size_t start) {
       "--log.level", "--log.format",   "--query",
       "--from",      "--until",        "--output",
       "-o"};
-  static const std::set<std::string> kBoolFlags = {"--help", "-h", "--version"};
+  static const std::set<std::string> kBoolFlags = {"--help", "-h", "--version",
+                                                   "--config.expand-env"};
   Args a;
   for (size_t i = start; i < static_cast<size_t>(argc); ++i) {
     std::string s = argv[i];
@@ -123,7 +125,7 @@ int fail(const std::string& msg, int code = 1) {
 std::string storage_path(const Args& a, std::string* error) {
   if (auto p = flag(a, "--storage.path")) return *p;
   if (auto c = flag(a, "--config")) {
-    auto r = load_config_file(*c);
+    auto r = load_config_file(*c, flag(a, "--config.expand-env").has_value());
     if (!r.config) {
       *error = r.errors.front();
       return "";
@@ -158,7 +160,7 @@ int cmd_check_config(const Args& a) {
   for (size_t i = 2; i < a.positional.size(); ++i) {
     const std::string& file = a.positional[i];
     std::printf("Checking %s\n", file.c_str());
-    auto r = load_config_file(file);
+    auto r = load_config_file(file, flag(a, "--config.expand-env").has_value());
     if (r.config) {
       size_t targets = 0;
       for (const auto& sc : r.config->scrape_configs) {
@@ -266,7 +268,7 @@ int cmd_targets(const Args& a) {
   if (!c) return fail("usage: stoker targets --config FILE [--output json|table]", 2);
   std::string output = flag(a, "--output").value_or("json");
   if (output != "table" && output != "json") return fail("--output must be table or json", 2);
-  auto r = load_config_file(*c);
+  auto r = load_config_file(*c, flag(a, "--config.expand-env").has_value());
   if (!r.config) {
     std::fprintf(stderr, "stoker: invalid config %s:\n", c->c_str());
     for (const auto& e : r.errors) std::fprintf(stderr, "  %s\n", e.c_str());
@@ -301,6 +303,7 @@ int cmd_targets(const Args& a) {
 int cmd_run(const Args& a) {
   CollectorOptions opts;
   opts.config_file = flag(a, "--config");
+  opts.expand_env = flag(a, "--config.expand-env").has_value();
   opts.storage_path = flag(a, "--storage.path");
   opts.listen_address = flag(a, "--web.listen-address");
   opts.self = g_self;

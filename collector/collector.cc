@@ -110,7 +110,7 @@ class Collector::Impl {
   std::optional<Config> load(std::vector<std::string>* errors) {
     Config cfg;
     if (opts_.config_file) {
-      auto r = load_config_file(*opts_.config_file);
+      auto r = load_config_file(*opts_.config_file, opts_.expand_env);
       if (!r.config) {
         *errors = std::move(r.errors);
         return std::nullopt;

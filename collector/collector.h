@@ -22,6 +22,7 @@ namespace stoker {
 
 struct CollectorOptions {
   std::optional<std::string> config_file;  // none: the embedded default config
+  bool expand_env = false;                 // --config.expand-env
   std::optional<std::string> storage_path;       // --storage.path
   std::optional<std::string> listen_address;     // --web.listen-address
   std::string self;                              // argv[0], for the start-up hints

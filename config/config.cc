@@ -1329,7 +1329,7 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   return result;
 }
 
-ConfigResult load_config_file(const std::string& path) {
+ConfigResult load_config_file(const std::string& path, bool expand_env_vars) {
   ConfigResult result;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -1339,7 +1339,7 @@ ConfigResult load_config_file(const std::string& path) {
   std::ostringstream buf;
   buf << in.rdbuf();
   std::string dir = std::filesystem::absolute(path).parent_path().string();
-  return load_config_string(buf.str(), path, dir);
+  return load_config_string(expand_env_vars ? expand_env(buf.str()) : buf.str(), path, dir);
 }
 
 Config default_config() {

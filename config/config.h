@@ -191,8 +191,10 @@ struct ConfigResult {
 };
 
 // Loads and validates a YAML file. Relative file paths inside it are resolved
-// against the file's directory.
-ConfigResult load_config_file(const std::string& path);
+// against the file's directory. With `expand_env` (--config.expand-env), every
+// $VAR / ${VAR} in the file is replaced by the environment's value ("" when
+// unset) before parsing, and $$ by $.
+ConfigResult load_config_file(const std::string& path, bool expand_env = false);
 // Loads YAML text; `name` is used in messages, `dir` resolves relative paths.
 ConfigResult load_config_string(const std::string& yaml, const std::string& name,
                                 const std::string& dir);

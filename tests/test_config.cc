@@ -561,3 +561,25 @@ TEST_CASE("bad configs from Prometheus' testdata are rejected for the same reaso
     }
   }
 }
+
+TEST_CASE("--config.expand-env replaces environment variables in the whole file", "[config]") {
+  stoker::test::TempDir dir;
+  stoker::test::write_file(
+      dir.file("c.yaml"),
+      "scrape_configs:\n  - job_name: ${STOKER_TEST_JOB}\n    static_configs:\n"
+      "      - targets: ['$STOKER_TEST_HOST:6060']\n        labels: {cost: '$$5'}\n");
+  ::setenv("STOKER_TEST_JOB", "from-env", 1);
+  ::setenv("STOKER_TEST_HOST", "10.0.0.7", 1);
+  auto r = load_config_file(dir.file("c.yaml"), true);
+  INFO(errors(r));
+  REQUIRE(r.config);
+  CHECK(r.config->scrape_configs[0].job_name == "from-env");
+  CHECK(r.config->scrape_configs[0].static_configs[0].targets[0] == "10.0.0.7:6060");
+  CHECK(r.config->scrape_configs[0].static_configs[0].labels.get("cost") == "$5");
+  // Without the flag, the text is taken literally.
+  auto literal = load_config_file(dir.file("c.yaml"));
+  REQUIRE(literal.config);
+  CHECK(literal.config->scrape_configs[0].job_name == "${STOKER_TEST_JOB}");
+  ::unsetenv("STOKER_TEST_JOB");
+  ::unsetenv("STOKER_TEST_HOST");
+}

@@ -1,6 +1,7 @@
 // End to end: the demo Go app as a real pprof producer, the real stoker binary,
 // and `go tool pprof` as the judge of what stoker exports.
 #include <signal.h>
+#include <yaml-cpp/yaml.h>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -380,4 +381,36 @@ scrape_configs:
   CHECK(status == 0);
   CHECK(table.find("dropped") != std::string::npos);
   CHECK(table.find("http://api-1:6060/debug/pprof/allocs") != std::string::npos);
+}
+
+TEST_CASE("every Kubernetes example manifest is well formed and its config checks",
+          "[integration][examples]") {
+  int files = 0, configs = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(STOKER_SOURCE_DIR "/examples/kubernetes")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    INFO(entry.path().string());
+    auto docs = YAML::LoadAllFromFile(entry.path().string());
+    CHECK(!docs.empty());
+    for (const auto& doc : docs) {
+      REQUIRE(doc.IsMap());
+      CHECK(!doc["apiVersion"].as<std::string>("").empty());
+      CHECK(!doc["kind"].as<std::string>("").empty());
+      CHECK(!doc["metadata"]["name"].as<std::string>("").empty());
+      if (doc["kind"].as<std::string>() != "ConfigMap" || !doc["data"]["stoker.yaml"]) continue;
+      TempDir dir;
+      test::write_file(dir.file("stoker.yaml"), doc["data"]["stoker.yaml"].as<std::string>());
+      int status = 0;
+      std::string out = test::run_command(
+          "NODE_NAME=node-a POD_NAME=p POD_NAMESPACE=ns " + std::string(STOKER_BINARY) +
+              " check config --config.expand-env " + dir.file("stoker.yaml") + " 2>&1",
+          &status);
+      INFO(out);
+      CHECK(status == 0);
+      ++configs;
+    }
+  }
+  CHECK(files == 2);
+  CHECK(configs == 2);
 }

@@ -1,12 +1,16 @@
 // Kubernetes discovery: the 19 pod-role conformance cases transcribed from
 // Prometheus' discovery/kubernetes/pod_test.go, run through GroupBuilder with
 // their create/update/delete steps, plus the other roles' labels.
+#include <yaml-cpp/yaml.h>
+
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 
+#include "collector/target.h"
 #include "discovery/kube_objects.h"
+#include "tests/support/process.h"
 
 using namespace stoker;
 namespace json = boost::json;
@@ -145,4 +149,58 @@ TEST_CASE("pod role: Prometheus' 19 pod_test.go cases, with their updates and de
       if (!expected.contains(source)) CHECK(g.targets.empty());
     }
   }
+}
+
+TEST_CASE("the DaemonSet example's relabel rules honour profiles.grafana.com annotations",
+          "[kube][examples]") {
+  // The config embedded in examples/kubernetes/daemonset.yaml, as the pod sees it.
+  YAML::Node cm;
+  for (const auto& doc : YAML::LoadAllFromFile(STOKER_SOURCE_DIR "/examples/kubernetes/daemonset.yaml")) {
+    if (doc["kind"].as<std::string>() == "ConfigMap") cm = doc;
+  }
+  REQUIRE(cm);
+  test::TempDir dir;
+  test::write_file(dir.file("stoker.yaml"), cm["data"]["stoker.yaml"].as<std::string>());
+  ::setenv("NODE_NAME", "node-a", 1);
+  auto r = load_config_file(dir.file("stoker.yaml"), true);
+  ::unsetenv("NODE_NAME");
+  REQUIRE(r.config);
+  const auto& jobs = r.config->scrape_configs;
+  REQUIRE(jobs.size() == 12);
+  CHECK(jobs[0].kubernetes_sd_configs[0].selectors[0].field == "spec.nodeName=node-a");
+
+  // A pod asking for CPU on port 6060 and memory on the port named "pprof" at a
+  // custom path; goroutine not asked for.
+  auto pod = json::parse(R"({
+    "metadata": {"name": "checkout-1", "namespace": "shop", "labels": {"app": "checkout"},
+      "annotations": {
+        "profiles.grafana.com/cpu.scrape": "true", "profiles.grafana.com/cpu.port": "6060",
+        "profiles.grafana.com/memory.scrape": "true", "profiles.grafana.com/memory.port_name": "pprof",
+        "profiles.grafana.com/memory.path": "/custom/heap",
+        "profiles.grafana.com/service_name": "checkout-svc"}},
+    "spec": {"nodeName": "node-a", "containers": [{"name": "app", "ports": [
+      {"name": "http", "containerPort": 8080}, {"name": "pprof", "containerPort": 6060}]}]},
+    "status": {"podIP": "10.1.2.3", "phase": "Running"}})").as_object();
+  std::map<std::string, std::vector<std::string>> urls;  // job → scrape URLs
+  std::map<std::string, Labels> labels;
+  for (const auto& sc : jobs) {
+    kube::GroupBuilder b(sc.kubernetes_sd_configs[0]);
+    auto groups = b.apply("Pod", pod, false);
+    for (const auto& t : build_targets(sc, groups)) {
+      if (t.dropped || !t.error.empty()) continue;
+      for (const auto& ep : t.endpoints) urls[sc.job_name].push_back(ep.url);
+      labels[sc.job_name] = t.labels.without_reserved();
+    }
+  }
+  CHECK(urls.size() == 2);
+  CHECK(urls["pods-process_cpu-by-port"] ==
+        std::vector<std::string>{"http://10.1.2.3:6060/debug/pprof/profile?seconds=14"});
+  CHECK(urls["pods-memory-by-port-name"] ==
+        std::vector<std::string>{"http://10.1.2.3:6060/custom/heap"});
+  const Labels& l = labels["pods-memory-by-port-name"];
+  CHECK(l.get("namespace") == "shop");
+  CHECK(l.get("pod") == "checkout-1");
+  CHECK(l.get("container") == "app");
+  CHECK(l.get("app") == "checkout");
+  CHECK(l.get("service_name") == "checkout-svc");
 }
