@@ -68,6 +68,8 @@ const json::object* controller_of(const json::object& o) {
 }
 
 const std::string kPrefix = "__meta_kubernetes_";
+// Marks an object slim() already produced (not an API field).
+constexpr const char* kSlimMark = "_stoker_slim";
 
 // podLabels: the pod's group labels.
 Labels pod_labels(const json::object& pod) {
@@ -162,8 +164,78 @@ std::string key_of(const json::object& o) {
 bool Store::put(const std::string& kind, Object o) {
   if (name_of(o).empty()) return false;
   std::string key = key_of(o);
-  objects_[kind][key] = std::move(o);
+  // slim() of a slim object is the same object: lists arrive slimmed already.
+  // Kept serialized: a few hundred bytes per pod instead of a JSON tree.
+  objects_[kind][key] = json::serialize(o.contains(kSlimMark) ? o : slim(kind, o));
   return true;
+}
+
+json::object slim(const std::string& kind, const json::object& o) {
+  if (o.contains(kSlimMark)) return o;
+  // Copies the listed keys of `from` (those present) into a new object.
+  auto pick = [](const json::object& from, std::initializer_list<const char*> keys) {
+    json::object out;
+    for (const char* k : keys) {
+      if (auto* v = from.if_contains(k)) out[k] = *v;
+    }
+    return out;
+  };
+  json::object out;
+  const auto& meta = obj(o, "metadata");
+  json::object m = pick(meta, {"name", "namespace", "uid", "labels", "annotations"});
+  json::array owners;
+  for (const auto& r : arr(meta, "ownerReferences")) {
+    if (r.is_object()) owners.push_back(pick(r.get_object(), {"kind", "name", "controller"}));
+  }
+  if (!owners.empty()) m["ownerReferences"] = std::move(owners);
+  out["metadata"] = std::move(m);
+  if (kind == "Pod") {
+    const auto& spec = obj(o, "spec");
+    json::object sp = pick(spec, {"nodeName"});
+    for (const char* list : {"containers", "initContainers"}) {
+      json::array cs;
+      for (const auto& c : arr(spec, list)) {
+        if (!c.is_object()) continue;
+        json::object x = pick(c.get_object(), {"name", "image"});
+        json::array ports;
+        for (const auto& p : arr(c.get_object(), "ports")) {
+          if (p.is_object()) ports.push_back(pick(p.get_object(), {"name", "containerPort", "protocol"}));
+        }
+        if (!ports.empty()) x["ports"] = std::move(ports);
+        cs.push_back(std::move(x));
+      }
+      if (!cs.empty()) sp[list] = std::move(cs);
+    }
+    out["spec"] = std::move(sp);
+    const auto& status = obj(o, "status");
+    json::object st = pick(status, {"podIP", "hostIP", "phase"});
+    json::array conds;
+    for (const auto& c : arr(status, "conditions")) {
+      if (c.is_object() && str(c.get_object(), "type") == "Ready")
+        conds.push_back(pick(c.get_object(), {"type", "status"}));
+    }
+    if (!conds.empty()) st["conditions"] = std::move(conds);
+    for (const char* list : {"containerStatuses", "initContainerStatuses"}) {
+      json::array ss;
+      for (const auto& c : arr(status, list)) {
+        if (c.is_object()) ss.push_back(pick(c.get_object(), {"name", "containerID"}));
+      }
+      if (!ss.empty()) st[list] = std::move(ss);
+    }
+    out["status"] = std::move(st);
+  } else if (kind == "Node") {
+    out["spec"] = pick(obj(o, "spec"), {"providerID"});
+    out["status"] = pick(obj(o, "status"), {"addresses", "daemonEndpoints"});
+  } else if (kind == "Namespace" || kind == "ReplicaSet" || kind == "Job") {
+    // metadata is all the builders read
+  } else {
+    // Services, endpoints, endpoint slices and ingresses are read in full.
+    for (const auto& [k, v] : o) {
+      if (k != "metadata") out[k] = v;
+    }
+  }
+  out[kSlimMark] = true;
+  return out;
 }
 
 bool Store::remove(const std::string& kind, const std::string& ns, const std::string& name) {
@@ -171,18 +243,27 @@ bool Store::remove(const std::string& kind, const std::string& ns, const std::st
   return it != objects_.end() && it->second.erase(ns + "/" + name) > 0;
 }
 
-const Store::Object* Store::get(const std::string& kind, const std::string& ns,
-                                const std::string& name) const {
+namespace {
+json::object parse_stored(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
+}
+}  // namespace
+
+std::optional<Store::Object> Store::get(const std::string& kind, const std::string& ns,
+                                        const std::string& name) const {
   auto it = objects_.find(kind);
-  if (it == objects_.end()) return nullptr;
+  if (it == objects_.end()) return std::nullopt;
   auto o = it->second.find(ns + "/" + name);
-  return o == it->second.end() ? nullptr : &o->second;
+  if (o == it->second.end()) return std::nullopt;
+  return parse_stored(o->second);
 }
 
 void Store::each(const std::string& kind, const std::function<void(const Object&)>& fn) const {
   auto it = objects_.find(kind);
   if (it == objects_.end()) return;
-  for (const auto& [k, o] : it->second) fn(o);
+  for (const auto& [k, text] : it->second) fn(parse_stored(text));
 }
 
 size_t Store::size(const std::string& kind) const {
@@ -213,20 +294,20 @@ TargetGroup pod_group(const json::object& pod, const Store& store, const Kuberne
   const auto& am = cfg.attach_metadata;
   std::string ns = namespace_of(pod);
   if (am.node) {
-    const auto* node = store.get("Node", "", str(obj(pod, "spec"), "nodeName"));
+    auto node = store.get("Node", "", str(obj(pod, "spec"), "nodeName"));
     if (!node) return TargetGroup{tg.source, {}, {}};  // filtered out by node selectors
     tg.labels.set(kPrefix + "node_name", name_of(*node));
     add_meta_labels(tg.labels, obj(*node, "metadata"), kPrefix + "node_");
   }
   if (am.namespace_) {
-    if (const auto* n = store.get("Namespace", "", ns)) {
+    if (auto n = store.get("Namespace", "", ns)) {
       add_meta_labels(tg.labels, obj(*n, "metadata"), kPrefix + "namespace_");
     }
   }
   if (const auto* ctl = controller_of(pod)) {
     std::string kind = str(*ctl, "kind"), name = str(*ctl, "name");
     if (am.deployment && kind == "ReplicaSet") {
-      if (const auto* rs = store.get("ReplicaSet", ns, name)) {
+      if (auto rs = store.get("ReplicaSet", ns, name)) {
         const auto* owner = controller_of(*rs);
         if (owner && str(*owner, "kind") == "Deployment")
           tg.labels.set(kPrefix + "pod_deployment_name", str(*owner, "name"));
@@ -235,7 +316,7 @@ TargetGroup pod_group(const json::object& pod, const Store& store, const Kuberne
     if (kind == "Job") {
       if (am.job) tg.labels.set(kPrefix + "pod_job_name", name);
       if (am.cronjob) {
-        if (const auto* job = store.get("Job", ns, name)) {
+        if (auto job = store.get("Job", ns, name)) {
           const auto* owner = controller_of(*job);
           if (owner && str(*owner, "kind") == "CronJob")
             tg.labels.set(kPrefix + "pod_cronjob_name", str(*owner, "name"));
@@ -416,7 +497,7 @@ void add_unmatched_pod_ports(TargetGroup& tg, const Store& store,
                              const std::map<std::string, std::set<std::string>>& seen) {
   for (const auto& [key, used] : seen) {
     auto slash = key.find('/');
-    const auto* pod = store.get("Pod", key.substr(0, slash), key.substr(slash + 1));
+    auto pod = store.get("Pod", key.substr(0, slash), key.substr(slash + 1));
     if (!pod) continue;
     std::string ip = str(obj(*pod, "status"), "podIP");
     each_container(*pod, [&](const json::object& c, bool init) {
@@ -438,7 +519,7 @@ void add_unmatched_pod_ports(TargetGroup& tg, const Store& store,
 
 void add_service_labels(Labels& ls, const Store& store, const std::string& ns,
                         const std::string& name) {
-  if (const auto* svc = store.get("Service", ns, name)) {
+  if (auto svc = store.get("Service", ns, name)) {
     ls.set(kPrefix + "service_name", name);
     add_meta_labels(ls, obj(*svc, "metadata"), kPrefix + "service_");
   }
@@ -479,7 +560,7 @@ TargetGroup endpoints_group(const json::object& eps, const Store& store) {
           t.set(kPrefix + "endpoint_hostname", str(addr, "hostname"));
           if (str(ref, "kind") == "Pod") {
             std::string pns = str(ref, "namespace").empty() ? ns : str(ref, "namespace");
-            if (const auto* pod = store.get("Pod", pns, str(ref, "name"))) {
+            if (auto pod = store.get("Pod", pns, str(ref, "name"))) {
               auto& used = seen[pns + "/" + str(ref, "name")];
               auto* pn = port.if_contains("port");
               int64_t number = pn && pn->is_int64() ? pn->get_int64() : 0;
@@ -540,7 +621,7 @@ TargetGroup endpointslice_group(const json::object& slice, const Store& store) {
         }
         if (str(ref, "kind") == "Pod") {
           std::string pns = str(ref, "namespace").empty() ? ns : str(ref, "namespace");
-          if (const auto* pod = store.get("Pod", pns, str(ref, "name"))) {
+          if (auto pod = store.get("Pod", pns, str(ref, "name"))) {
             auto& used = seen[pns + "/" + str(ref, "name")];
             auto* pn = port.if_contains("port");
             int64_t number = pn && pn->is_int64() ? pn->get_int64() : 0;
@@ -593,24 +674,32 @@ TargetGroup GroupBuilder::build(const json::object& o) const {
 }
 
 namespace {
-bool same_group(const TargetGroup& a, const TargetGroup& b) {
-  return a.labels == b.labels && a.targets == b.targets;
+uint64_t group_hash(const TargetGroup& g) {
+  uint64_t h = 1469598103934665603ull;
+  auto add = [&](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // separator
+  };
+  add(g.labels.to_string());
+  for (const auto& t : g.targets) add(t.to_string());
+  return h;
 }
 }  // namespace
 
 void GroupBuilder::emit(TargetGroup g, std::vector<TargetGroup>* out) {
   auto it = last_.find(g.source);
   bool empty = g.targets.empty();
+  uint64_t h = empty ? 0 : group_hash(g);
   if (it == last_.end()) {
     if (empty) return;  // nothing known, nothing to remove
-  } else if (same_group(it->second, g)) {
+  } else if (it->second == h) {
     return;
   }
   if (empty) {
     last_.erase(g.source);
     g.labels = Labels{};
   } else {
-    last_[g.source] = g;
+    last_[g.source] = h;
   }
   out->push_back(std::move(g));
 }
@@ -650,15 +739,17 @@ std::vector<TargetGroup> GroupBuilder::apply(const std::string& kind, const json
   std::vector<TargetGroup> out;
   if (deleted) {
     store_.remove(kind, namespace_of(o), name_of(o));
-  } else if (!store_.put(kind, o)) {
+    rebuild(kind, o, true, &out);
     return out;
   }
-  rebuild(kind, o, deleted, &out);
+  if (!store_.put(kind, o)) return out;
+  // Groups are built from what the store keeps (the slim copy).
+  rebuild(kind, *store_.get(kind, namespace_of(o), name_of(o)), false, &out);
   return out;
 }
 
 std::vector<TargetGroup> GroupBuilder::replace(const std::string& kind, const std::string& ns,
-                                               const std::vector<json::object>& objects) {
+                                               std::vector<json::object> objects) {
   std::vector<TargetGroup> out;
   std::set<std::string> keep;
   for (const auto& o : objects) keep.insert(key_of(o));
@@ -670,16 +761,20 @@ std::vector<TargetGroup> GroupBuilder::replace(const std::string& kind, const st
     auto g = apply(kind, o, true);
     out.insert(out.end(), g.begin(), g.end());
   }
-  for (const auto& o : objects) {
-    auto g = apply(kind, o, false);
-    out.insert(out.end(), g.begin(), g.end());
+  for (auto& o : objects) {
+    std::string ons = namespace_of(o), name = name_of(o);
+    if (!store_.put(kind, std::move(o))) continue;
+    rebuild(kind, *store_.get(kind, ons, name), false, &out);
   }
   return out;
 }
 
 std::vector<TargetGroup> GroupBuilder::current() const {
   std::vector<TargetGroup> out;
-  for (const auto& [source, g] : last_) out.push_back(g);
+  store_.each(kind_, [&](const json::object& o) {
+    TargetGroup g = build(o);
+    if (!g.targets.empty()) out.push_back(std::move(g));
+  });
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <boost/json/object.hpp>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <set>
 #include <vector>
@@ -24,7 +25,8 @@ namespace stoker::kube {
 std::string sanitize_label_name(std::string_view name);
 
 // Objects by kind ("Pod", "Node", "Namespace", "ReplicaSet", "Job", …) and
-// "namespace/name" (cluster-scoped objects: "/name").
+// "namespace/name" (cluster-scoped objects: "/name"), slimmed and kept as
+// compact JSON text.
 class Store {
  public:
   using Object = boost::json::object;
@@ -32,14 +34,22 @@ class Store {
   bool put(const std::string& kind, Object obj);
   // Removes; returns the removed object's existence.
   bool remove(const std::string& kind, const std::string& ns, const std::string& name);
-  const Object* get(const std::string& kind, const std::string& ns, const std::string& name) const;
+  // A copy of the stored (slim) object, parsed from its compact form.
+  std::optional<Object> get(const std::string& kind, const std::string& ns,
+                            const std::string& name) const;
   void each(const std::string& kind, const std::function<void(const Object&)>& fn) const;
   size_t size(const std::string& kind) const;
   void clear(const std::string& kind);
 
  private:
-  std::map<std::string, std::map<std::string, Object>> objects_;
+  std::map<std::string, std::map<std::string, std::string>> objects_;  // serialized
 };
+
+// The parts of an API object that the group builders read (names, labels,
+// annotations, owner references, the fields each role uses); managedFields,
+// resource requests, probes and the like are dropped, which keeps a large
+// cluster's store small.
+boost::json::object slim(const std::string& kind, const boost::json::object& obj);
 
 // "namespace/name" of an object, from its metadata.
 std::string key_of(const boost::json::object& obj);
@@ -77,8 +87,8 @@ class GroupBuilder {
   // with `objects` (a full list), as a series of events; returns the changed
   // groups. Unchanged objects produce nothing.
   std::vector<TargetGroup> replace(const std::string& kind, const std::string& ns,
-                                   const std::vector<boost::json::object>& objects);
-  // Every non-empty group, as last returned.
+                                   std::vector<boost::json::object> objects);
+  // Every non-empty group, rebuilt from the store.
   std::vector<TargetGroup> current() const;
   const Store& store() const { return store_; }
   size_t groups() const { return last_.size(); }
@@ -92,7 +102,9 @@ class GroupBuilder {
   KubernetesSdConfig cfg_;
   std::string kind_;  // the role's own kind: Pod, Service, Endpoints, …
   Store store_;
-  std::map<std::string, TargetGroup> last_;  // by source; empty groups are not kept
+  // What was last returned per source, as a hash of labels and targets (the
+  // consumer keeps the groups themselves); empty groups are not kept.
+  std::map<std::string, uint64_t> last_;
 };
 
 // The API kind behind a role ("pod" → "Pod").

@@ -1,5 +1,6 @@
 #include "discovery/kubernetes.h"
 
+#include <pthread.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -59,6 +60,86 @@ std::string url_encode(const std::string& s) {
     }
   }
   return out;
+}
+
+// Skips a JSON string starting at s[i] == '"'; returns the index after it.
+size_t skip_string(std::string_view s, size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Finds the top-level "items" array of a list response: [*begin, *end] are
+// its brackets.
+bool find_items_array(std::string_view s, size_t* begin, size_t* end) {
+  int depth = 0;
+  for (size_t i = 0; i < s.size();) {
+    char c = s[i];
+    if (c == '"') {
+      size_t after = skip_string(s, i);
+      if (after == std::string_view::npos) return false;
+      bool key_items = depth == 1 && s.substr(i, after - i) == "\"items\"";
+      i = after;
+      if (!key_items) continue;
+      while (i < s.size() && (std::isspace(static_cast<unsigned char>(s[i])) || s[i] == ':')) ++i;
+      if (i >= s.size() || s[i] != '[') return false;
+      *begin = i;
+      int d = 0;
+      for (size_t j = i; j < s.size();) {
+        if (s[j] == '"') {
+          j = skip_string(s, j);
+          if (j == std::string_view::npos) return false;
+          continue;
+        }
+        if (s[j] == '[' || s[j] == '{') ++d;
+        if (s[j] == ']' || s[j] == '}') {
+          if (--d == 0) {
+            *end = j;
+            return true;
+          }
+        }
+        ++j;
+      }
+      return false;
+    }
+    if (c == '{' || c == '[') ++depth;
+    if (c == '}' || c == ']') --depth;
+    ++i;
+  }
+  return false;
+}
+
+// Calls fn(text) for each element of the JSON array s[begin..end].
+template <typename F>
+bool each_array_element(std::string_view s, size_t begin, size_t end, F&& fn) {
+  int depth = 0;
+  size_t start = std::string_view::npos;
+  for (size_t i = begin + 1; i < end;) {
+    char c = s[i];
+    if (c == '"') {
+      if (depth == 0 && start == std::string_view::npos) start = i;
+      i = skip_string(s, i);
+      if (i == std::string_view::npos || i > end) return false;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      if (depth == 0) start = i;
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth < 0) return false;
+      if (depth == 0) {
+        if (!fn(s.substr(start, i + 1 - start))) return false;
+        start = std::string_view::npos;
+      }
+    }
+    ++i;
+  }
+  return depth == 0;
 }
 
 bool read_file(const std::string& path, std::string* out) {
@@ -303,17 +384,36 @@ struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<Impl> {
                res.body.substr(0, 300);
       co_return false;
     }
+    // Items are parsed one at a time and slimmed at once, so a large list never
+    // exists as a whole document: the peak is the response text plus the store.
+    items->clear();
+    size_t begin = 0, end = 0;
+    if (!find_items_array(body, &begin, &end)) {
+      *error = "list " + req.url + ": response has no items array";
+      co_return false;
+    }
+    std::string bad;
+    if (!each_array_element(body, begin, end, [&](std::string_view text) {
+          boost::system::error_code ec;
+          json::value v = json::parse(text, ec);
+          if (ec || !v.is_object()) {
+            bad = "an item is not a JSON object";
+            return false;
+          }
+          items->push_back(kube::slim(kind, v.as_object()));
+          return true;
+        })) {
+      *error = "list " + req.url + ": " + (bad.empty() ? "malformed items array" : bad);
+      co_return false;
+    }
+    // The rest of the document (without the items) carries the resourceVersion.
+    std::string rest = body.substr(0, begin) + "[]" + body.substr(end + 1);
+    std::string().swap(body);
     boost::system::error_code ec;
-    json::value doc = json::parse(body, ec);
+    json::value doc = json::parse(rest, ec);
     if (ec || !doc.is_object()) {
       *error = "list " + req.url + ": response is not a JSON object";
       co_return false;
-    }
-    items->clear();
-    if (auto* arr = doc.as_object().if_contains("items"); arr && arr->is_array()) {
-      for (auto& it : arr->as_array()) {
-        if (it.is_object()) items->push_back(std::move(it.as_object()));
-      }
     }
     *rv = "";
     if (auto* meta = doc.as_object().if_contains("metadata"); meta && meta->is_object()) {
@@ -372,7 +472,8 @@ struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<Impl> {
         last_error.clear();
       }
       backoff = opts.min_backoff;
-      deliver(builder->replace(kind, ns, items));
+      deliver(builder->replace(kind, ns, std::move(items)));
+      std::vector<json::object>().swap(items);
       // Watch until the version expires (then relist) or an error (then back off).
       bool relist = false;
       while (!stopping && !relist) {
@@ -486,6 +587,7 @@ bool KubernetesDiscoverer::start(std::string* error) {
     }
   }
   d.thread = std::thread([impl = impl_] {
+    pthread_setname_np(pthread_self(), "stoker-k8s-sd");  // visible in top -H and /proc
     try {
       impl->io.run();
     } catch (const std::exception& e) {
@@ -532,7 +634,7 @@ std::vector<TargetGroup> KubernetesDiscoverer::list_once(const KubernetesSdConfi
             std::string rv;
             int status = 0;
             if (!co_await d.list(*k, ns, &items, &rv, error, &status)) co_return;
-            d.builder->replace(*k, ns, items);
+            d.builder->replace(*k, ns, std::move(items));
           }
         }
       },
