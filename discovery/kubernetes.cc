@@ -314,13 +314,15 @@ bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const Kubernet
   return true;
 }
 
-struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<Impl> {
+struct KubernetesDiscoverer::Impl {
   std::string job;
   KubernetesSdConfig cfg;
   Sink sink;
   KubernetesOptions opts;
   KubernetesConnection conn;
-  asio::io_context io;
+  // Owned through a pointer so that stop() can destroy it — and with it the
+  // coroutines and their sockets — while the rest of Impl is still intact.
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
   std::shared_ptr<HttpClient> client;
   std::unique_ptr<kube::GroupBuilder> builder;
   std::thread thread;
@@ -435,14 +437,13 @@ struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<bool> sleep(std::chrono::milliseconds d) {
-    asio::steady_timer t(io, d);
+    asio::steady_timer t(*io, d);
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     co_return !stopping;
   }
 
   // list → watch → (watch again | relist), with backoff, until stopped.
   asio::awaitable<void> run(std::string kind, std::string ns) {
-    auto self = shared_from_this();
     auto backoff = opts.min_backoff;
     std::string last_error;
     std::string where = kind + (ns.empty() ? "" : " in " + ns);
@@ -575,21 +576,21 @@ KubernetesDiscoverer::~KubernetesDiscoverer() {
 bool KubernetesDiscoverer::start(std::string* error) {
   auto& d = *impl_;
   if (!resolve_kubernetes_connection(d.cfg, d.opts, &d.conn, error)) return false;
-  d.client = std::make_shared<HttpClient>(d.io.get_executor(), d.conn.http, 0,
+  d.client = std::make_shared<HttpClient>(d.io->get_executor(), d.conn.http, 0,
                                           "stoker/" STOKER_VERSION_STRING);
   d.builder = std::make_unique<kube::GroupBuilder>(d.cfg);
   for (const auto& kind : d.builder->kinds()) {
     const KindInfo* k = kind_info(kind);
     std::vector<std::string> nss = k->namespaced ? d.namespaces() : std::vector<std::string>{""};
     for (const auto& ns : nss) {
-      asio::co_spawn(d.io, d.run(kind, ns),
+      asio::co_spawn(*d.io, d.run(kind, ns),
                      asio::bind_cancellation_slot(d.cancel.slot(), asio::detached));
     }
   }
   d.thread = std::thread([impl = impl_] {
     pthread_setname_np(pthread_self(), "stoker-k8s-sd");  // visible in top -H and /proc
     try {
-      impl->io.run();
+      impl->io->run();
     } catch (const std::exception& e) {
       log::error("kubernetes", "discovery stopped unexpectedly",
                  {{"job", impl->job}, {"err", e.what()}});
@@ -601,8 +602,10 @@ bool KubernetesDiscoverer::start(std::string* error) {
 void KubernetesDiscoverer::stop() {
   auto& d = *impl_;
   if (d.stopping.exchange(true)) return;
-  d.io.stop();
+  d.io->stop();
   if (d.thread.joinable()) d.thread.join();
+  d.io.reset();  // destroys the suspended coroutines
+  d.client.reset();
   if (!d.conn.temp_dir.empty()) {
     std::error_code ec;
     fs::remove_all(d.conn.temp_dir, ec);
@@ -617,12 +620,12 @@ std::vector<TargetGroup> KubernetesDiscoverer::list_once(const KubernetesSdConfi
   d.opts = opts;
   std::vector<TargetGroup> out;
   if (!resolve_kubernetes_connection(cfg, opts, &d.conn, error)) return out;
-  d.client = std::make_shared<HttpClient>(d.io.get_executor(), d.conn.http, 0,
+  d.client = std::make_shared<HttpClient>(d.io->get_executor(), d.conn.http, 0,
                                           "stoker/" STOKER_VERSION_STRING);
   d.builder = std::make_unique<kube::GroupBuilder>(cfg);
   auto kinds = d.builder->kinds();
   asio::co_spawn(
-      d.io,
+      *d.io,
       [&]() -> asio::awaitable<void> {
         // Related kinds first, so the role's groups see their metadata.
         for (auto k = kinds.rbegin(); k != kinds.rend(); ++k) {
@@ -639,7 +642,8 @@ std::vector<TargetGroup> KubernetesDiscoverer::list_once(const KubernetesSdConfi
         }
       },
       asio::detached);
-  d.io.run();
+  d.io->run();
+  d.io.reset();
   if (!d.conn.temp_dir.empty()) {
     std::error_code ec;
     fs::remove_all(d.conn.temp_dir, ec);
