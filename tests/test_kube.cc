@@ -204,3 +204,125 @@ TEST_CASE("the DaemonSet example's relabel rules honour profiles.grafana.com ann
   CHECK(l.get("app") == "checkout");
   CHECK(l.get("service_name") == "checkout-svc");
 }
+
+namespace {
+
+json::object fixture(const std::string& name) {
+  std::ifstream in(STOKER_SOURCE_DIR "/tests/data/kubernetes/" + name);
+  REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str()).as_object();
+}
+
+KubernetesSdConfig role(const std::string& r) {
+  KubernetesSdConfig c;
+  c.role = r;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("pod role on a real-shaped pod: containers, init containers, statuses", "[kube]") {
+  kube::GroupBuilder b(role("pod"));
+  auto groups = b.apply("Pod", fixture("pod.json"), false);
+  REQUIRE(groups.size() == 1);
+  const auto& g = groups[0];
+  CHECK(g.source == "pod/shop/checkout-6d5f8c7b9-x2kqp");
+  CHECK(g.labels.get("__meta_kubernetes_pod_ready") == "true");
+  CHECK(g.labels.get("__meta_kubernetes_pod_phase") == "Running");
+  CHECK(g.labels.get("__meta_kubernetes_pod_ip") == "10.244.3.42");
+  CHECK(g.labels.get("__meta_kubernetes_pod_host_ip") == "10.0.3.17");
+  CHECK(g.labels.get("__meta_kubernetes_pod_node_name") == "worker-3");
+  CHECK(g.labels.get("__meta_kubernetes_pod_controller_kind") == "ReplicaSet");
+  CHECK(g.labels.get("__meta_kubernetes_pod_controller_name") == "checkout-6d5f8c7b9");
+  CHECK(g.labels.get("__meta_kubernetes_pod_label_app_kubernetes_io_name") == "checkout");
+  CHECK(g.labels.get("__meta_kubernetes_pod_annotation_pyroscope_io_service_name") ==
+        "shop-checkout");
+  REQUIRE(g.targets.size() == 3);
+  CHECK(g.targets[0].get("__address__") == "10.244.3.42:8080");
+  CHECK(g.targets[1].get("__address__") == "10.244.3.42:6060");
+  CHECK(g.targets[1].get("__meta_kubernetes_pod_container_port_name") == "pprof");
+  CHECK(g.targets[1].get("__meta_kubernetes_pod_container_id") == "containerd://2222bbbb");
+  CHECK(g.targets[2].get("__address__") == "10.244.3.42");  // init container, no ports
+  CHECK(g.targets[2].get("__meta_kubernetes_pod_container_init") == "true");
+  CHECK(g.targets[2].get("__meta_kubernetes_pod_container_id") == "containerd://1111aaaa");
+  // Nothing changed: nothing sent again; the store keeps only what labels need.
+  CHECK(b.apply("Pod", fixture("pod.json"), false).empty());
+  auto stored = b.store().get("Pod", "shop", "checkout-6d5f8c7b9-x2kqp");
+  REQUIRE(stored);
+  CHECK_FALSE(stored->at("metadata").as_object().contains("managedFields"));
+  CHECK(json::serialize(*stored).size() < json::serialize(fixture("pod.json")).size() / 2);
+}
+
+TEST_CASE("node role: kubelet address, address types, provider id", "[kube]") {
+  auto g = kube::node_group(fixture("node.json"));
+  CHECK(g.source == "node/worker-3");
+  CHECK(g.labels.get("__meta_kubernetes_node_name") == "worker-3");
+  CHECK(g.labels.get("__meta_kubernetes_node_provider_id") == "aws:///eu-west-1a/i-0abc123");
+  CHECK(g.labels.get("__meta_kubernetes_node_label_node_kubernetes_io_instance_type") ==
+        "m6i.large");
+  REQUIRE(g.targets.size() == 1);
+  CHECK(g.targets[0].get("__address__") == "10.0.3.17:10250");
+  CHECK(g.targets[0].get("instance") == "worker-3");
+  CHECK(g.targets[0].get("__meta_kubernetes_node_address_InternalIP") == "10.0.3.17");
+  CHECK(g.targets[0].get("__meta_kubernetes_node_address_Hostname") == "worker-3");
+}
+
+TEST_CASE("service role: one target per port at <name>.<namespace>.svc", "[kube]") {
+  auto g = kube::service_group(fixture("service.json"));
+  CHECK(g.source == "svc/shop/checkout");
+  CHECK(g.labels.get("__meta_kubernetes_service_name") == "checkout");
+  CHECK(g.labels.get("__meta_kubernetes_service_annotation_profiles_grafana_com_cpu_scrape") ==
+        "true");
+  REQUIRE(g.targets.size() == 2);
+  CHECK(g.targets[0].get("__address__") == "checkout.shop.svc:80");
+  CHECK(g.targets[1].get("__address__") == "checkout.shop.svc:6060");
+  CHECK(g.targets[1].get("__meta_kubernetes_service_port_name") == "pprof");
+  CHECK(g.targets[1].get("__meta_kubernetes_service_cluster_ip") == "10.96.12.34");
+  CHECK(g.targets[1].get("__meta_kubernetes_service_type") == "ClusterIP");
+}
+
+TEST_CASE("endpointslice role: endpoints with their pod, container and service", "[kube]") {
+  kube::GroupBuilder b(role("endpointslice"));
+  b.apply("Pod", fixture("pod.json"), false);
+  b.apply("Service", fixture("service.json"), false);
+  auto groups = b.apply("EndpointSlice", fixture("endpointslice.json"), false);
+  REQUIRE(groups.size() == 1);
+  const auto& g = groups[0];
+  CHECK(g.source == "endpointslice/shop/checkout-abcde");
+  CHECK(g.labels.get("__meta_kubernetes_endpointslice_address_type") == "IPv4");
+  CHECK(g.labels.get("__meta_kubernetes_service_name") == "checkout");
+  REQUIRE(g.targets.size() == 2);
+  const auto& t = g.targets[0];
+  CHECK(t.get("__address__") == "10.244.3.42:6060");
+  CHECK(t.get("__meta_kubernetes_endpointslice_port_name") == "pprof");
+  CHECK(t.get("__meta_kubernetes_endpointslice_endpoint_conditions_ready") == "true");
+  CHECK(t.get("__meta_kubernetes_endpointslice_endpoint_zone") == "eu-west-1a");
+  CHECK(t.get("__meta_kubernetes_endpointslice_address_target_kind") == "Pod");
+  CHECK(t.get("__meta_kubernetes_pod_name") == "checkout-6d5f8c7b9-x2kqp");
+  CHECK(t.get("__meta_kubernetes_pod_container_name") == "app");
+  CHECK(t.get("__meta_kubernetes_pod_container_port_name") == "pprof");
+  // The pod's other port, not behind the service, is a target of its own.
+  CHECK(g.targets[1].get("__address__") == "10.244.3.42:8080");
+  CHECK(g.targets[1].get("__meta_kubernetes_pod_container_port_name") == "http");
+}
+
+TEST_CASE("ingress role: one target per rule and path, https for TLS hosts", "[kube]") {
+  auto g = kube::ingress_group(fixture("ingress.json"));
+  CHECK(g.source == "ingress/shop/shop");
+  CHECK(g.labels.get("__meta_kubernetes_ingress_class_name") == "nginx");
+  REQUIRE(g.targets.size() == 2);
+  CHECK(g.targets[0].get("__address__") == "www.shop.example.com");
+  CHECK(g.targets[0].get("__meta_kubernetes_ingress_scheme") == "https");  // *.shop.example.com
+  CHECK(g.targets[0].get("__meta_kubernetes_ingress_path") == "/");
+  CHECK(g.targets[1].get("__meta_kubernetes_ingress_scheme") == "http");
+  CHECK(g.targets[1].get("__meta_kubernetes_ingress_path") == "/v1");
+}
+
+TEST_CASE("label names are sanitized as Prometheus does", "[kube]") {
+  CHECK(kube::sanitize_label_name("app.kubernetes.io/name") == "app_kubernetes_io_name");
+  CHECK(kube::sanitize_label_name("node-type") == "node_type");
+  CHECK(kube::sanitize_label_name("é-x") == "__x");  // one '_' per character, not per byte
+  CHECK(kube::sanitize_label_name("ok_9") == "ok_9");
+}
