@@ -562,7 +562,7 @@ TEST_CASE("bad configs from Prometheus' testdata are rejected for the same reaso
   }
 }
 
-TEST_CASE("--config.expand-env replaces environment variables in the whole file", "[config]") {
+TEST_CASE("the expand-env option replaces environment variables in the whole file", "[config]") {
   stoker::test::TempDir dir;
   stoker::test::write_file(
       dir.file("c.yaml"),
