@@ -1,12 +1,5 @@
 #include "collector/remote_write.h"
 
-// GCC 12 reports a spurious operator new/delete mismatch for Asio's coroutine
-// frames when a long coroutine gets inlined into (the frame allocation and its
-// deallocation both use awaitable_frame_base's operators).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <boost/json.hpp>
 #include <map>
 #include <random>
