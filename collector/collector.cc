@@ -11,6 +11,7 @@
 #include "collector/remote_write.h"
 #include "collector/scrape_manager.h"
 #include "collector/self_metrics.h"
+#include "discovery/kubernetes.h"
 #include "discovery/manager.h"
 #include "model/log.h"
 #include "model/timeparse.h"
@@ -339,6 +340,22 @@ class Collector::Impl {
                 return outbox_samples(
                     [](const RemoteWriteStatus& s) { return static_cast<double>(s.outbox.dropped); });
               });
+    auto k8s = [&r](const char* name, const char* help, std::atomic<uint64_t> KubernetesSdStats::*f) {
+      r.collect(name, help, Kind::kCounter, [f] {
+        return std::vector<Sample>{{{}, static_cast<double>((kubernetes_sd_stats().*f).load())}};
+      });
+    };
+    k8s("stoker_sd_kubernetes_lists_total", "Kubernetes LIST requests.", &KubernetesSdStats::lists);
+    k8s("stoker_sd_kubernetes_watches_total", "Kubernetes WATCH requests.",
+        &KubernetesSdStats::watches);
+    k8s("stoker_sd_kubernetes_events_total", "Kubernetes watch events received (incl. bookmarks).",
+        &KubernetesSdStats::events);
+    k8s("stoker_sd_kubernetes_failures_total",
+        "Failed Kubernetes LIST/WATCH requests (retried with backoff).",
+        &KubernetesSdStats::failures);
+    k8s("stoker_sd_kubernetes_expired_total",
+        "Watches whose resourceVersion had expired (410), followed by a relist.",
+        &KubernetesSdStats::expired);
     r.collect("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
               Kind::kCounter, [] {
                 return std::vector<Sample>{{{}, metrics::read_process_stats().cpu_seconds}};

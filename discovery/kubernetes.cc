@@ -273,6 +273,11 @@ bool from_kubeconfig(const std::string& path, KubernetesConnection* out, std::st
 
 }  // namespace
 
+KubernetesSdStats& kubernetes_sd_stats() {
+  static KubernetesSdStats stats;
+  return stats;
+}
+
 bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const KubernetesOptions& opts,
                                    KubernetesConnection* out, std::string* error) {
   *out = KubernetesConnection{};
@@ -448,6 +453,7 @@ struct KubernetesDiscoverer::Impl {
     std::string last_error;
     std::string where = kind + (ns.empty() ? "" : " in " + ns);
     auto failed = [&](const std::string& err) -> asio::awaitable<bool> {
+      ++kubernetes_sd_stats().failures;
       if (err != last_error) {
         log::warn("kubernetes", "discovery request failed; retrying",
                   {{"job", job}, {"what", where}, {"err", err}});
@@ -463,6 +469,7 @@ struct KubernetesDiscoverer::Impl {
       std::vector<json::object> items;
       std::string rv, err;
       int status = 0;
+      ++kubernetes_sd_stats().lists;
       if (!co_await list(kind, ns, &items, &rv, &err, &status)) {
         if (!co_await failed(err)) co_return;
         continue;
@@ -521,6 +528,7 @@ struct KubernetesDiscoverer::Impl {
             }
             std::string v = resource_version(obj);
             if (!v.empty()) rv = v;
+            ++kubernetes_sd_stats().events;
             if (type == "BOOKMARK") continue;
             if (type == "ADDED" || type == "MODIFIED") {
               deliver(builder->apply(kind, obj, false));
@@ -535,10 +543,12 @@ struct KubernetesDiscoverer::Impl {
           }
           return !stopping;
         };
+        ++kubernetes_sd_stats().watches;
         auto res = co_await client->stream(
             req, std::chrono::steady_clock::now() + std::chrono::seconds(secs + 60), on_data);
         if (stopping) co_return;
         if (expired || res.status == 410) {
+          ++kubernetes_sd_stats().expired;
           relist = true;  // the version is too old: start over with a list
           log::debug("kubernetes", "watch expired; relisting", {{"job", job}, {"what", where}});
           break;

@@ -48,6 +48,12 @@ struct KubernetesConnection {
 bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const KubernetesOptions& opts,
                                    KubernetesConnection* out, std::string* error);
 
+// Process-wide counters of Kubernetes discovery, for /metrics.
+struct KubernetesSdStats {
+  std::atomic<uint64_t> lists{0}, watches{0}, events{0}, failures{0}, expired{0};
+};
+KubernetesSdStats& kubernetes_sd_stats();
+
 class KubernetesDiscoverer {
  public:
   using Sink = std::function<void(std::vector<TargetGroup>)>;

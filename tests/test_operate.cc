@@ -482,5 +482,8 @@ TEST_CASE("a pod discovered through the Kubernetes API is scraped until it is de
   REQUIRE(test::http_get(web_port, "/api/v1/targets", &body) == 200);
   CHECK(boost::json::parse(body).at("data").at("activeTargets").as_array().empty());
   CHECK(api.unauthorized() == 0);
+  CHECK(metric(web_port, "stoker_sd_kubernetes_lists_total") >= 1);
+  CHECK(metric(web_port, "stoker_sd_kubernetes_events_total") >= 1);  // the DELETED
+  CHECK(metric(web_port, "stoker_sd_kubernetes_failures_total") == 0);
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }
