@@ -517,6 +517,21 @@ void add_unmatched_pod_ports(TargetGroup& tg, const Store& store,
   }
 }
 
+// An endpoint whose targetRef is a pod gets the pod's and its container's
+// labels; `seen` records which of the pod's ports endpoints covered.
+void add_pod_backed(Labels& t, const Store& store, const json::object& ref, const std::string& ns,
+                    const json::object& port, std::map<std::string, std::set<std::string>>* seen) {
+  if (str(ref, "kind") != "Pod") return;
+  std::string pns = str(ref, "namespace").empty() ? ns : str(ref, "namespace");
+  auto pod = store.get("Pod", pns, str(ref, "name"));
+  if (!pod) return;
+  auto& used = (*seen)[pns + "/" + str(ref, "name")];
+  auto* pn = port.if_contains("port");
+  int64_t number = pn && pn->is_int64() ? pn->get_int64() : 0;
+  if (add_pod_target_labels(t, *pod, number, str(port, "protocol")))
+    used.insert(std::to_string(number) + "/" + str(port, "protocol"));
+}
+
 void add_service_labels(Labels& ls, const Store& store, const std::string& ns,
                         const std::string& name) {
   if (auto svc = store.get("Service", ns, name)) {
@@ -558,16 +573,7 @@ TargetGroup endpoints_group(const json::object& eps, const Store& store) {
           t.set(kPrefix + "endpoint_address_target_name", str(ref, "name"));
           t.set(kPrefix + "endpoint_node_name", str(addr, "nodeName"));
           t.set(kPrefix + "endpoint_hostname", str(addr, "hostname"));
-          if (str(ref, "kind") == "Pod") {
-            std::string pns = str(ref, "namespace").empty() ? ns : str(ref, "namespace");
-            if (auto pod = store.get("Pod", pns, str(ref, "name"))) {
-              auto& used = seen[pns + "/" + str(ref, "name")];
-              auto* pn = port.if_contains("port");
-              int64_t number = pn && pn->is_int64() ? pn->get_int64() : 0;
-              if (add_pod_target_labels(t, *pod, number, str(port, "protocol")))
-                used.insert(std::to_string(number) + "/" + str(port, "protocol"));
-            }
-          }
+          add_pod_backed(t, store, ref, ns, port, &seen);
           tg.targets.push_back(std::move(t));
         }
       }
@@ -619,16 +625,7 @@ TargetGroup endpointslice_group(const json::object& slice, const Store& store) {
           t.set(p + "endpoint_topology_" + name, v.is_string() ? std::string(v.get_string()) : "");
           t.set(p + "endpoint_topology_present_" + name, "true");
         }
-        if (str(ref, "kind") == "Pod") {
-          std::string pns = str(ref, "namespace").empty() ? ns : str(ref, "namespace");
-          if (auto pod = store.get("Pod", pns, str(ref, "name"))) {
-            auto& used = seen[pns + "/" + str(ref, "name")];
-            auto* pn = port.if_contains("port");
-            int64_t number = pn && pn->is_int64() ? pn->get_int64() : 0;
-            if (add_pod_target_labels(t, *pod, number, str(port, "protocol")))
-              used.insert(std::to_string(number) + "/" + str(port, "protocol"));
-          }
-        }
+        add_pod_backed(t, store, ref, ns, port, &seen);
         tg.targets.push_back(std::move(t));
       }
     }
