@@ -262,6 +262,9 @@ asio::awaitable<bool> RemoteWriter::set_aside(std::vector<OutboxItem> items, int
 
 asio::awaitable<void> RemoteWriter::run() {
   auto self = shared_from_this();
+  // stop() cancels the pending operation; it then completes with an error and
+  // the loop sees stopped_, instead of the next co_await throwing.
+  co_await asio::this_coro::throw_if_cancelled(false);
   const std::string key = cfg_.key();
   const std::string url = cfg_.url + "/push.v1.PusherService/Push";
   metrics::Counter *m_requests = nullptr, *m_failures = nullptr, *m_retries = nullptr,

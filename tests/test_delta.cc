@@ -32,7 +32,7 @@ TEST_CASE("cumulative columns per profile type", "[delta]") {
   CHECK(DeltaState::cumulative_columns(h, "process_cpu").empty());
 }
 
-TEST_CASE("the first profile primes, later ones become deltas; in-use values pass through",
+TEST_CASE("the first profile primes, later ones become deltas, in-use values pass through",
           "[delta]") {
   DeltaState state;
   auto first = heap({{{"malloc", "a"}, {10, 1000, 2, 200}}, {{"malloc", "b"}, {5, 500, 0, 0}}});

@@ -100,7 +100,7 @@ TEST_CASE("pods are listed, then watched: add, update, delete", "[kube][watch]")
   CHECK(api.lists("Pod") == 1);
 }
 
-TEST_CASE("an expired version relists; a relist that changes nothing sends nothing",
+TEST_CASE("an expired version relists, and a relist that changes nothing sends nothing",
           "[kube][watch]") {
   test::FakeKube api;
   api.create("Pod", pod("default", "a", "10.0.0.1"));
@@ -130,7 +130,7 @@ TEST_CASE("an expired version relists; a relist that changes nothing sends nothi
   REQUIRE(test::wait_for([&] { return got.live() == 1; }, 5000));
 }
 
-TEST_CASE("a watch that times out resumes from its version; bookmarks advance it",
+TEST_CASE("a watch that times out resumes from its version, bookmarks advance it",
           "[kube][watch]") {
   test::FakeKube api;
   KubernetesSdConfig cfg;
@@ -199,7 +199,7 @@ TEST_CASE("selectors and namespaces narrow what is listed and watched", "[kube][
   CHECK(once[0].source == "pod/ns1/on-mine");
 }
 
-TEST_CASE("in-cluster mode needs the service environment; failures name what is missing",
+TEST_CASE("in-cluster mode needs the service environment, failures name what is missing",
           "[kube]") {
   KubernetesSdConfig cfg;
   cfg.role = "pod";
