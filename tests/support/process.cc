@@ -122,6 +122,25 @@ bool wait_for(const std::function<bool()>& pred, int timeout_ms) {
   return pred();
 }
 
+int listen_loopback(int port, int backlog, int* bound, const char* who) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, backlog) != 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string(who) + ": cannot listen");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *bound = ntohs(addr.sin_port);
+  return fd;
+}
+
 int http_get(int port, const std::string& target, std::string* body) {
   body->clear();
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

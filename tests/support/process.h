@@ -50,6 +50,10 @@ std::string read_file(const std::string& path);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 
+// A listening socket on 127.0.0.1:`port` (0: ephemeral); `*bound` receives the
+// port. Throws std::runtime_error naming `who` when it cannot listen.
+int listen_loopback(int port, int backlog, int* bound, const char* who);
+
 // Polls `pred` every 50 ms until it holds or `timeout_ms` passes.
 bool wait_for(const std::function<bool()>& pred, int timeout_ms);
 
