@@ -5,14 +5,8 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libyaml-cpp-dev libprotobuf-dev protobuf-compiler zlib1g-dev libsqlite3-dev libssl-dev libre2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY proto proto
-COPY model model
-COPY config config
-COPY collector collector
-COPY storage storage
-COPY discovery discovery
-COPY web web
+# The whole tree (see .dockerignore), so that new source folders are never missed.
+COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOKER_TESTS=OFF \
     && cmake --build /build --target stoker -j"$(nproc)" \
     && strip /build/stoker

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "collector/pprof/delta.h"
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/delta.h"
+#include "pprof/pprof_decode.h"
 
 using perftools::profiles::Profile;
 using stoker::pprof::DeltaState;

@@ -15,7 +15,7 @@
 #include <map>
 #include <sstream>
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
 #include "storage/storage.h"
 

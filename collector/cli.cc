@@ -11,9 +11,9 @@
 #include <map>
 #include <optional>
 
-#include "collector/asio_pch.h"
+#include "net/asio_pch.h"
 #include "collector/collector.h"
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "collector/scrape_manager.h"
 #include "config/config.h"
 #include "discovery/manager.h"
@@ -23,7 +23,7 @@
 #include "storage/reader.h"
 #include "storage/storage.h"
 #include "web/api.h"
-#include "web/server.h"
+#include "net/http_server.h"
 
 namespace stoker {
 

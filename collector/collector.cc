@@ -7,7 +7,7 @@
 #include <map>
 #include <thread>
 
-#include "collector/asio_pch.h"
+#include "net/asio_pch.h"
 #include "collector/remote_write.h"
 #include "collector/scrape_manager.h"
 #include "collector/self_metrics.h"
@@ -18,7 +18,7 @@
 #include "storage/outbox.h"
 #include "storage/storage.h"
 #include "web/api.h"
-#include "web/server.h"
+#include "net/http_server.h"
 
 namespace stoker {
 

@@ -4,8 +4,8 @@
 #include <map>
 #include <random>
 
-#include "collector/asio_pch.h"
-#include "collector/http_client.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
 #include "collector/self_metrics.h"
 #include "model/log.h"
 #include "model/timeparse.h"

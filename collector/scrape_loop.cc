@@ -1,8 +1,8 @@
 #include "collector/scrape_loop.h"
 
-#include "collector/asio_pch.h"
-#include "collector/http_client.h"
-#include "collector/pprof/pprof_decode.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
+#include "pprof/pprof_decode.h"
 #include "collector/self_metrics.h"
 #include "model/log.h"
 #include "model/timeparse.h"

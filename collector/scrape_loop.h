@@ -17,9 +17,9 @@
 #include <mutex>
 #include <string>
 
-#include "collector/pprof/delta.h"
-#include "collector/pprof/pprof_decode.h"
-#include "collector/target.h"
+#include "pprof/delta.h"
+#include "pprof/pprof_decode.h"
+#include "discovery/target.h"
 #include "model/metrics.h"
 
 namespace boost::asio {

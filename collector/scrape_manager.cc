@@ -1,7 +1,7 @@
 #include "collector/scrape_manager.h"
 
-#include "collector/asio_pch.h"
-#include "collector/http_client.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
 #include "model/log.h"
 
 namespace stoker {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "collector/scrape_loop.h"
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "config/config.h"
 
 namespace boost::asio {

@@ -75,9 +75,9 @@ struct FileSdConfig {
 
 // kubernetes_sd_configs: targets from the Kubernetes API (Prometheus' keys).
 struct KubernetesSdConfig {
-  std::string role;             // pod, endpoints, endpointslice, service, node, ingress
-  std::string api_server;       // empty: in-cluster (or kubeconfig_file)
-  std::string kubeconfig_file;  // absolute path
+  std::string role;                     // pod, endpoints, endpointslice, service, node, ingress
+  std::string api_server;               // empty: in-cluster (or kubeconfig_file)
+  std::string kubeconfig_file;          // absolute path
   std::vector<std::string> namespaces;  // namespaces.names; empty = all
   bool own_namespace = false;           // namespaces.own_namespace
   struct Selector {
@@ -154,8 +154,8 @@ struct StorageConfig {
 
 // One remote_write endpoint: a Pyroscope push API (POST {url}/push.v1.PusherService/Push).
 struct RemoteWriteConfig {
-  std::string url;   // base URL, no trailing slash
-  std::string name;  // for logs and metrics; defaults to the URL
+  std::string url;                                     // base URL, no trailing slash
+  std::string name;                                    // for logs and metrics; defaults to the URL
   Duration remote_timeout = std::chrono::seconds(10);  // per attempt
   std::vector<std::pair<std::string, std::string>> headers;
   HttpClientConfig http;

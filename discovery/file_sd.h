@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "model/units.h"
 
 namespace stoker {

@@ -15,7 +15,7 @@
 #include <set>
 #include <vector>
 
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "config/config.h"
 
 namespace stoker::kube {

@@ -12,8 +12,8 @@
 #include <map>
 #include <random>
 
-#include "collector/asio_pch.h"
-#include "collector/http_client.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
 #include "discovery/kube_objects.h"
 #include "model/log.h"
 

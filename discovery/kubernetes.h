@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "config/config.h"
 
 namespace stoker {

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "config/config.h"
 #include "discovery/file_sd.h"
 #include "discovery/kubernetes.h"

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
 #include "proto/profile.pb.h"
 #include "storage/reader.h"

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "collector/pprof/delta.h"
+#include "pprof/delta.h"
 #include "collector/scrape_loop.h"
 #include "config/config.h"
 #include "tests/support/profiles.h"

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
 #include "storage/reader.h"
 #include "storage/storage.h"

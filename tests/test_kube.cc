@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "discovery/kube_objects.h"
 #include "tests/support/process.h"
 

@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "collector/remote_write.h"
 #include "storage/outbox.h"
 #include "tests/support/demo.h"

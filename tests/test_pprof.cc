@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "tests/support/profiles.h"
 
 using namespace stoker;

@@ -2,8 +2,8 @@
 // SQLite outbox to the project's own push receiver over HTTP on 127.0.0.1.
 #include <catch2/catch.hpp>
 
-#include "collector/asio_pch.h"
-#include "collector/http_client.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
 #include "collector/remote_write.h"
 #include "proto/push.pb.h"
 #include "storage/outbox.h"

@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 #include <future>
 
-#include "collector/asio_pch.h"
-#include "collector/http_client.h"
-#include "collector/pprof/pprof_decode.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
+#include "pprof/pprof_decode.h"
 #include "collector/scrape_loop.h"
 #include "collector/scrape_manager.h"
 #include "storage/reader.h"

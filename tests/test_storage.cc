@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "collector/target.h"
+#include "discovery/target.h"
 #include "tests/support/process.h"
 #include "tests/support/vectors.h"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "collector/scrape_manager.h"
-#include "web/server.h"
+#include "net/http_server.h"
 
 namespace stoker {
 

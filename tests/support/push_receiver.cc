@@ -1,6 +1,6 @@
 #include "tests/support/push_receiver.h"
 
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 #include "proto/push.pb.h"
 
 namespace stoker::test {

@@ -1,6 +1,6 @@
-#include "web/server.h"
+#include "net/http_server.h"
 
-#include "collector/asio_pch.h"
+#include "net/asio_pch.h"
 #include "model/log.h"
 
 namespace stoker {

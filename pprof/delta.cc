@@ -1,4 +1,4 @@
-#include "collector/pprof/delta.h"
+#include "pprof/delta.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "collector/target.h"
+#include "discovery/target.h"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-#include "collector/http_client.h"
+#include "net/http_client.h"
 
 #include <boost/url.hpp>
 #include <fstream>
@@ -6,7 +6,7 @@
 #include <sstream>
 #include <vector>
 
-#include "collector/asio_pch.h"
+#include "net/asio_pch.h"
 
 namespace stoker {
 

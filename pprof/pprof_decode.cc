@@ -1,4 +1,4 @@
-#include "collector/pprof/pprof_decode.h"
+#include "pprof/pprof_decode.h"
 
 #include <google/protobuf/arena.h>
 

@@ -1,0 +1,45 @@
+// The parsers of each config section, called by the loader (config.cc) with
+// the Walker that collects errors. Each reads one YAML node into its typed
+// section and reports every problem it finds. Internal to config/.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/yaml_walker.h"
+
+namespace stoker::cfg {
+
+// One key of the HTTP client options shared by scrape configs, Kubernetes SD
+// and remote_write (basic_auth, authorization, bearer_token(_file), tls_config,
+// follow_redirects).
+void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
+                       const std::string& sub, HttpClientConfig& http,
+                       std::optional<Secret>& bearer_token, std::string& bearer_token_file);
+// Authentication: at most one method, as Prometheus' HTTPClientConfig.Validate;
+// bearer_token(_file) becomes an Authorization of type Bearer.
+void finish_http_auth(Walker& w, const YAML::Node& n, const std::string& path,
+                      HttpClientConfig& http, const std::optional<Secret>& bearer_token,
+                      const std::string& bearer_token_file);
+
+// A list of relabel rules with Prometheus' defaults for omitted keys, validated
+// and compiled; `what` ("target", "profile") names the list in messages. Null
+// when any rule is invalid.
+std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML::Node& n,
+                                                          const std::string& path,
+                                                          const std::string& what,
+                                                          std::vector<RelabelConfig>* out);
+
+void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                                 std::vector<KubernetesSdConfig>* out);
+void parse_file_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                           std::vector<FileSdConfig>* out);
+// One entry of scrape_configs; needs the final global section for defaults.
+void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path,
+                         const GlobalConfig& global, ScrapeConfig& sc);
+void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
+                        RemoteWriteConfig& rw);
+
+}  // namespace stoker::cfg
