@@ -17,7 +17,7 @@ namespace stoker {
 struct Label {
   std::string name;
   std::string value;
-  bool operator==(const Label&) const = default;
+  auto operator<=>(const Label&) const = default;
 };
 
 class Labels {

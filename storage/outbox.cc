@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
+#include "pprof/pprof_decode.h"
 #include "proto/profile.pb.h"
 #include "storage/reader.h"
 #include "storage/schema.h"
@@ -13,7 +13,8 @@ namespace stoker {
 
 class Outbox::Impl {
  public:
-  Impl(sql::Db db, std::unique_ptr<Reader> reader) : db_(std::move(db)), reader_(std::move(reader)) {}
+  Impl(sql::Db db, std::unique_ptr<Reader> reader)
+      : db_(std::move(db)), reader_(std::move(reader)) {}
 
   bool sync_endpoints(const std::vector<std::string>& keys) {
     sql::Transaction tx(db_);
@@ -169,7 +170,8 @@ std::unique_ptr<Outbox> Outbox::open(const std::string& path, std::string* error
     sql::Db db = schema::open_for_write(path);
     auto reader = Reader::open(path, error);
     if (!reader) return nullptr;
-    return std::unique_ptr<Outbox>(new Outbox(std::make_unique<Impl>(std::move(db), std::move(reader))));
+    return std::unique_ptr<Outbox>(
+        new Outbox(std::make_unique<Impl>(std::move(db), std::move(reader))));
   } catch (const std::exception& e) {
     if (error) *error = e.what();
     return nullptr;

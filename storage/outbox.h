@@ -32,9 +32,9 @@ struct OutboxItem {
 struct OutboxStatus {
   std::string endpoint;
   int64_t delivered_id = 0;
-  int64_t pending = 0;         // profiles committed after delivered_id
+  int64_t pending = 0;            // profiles committed after delivered_id
   int64_t oldest_pending_ns = 0;  // scrape time of the oldest of them, 0 if none
-  int64_t dropped = 0;         // undelivered profiles deleted by retention/max_size
+  int64_t dropped = 0;            // undelivered profiles deleted by retention/max_size
   int64_t set_aside = 0;
 };
 

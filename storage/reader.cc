@@ -7,6 +7,7 @@
 
 #include "proto/profile.pb.h"
 #include "storage/encoding.h"
+#include "storage/profile_header.h"
 #include "storage/sample_block.h"
 #include "storage/schema.h"
 
@@ -47,38 +48,6 @@ Labels parse_canonical_labels(std::string_view s) {
   }
   return out;
 }
-
-namespace {
-
-struct Header {
-  std::vector<std::pair<int64_t, int64_t>> sample_types;
-  int64_t period_type = 0, period_unit = 0;
-  int64_t default_sample_type = 0, drop_frames = 0, keep_frames = 0, doc_url = 0;
-  std::vector<int64_t> comments;
-};
-
-bool parse_header(std::string_view blob, Header* h) {
-  enc::Reader r(blob);
-  uint64_t n = r.varint();
-  if (n > 1024) return false;
-  for (uint64_t i = 0; i < n; ++i) {
-    int64_t t = static_cast<int64_t>(r.varint());
-    int64_t u = static_cast<int64_t>(r.varint());
-    h->sample_types.emplace_back(t, u);
-  }
-  h->period_type = static_cast<int64_t>(r.varint());
-  h->period_unit = static_cast<int64_t>(r.varint());
-  h->default_sample_type = static_cast<int64_t>(r.varint());
-  h->drop_frames = static_cast<int64_t>(r.varint());
-  h->keep_frames = static_cast<int64_t>(r.varint());
-  h->doc_url = static_cast<int64_t>(r.varint());
-  uint64_t nc = r.varint();
-  for (uint64_t i = 0; i < nc && r.ok(); ++i)
-    h->comments.push_back(static_cast<int64_t>(r.varint()));
-  return r.ok();
-}
-
-}  // namespace
 
 class Reader::Impl {
  public:
@@ -132,7 +101,7 @@ class Reader::Impl {
     sql::Stmt st(db_,
                  "SELECT p.time_nanos, p.duration_nanos, p.period, p.header, p.samples, s.name "
                  "FROM profiles p JOIN series s ON s.id = p.series_id WHERE p.id = ?");
-    Header first;
+    ProfileHeader first;
     std::string first_name;
     std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> merged;
     int64_t time_nanos = 0, duration = 0, period = 0;
@@ -142,8 +111,8 @@ class Reader::Impl {
         *error = "profile " + std::to_string(ids[k]) + " not found";
         return false;
       }
-      Header h;
-      if (!parse_header(st.col_blob(3), &h)) {
+      ProfileHeader h;
+      if (!ProfileHeader::decode(st.col_blob(3), &h)) {
         *error = "profile " + std::to_string(ids[k]) + " has a corrupt header";
         return false;
       }
@@ -263,7 +232,7 @@ class Reader::Impl {
   }
 
  private:
-  std::string describe_types(const Header& h) {
+  std::string describe_types(const ProfileHeader& h) {
     std::string out;
     sql::Stmt st(db_, "SELECT value FROM strings WHERE id = ?");
     auto name = [&](int64_t id) -> std::string {
@@ -329,6 +298,10 @@ class Reader::Impl {
     }
   }
 
+ public:
+  sql::Db& db() { return db_; }
+
+ private:
   sql::Db db_;
   std::unique_ptr<sql::Stmt> string_st_, stack_st_, labels_st_;
   std::unordered_map<int64_t, int64_t> string_index_;
@@ -344,6 +317,10 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string* error
     if (error) *error = e.what();
     return nullptr;
   }
+}
+
+sql::Db& Reader::connection() {
+  return impl_->db();
 }
 
 std::vector<SeriesSummary> Reader::series(const Selector& sel, const TimeRange& range) {

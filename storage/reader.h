@@ -20,6 +20,10 @@ class Profile;
 
 namespace stoker {
 
+namespace sql {
+class Db;
+}
+
 struct SeriesSummary {
   int64_t id = 0;
   Labels labels;
@@ -56,6 +60,10 @@ class Reader {
   // `count` receives the number of merged profiles.
   bool export_merged(const Selector& sel, const TimeRange& range, perftools::profiles::Profile* out,
                      size_t* count, std::string* error);
+
+  // The read-only connection, for the query engine running on the same thread
+  // (it wraps its queries and build() in one read transaction).
+  sql::Db& connection();
 
   class Impl;
 

@@ -97,4 +97,60 @@ bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* 
   return r.ok() && r.done();
 }
 
+struct SampleColumnReader::Inflater {
+  z_stream zs{};
+  bool ready = false;
+  ~Inflater() {
+    if (ready) inflateEnd(&zs);
+  }
+};
+
+SampleColumnReader::SampleColumnReader() : inflater_(std::make_unique<Inflater>()) {}
+SampleColumnReader::~SampleColumnReader() = default;
+
+bool SampleColumnReader::read(std::string_view data, size_t num_values, size_t col,
+                              std::vector<int64_t>* stacks, std::vector<int64_t>* values) {
+  if (data.empty() || data[0] != kFormatDeflate || col >= num_values) return false;
+  data.remove_prefix(1);
+  z_stream& zs = inflater_->zs;
+  if (!inflater_->ready) {
+    if (inflateInit(&zs) != Z_OK) return false;
+    inflater_->ready = true;
+  } else if (inflateReset(&zs) != Z_OK) {
+    return false;
+  }
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  // Blocks inflate to a few times their size; grow the buffer as needed.
+  if (raw_.size() < data.size() * 4 + 4096) raw_.resize(data.size() * 4 + 4096);
+  size_t used = 0;
+  int rc;
+  while (true) {
+    zs.next_out = reinterpret_cast<Bytef*>(&raw_[used]);
+    zs.avail_out = static_cast<uInt>(raw_.size() - used);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    used = raw_.size() - zs.avail_out;
+    if (rc != Z_OK) break;
+    if (zs.avail_out == 0) {
+      if (raw_.size() >= (1u << 30)) return false;
+      raw_.resize(raw_.size() * 2);
+    }
+  }
+  if (rc != Z_STREAM_END) return false;
+
+  enc::Reader r(std::string_view(raw_.data(), used));
+  uint64_t n = r.varint();
+  if (!r.ok() || n > kMaxRows) return false;
+  stacks->resize(n);
+  values->resize(n);
+  int64_t prev = 0;
+  for (uint64_t i = 0; i < n; ++i) (*stacks)[i] = prev += r.svarint();
+  for (uint64_t i = 0; i < n; ++i) r.varint();  // label set ids
+  for (size_t j = 0; j < col; ++j) {
+    for (uint64_t i = 0; i < n; ++i) r.varint();
+  }
+  for (uint64_t i = 0; i < n; ++i) (*values)[i] = r.svarint();
+  return r.ok();
+}
+
 }  // namespace stoker

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,27 @@ struct SampleBlock {
   std::string encode() const;
   // Returns false when `data` is not a valid block for `num_values` columns.
   static bool decode(std::string_view data, size_t num_values, SampleBlock* out);
+};
+
+// Reads the stack ids and one value column of stored blocks, keeping its
+// inflate state and buffers between blocks: a query reads thousands of them.
+// Not thread-safe; one per query thread.
+class SampleColumnReader {
+ public:
+  SampleColumnReader();
+  ~SampleColumnReader();
+  SampleColumnReader(const SampleColumnReader&) = delete;
+  SampleColumnReader& operator=(const SampleColumnReader&) = delete;
+
+  // Decodes a block of `num_values` columns; false when it is corrupt or `col`
+  // is out of range. `stacks` and `values` are replaced (one entry per row).
+  bool read(std::string_view data, size_t num_values, size_t col, std::vector<int64_t>* stacks,
+            std::vector<int64_t>* values);
+
+ private:
+  struct Inflater;
+  std::unique_ptr<Inflater> inflater_;
+  std::string raw_;
 };
 
 }  // namespace stoker

@@ -1,7 +1,10 @@
 #include "storage/schema.h"
 
 #include <filesystem>
+#include <vector>
 
+#include "model/profile_type.h"
+#include "storage/profile_header.h"
 #include "storage/storage.h"
 
 namespace stoker::schema {
@@ -9,9 +12,17 @@ namespace {
 
 constexpr int64_t kApplicationId = 0x53544b52;  // "STKR"
 
-// Each entry migrates from version i to i+1.
-const char* const kMigrations[] = {
-    R"sql(
+void backfill_series_types(sql::Db& db);
+
+struct Migration {
+  const char* sql;
+  void (*after)(sql::Db&);  // data a statement cannot derive; may be null
+};
+
+// Each entry migrates from version i to i+1, in one transaction.
+const Migration kMigrations[] = {
+    {
+        R"sql(
 -- Deduplicated symbols: looked up by a 64-bit FNV-1a hash of the key (an 8-byte
 -- index entry instead of a copy of the key), the key compared on every hit.
 CREATE TABLE strings(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, value TEXT NOT NULL);
@@ -46,7 +57,8 @@ CREATE TABLE profiles(
 CREATE INDEX profiles_series_ts ON profiles(series_id, ts);
 CREATE INDEX profiles_ts ON profiles(ts);
 )sql",
-    R"sql(
+        nullptr},
+    {R"sql(
 -- v2: the outbox. Profile ids become AUTOINCREMENT so they are never reused,
 -- even after retention deletes every profile: delivery cursors rely on it.
 CREATE TABLE profiles_v2(
@@ -87,7 +99,52 @@ CREATE TABLE outbox_set_aside(
 );
 CREATE INDEX outbox_set_aside_endpoint ON outbox_set_aside(endpoint, id);
 )sql",
+     nullptr},
+    {R"sql(
+-- v3: the read side. Pyroscope's profile types
+-- (name:sample_type:sample_unit:period_type:period_unit), which series hold
+-- which, and per-profile totals keyed by type so that timelines read an index
+-- instead of inflating sample blocks. Profiles stored before v3 keep NULL totals
+-- (the query engine computes them from the samples).
+CREATE TABLE profile_types(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE series_types(
+  id INTEGER PRIMARY KEY,
+  series_id INTEGER NOT NULL,
+  type_id INTEGER NOT NULL,
+  UNIQUE(series_id, type_id)
+);
+ALTER TABLE profiles ADD COLUMN totals BLOB;
+DROP INDEX profiles_series_ts;
+CREATE INDEX profiles_series_ts ON profiles(series_id, ts, totals);
+)sql",
+     backfill_series_types},
 };
+
+// The profile types of every (series, distinct header) already stored.
+void backfill_series_types(sql::Db& db) {
+  sql::Stmt st(db,
+               "SELECT p.series_id, s.name, p.header FROM profiles p JOIN series s ON s.id = "
+               "p.series_id GROUP BY p.series_id, p.header");
+  sql::Stmt str(db, "SELECT value FROM strings WHERE id = ?");
+  auto text = [&](int64_t id) {
+    if (id == 0) return std::string();
+    str.reset().bind(1, id);
+    std::string v = str.step() ? std::string(str.col_text(0)) : std::string();
+    str.reset();
+    return v;
+  };
+  std::vector<std::pair<int64_t, std::string>> links;
+  while (st.step()) {
+    ProfileHeader h;
+    if (!ProfileHeader::decode(st.col_blob(2), &h)) continue;
+    std::string name(st.col_text(1));
+    for (const auto& [t, u] : h.sample_types) {
+      ProfileTypeId id{name, text(t), text(u), text(h.period_type), text(h.period_unit)};
+      links.emplace_back(st.col_int(0), id.id());
+    }
+  }
+  for (const auto& [series, id] : links) link_series_type(db, series, profile_type_row(db, id));
+}
 
 void check_app_id(sql::Db& db, const std::string& path) {
   int64_t app = db.scalar_int("PRAGMA application_id");
@@ -147,7 +204,8 @@ sql::Db open_for_write(const std::string& path) {
     int64_t version = db.scalar_int("PRAGMA user_version");
     for (int64_t v = version; v < kSchemaVersion; ++v) {
       sql::Transaction tx(db);
-      db.exec(kMigrations[v]);
+      db.exec(kMigrations[v].sql);
+      if (kMigrations[v].after) kMigrations[v].after(db);
       db.exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
       db.exec(("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str());
       tx.commit();
@@ -177,6 +235,22 @@ sql::Db open_for_read(const std::string& path) {
       throw sql::Error(describe(path, e), e.code());
     throw;
   }
+}
+
+int64_t profile_type_row(sql::Db& db, const std::string& id) {
+  sql::Stmt ins(db, "INSERT OR IGNORE INTO profile_types(name) VALUES(?)");
+  ins.bind(1, std::string_view(id));
+  ins.run();
+  sql::Stmt sel(db, "SELECT id FROM profile_types WHERE name = ?");
+  sel.bind(1, std::string_view(id));
+  if (!sel.step()) throw sql::Error("profile type " + id + " vanished", SQLITE_INTERNAL);
+  return sel.col_int(0);
+}
+
+void link_series_type(sql::Db& db, int64_t series_id, int64_t type_row) {
+  sql::Stmt ins(db, "INSERT OR IGNORE INTO series_types(series_id, type_id) VALUES(?, ?)");
+  ins.bind(1, series_id).bind(2, type_row);
+  ins.run();
 }
 
 }  // namespace stoker::schema

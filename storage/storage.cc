@@ -7,14 +7,17 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include "model/labels.h"
 #include "model/log.h"
+#include "model/profile_type.h"
 #include "model/timeparse.h"
 #include "proto/profile.pb.h"
 #include "storage/encoding.h"
+#include "storage/profile_header.h"
 #include "storage/sample_block.h"
 #include "storage/schema.h"
 
@@ -95,9 +98,10 @@ class Storage::Impl {
         label_sets_(db_, "label_sets"),
         series_select_(db_, "SELECT id FROM series WHERE labels=?"),
         series_insert_(db_, "INSERT INTO series(labels, name) VALUES(?, ?)"),
-        profile_insert_(db_,
-                        "INSERT INTO profiles(series_id, ts, time_nanos, duration_nanos, period, "
-                        "header, samples, sample_count, wire_size) VALUES(?,?,?,?,?,?,?,?,?)") {
+        profile_insert_(
+            db_,
+            "INSERT INTO profiles(series_id, ts, time_nanos, duration_nanos, period, "
+            "header, samples, sample_count, wire_size, totals) VALUES(?,?,?,?,?,?,?,?,?,?)") {
     last_id_ = db_.scalar_int("SELECT coalesce(max(id), 0) FROM profiles");
     writer_ = std::thread([this] { run(); });
   }
@@ -226,6 +230,8 @@ class Storage::Impl {
       for (Interner* in : {&strings_, &mappings_, &functions_, &locations_, &stacks_, &label_sets_})
         in->clear();
       series_cache_.clear();
+      type_rows_.clear();
+      series_types_.clear();
       log::error(
           "storage", "writing profiles failed; will retry",
           {{"path", cfg_.path}, {"profiles", std::to_string(batch.size())}, {"err", e.what()}});
@@ -255,6 +261,20 @@ class Storage::Impl {
     }
     series_cache_.emplace(std::move(key), id);
     return id;
+  }
+
+  // The profile_types row of `id`, linked to `series` (both cached).
+  int64_t type_row(int64_t series, const std::string& id) {
+    auto it = type_rows_.find(id);
+    int64_t row;
+    if (it != type_rows_.end()) {
+      row = it->second;
+    } else {
+      row = schema::profile_type_row(db_, id);
+      type_rows_.emplace(id, row);
+    }
+    if (series_types_.emplace(series, row).second) schema::link_series_type(db_, series, row);
+    return row;
   }
 
   void write_one(const ProfileRecord& r) {
@@ -320,30 +340,46 @@ class Storage::Impl {
     }
     block.normalize();
 
-    std::string header;
-    enc::put_varint(header, static_cast<uint64_t>(p.sample_type_size()));
-    for (const auto& vt : p.sample_type()) {
-      enc::put_varint(header, static_cast<uint64_t>(str(p, vt.type())));
-      enc::put_varint(header, static_cast<uint64_t>(str(p, vt.unit())));
+    int64_t series = series_id(r.labels);
+    // Each sample type is one Pyroscope profile type of this series; its total
+    // goes next to the samples so that timelines need not inflate them.
+    std::string name(r.labels.get("__name__"));
+    const std::string& period_type = p.string_table(static_cast<int>(p.period_type().type()));
+    const std::string& period_unit = p.string_table(static_cast<int>(p.period_type().unit()));
+    ProfileTotals totals;
+    for (int i = 0; i < p.sample_type_size(); ++i) {
+      ProfileTypeId type{name, p.string_table(static_cast<int>(p.sample_type(i).type())),
+                         p.string_table(static_cast<int>(p.sample_type(i).unit())), period_type,
+                         period_unit};
+      int64_t row = type_row(series, type.id());
+      int64_t sum = 0;
+      for (size_t k = 0; k < block.rows(); ++k)
+        sum += block.values[k * block.num_values + static_cast<size_t>(i)];
+      totals.emplace_back(row, sum);
     }
-    enc::put_varint(header, static_cast<uint64_t>(str(p, p.period_type().type())));
-    enc::put_varint(header, static_cast<uint64_t>(str(p, p.period_type().unit())));
-    for (int64_t idx : {p.default_sample_type(), p.drop_frames(), p.keep_frames(), p.doc_url()}) {
-      enc::put_varint(header, static_cast<uint64_t>(str(p, idx)));
-    }
-    enc::put_varint(header, static_cast<uint64_t>(p.comment_size()));
-    for (int64_t c : p.comment()) enc::put_varint(header, static_cast<uint64_t>(str(p, c)));
+
+    ProfileHeader header;
+    for (const auto& vt : p.sample_type())
+      header.sample_types.emplace_back(str(p, vt.type()), str(p, vt.unit()));
+    header.period_type = str(p, p.period_type().type());
+    header.period_unit = str(p, p.period_type().unit());
+    header.default_sample_type = str(p, p.default_sample_type());
+    header.drop_frames = str(p, p.drop_frames());
+    header.keep_frames = str(p, p.keep_frames());
+    header.doc_url = str(p, p.doc_url());
+    for (int64_t c : p.comment()) header.comments.push_back(str(p, c));
 
     profile_insert_.reset()
-        .bind(1, series_id(r.labels))
+        .bind(1, series)
         .bind(2, r.scrape_time_ns)
         .bind(3, p.time_nanos())
         .bind(4, p.duration_nanos())
         .bind(5, p.period())
-        .bind_blob(6, header)
+        .bind_blob(6, header.encode())
         .bind_blob(7, block.encode())
         .bind(8, static_cast<int64_t>(block.rows()))
-        .bind(9, static_cast<int64_t>(r.wire_size));
+        .bind(9, static_cast<int64_t>(r.wire_size))
+        .bind_blob(10, encode_totals(totals));
     profile_insert_.run();
   }
 
@@ -426,6 +462,8 @@ class Storage::Impl {
   Interner strings_, mappings_, functions_, locations_, stacks_, label_sets_;
   sql::Stmt series_select_, series_insert_, profile_insert_;
   std::unordered_map<std::string, int64_t> series_cache_;
+  std::unordered_map<std::string, int64_t> type_rows_;
+  std::set<std::pair<int64_t, int64_t>> series_types_;  // (series, type row) linked
 
   mutable std::mutex mu_;
   std::condition_variable cv_, done_cv_;

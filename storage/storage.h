@@ -72,6 +72,6 @@ class Storage {
 };
 
 // The schema version this build writes.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 }  // namespace stoker

@@ -1,0 +1,71 @@
+#include "pprof/transform.h"
+
+#include <unordered_map>
+
+namespace stoker::pprof {
+
+using perftools::profiles::Profile;
+
+bool keep_sample_type(Profile& p, const std::string& type, const std::string& unit) {
+  int keep = -1;
+  for (int i = 0; i < p.sample_type_size(); ++i) {
+    const auto& vt = p.sample_type(i);
+    if (p.string_table(static_cast<int>(vt.type())) == type &&
+        p.string_table(static_cast<int>(vt.unit())) == unit) {
+      keep = i;
+      break;
+    }
+  }
+  if (keep < 0) return false;
+  auto vt = p.sample_type(keep);
+  p.clear_sample_type();
+  *p.add_sample_type() = vt;
+  p.set_default_sample_type(vt.type());
+  auto* samples = p.mutable_sample();
+  int out = 0;
+  for (int i = 0; i < samples->size(); ++i) {
+    auto* s = samples->Mutable(i);
+    int64_t v = keep < s->value_size() ? s->value(keep) : 0;
+    if (v == 0) continue;
+    s->clear_value();
+    s->add_value(v);
+    if (out != i) samples->SwapElements(out, i);
+    ++out;
+  }
+  while (samples->size() > out) samples->RemoveLast();
+  return true;
+}
+
+void keep_call_site(Profile& p, const std::vector<std::string>& root_first) {
+  if (root_first.empty()) return;
+  std::unordered_map<uint64_t, const perftools::profiles::Function*> functions;
+  for (const auto& f : p.function()) functions[f.id()] = &f;
+  std::unordered_map<uint64_t, const perftools::profiles::Location*> locations;
+  for (const auto& l : p.location()) locations[l.id()] = &l;
+  std::vector<std::string> leaf_first;
+  auto* samples = p.mutable_sample();
+  int out = 0;
+  for (int i = 0; i < samples->size(); ++i) {
+    leaf_first.clear();
+    for (uint64_t loc : samples->Get(i).location_id()) {
+      auto l = locations.find(loc);
+      if (l == locations.end()) continue;
+      for (const auto& line : l->second->line()) {
+        auto f = functions.find(line.function_id());
+        leaf_first.push_back(f == functions.end()
+                                 ? std::string()
+                                 : p.string_table(static_cast<int>(f->second->name())));
+      }
+    }
+    bool keep = leaf_first.size() >= root_first.size();
+    for (size_t k = 0; keep && k < root_first.size(); ++k) {
+      keep = leaf_first[leaf_first.size() - 1 - k] == root_first[k];
+    }
+    if (!keep) continue;
+    if (out != i) samples->SwapElements(out, i);
+    ++out;
+  }
+  while (samples->size() > out) samples->RemoveLast();
+}
+
+}  // namespace stoker::pprof

@@ -1,0 +1,23 @@
+// In-place transformations of a parsed pprof profile used by the read side:
+// keep one sample type, keep only the stacks under a call site. Pure functions
+// on the profile, thread-safe on distinct profiles.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "proto/profile.pb.h"
+
+namespace stoker::pprof {
+
+// Keeps only the sample type `type`/`unit` (values, sample_type and
+// default_sample_type) and drops samples left all zero. False when the profile
+// has no such sample type (it is left unchanged).
+bool keep_sample_type(perftools::profiles::Profile& p, const std::string& type,
+                      const std::string& unit);
+
+// Keeps only samples whose stack, read root first as function names (inlined
+// frames included), starts with `root_first`.
+void keep_call_site(perftools::profiles::Profile& p, const std::vector<std::string>& root_first);
+
+}  // namespace stoker::pprof
