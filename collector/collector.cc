@@ -7,7 +7,6 @@
 #include <map>
 #include <thread>
 
-#include "net/asio_pch.h"
 #include "collector/remote_write.h"
 #include "collector/scrape_manager.h"
 #include "collector/self_metrics.h"
@@ -15,10 +14,12 @@
 #include "discovery/manager.h"
 #include "model/log.h"
 #include "model/timeparse.h"
+#include "net/asio_pch.h"
+#include "net/http_server.h"
+#include "query/engine.h"
 #include "storage/outbox.h"
 #include "storage/storage.h"
 #include "web/api.h"
-#include "net/http_server.h"
 
 namespace stoker {
 
@@ -56,16 +57,20 @@ class Collector::Impl {
     };
     api.reload = [this](std::string* error) { return reload(error); };
     api.remote_write_json = [this] { return remote_write_json(); };
-    web_ = std::make_unique<WebServer>(io_, [api](const WebRequest& r) {
-      return handle_request(r, api);
-    });
+    queries_ =
+        std::make_unique<query::EnginePool>(cfg_.storage.path, query::Limits::from(cfg_.query));
+    api.queries = queries_.get();
+    WebServerOptions web_opts;
+    web_opts.pool = &query_threads_;
+    web_opts.blocking = is_query_request;
+    web_ = std::make_unique<WebServer>(
+        io_, [api](const WebRequest& r) { return handle_request(r, api); }, std::move(web_opts));
     if (!web_->start(cfg_.web.listen_address, &err)) return fail(err);
 
     discovery_ = std::make_unique<DiscoveryManager>(
         [this](const std::string& job, std::vector<TargetGroup> groups) {
-          asio::post(io_, [this, job, groups = std::move(groups)] {
-            scrape_->apply_groups(job, groups);
-          });
+          asio::post(
+              io_, [this, job, groups = std::move(groups)] { scrape_->apply_groups(job, groups); });
         });
     scrape_->set_config(cfg_);
     discovery_->start(cfg_);
@@ -93,6 +98,7 @@ class Collector::Impl {
     wait_hup();
     io_.run();
     workers_.join();
+    query_threads_.join();
     if (!storage_->flush(std::chrono::seconds(10))) {
       log::error("main", "storage did not commit every queued profile in 10s; retrying before exit",
                  {{"queued", std::to_string(storage_->stats().queue_depth)}});
@@ -151,7 +157,8 @@ class Collector::Impl {
       last_reload_error_ = joined;
       return false;
     }
-    if (next->storage.path != cfg_.storage.path || next->web.listen_address != cfg_.web.listen_address) {
+    if (next->storage.path != cfg_.storage.path ||
+        next->web.listen_address != cfg_.web.listen_address) {
       log::warn("main", "storage.path and web.listen_address changes take effect after a restart",
                 {});
       next->storage.path = cfg_.storage.path;
@@ -282,30 +289,32 @@ class Collector::Impl {
     using metrics::Sample;
     auto& r = metrics_.registry;
     r.collect("stoker_build_info", "A constant 1 labelled with stoker's version.", Kind::kGauge,
-              [] { return std::vector<Sample>{{{{"version", STOKER_VERSION_STRING}}, 1}}; });
+              [] {
+                return std::vector<Sample>{{{{"version", STOKER_VERSION_STRING}}, 1}};
+              });
     r.collect("stoker_scrape_loops", "Scrape loops running (targets × profile types).",
               Kind::kGauge, [this] {
                 return std::vector<Sample>{{{}, static_cast<double>(scrape_->loop_count())}};
               });
-    r.collect("stoker_storage_profiles_written_total", "Profiles committed to the database.",
-              Kind::kCounter, [this] {
-                return std::vector<Sample>{
-                    {{}, static_cast<double>(storage_->stats().profiles_written)}};
-              });
-    r.collect("stoker_storage_write_errors_total", "Failed commits (retried).", Kind::kCounter,
-              [this] {
-                return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().write_errors)}};
-              });
-    r.collect("stoker_storage_queue_depth", "Profiles waiting for the writer.", Kind::kGauge,
-              [this] {
-                return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().queue_depth)}};
-              });
+    r.collect(
+        "stoker_storage_profiles_written_total", "Profiles committed to the database.",
+        Kind::kCounter, [this] {
+          return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().profiles_written)}};
+        });
+    r.collect(
+        "stoker_storage_write_errors_total", "Failed commits (retried).", Kind::kCounter, [this] {
+          return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().write_errors)}};
+        });
+    r.collect(
+        "stoker_storage_queue_depth", "Profiles waiting for the writer.", Kind::kGauge, [this] {
+          return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().queue_depth)}};
+        });
     r.collect("stoker_storage_database_bytes", "Size of the database file and its WAL.",
               Kind::kGauge, [this] {
                 return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().db_bytes)}};
               });
-    r.collect("stoker_storage_deleted_profiles_total",
-              "Profiles deleted by retention or max_size.", Kind::kCounter, [this] {
+    r.collect("stoker_storage_deleted_profiles_total", "Profiles deleted by retention or max_size.",
+              Kind::kCounter, [this] {
                 auto st = storage_->stats();
                 return std::vector<Sample>{
                     {{{"reason", "retention"}}, static_cast<double>(st.deleted_by_retention)},
@@ -323,8 +332,9 @@ class Collector::Impl {
     r.collect("stoker_outbox_pending_profiles",
               "Profiles committed but not yet delivered, per endpoint.", Kind::kGauge,
               [outbox_samples] {
-                return outbox_samples(
-                    [](const RemoteWriteStatus& s) { return static_cast<double>(s.outbox.pending); });
+                return outbox_samples([](const RemoteWriteStatus& s) {
+                  return static_cast<double>(s.outbox.pending);
+                });
               });
     r.collect("stoker_outbox_oldest_pending_age_seconds",
               "Age of the oldest undelivered profile (0 when none), per endpoint.", Kind::kGauge,
@@ -337,10 +347,12 @@ class Collector::Impl {
     r.collect("stoker_outbox_dropped_profiles_total",
               "Undelivered profiles deleted by retention or max_size, per endpoint.",
               Kind::kCounter, [outbox_samples] {
-                return outbox_samples(
-                    [](const RemoteWriteStatus& s) { return static_cast<double>(s.outbox.dropped); });
+                return outbox_samples([](const RemoteWriteStatus& s) {
+                  return static_cast<double>(s.outbox.dropped);
+                });
               });
-    auto k8s = [&r](const char* name, const char* help, std::atomic<uint64_t> KubernetesSdStats::*f) {
+    auto k8s = [&r](const char* name, const char* help,
+                    std::atomic<uint64_t> KubernetesSdStats::*f) {
       r.collect(name, help, Kind::kCounter, [f] {
         return std::vector<Sample>{{{}, static_cast<double>((kubernetes_sd_stats().*f).load())}};
       });
@@ -360,10 +372,9 @@ class Collector::Impl {
               Kind::kCounter, [] {
                 return std::vector<Sample>{{{}, metrics::read_process_stats().cpu_seconds}};
               });
-    r.collect("process_resident_memory_bytes", "Resident memory size in bytes.", Kind::kGauge,
-              [] {
-                return std::vector<Sample>{{{}, metrics::read_process_stats().resident_bytes}};
-              });
+    r.collect("process_resident_memory_bytes", "Resident memory size in bytes.", Kind::kGauge, [] {
+      return std::vector<Sample>{{{}, metrics::read_process_stats().resident_bytes}};
+    });
     r.collect("process_virtual_memory_bytes", "Virtual memory size in bytes.", Kind::kGauge, [] {
       return std::vector<Sample>{{{}, metrics::read_process_stats().virtual_bytes}};
     });
@@ -385,32 +396,33 @@ class Collector::Impl {
                {"web", cfg_.web.listen_address},
                {"remote_write", std::to_string(cfg_.remote_write.size())}});
     const char* self = opts_.self.c_str();
-    std::fprintf(
-        stderr,
-        "\nstoker %s is scraping every %s.\n"
-        "  database:  %s\n"
-        "  targets:   http://%s/targets\n"
-        "  metrics:   http://%s/metrics\n"
-        "  look:      %s profiles --storage.path %s\n"
-        "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o "
-        "cpu.pb.gz\n"
-        "             go tool pprof -top cpu.pb.gz\n\n",
-        STOKER_VERSION_STRING,
-        cfg_.scrape_configs.empty()
-            ? "-"
-            : format_duration(cfg_.scrape_configs[0].scrape_interval).c_str(),
-        abs_db.c_str(), cfg_.web.listen_address.c_str(), cfg_.web.listen_address.c_str(), self,
-        abs_db.c_str(), self, abs_db.c_str());
+    std::fprintf(stderr,
+                 "\nstoker %s is scraping every %s.\n"
+                 "  database:  %s\n"
+                 "  targets:   http://%s/targets\n"
+                 "  metrics:   http://%s/metrics\n"
+                 "  look:      %s profiles --storage.path %s\n"
+                 "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o "
+                 "cpu.pb.gz\n"
+                 "             go tool pprof -top cpu.pb.gz\n\n",
+                 STOKER_VERSION_STRING,
+                 cfg_.scrape_configs.empty()
+                     ? "-"
+                     : format_duration(cfg_.scrape_configs[0].scrape_interval).c_str(),
+                 abs_db.c_str(), cfg_.web.listen_address.c_str(), cfg_.web.listen_address.c_str(),
+                 self, abs_db.c_str(), self, abs_db.c_str());
   }
 
   CollectorOptions opts_;
   Config cfg_;
   asio::io_context io_;
   asio::thread_pool workers_;
+  asio::thread_pool query_threads_{2};  // the read API, off the I/O thread
   std::atomic<bool> ready_{false};
   SelfMetrics metrics_;
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<ScrapeManager> scrape_;
+  std::unique_ptr<query::EnginePool> queries_;
   std::unique_ptr<WebServer> web_;
   std::unique_ptr<DiscoveryManager> discovery_;
   std::mutex mu_;  // writers_ and the strings below, read by API threads

@@ -92,7 +92,7 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   std::string scrape_path;
   YAML::Node remote_node;
   std::string remote_path;
-  w.each(root, "", {"global", "storage", "web", "scrape_configs", "remote_write"},
+  w.each(root, "", {"global", "storage", "web", "query", "scrape_configs", "remote_write"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "global") {
              bool explicit_timeout = false;
@@ -155,6 +155,24 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
                         if (s->rfind(':') == std::string::npos) {
                           w.error(wv, ws,
                                   "listen_address must be host:port, for example 127.0.0.1:4040");
+                        }
+                      }
+                    });
+           } else if (k == "query") {
+             w.each(v, sub, {"max_range", "max_profiles", "max_nodes", "timeout"},
+                    [&](const std::string& qk, const YAML::Node& qv, const std::string& qs) {
+                      if (qk == "max_range" || qk == "timeout") {
+                        auto d = w.duration(qv, qs);
+                        if (d && d->count() <= 0) {
+                          w.error(qv, qs, qk + " must be greater than 0");
+                        } else if (d) {
+                          (qk == "timeout" ? cfg.query.timeout : cfg.query.max_range) = *d;
+                        }
+                      } else if (auto u = w.uint(qv, qs)) {
+                        if (*u == 0) {
+                          w.error(qv, qs, qk + " must be at least 1");
+                        } else {
+                          (qk == "max_nodes" ? cfg.query.max_nodes : cfg.query.max_profiles) = *u;
                         }
                       }
                     });

@@ -174,11 +174,20 @@ struct WebConfig {
   std::string listen_address = "127.0.0.1:4040";
 };
 
+// Bounds on what one query of the read API or the CLI may cost.
+struct QueryConfig {
+  Duration max_range = std::chrono::hours(24 * 31);  // longest time range
+  uint64_t max_profiles = 100'000;                   // profiles one merge may read
+  uint64_t max_nodes = 1 << 20;                      // largest max_nodes accepted
+  Duration timeout = std::chrono::seconds(30);       // wall-clock budget
+};
+
 struct Config {
   std::string source;  // file path, or "<embedded default>"
   GlobalConfig global;
   StorageConfig storage;
   WebConfig web;
+  QueryConfig query;
   std::vector<ScrapeConfig> scrape_configs;
   std::vector<RemoteWriteConfig> remote_write;
   // The file as loaded, every secret value replaced by "<secret>" (for the API).

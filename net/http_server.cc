@@ -1,7 +1,7 @@
 #include "net/http_server.h"
 
-#include "net/asio_pch.h"
 #include "model/log.h"
+#include "net/asio_pch.h"
 
 namespace stoker {
 
@@ -10,8 +10,28 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+std::string WebRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
 struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
-  Impl(asio::io_context& io, WebHandler h) : io(io), acceptor(io), handler(std::move(h)) {}
+  Impl(asio::io_context& io, WebHandler h, WebServerOptions o)
+      : io(io), acceptor(io), handler(std::move(h)), options(std::move(o)) {}
+
+  WebResponse run(const WebRequest& wr) {
+    try {
+      return handler(wr);
+    } catch (const std::exception& e) {
+      log::error("web", "handler failed", {{"path", wr.path}, {"err", e.what()}});
+      WebResponse out;
+      out.status = 500;
+      out.body = std::string("internal error: ") + e.what() + "\n";
+      return out;
+    }
+  }
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
@@ -32,9 +52,20 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       stream.expires_after(std::chrono::seconds(30));
       http::request_parser<http::string_body> parser;
       parser.header_limit(8 * 1024);
-      parser.body_limit(1 << 20);
+      parser.body_limit(options.body_limit);
       auto [ec, n] =
           co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      if (ec == http::error::body_limit) {
+        // Say why before closing: the rest of the body is not read.
+        http::response<http::string_body> res{http::status::payload_too_large, 11};
+        res.set(http::field::server, "stoker");
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
+        res.body() = "request body exceeds " + std::to_string(options.body_limit) + " bytes\n";
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+        break;
+      }
       if (ec) break;
       auto req = parser.release();
       WebRequest wr;
@@ -44,17 +75,23 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       wr.path = target.substr(0, q);
       if (q != std::string::npos) wr.query = target.substr(q + 1);
       wr.body = std::move(req.body());
+      for (const auto& f : req) {
+        std::string name(f.name_string());
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        wr.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
       WebResponse out;
-      try {
-        out = handler(wr);
-      } catch (const std::exception& e) {
-        out.status = 500;
-        out.body = std::string("internal error: ") + e.what() + "\n";
-        log::error("web", "handler failed", {{"path", wr.path}, {"err", e.what()}});
+      if (options.pool && options.blocking && options.blocking(wr)) {
+        out = co_await asio::co_spawn(
+            options.pool->get_executor(),
+            [&]() -> asio::awaitable<WebResponse> { co_return run(wr); }, asio::use_awaitable);
+      } else {
+        out = run(wr);
       }
       http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
       res.set(http::field::server, "stoker");
       res.set(http::field::content_type, out.content_type);
+      for (const auto& [k, v] : out.headers) res.set(k, v);
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
@@ -68,10 +105,11 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
   asio::io_context& io;
   tcp::acceptor acceptor;
   WebHandler handler;
+  WebServerOptions options;
 };
 
-WebServer::WebServer(asio::io_context& io, WebHandler handler)
-    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+WebServer::WebServer(asio::io_context& io, WebHandler handler, WebServerOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(options))) {}
 
 WebServer::~WebServer() {
   stop();

@@ -15,6 +15,7 @@
 // One Engine per thread; EnginePool hands them out.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "model/labels.h"
 #include "model/profile_type.h"
 #include "query/stack_set.h"
@@ -61,6 +63,17 @@ struct Limits {
   int64_t max_nodes = 1 << 20;
   // Wall-clock budget of one query.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+
+  // The limits of the config's `query` section.
+  static Limits from(const QueryConfig& q) {
+    Limits l;
+    l.max_range = q.max_range;
+    l.max_profiles = q.max_profiles;
+    l.max_nodes = static_cast<int64_t>(q.max_nodes);
+    l.default_max_nodes = std::min<int64_t>(l.default_max_nodes, l.max_nodes);
+    l.timeout = q.timeout;
+    return l;
+  }
 };
 
 // What to merge: one profile type, a label selector, a time range (ms since

@@ -15,6 +15,7 @@
 #include "storage/storage.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
+#include "tests/support/store_fixture.h"
 
 using namespace stoker;
 using namespace stoker::query;
@@ -188,69 +189,16 @@ TEST_CASE("folded stacks, top tables, bottom-up and collapsed recursion", "[quer
 
 namespace {
 
-const int64_t kNow = now_unix_nanos() / 1'000'000 * 1'000'000;  // whole ms
-constexpr int64_t kSec = 1'000'000'000;
+using test::StoreFixture;
+using test::kSec;
 
-perftools::profiles::Profile cpu(const std::vector<test::SampleSpec>& samples) {
-  auto p = test::make_profile({{"samples", "count"}, {"cpu", "nanoseconds"}}, samples);
-  p.add_string_table("cpu");
-  p.add_string_table("nanoseconds");
-  p.mutable_period_type()->set_type(p.string_table_size() - 2);
-  p.mutable_period_type()->set_unit(p.string_table_size() - 1);
-  p.set_period(10'000'000);
-  return p;
-}
-
-void put(Storage& s, const Labels& labels, const perftools::profiles::Profile& p, int64_t ts) {
-  ProfileRecord r;
-  r.labels = labels;
-  r.scrape_time_ns = ts;
-  r.profile = std::make_shared<perftools::profiles::Profile>(p);
+std::unique_ptr<Engine> open_engine(const StoreFixture& f, Limits limits = {}) {
   std::string err;
-  REQUIRE(s.append(std::move(r), &err));
+  auto e = Engine::open(f.path, limits, &err);
+  INFO(err);
+  REQUIRE(e);
+  return e;
 }
-
-// Two services, CPU every 15 s for 2 minutes, heap once.
-struct Fixture {
-  test::TempDir dir;
-  std::string path = dir.file("q.db");
-  std::vector<perftools::profiles::Profile> api_cpu;
-  int64_t t0 = kNow - 120 * kSec;
-
-  Fixture() {
-    StorageConfig cfg;
-    cfg.path = path;
-    std::string err;
-    auto store = Storage::open(cfg, &err);
-    REQUIRE(store);
-    Labels api{{"__name__", "process_cpu"}, {"service_name", "api"}, {"job", "a"}, {"pod", "p1"}};
-    Labels web{{"__name__", "process_cpu"}, {"service_name", "web"}, {"job", "w"}};
-    for (int i = 0; i < 8; ++i) {
-      auto p = cpu({{{"runtime.leaf", "main.work", "main.main"}, {1, 10 * (i + 1)}},
-                    {{"main.idle", "main.main"}, {2, 20}},
-                    {{"main.main"}, {1, 5}}});
-      api_cpu.push_back(p);
-      put(*store, api, p, t0 + i * 15 * kSec);
-      put(*store, web, cpu({{{"web.serve", "main.main"}, {1, 7}}}), t0 + i * 15 * kSec + kSec);
-    }
-    Labels heap{{"__name__", "memory"}, {"service_name", "api"}, {"__delta__", "false"}};
-    put(*store, heap,
-        test::make_profile({{"alloc_objects", "count"}, {"alloc_space", "bytes"}},
-                           {{{"malloc", "main.main"}, {3, 300}}}),
-        t0);
-    REQUIRE(store->flush(std::chrono::seconds(10)));
-  }
-
-  std::unique_ptr<Engine> engine(Limits limits = {}) {
-    std::string err;
-    auto e = Engine::open(path, limits, &err);
-    INFO(err);
-    REQUIRE(e);
-    return e;
-  }
-  int64_t start_ms() const { return (t0 - kSec) / 1'000'000; }
-  int64_t end_ms() const { return kNow / 1'000'000; }
-};
 
 const std::string kCpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
@@ -267,8 +215,8 @@ std::map<std::string, int64_t> by_stack(const StackSet& s) {
 }  // namespace
 
 TEST_CASE("the engine lists profile types, label names, values and series", "[query]") {
-  Fixture f;
-  auto e = f.engine();
+  StoreFixture f;
+  auto e = open_engine(f);
   std::vector<ProfileTypeId> types;
   REQUIRE(e->profile_types(f.start_ms(), f.end_ms(), &types).ok());
   std::vector<std::string> ids;
@@ -313,8 +261,8 @@ TEST_CASE("the engine lists profile types, label names, values and series", "[qu
 }
 
 TEST_CASE("a merge sums each stack over the selected profiles", "[query]") {
-  Fixture f;
-  auto e = f.engine();
+  StoreFixture f;
+  auto e = open_engine(f);
   Selection sel{kCpu, "{service_name=\"api\"}", f.start_ms(), f.end_ms()};
   StackSet set;
   MergeInfo info;
@@ -369,8 +317,8 @@ TEST_CASE("a merge sums each stack over the selected profiles", "[query]") {
 }
 
 TEST_CASE("series buckets follow Pyroscope: (T-step, T], empty buckets left out", "[query]") {
-  Fixture f;
-  auto e = f.engine();
+  StoreFixture f;
+  auto e = open_engine(f);
   SeriesQuery q;
   q.sel = {kCpu, "{}", (f.t0) / 1'000'000, f.end_ms()};
   q.step_s = 30;
@@ -429,11 +377,11 @@ TEST_CASE("series buckets follow Pyroscope: (T-step, T], empty buckets left out"
 }
 
 TEST_CASE("queries are bounded: time range, profiles, bad input", "[query]") {
-  Fixture f;
+  StoreFixture f;
   Limits limits;
   limits.max_profiles = 5;
   limits.max_range = std::chrono::hours(1);
-  auto e = f.engine(limits);
+  auto e = open_engine(f, limits);
   StackSet set;
   MergeInfo info;
   Selection sel{kCpu, "{}", f.start_ms(), f.end_ms()};
@@ -455,7 +403,7 @@ TEST_CASE("queries are bounded: time range, profiles, bad input", "[query]") {
   CHECK_THAT(e->merge_stacks(sel, &set, &info).message,
              Catch::Contains("invalid regular expression"));
   // Only the chosen profiles.
-  auto e2 = f.engine();
+  auto e2 = open_engine(f);
   std::vector<SeriesResult> series;
   SeriesQuery q;
   q.sel = {kCpu, "{service_name=\"api\"}", f.start_ms(), f.end_ms()};
@@ -470,8 +418,8 @@ TEST_CASE("queries are bounded: time range, profiles, bad input", "[query]") {
 }
 
 TEST_CASE("the engine picks pprof's default sample type for a short type", "[query]") {
-  Fixture f;
-  auto e = f.engine();
+  StoreFixture f;
+  auto e = open_engine(f);
   std::string id;
   REQUIRE(e->default_profile_type("process_cpu", "{}", f.start_ms(), f.end_ms(), &id).ok());
   CHECK(id == kCpu);  // the last sample type, as pprof picks without default_sample_type
@@ -482,8 +430,8 @@ TEST_CASE("the engine picks pprof's default sample type for a short type", "[que
 }
 
 TEST_CASE("a merged pprof holds one sample type and the same values", "[query]") {
-  Fixture f;
-  auto e = f.engine();
+  StoreFixture f;
+  auto e = open_engine(f);
   perftools::profiles::Profile p;
   MergeInfo info;
   Selection sel{kCpu, "{service_name=\"api\"}", f.start_ms(), f.end_ms()};
@@ -499,7 +447,7 @@ TEST_CASE("a merged pprof holds one sample type and the same values", "[query]")
 }
 
 TEST_CASE("a database written before the read side is upgraded and queried", "[query]") {
-  Fixture f;
+  StoreFixture f;
   {
     // Turn the store back into schema v2: no type index, no totals.
     sqlite3* db;
@@ -513,7 +461,7 @@ TEST_CASE("a database written before the read side is upgraded and queried", "[q
     REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK);
     sqlite3_close(db);
   }
-  auto e = f.engine();
+  auto e = open_engine(f);
   std::vector<ProfileTypeId> types;
   REQUIRE(e->profile_types(f.start_ms(), f.end_ms(), &types).ok());
   CHECK(types.size() == 4);

@@ -5,6 +5,10 @@
 #include <cstdio>
 
 #include "model/timeparse.h"
+#include "pprof/pprof_decode.h"
+#include "query/engine.h"
+#include "web/querier_api.h"
+#include "web/render_api.h"
 
 namespace stoker {
 
@@ -136,8 +140,40 @@ std::string targets_html(const std::vector<TargetStatus>& targets) {
   return out;
 }
 
+bool is_query_request(const WebRequest& req) {
+  return is_connect_path(req.path) || is_render_path(req.path);
+}
+
+namespace {
+
+// Large JSON and protobuf answers are gzipped for clients that accept it.
+void maybe_gzip(const WebRequest& req, WebResponse& res) {
+  if (res.body.size() < 8192 || res.content_type == "application/octet-stream") return;
+  for (const auto& [k, v] : res.headers) {
+    if (k == "Content-Encoding") return;
+  }
+  if (req.header("accept-encoding").find("gzip") == std::string::npos) return;
+  res.body = pprof::gzip(res.body, 1);
+  res.headers.emplace_back("Content-Encoding", "gzip");
+  res.headers.emplace_back("Vary", "Accept-Encoding");
+}
+
+WebResponse route(const WebRequest& req, const ApiContext& ctx);
+
+}  // namespace
+
 WebResponse handle_request(const WebRequest& req, const ApiContext& ctx) {
+  WebResponse res = route(req, ctx);
+  maybe_gzip(req, res);
+  return res;
+}
+
+namespace {
+
+WebResponse route(const WebRequest& req, const ApiContext& ctx) {
   WebResponse res;
+  if (ctx.queries && is_connect_path(req.path)) return handle_connect(req, *ctx.queries);
+  if (ctx.queries && is_render_path(req.path)) return handle_render(req, *ctx.queries);
   if (req.path == "/-/reload" && ctx.reload) {
     if (req.method != "POST" && req.method != "PUT") {
       res.status = 405;
@@ -193,5 +229,7 @@ WebResponse handle_request(const WebRequest& req, const ApiContext& ctx) {
   }
   return res;
 }
+
+}  // namespace
 
 }  // namespace stoker

@@ -11,19 +11,27 @@
 #include "collector/scrape_manager.h"
 #include "net/http_server.h"
 
+namespace stoker::query {
+class EnginePool;
+}
+
 namespace stoker {
 
 struct ApiContext {
   const ScrapeManager* scrape = nullptr;
   const std::atomic<bool>* ready = nullptr;
   // Optional parts (a 404 when unset).
-  std::function<std::string()> metrics;             // GET /metrics
-  std::function<std::string()> config_yaml;         // GET /api/v1/status/config
-  std::function<bool(std::string*)> reload;         // POST /-/reload
-  std::function<std::string()> remote_write_json;   // GET /api/v1/remote_write
+  std::function<std::string()> metrics;            // GET /metrics
+  std::function<std::string()> config_yaml;        // GET /api/v1/status/config
+  std::function<bool(std::string*)> reload;        // POST /-/reload
+  std::function<std::string()> remote_write_json;  // GET /api/v1/remote_write
+  // The read side: querier.v1, settings.v1, /pyroscope/*, /api/v1/profiles/*.
+  query::EnginePool* queries = nullptr;
 };
 
 WebResponse handle_request(const WebRequest& req, const ApiContext& ctx);
+// True for requests that read the store (they run off the I/O thread).
+bool is_query_request(const WebRequest& req);
 
 // The Prometheus-style targets document: {"activeTargets": [...], "droppedTargets": [...]}.
 std::string targets_json(const std::vector<TargetStatus>& targets, bool with_health);

@@ -25,12 +25,15 @@ struct ResourceInfo {
 };
 
 const std::map<std::string, ResourceInfo>& resources() {
-  static const std::map<std::string, ResourceInfo> r = {
-      {"pods", {"Pod", true}},          {"nodes", {"Node", false}},
-      {"namespaces", {"Namespace", false}}, {"services", {"Service", true}},
-      {"endpoints", {"Endpoints", true}}, {"endpointslices", {"EndpointSlice", true}},
-      {"ingresses", {"Ingress", true}},  {"replicasets", {"ReplicaSet", true}},
-      {"jobs", {"Job", true}}};
+  static const std::map<std::string, ResourceInfo> r = {{"pods", {"Pod", true}},
+                                                        {"nodes", {"Node", false}},
+                                                        {"namespaces", {"Namespace", false}},
+                                                        {"services", {"Service", true}},
+                                                        {"endpoints", {"Endpoints", true}},
+                                                        {"endpointslices", {"EndpointSlice", true}},
+                                                        {"ingresses", {"Ingress", true}},
+                                                        {"replicasets", {"ReplicaSet", true}},
+                                                        {"jobs", {"Job", true}}};
   return r;
 }
 
@@ -61,7 +64,8 @@ bool labels_match(const json::object& o, const std::string& selector) {
   if (selector.empty()) return true;
   const json::object* labels = nullptr;
   if (auto* m = o.if_contains("metadata"); m && m->is_object()) {
-    if (auto* l = m->as_object().if_contains("labels"); l && l->is_object()) labels = &l->as_object();
+    if (auto* l = m->as_object().if_contains("labels"); l && l->is_object())
+      labels = &l->as_object();
   }
   auto get = [&](const std::string& k, std::string* v) {
     if (!labels || !labels->contains(k) || !labels->at(k).is_string()) return false;
@@ -71,8 +75,8 @@ bool labels_match(const json::object& o, const std::string& selector) {
   size_t start = 0;
   while (start <= selector.size()) {
     size_t comma = selector.find(',', start);
-    std::string term = selector.substr(start, comma == std::string::npos ? std::string::npos
-                                                                          : comma - start);
+    std::string term =
+        selector.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     std::string v;
     if (auto ne = term.find("!="); ne != std::string::npos) {
       if (get(term.substr(0, ne), &v) && v == term.substr(ne + 2)) return false;
@@ -95,8 +99,8 @@ bool fields_match(const json::object& o, const std::string& selector) {
   size_t start = 0;
   while (start <= selector.size()) {
     size_t comma = selector.find(',', start);
-    std::string term = selector.substr(start, comma == std::string::npos ? std::string::npos
-                                                                          : comma - start);
+    std::string term =
+        selector.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     auto eq = term.find('=');
     bool negate = eq > 0 && term[eq - 1] == '!';
     std::string field = term.substr(0, negate ? eq - 1 : eq);
@@ -310,7 +314,8 @@ void FakeKube::serve(int fd) {
   std::string auth;
   for (size_t pos = head.find("\r\n"); pos != std::string::npos;) {
     size_t e = head.find("\r\n", pos + 2);
-    std::string line = head.substr(pos + 2, e == std::string::npos ? std::string::npos : e - pos - 2);
+    std::string line =
+        head.substr(pos + 2, e == std::string::npos ? std::string::npos : e - pos - 2);
     if (line.size() > 14 && strncasecmp(line.c_str(), "authorization:", 14) == 0) {
       auth = line.substr(14);
       while (!auth.empty() && auth.front() == ' ') auth.erase(0, 1);
@@ -319,8 +324,9 @@ void FakeKube::serve(int fd) {
   }
   if (!opts_.token.empty() && auth != "Bearer " + opts_.token) {
     ++unauthorized_;
-    c.write(response(401, "Unauthorized",
-                     R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})"));
+    c.write(response(
+        401, "Unauthorized",
+        R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})"));
     return finish();
   }
   // Path: /api/v1[/namespaces/<ns>]/<resource> or /apis/<g>/<v>[/namespaces/<ns>]/<resource>.
@@ -388,8 +394,9 @@ void FakeKube::serve(int fd) {
   int64_t from = std::stoll(q["resourceVersion"].empty() ? "0" : q["resourceVersion"]);
   int64_t timeout = q.count("timeoutSeconds") ? std::stoll(q["timeoutSeconds"]) : 300;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
-  c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-          "Connection: close\r\n\r\n");
+  c.write(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n");
   ++open_watches_;
   std::unique_lock lock(mu_);
   ++watches_[kind];
@@ -397,8 +404,9 @@ void FakeKube::serve(int fd) {
   if (from < compacted_) {
     ++gone_;
     lock.unlock();
-    c.write(chunk(R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}})"
-                  "\n"));
+    c.write(chunk(
+        R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}})"
+        "\n"));
     c.write("0\r\n\r\n");
     --open_watches_;
     return finish();

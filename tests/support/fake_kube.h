@@ -26,7 +26,7 @@ namespace stoker::test {
 class FakeKube {
  public:
   struct Options {
-    std::string token;  // required bearer token ("" = none)
+    std::string token;                // required bearer token ("" = none)
     std::string cert_file, key_file;  // set both for TLS
   };
   explicit FakeKube(Options opts = {});
@@ -74,8 +74,8 @@ class FakeKube {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t rv_ = 100;
-  int64_t compacted_ = 0;      // watches from before this get 410
-  uint64_t drop_epoch_ = 0;    // bumped by drop_watches()
+  int64_t compacted_ = 0;    // watches from before this get 410
+  uint64_t drop_epoch_ = 0;  // bumped by drop_watches()
   std::map<std::string, std::map<std::string, boost::json::object>> objects_;  // kind → ns/name
   std::vector<Event> events_;
   std::map<std::string, int> lists_, watches_;

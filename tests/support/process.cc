@@ -141,8 +141,17 @@ int listen_loopback(int port, int backlog, int* bound, const char* who) {
   return fd;
 }
 
-int http_get(int port, const std::string& target, std::string* body) {
-  body->clear();
+std::string HttpReply::header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+HttpReply http_request(int port, const std::string& method, const std::string& target,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& body, bool chunked) {
+  HttpReply reply;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -152,21 +161,56 @@ int http_get(int port, const std::string& target, std::string* body) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    return 0;
+    return reply;
   }
-  // HTTP/1.0 so the body arrives unchunked and the server closes when done.
-  std::string req = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  if (chunked) {
+    req += "Transfer-Encoding: chunked\r\n\r\n";
+    size_t half = body.size() / 2;
+    char len[32];
+    for (const std::string& part : {body.substr(0, half), body.substr(half)}) {
+      if (part.empty()) continue;
+      std::snprintf(len, sizeof len, "%zx\r\n", part.size());
+      req += len + part + "\r\n";
+    }
+    req += "0\r\n\r\n";
+  } else {
+    if (!body.empty() || method == "POST" || method == "PUT")
+      req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
+  }
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string resp;
-  char buf[4096];
+  char buf[16384];
   ssize_t n;
   while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<size_t>(n));
   ::close(fd);
   auto sp = resp.find(' ');
   auto hdr_end = resp.find("\r\n\r\n");
-  if (sp == std::string::npos || hdr_end == std::string::npos) return 0;
-  *body = resp.substr(hdr_end + 4);
-  return std::atoi(resp.c_str() + sp + 1);
+  if (sp == std::string::npos || hdr_end == std::string::npos) return reply;
+  reply.status = std::atoi(resp.c_str() + sp + 1);
+  size_t line = resp.find("\r\n") + 2;
+  while (line < hdr_end) {
+    size_t next = resp.find("\r\n", line);
+    std::string h = resp.substr(line, next - line);
+    size_t colon = h.find(':');
+    if (colon != std::string::npos) {
+      std::string name = h.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      size_t v = h.find_first_not_of(' ', colon + 1);
+      reply.headers.emplace_back(name, v == std::string::npos ? "" : h.substr(v));
+    }
+    line = next + 2;
+  }
+  reply.body = resp.substr(hdr_end + 4);
+  return reply;
+}
+
+int http_get(int port, const std::string& target, std::string* body) {
+  HttpReply r = http_request(port, "GET", target, {}, "");
+  *body = r.body;
+  return r.status;
 }
 
 }  // namespace stoker::test

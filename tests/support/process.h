@@ -60,4 +60,16 @@ bool wait_for(const std::function<bool()>& pred, int timeout_ms);
 // A blocking HTTP GET on 127.0.0.1 that returns the status and body ("" body on error).
 int http_get(int port, const std::string& target, std::string* body);
 
+struct HttpReply {
+  int status = 0;                                            // 0: no answer
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+  std::string header(const std::string& name) const;
+};
+// A blocking HTTP/1.1 request on 127.0.0.1 (Connection: close). With `chunked`
+// the body is sent with Transfer-Encoding: chunked, in two chunks.
+HttpReply http_request(int port, const std::string& method, const std::string& target,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& body, bool chunked = false);
+
 }  // namespace stoker::test

@@ -6,8 +6,8 @@
 namespace stoker::test {
 
 PushReceiver::PushReceiver(int port, Policy policy) : policy_(std::move(policy)) {
-  server_ = std::make_unique<TestServer>([this](const RecordedRequest& r) { return handle(r); },
-                                         port);
+  server_ =
+      std::make_unique<TestServer>([this](const RecordedRequest& r) { return handle(r); }, port);
 }
 
 void PushReceiver::set_policy(Policy p) {
@@ -60,7 +60,8 @@ RawResponse PushReceiver::handle(const RecordedRequest& req) {
       if (!pprof::is_gzip(sample.raw_profile())) return invalid("raw_profile is not gzipped");
       auto d = pprof::decode(sample.raw_profile());
       if (!d.error.empty()) return invalid("invalid pprof: " + d.error);
-      got.push_back({labels, std::shared_ptr<perftools::profiles::Profile>(std::move(d.profile)), 0});
+      got.push_back(
+          {labels, std::shared_ptr<perftools::profiles::Profile>(std::move(d.profile)), 0});
     }
   }
   Policy policy;

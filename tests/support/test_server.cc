@@ -1,7 +1,5 @@
 #include "tests/support/test_server.h"
 
-#include "tests/support/process.h"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,6 +10,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "tests/support/process.h"
 
 namespace stoker::test {
 
@@ -108,7 +108,8 @@ void TestServer::serve(int fd) {
       }
       pos = e + 2;
     }
-    size_t want = static_cast<size_t>(std::strtoull(req.header("content-length").c_str(), nullptr, 10));
+    size_t want =
+        static_cast<size_t>(std::strtoull(req.header("content-length").c_str(), nullptr, 10));
     while (buf.size() < want && !stopping_) {
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, 100) <= 0) continue;

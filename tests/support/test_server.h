@@ -16,7 +16,7 @@ namespace stoker::test {
 struct RecordedRequest {
   std::string method, target;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
-  std::string body;  // read when Content-Length is given
+  std::string body;                                          // read when Content-Length is given
   std::string header(const std::string& name) const;
 };
 

@@ -1,0 +1,431 @@
+#include "web/render_api.h"
+
+#include <boost/json.hpp>
+#include <cctype>
+#include <cmath>
+#include <ctime>
+
+#include "model/timeparse.h"
+#include "model/units.h"
+#include "pprof/pprof_decode.h"
+#include "proto/profile.pb.h"
+#include "query/call_tree.h"
+#include "web/connect.h"
+#include "web/querier_api.h"
+
+namespace stoker {
+
+namespace json = boost::json;
+using connect::Code;
+
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+using Params = std::map<std::string, std::vector<std::string>>;
+
+std::string param(const Params& p, const std::string& name, const std::string& fallback = "") {
+  auto it = p.find(name);
+  return it == p.end() || it->second.empty() ? fallback : it->second.front();
+}
+
+// A render query `<profile type id>{matchers}` split into its two parts.
+bool split_query(const std::string& q, std::string* type, std::string* selector,
+                 std::string* error) {
+  size_t brace = q.find('{');
+  std::string t = q.substr(0, brace);
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
+  while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
+  if (q.empty()) {
+    *error =
+        "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}";
+    return false;
+  }
+  if (t.empty()) {
+    *error =
+        "the query has no profile type: write it before the selector, e.g. "
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds{...}";
+    return false;
+  }
+  if (!ProfileTypeId::parse(t, error)) return false;
+  *type = t;
+  *selector = brace == std::string::npos ? "{}" : q.substr(brace);
+  return true;
+}
+
+struct RenderRequest {
+  query::Selection sel;
+  int64_t max_nodes = 0;
+};
+
+// The query, range and max nodes of a render request; `prefix` is "" or
+// "left"/"right" (render-diff).
+std::optional<WebResponse> render_request(const Params& p, const std::string& prefix,
+                                          const query::Limits& limits, RenderRequest* out) {
+  std::string err;
+  auto key = [&](const char* name) {
+    if (prefix.empty()) return std::string(name);
+    std::string k = prefix + name;
+    k[prefix.size()] =
+        static_cast<char>(std::toupper(static_cast<unsigned char>(k[prefix.size()])));
+    return k;
+  };
+  if (!split_query(param(p, key("query")), &out->sel.profile_type, &out->sel.label_selector,
+                   &err)) {
+    return connect::error(Code::kInvalidArgument, err);
+  }
+  int64_t now = now_unix_nanos() / 1'000'000;
+  auto from = parse_render_time(param(p, key("from"), "now-1h"), now, &err);
+  if (!from) return connect::error(Code::kInvalidArgument, key("from") + ": " + err);
+  auto until = parse_render_time(param(p, key("until"), "now"), now, &err);
+  if (!until) return connect::error(Code::kInvalidArgument, key("until") + ": " + err);
+  out->sel.start_ms = *from;
+  out->sel.end_ms = *until;
+  std::string nodes = param(p, "max-nodes", param(p, "maxNodes"));
+  out->max_nodes = limits.default_max_nodes;
+  if (!nodes.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(nodes.c_str(), &end, 10);
+    if (*end != '\0' || v < 0 || v > limits.max_nodes) {
+      return connect::error(Code::kInvalidArgument, "max-nodes must be an integer between 0 and " +
+                                                        std::to_string(limits.max_nodes));
+    }
+    if (v > 0) out->max_nodes = v;
+  }
+  return std::nullopt;
+}
+
+json::array levels_json(const std::vector<std::vector<int64_t>>& levels) {
+  json::array out;
+  for (const auto& l : levels) {
+    json::array row;
+    for (int64_t v : l) row.push_back(v);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+json::object metadata(const ProfileTypeId& t, const char* format) {
+  json::object m;
+  m["format"] = format;
+  m["spyName"] = "";
+  std::string units = t.sample_unit;
+  int64_t rate = 100;
+  if (t.sample_type == "inuse_objects" || t.sample_type == "alloc_objects" ||
+      t.sample_type == "goroutine" || t.sample_type == "samples") {
+    units = "objects";
+  } else if (t.sample_type == "cpu") {
+    units = "samples";
+    rate = 1'000'000'000;
+  }
+  m["sampleRate"] = rate;
+  m["units"] = units;
+  m["name"] = t.sample_type;
+  return m;
+}
+
+json::object timeline(const query::SeriesResult* s, int64_t from_ms, int64_t until_ms,
+                      int64_t step) {
+  json::object t;
+  int64_t start = from_ms / 1000;
+  t["startTime"] = start;
+  t["durationDelta"] = step;
+  t["watermarks"] = nullptr;
+  // Points sit at start + k·step ≤ until: k = 0 … (until − start) / step.
+  int64_t n = std::max<int64_t>(0, (until_ms / 1000 - start) / step + 1);
+  std::vector<int64_t> samples(static_cast<size_t>(n), 0);
+  if (s) {
+    for (const auto& p : s->points) {
+      if (p.ts_ms < from_ms || p.ts_ms >= until_ms) continue;
+      int64_t idx = (p.ts_ms / 1000 - start) / step;
+      if (idx >= 0 && idx < n) samples[static_cast<size_t>(idx)] = static_cast<int64_t>(p.value);
+    }
+  }
+  json::array arr;
+  for (int64_t v : samples) arr.push_back(v);
+  t["samples"] = std::move(arr);
+  return t;
+}
+
+WebResponse json_response(const json::object& doc) {
+  WebResponse r;
+  r.content_type = "application/json";
+  r.body = json::serialize(doc);
+  return r;
+}
+
+WebResponse render(const Params& p, query::EnginePool& pool) {
+  RenderRequest rr;
+  if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
+  if (param(p, "format") == "dot") {
+    return connect::error(Code::kUnimplemented,
+                          "format=dot is not implemented by stoker; download the profile and use "
+                          "go tool pprof -dot");
+  }
+  query::StackSet stacks;
+  query::MergeInfo info;
+  auto s = pool.with([&](query::Engine& e) { return e.merge_stacks(rr.sel, &stacks, &info); });
+  if (!s.ok()) return status_error(s);
+  auto fg = query::CallTree::build(stacks).flame_graph(rr.max_nodes);
+
+  int64_t step = timeline_step_seconds(rr.sel.start_ms, rr.sel.end_ms);
+  query::SeriesQuery q;
+  q.sel = rr.sel;
+  q.step_s = static_cast<double>(step);
+  q.average = param(p, "aggregation") == "avg";
+  std::vector<query::SeriesResult> series;
+  s = pool.with([&](query::Engine& e) { return e.select_series(q, &series); });
+  if (!s.ok()) return status_error(s);
+
+  json::object doc;
+  doc["version"] = 1;
+  json::object fb;
+  json::array names;
+  for (const auto& n : fg.names) names.push_back(json::string(n));
+  fb["names"] = std::move(names);
+  fb["levels"] = levels_json(fg.levels);
+  fb["numTicks"] = fg.total;
+  fb["maxSelf"] = fg.max_self;
+  doc["flamebearer"] = std::move(fb);
+  doc["metadata"] = metadata(info.type, "single");
+  doc["timeline"] =
+      timeline(series.size() == 1 ? &series[0] : nullptr, rr.sel.start_ms, rr.sel.end_ms, step);
+  auto group_by = p.find("groupBy");
+  if (group_by != p.end() && !group_by->second.empty()) {
+    q.group_by = {group_by->second.front()};
+    std::vector<query::SeriesResult> grouped;
+    s = pool.with([&](query::Engine& e) { return e.select_series(q, &grouped); });
+    if (!s.ok()) return status_error(s);
+    json::object groups;
+    for (const auto& g : grouped) {
+      std::string key = g.labels.empty() ? "*" : g.labels.front().value;
+      groups[key] = timeline(&g, rr.sel.start_ms, rr.sel.end_ms, step);
+    }
+    doc["groups"] = std::move(groups);
+  } else {
+    doc["groups"] = nullptr;
+  }
+  doc["heatmap"] = nullptr;
+  return json_response(doc);
+}
+
+WebResponse render_diff(const Params& p, query::EnginePool& pool) {
+  RenderRequest left, right;
+  if (auto err = render_request(p, "left", pool.limits(), &left)) return *err;
+  if (auto err = render_request(p, "right", pool.limits(), &right)) return *err;
+  if (left.sel.profile_type != right.sel.profile_type) {
+    return connect::error(Code::kInvalidArgument,
+                          "left and right queries must have the same profile type");
+  }
+  query::StackSet ls, rs;
+  query::MergeInfo info;
+  auto s = pool.with([&](query::Engine& e) {
+    auto st = e.merge_stacks(left.sel, &ls, &info);
+    return st.ok() ? e.merge_stacks(right.sel, &rs, &info) : st;
+  });
+  if (!s.ok()) return status_error(s);
+  auto d = query::flame_graph_diff(query::CallTree::build(ls), query::CallTree::build(rs),
+                                   left.max_nodes);
+  json::object doc;
+  doc["version"] = 1;
+  json::object fb;
+  json::array names;
+  for (const auto& n : d.names) names.push_back(json::string(n));
+  fb["names"] = std::move(names);
+  fb["levels"] = levels_json(d.levels);
+  fb["numTicks"] = d.total;
+  fb["maxSelf"] = d.max_self;
+  doc["flamebearer"] = std::move(fb);
+  doc["metadata"] = metadata(info.type, "double");
+  doc["leftTicks"] = d.left_ticks;
+  doc["rightTicks"] = d.right_ticks;
+  doc["timeline"] = nullptr;
+  doc["groups"] = nullptr;
+  doc["heatmap"] = nullptr;
+  return json_response(doc);
+}
+
+WebResponse label_values(const Params& p, query::EnginePool& pool) {
+  std::string label = param(p, "label");
+  if (label.empty()) return connect::error(Code::kInvalidArgument, "label is required");
+  int64_t end = now_unix_nanos() / 1'000'000, start = end - 3600 * 1000;
+  std::vector<std::string> values;
+  query::Status s;
+  if (label == "__name__") {
+    std::vector<ProfileTypeId> types;
+    s = pool.with([&](query::Engine& e) { return e.profile_types(start, end, &types); });
+    for (const auto& t : types) values.push_back(t.id());
+  } else {
+    s = pool.with([&](query::Engine& e) { return e.label_values(label, {}, start, end, &values); });
+  }
+  if (!s.ok()) return status_error(s);
+  json::array arr;
+  for (const auto& v : values) arr.push_back(json::string(v));
+  WebResponse r;
+  r.content_type = "application/json";
+  r.body = json::serialize(arr);
+  return r;
+}
+
+std::string file_part(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+  return out.empty() ? "profile" : out;
+}
+
+WebResponse pprof_download(const perftools::profiles::Profile& p, const std::string& name) {
+  WebResponse r;
+  r.content_type = "application/octet-stream";
+  r.body = pprof::encode_gzip(p);
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + ".pb.gz\"");
+  return r;
+}
+
+WebResponse profile_download(std::string_view id_text, query::EnginePool& pool) {
+  char* end = nullptr;
+  std::string text(id_text);
+  long long id = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || id <= 0) {
+    return connect::error(Code::kInvalidArgument,
+                          "invalid profile id \"" + text + "\" (ids are positive integers)");
+  }
+  perftools::profiles::Profile p;
+  Labels labels;
+  auto s = pool.with([&](query::Engine& e) { return e.profile(id, &p, &labels); });
+  if (!s.ok()) return status_error(s);
+  return pprof_download(p, file_part(std::string(labels.get("service_name"))) + "_" +
+                               file_part(std::string(labels.get("__name__"))) + "_" + text);
+}
+
+WebResponse merged_download(const Params& p, query::EnginePool& pool) {
+  RenderRequest rr;
+  if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
+  perftools::profiles::Profile out;
+  query::MergeInfo info;
+  auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(rr.sel, &out, &info); });
+  if (!s.ok()) return status_error(s);
+  if (info.profiles == 0) {
+    return connect::error(Code::kNotFound, "no profiles match the query in that time range");
+  }
+  return pprof_download(out, file_part(info.type.name + "-" + info.type.sample_type) + "_" +
+                                 std::to_string(rr.sel.start_ms / 1000) + "-" +
+                                 std::to_string(rr.sel.end_ms / 1000));
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<std::string>> parse_query_string(std::string_view query) {
+  std::map<std::string, std::vector<std::string>> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string key = unescape(part.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : unescape(part.substr(eq + 1));
+    out[key].push_back(std::move(value));
+  }
+  return out;
+}
+
+std::optional<int64_t> parse_render_time(std::string_view s, int64_t now_ms, std::string* error) {
+  if (s.empty() || s == "now") return now_ms;
+  bool digits = s.find_first_not_of("0123456789") == std::string_view::npos;
+  if (digits) {
+    if (s.size() > 19) {
+      *error = "\"" + std::string(s) + "\" is not a time";
+      return std::nullopt;
+    }
+    int64_t v = std::stoll(std::string(s));
+    if (v == 0) {
+      *error = "0 is not a valid time";
+      return std::nullopt;
+    }
+    switch (s.size()) {
+      case 8: {  // YYYYMMDD, UTC
+        std::tm tm{};
+        tm.tm_year = static_cast<int>(v / 10000) - 1900;
+        tm.tm_mon = static_cast<int>(v / 100 % 100) - 1;
+        tm.tm_mday = static_cast<int>(v % 100);
+        return static_cast<int64_t>(timegm(&tm)) * 1000;
+      }
+      case 13:
+        return v;
+      case 16:
+        return v / 1000;
+      case 19:
+        return v / 1'000'000;
+      default:
+        return v * 1000;
+    }
+  }
+  if (s.substr(0, 4) == "now-" || s.substr(0, 4) == "now+") {
+    auto d = parse_duration(s.substr(4), error);
+    if (!d) return std::nullopt;
+    return s[3] == '-' ? now_ms - d->count() : now_ms + d->count();
+  }
+  auto t = parse_time(s, now_ms * 1'000'000, error);
+  if (!t) return std::nullopt;
+  return *t / 1'000'000;
+}
+
+int64_t timeline_step_seconds(int64_t from_ms, int64_t until_ms) {
+  // Pyroscope's CalcPointInterval: range/1500 rounded to a "nice" interval, ≥ 15 s.
+  int64_t ms = std::max<int64_t>(0, until_ms - from_ms) / 1500;
+  if (ms < 15'000) return 15;
+  static const std::pair<int64_t, int64_t> kRound[] = {
+      {17'500, 15},           {25'000, 20},        {45'000, 30},        {90'000, 60},
+      {210'000, 120},         {450'000, 300},      {750'000, 600},      {1'050'000, 900},
+      {1'500'000, 1200},      {2'700'000, 1800},   {5'400'000, 3600},   {9'000'000, 7200},
+      {16'200'000, 10800},    {32'400'000, 21600}, {86'400'000, 43200}, {604'800'000, 86400},
+      {1'814'400'000, 604800}};
+  for (const auto& [limit, step] : kRound) {
+    if (ms <= limit) return step;
+  }
+  return ms < 3'628'800'000 ? 2'592'000 : 31'536'000;
+}
+
+bool is_render_path(std::string_view path) {
+  return path == "/pyroscope/render" || path == "/pyroscope/render-diff" ||
+         path == "/pyroscope/label-values" || path.substr(0, 17) == "/api/v1/profiles/";
+}
+
+WebResponse handle_render(const WebRequest& req, query::EnginePool& pool) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    WebResponse r = connect::error(Code::kUnimplemented, req.method + " is not allowed; use GET");
+    r.status = 405;
+    r.headers.emplace_back("Allow", "GET");
+    return r;
+  }
+  auto params = parse_query_string(req.query);
+  if (req.path == "/pyroscope/render") return render(params, pool);
+  if (req.path == "/pyroscope/render-diff") return render_diff(params, pool);
+  if (req.path == "/pyroscope/label-values") return label_values(params, pool);
+  std::string_view rest = std::string_view(req.path).substr(17);
+  if (rest == "merged") return merged_download(params, pool);
+  return profile_download(rest, pool);
+}
+
+}  // namespace stoker
