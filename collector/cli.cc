@@ -11,21 +11,26 @@
 #include <map>
 #include <optional>
 
-#include "net/asio_pch.h"
+#include "collector/cli_args.h"
+#include "collector/cli_query.h"
 #include "collector/collector.h"
-#include "pprof/pprof_decode.h"
 #include "collector/scrape_manager.h"
 #include "config/config.h"
 #include "discovery/manager.h"
 #include "model/log.h"
 #include "model/selector.h"
 #include "model/timeparse.h"
+#include "net/asio_pch.h"
+#include "net/http_server.h"
+#include "net/web_security.h"
+#include "pprof/pprof_decode.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
 #include "web/api.h"
-#include "net/http_server.h"
 
 namespace stoker {
+
+using namespace cli;
 
 namespace {
 
@@ -34,12 +39,22 @@ const char* kUsage = R"(stoker — a pull-based continuous-profiling collector
 Usage:
   stoker [run] [--config FILE] [flags]       scrape targets and store profiles (default command)
   stoker check config FILE...                 validate config files
+  stoker check web-config FILE...             validate web config files (--web.config.file)
   stoker targets --config FILE [--output json|table]
                                               discover once, relabel, print what would be scraped
   stoker profiles [--storage.path DB] [--query SELECTOR] [--from T] [--until T] [--output table|json]
                                               list stored series with profile counts and time ranges
   stoker export [--storage.path DB] --query SELECTOR [--from T] [--until T] -o FILE
                                               merge matching profiles of one type into a gzipped pprof
+  stoker flamegraph [--storage.path DB] --query SELECTOR [--from T] [--until T] [--max-nodes N]
+                    [--icicle] [--bottom-up] -o FILE.svg|.html|.folded|.json
+                                              a merged flame graph: interactive SVG or HTML page,
+                                              folded stacks (speedscope, flamegraph.pl) or flamebearer JSON
+  stoker top [--storage.path DB] --query SELECTOR [--from T] [--until T] [--nodecount N] [--cum]
+             [--output table|json]            the hottest functions, like go tool pprof -top
+  stoker query series [--storage.path DB] --query SELECTOR [--from T] [--until T] [--step D]
+                      [--group-by L,...] [--output table|json]
+                                              per-step sums over time, as the API's SelectSeries
   stoker --help | --version
 
 Flags:
@@ -47,11 +62,15 @@ Flags:
   --config.expand-env       replace $VAR and ${VAR} in the config file by environment values
   --storage.path DB         SQLite database (default: storage.path of the config, ./data/stoker.db)
   --web.listen-address A    override web.listen_address (default 127.0.0.1:4040)
+  --web.config.file F       TLS and basic auth for the HTTP server (Prometheus' web config format)
   --log.level L             debug, info, warn, error (default info)
   --log.format F            logfmt or json (default logfmt)
 
 SELECTOR is TYPE{label="v",label=~"re",label!="v",label!~"re"}, TYPE the profile type
-(process_cpu, memory, block, mutex, goroutine, ...). T is RFC 3339, unix seconds, or now-1h.
+(process_cpu, memory, block, mutex, goroutine, ...). flamegraph, top and query series also
+take a full profile type id (process_cpu:cpu:nanoseconds:cpu:nanoseconds{...}); a short type
+means its default sample type, as pprof picks it. They read the last hour unless --from/--until
+say otherwise. T is RFC 3339, unix seconds, or now-1h.
 
 Examples:
   stoker --config examples/local.yaml
@@ -61,98 +80,10 @@ Examples:
   stoker profiles --query 'memory{service_name="demo"}' --from now-1h --output json
   stoker export --query 'process_cpu{job="local"}' --from now-15m -o cpu.pb.gz
   go tool pprof -top cpu.pb.gz
+  stoker flamegraph --query 'process_cpu{service_name="demo"}' --from now-15m -o cpu.svg
+  stoker top --query 'memory:alloc_space:bytes:space:bytes' --nodecount 10
+  stoker query series --query 'process_cpu' --step 1m --group-by instance
 )";
-
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;
-  std::string error;
-};
-
-// Flags take a value either as --flag=value or --flag value.
-Args parse_args(int argc, char** argv, size_t start) {
-  static const std::set<std::string> kValueFlags = {
-      "--config",    "--storage.path", "--web.listen-address",
-      "--log.level", "--log.format",   "--query",
-      "--from",      "--until",        "--output",
-      "-o"};
-  static const std::set<std::string> kBoolFlags = {"--help", "-h", "--version",
-                                                   "--config.expand-env"};
-  Args a;
-  for (size_t i = start; i < static_cast<size_t>(argc); ++i) {
-    std::string s = argv[i];
-    if (s.size() > 1 && s[0] == '-') {
-      std::string name = s, value;
-      auto eq = s.find('=');
-      if (eq != std::string::npos) {
-        name = s.substr(0, eq);
-        value = s.substr(eq + 1);
-      }
-      if (kBoolFlags.count(name)) {
-        a.flags[name] = "true";
-      } else if (kValueFlags.count(name)) {
-        if (eq == std::string::npos) {
-          if (i + 1 >= static_cast<size_t>(argc)) {
-            a.error = "flag " + name + " needs a value";
-            return a;
-          }
-          value = argv[++i];
-        }
-        a.flags[name] = value;
-      } else {
-        a.error = "unknown flag " + name + " (see stoker --help)";
-        return a;
-      }
-    } else {
-      a.positional.push_back(s);
-    }
-  }
-  return a;
-}
-
-std::optional<std::string> flag(const Args& a, const std::string& name) {
-  auto it = a.flags.find(name);
-  if (it == a.flags.end()) return std::nullopt;
-  return it->second;
-}
-
-int fail(const std::string& msg, int code = 1) {
-  std::fprintf(stderr, "stoker: %s\n", msg.c_str());
-  return code;
-}
-
-// --storage.path, else the config's storage.path, else the default.
-std::string storage_path(const Args& a, std::string* error) {
-  if (auto p = flag(a, "--storage.path")) return *p;
-  if (auto c = flag(a, "--config")) {
-    auto r = load_config_file(*c, flag(a, "--config.expand-env").has_value());
-    if (!r.config) {
-      *error = r.errors.front();
-      return "";
-    }
-    return r.config->storage.path;
-  }
-  return StorageConfig{}.path;
-}
-
-bool parse_range(const Args& a, TimeRange* range, std::string* error) {
-  int64_t now = now_unix_nanos();
-  if (auto f = flag(a, "--from")) {
-    auto t = parse_time(*f, now, error);
-    if (!t) return false;
-    range->from_ns = *t;
-  }
-  if (auto u = flag(a, "--until")) {
-    auto t = parse_time(*u, now, error);
-    if (!t) return false;
-    range->until_ns = *t;
-  }
-  if (range->from_ns > range->until_ns) {
-    *error = "--from is after --until";
-    return false;
-  }
-  return true;
-}
 
 int cmd_check_config(const Args& a) {
   if (a.positional.size() < 3) return fail("usage: stoker check config FILE...", 2);
@@ -172,6 +103,26 @@ int cmd_check_config(const Args& a) {
       failed = true;
       std::printf("  FAILED:\n");
       for (const auto& e : r.errors) std::printf("    %s\n", e.c_str());
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+int cmd_check_web_config(const Args& a) {
+  if (a.positional.size() < 3) return fail("usage: stoker check web-config FILE...", 2);
+  bool failed = false;
+  for (size_t i = 2; i < a.positional.size(); ++i) {
+    std::printf("Checking %s\n", a.positional[i].c_str());
+    std::vector<std::string> errors;
+    auto sec = WebSecurity::open(a.positional[i], &errors);
+    if (sec) {
+      auto st = sec->current();
+      std::printf("  SUCCESS: %s, %zu basic auth users\n", st->ssl ? "TLS" : "plain HTTP",
+                  st->config.basic_auth_users.size());
+    } else {
+      failed = true;
+      std::printf("  FAILED:\n");
+      for (const auto& e : errors) std::printf("    %s\n", e.c_str());
     }
   }
   return failed ? 1 : 0;
@@ -306,6 +257,7 @@ int cmd_run(const Args& a) {
   opts.expand_env = flag(a, "--config.expand-env").has_value();
   opts.storage_path = flag(a, "--storage.path");
   opts.listen_address = flag(a, "--web.listen-address");
+  opts.web_config_file = flag(a, "--web.config.file");
   opts.self = g_self;
   Collector collector(std::move(opts));
   return collector.run();
@@ -340,11 +292,19 @@ int run_cli(int argc, char** argv) {
     return cmd_run(a);
   }
   if (cmd == "check") {
+    if (a.positional.size() >= 2 && a.positional[1] == "web-config") return cmd_check_web_config(a);
     if (a.positional.size() < 2 || a.positional[1] != "config")
-      return fail("usage: stoker check config FILE...", 2);
+      return fail("usage: stoker check config FILE... | stoker check web-config FILE...", 2);
     return cmd_check_config(a);
   }
   if (cmd == "profiles") return cmd_profiles(a);
+  if (cmd == "flamegraph") return cmd_flamegraph(a);
+  if (cmd == "top") return cmd_top(a);
+  if (cmd == "query") {
+    if (a.positional.size() < 2 || a.positional[1] != "series")
+      return fail("usage: stoker query series --query SELECTOR ... (see stoker --help)", 2);
+    return cmd_query_series(a);
+  }
   if (cmd == "targets") return cmd_targets(a);
   if (cmd == "export") return cmd_export(a);
   return fail("unknown command \"" + cmd + "\" (see stoker --help)", 2);

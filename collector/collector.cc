@@ -16,6 +16,7 @@
 #include "model/timeparse.h"
 #include "net/asio_pch.h"
 #include "net/http_server.h"
+#include "net/web_security.h"
 #include "query/engine.h"
 #include "storage/outbox.h"
 #include "storage/storage.h"
@@ -61,6 +62,15 @@ class Collector::Impl {
         std::make_unique<query::EnginePool>(cfg_.storage.path, query::Limits::from(cfg_.query));
     api.queries = queries_.get();
     WebServerOptions web_opts;
+    if (opts_.web_config_file) {
+      std::vector<std::string> web_errors;
+      web_opts.security = WebSecurity::open(*opts_.web_config_file, &web_errors);
+      if (!web_opts.security) {
+        std::string joined;
+        for (const auto& e : web_errors) joined += "\n  " + e;
+        return fail("invalid web config file " + *opts_.web_config_file + ":" + joined);
+      }
+    }
     web_opts.pool = &query_threads_;
     web_opts.blocking = is_query_request;
     web_ = std::make_unique<WebServer>(

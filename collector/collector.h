@@ -21,11 +21,12 @@
 namespace stoker {
 
 struct CollectorOptions {
-  std::optional<std::string> config_file;  // none: the embedded default config
-  bool expand_env = false;                 // --config.expand-env
-  std::optional<std::string> storage_path;       // --storage.path
-  std::optional<std::string> listen_address;     // --web.listen-address
-  std::string self;                              // argv[0], for the start-up hints
+  std::optional<std::string> config_file;      // none: the embedded default config
+  bool expand_env = false;                     // --config.expand-env
+  std::optional<std::string> storage_path;     // --storage.path
+  std::optional<std::string> listen_address;   // --web.listen-address
+  std::optional<std::string> web_config_file;  // --web.config.file (TLS, basic auth)
+  std::string self;                            // argv[0], for the start-up hints
 };
 
 class Collector {

@@ -80,12 +80,7 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   ConfigResult result;
   Walker w(name, dir, &result.errors);
   YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    w.error(e.mark, "", "invalid YAML: " + e.msg);
-    return result;
-  }
+  if (!w.load(yaml, &root)) return result;
   Config cfg;
   cfg.source = name;
   YAML::Node scrape_node;
@@ -241,15 +236,10 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
 
 ConfigResult load_config_file(const std::string& path, bool expand_env_vars) {
   ConfigResult result;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    result.errors.push_back(path + ": cannot read config file: " + std::strerror(errno));
-    return result;
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  auto text = read_config_file(path, "config file", &result.errors);
+  if (!text) return result;
   std::string dir = std::filesystem::absolute(path).parent_path().string();
-  return load_config_string(expand_env_vars ? expand_env(buf.str()) : buf.str(), path, dir);
+  return load_config_string(expand_env_vars ? expand_env(*text) : *text, path, dir);
 }
 
 Config default_config() {

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "model/text.h"
 
 namespace stoker::cfg {
 
@@ -140,39 +142,6 @@ class Walker {
     return n.Scalar();
   }
 
-  static std::optional<std::string> base64_decode(const std::string& in) {
-    std::string out;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    for (char c : in) {
-      int v;
-      if (c >= 'A' && c <= 'Z')
-        v = c - 'A';
-      else if (c >= 'a' && c <= 'z')
-        v = c - 'a' + 26;
-      else if (c >= '0' && c <= '9')
-        v = c - '0' + 52;
-      else if (c == '+')
-        v = 62;
-      else if (c == '/')
-        v = 63;
-      else if (c == '=') {
-        ++pad;
-        continue;
-      } else if (c == '\n' || c == ' ')
-        continue;
-      else
-        return std::nullopt;
-      if (pad) return std::nullopt;  // data after padding
-      acc = (acc << 6) | static_cast<uint32_t>(v);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out.push_back(static_cast<char>((acc >> bits) & 0xff));
-      }
-    }
-    return out;
-  }
   std::optional<bool> boolean(const YAML::Node& n, const std::string& path) {
     if (n.IsScalar()) {
       const std::string& s = n.Scalar();
@@ -279,6 +248,18 @@ class Walker {
     return abs;
   }
 
+  // Parses `yaml` into `root`; a syntax error is recorded (with its position)
+  // and false returned.
+  bool load(const std::string& yaml, YAML::Node* root) {
+    try {
+      *root = YAML::Load(yaml);
+      return true;
+    } catch (const YAML::Exception& e) {
+      error(e.mark, "", "invalid YAML: " + e.msg);
+      return false;
+    }
+  }
+
   const std::string& file() const { return file_; }
   size_t error_count() const { return errors_->size(); }
 
@@ -287,5 +268,19 @@ class Walker {
   std::string dir_;
   std::vector<std::string>* errors_;
 };
+
+// The contents of a config file; nullopt and an error naming `what` and the
+// reason when it cannot be read.
+inline std::optional<std::string> read_config_file(const std::string& path, const char* what,
+                                                   std::vector<std::string>* errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors->push_back(path + ": cannot read " + what + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
 
 }  // namespace stoker::cfg

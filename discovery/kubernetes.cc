@@ -12,10 +12,11 @@
 #include <map>
 #include <random>
 
-#include "net/asio_pch.h"
-#include "net/http_client.h"
 #include "discovery/kube_objects.h"
 #include "model/log.h"
+#include "model/text.h"
+#include "net/asio_pch.h"
+#include "net/http_client.h"
 
 namespace stoker {
 
@@ -156,31 +157,6 @@ std::string trim(std::string s) {
   return s.substr(i);
 }
 
-bool base64_decode(const std::string& in, std::string* out) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  out->clear();
-  int buf = 0, bits = 0;
-  for (char c : in) {
-    if (c == '=' || std::isspace(static_cast<unsigned char>(c))) continue;
-    int v = val(c);
-    if (v < 0) return false;
-    buf = (buf << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((buf >> bits) & 0xff));
-    }
-  }
-  return true;
-}
-
 // kubeconfig: the current context's cluster and user.
 bool from_kubeconfig(const std::string& path, KubernetesConnection* out, std::string* error) {
   YAML::Node root;
@@ -223,8 +199,8 @@ bool from_kubeconfig(const std::string& path, KubernetesConnection* out, std::st
     // *-data fields are written to a private directory as files.
     auto data_file = [&](const YAML::Node& n, const char* name, std::string* file) -> bool {
       if (!n) return true;
-      std::string raw;
-      if (!base64_decode(n.as<std::string>(), &raw)) {
+      auto raw = base64_decode(n.as<std::string>());
+      if (!raw) {
         *error = path + ": " + name + " is not valid base64";
         return false;
       }
@@ -238,7 +214,7 @@ bool from_kubeconfig(const std::string& path, KubernetesConnection* out, std::st
       }
       *file = out->temp_dir + "/" + name;
       std::ofstream f(*file, std::ios::binary);
-      f << raw;
+      f << *raw;
       return static_cast<bool>(f);
     };
     auto& tls = out->http.tls;
@@ -360,23 +336,23 @@ struct KubernetesDiscoverer::Impl {
 
   // LIST: the items and the list's resourceVersion; "" and an error on failure.
   asio::awaitable<bool> list(const std::string& kind, const std::string& ns,
-                             std::vector<json::object>* items, std::string* rv,
-                             std::string* error, int* status) {
+                             std::vector<json::object>* items, std::string* rv, std::string* error,
+                             int* status) {
     HttpRequest req;
     req.url = url(kind, ns, "");
     req.headers = {{"Accept", "application/json"}};
     std::string body;
     bool too_big = false;
-    auto res = co_await client->stream(
-        req, std::chrono::steady_clock::now() + std::chrono::seconds(60),
-        [&](std::string_view chunk) {
-          if (body.size() + chunk.size() > opts.max_list_bytes) {
-            too_big = true;
-            return false;
-          }
-          body.append(chunk);
-          return true;
-        });
+    auto res =
+        co_await client->stream(req, std::chrono::steady_clock::now() + std::chrono::seconds(60),
+                                [&](std::string_view chunk) {
+                                  if (body.size() + chunk.size() > opts.max_list_bytes) {
+                                    too_big = true;
+                                    return false;
+                                  }
+                                  body.append(chunk);
+                                  return true;
+                                });
     *status = res.status;
     if (too_big) {
       *error = "list of " + kind + " exceeds " + std::to_string(opts.max_list_bytes) + " bytes";
@@ -516,9 +492,8 @@ struct KubernetesDiscoverer::Impl {
             if (!objv || !objv->is_object()) continue;
             auto& obj = objv->as_object();
             if (type == "ERROR") {
-              int64_t code = obj.contains("code") && obj.at("code").is_int64()
-                                 ? obj.at("code").as_int64()
-                                 : 0;
+              int64_t code =
+                  obj.contains("code") && obj.at("code").is_int64() ? obj.at("code").as_int64() : 0;
               if (code == 410) {
                 expired = true;
               } else {
@@ -553,13 +528,12 @@ struct KubernetesDiscoverer::Impl {
           log::debug("kubernetes", "watch expired; relisting", {{"job", job}, {"what", where}});
           break;
         }
-        std::string err2 = !stream_error.empty() ? stream_error
-                           : !res.error.empty() && res.status == 0
-                               ? "watch " + req.url + ": " + res.error
-                           : res.status != 200 ? "watch " + req.url + ": HTTP " +
-                                                     std::to_string(res.status) + " " +
-                                                     res.body.substr(0, 300)
-                                               : "";
+        std::string err2 =
+            !stream_error.empty()                   ? stream_error
+            : !res.error.empty() && res.status == 0 ? "watch " + req.url + ": " + res.error
+            : res.status != 200 ? "watch " + req.url + ": HTTP " + std::to_string(res.status) +
+                                      " " + res.body.substr(0, 300)
+                                : "";
         if (!err2.empty()) {
           if (!co_await failed(err2)) co_return;
           relist = true;  // after an error, the state may have drifted: relist

@@ -2,6 +2,7 @@
 
 #include "model/log.h"
 #include "net/asio_pch.h"
+#include "net/web_security.h"
 
 namespace stoker {
 
@@ -41,15 +42,44 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
         if (!acceptor.is_open()) break;
         continue;
       }
-      asio::co_spawn(io, serve(beast::tcp_stream(std::move(sock))), asio::detached);
+      asio::co_spawn(io, connection(std::move(sock)), asio::detached);
     }
   }
 
-  asio::awaitable<void> serve(beast::tcp_stream stream) {
+  asio::awaitable<void> connection(tcp::socket sock) {
     auto self = shared_from_this();
+    std::shared_ptr<const WebSecurity::State> sec;
+    if (options.security) sec = options.security->current();
+    if (!sec || !sec->ssl) {
+      beast::tcp_stream stream(std::move(sock));
+      co_await serve(stream, sec.get());
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(sock)), *sec->ssl);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                                asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      log::debug("web", "TLS handshake failed", {{"err", ec.message()}});
+      co_return;
+    }
+    std::string refused = WebSecurity::check_peer(*sec, stream.native_handle());
+    if (!refused.empty()) {
+      log::warn("web", "client certificate refused", {{"err", refused}});
+      co_return;
+    }
+    co_await serve(stream, sec.get());
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, const WebSecurity::State* sec) {
     beast::flat_buffer buffer;
     for (;;) {
-      stream.expires_after(std::chrono::seconds(30));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
       http::request_parser<http::string_body> parser;
       parser.header_limit(8 * 1024);
       parser.body_limit(options.body_limit);
@@ -81,7 +111,21 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
         wr.headers.emplace_back(std::move(name), std::string(f.value()));
       }
       WebResponse out;
-      if (options.pool && options.blocking && options.blocking(wr)) {
+      bool allowed = true;
+      if (sec && !sec->config.basic_auth_users.empty()) {
+        // bcrypt is slow on purpose: check off the I/O thread.
+        auto check = [this, sec, auth = wr.header("authorization")]() -> asio::awaitable<bool> {
+          co_return options.security->authorized(*sec, auth);
+        };
+        allowed = options.pool ? co_await asio::co_spawn(options.pool->get_executor(), check,
+                                                         asio::use_awaitable)
+                               : options.security->authorized(*sec, wr.header("authorization"));
+      }
+      if (!allowed) {
+        out.status = 401;
+        out.body = "Unauthorized\n";
+        out.headers.emplace_back("WWW-Authenticate", "Basic");
+      } else if (options.pool && options.blocking && options.blocking(wr)) {
         out = co_await asio::co_spawn(
             options.pool->get_executor(),
             [&]() -> asio::awaitable<WebResponse> { co_return run(wr); }, asio::use_awaitable);
@@ -91,6 +135,9 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
       res.set(http::field::server, "stoker");
       res.set(http::field::content_type, out.content_type);
+      if (sec) {
+        for (const auto& [k, v] : sec->config.headers) res.set(k, v);
+      }
       for (const auto& [k, v] : out.headers) res.set(k, v);
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
@@ -98,8 +145,6 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
       if (wec || !res.keep_alive()) break;
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   asio::io_context& io;

@@ -43,8 +43,12 @@ struct WebResponse {
 
 using WebHandler = std::function<WebResponse(const WebRequest&)>;
 
+class WebSecurity;
+
 struct WebServerOptions {
   size_t body_limit = 1 << 20;
+  // TLS and basic auth from the web config file, applied to every request (unset: none).
+  std::shared_ptr<WebSecurity> security;
   // Requests for which `blocking` is true run on `pool` (both may be unset).
   boost::asio::thread_pool* pool = nullptr;
   std::function<bool(const WebRequest&)> blocking;

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "model/text.h"
 #include "model/timeparse.h"
 #include "pprof/pprof_decode.h"
 #include "query/engine.h"
@@ -72,33 +73,6 @@ std::string targets_json(const std::vector<TargetStatus>& targets, bool with_hea
   return json::serialize(doc);
 }
 
-namespace {
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 std::string targets_html(const std::vector<TargetStatus>& targets) {
   std::string out =
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>stoker targets</title><style>"
@@ -112,12 +86,12 @@ std::string targets_html(const std::vector<TargetStatus>& targets) {
   for (const auto& t : targets) {
     if (t.dropped) continue;
     size_t rows = std::max<size_t>(1, t.endpoints.size());
-    std::string head = "<tr><td rowspan=\"" + std::to_string(rows) + "\">" + html_escape(t.job) +
+    std::string head = "<tr><td rowspan=\"" + std::to_string(rows) + "\">" + xml_escape(t.job) +
                        "</td><td rowspan=\"" + std::to_string(rows) + "\"><code>" +
-                       html_escape(t.labels.to_string()) + "</code></td>";
+                       xml_escape(t.labels.to_string()) + "</code></td>";
     if (t.endpoints.empty()) {
       out += head + "<td>-</td><td class=\"down\">error</td><td></td><td></td><td>" +
-             html_escape(t.error) + "</td></tr>";
+             xml_escape(t.error) + "</td></tr>";
       continue;
     }
     for (size_t i = 0; i < t.endpoints.size(); ++i) {
@@ -125,11 +99,11 @@ std::string targets_html(const std::vector<TargetStatus>& targets) {
       const char* state = ScrapeHealth::name(ep.health.state);
       char dur[32];
       std::snprintf(dur, sizeof dur, "%.3fs", ep.health.last_duration_s);
-      out += (i == 0 ? head : "<tr>") + "<td><a href=\"" + html_escape(ep.url) + "\">" +
-             html_escape(ep.type) + "</a></td><td class=\"" + state + "\">" + state + "</td><td>" +
+      out += (i == 0 ? head : "<tr>") + "<td><a href=\"" + xml_escape(ep.url) + "\">" +
+             xml_escape(ep.type) + "</a></td><td class=\"" + state + "\">" + state + "</td><td>" +
              (ep.health.last_scrape_ns ? format_time(ep.health.last_scrape_ns) : std::string("-")) +
              "</td><td>" + (ep.health.last_scrape_ns ? std::string(dur) : std::string("-")) +
-             "</td><td>" + html_escape(ep.health.last_error) + "</td></tr>";
+             "</td><td>" + xml_escape(ep.health.last_error) + "</td></tr>";
     }
   }
   size_t dropped = 0;
