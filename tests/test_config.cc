@@ -3,11 +3,20 @@
 #include <map>
 
 #include "config/config.h"
+#include "config/web_config.h"
 #include "tests/support/process.h"
 #include "tests/support/vectors.h"
 
 using namespace stoker;
 using namespace std::chrono_literals;
+
+namespace {
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& e : v) out += e + "\n";
+  return out;
+}
+}  // namespace
 
 namespace {
 
@@ -582,4 +591,62 @@ TEST_CASE("the expand-env option replaces environment variables in the whole fil
   CHECK(literal.config->scrape_configs[0].job_name == "${STOKER_TEST_JOB}");
   ::unsetenv("STOKER_TEST_JOB");
   ::unsetenv("STOKER_TEST_HOST");
+}
+
+TEST_CASE("the query section bounds what one query may cost", "[config]") {
+  auto r = load("query: {max_range: 7d, max_profiles: 5000, max_nodes: 65536, timeout: 5s}\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  CHECK(r.config->query.max_range == std::chrono::hours(24 * 7));
+  CHECK(r.config->query.max_profiles == 5000);
+  CHECK(r.config->query.max_nodes == 65536);
+  CHECK(r.config->query.timeout == 5s);
+  auto bad = load("query: {max_profiles: 0, timeout: 0s, nodes: 3}\n");
+  CHECK_THAT(errors(bad), Catch::Contains("max_profiles must be at least 1") &&
+                              Catch::Contains("timeout must be greater than 0") &&
+                              Catch::Contains("unknown key \"nodes\""));
+}
+
+TEST_CASE("web config files load with the exporter toolkit's keys and words", "[config]") {
+  stoker::test::TempDir dir;
+  stoker::test::write_file(dir.file("c.pem"), "x");
+  stoker::test::write_file(dir.file("k.pem"), "x");
+  std::string hash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DSbI.a7CXGb2ZTjFxJQfm";
+  auto ok = load_web_config_string(
+      "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: TLS13\n"
+      "  curve_preferences: [X25519]\nhttp_server_config: {http2: true, headers: {X-A: b}}\n"
+      "basic_auth_users: {alice: '" + hash + "'}\n",
+      "web.yml", dir.path());
+  INFO(joined(ok.errors));
+  REQUIRE(ok.config);
+  REQUIRE(ok.config->tls);
+  CHECK(ok.config->tls->cert_file == dir.file("c.pem"));
+  CHECK(ok.config->tls->min_version == "TLS13");
+  CHECK(ok.config->basic_auth_users.at("alice").value == hash);
+  // An empty tls_server_config means plain HTTP.
+  auto plain = load_web_config_string("tls_server_config: {}\n", "web.yml", dir.path());
+  REQUIRE(plain.config);
+  CHECK(!plain.config->tls);
+
+  auto bad = load_web_config_string(
+      "tls_server_config:\n  key_file: k.pem\n  client_auth_type: Sometimes\n"
+      "  client_ca_file: c.pem\n  min_version: SSL3\n  curve_preferences: [P-999]\n"
+      "http_server_config: {headers: {Content-Type: x}}\nbasic_auth_users: {bob: hunter2}\n"
+      "rate_limit: {burst: 1}\nextra: 1\n",
+      "web.yml", dir.path());
+  std::string all = joined(bad.errors);
+  CHECK_THAT(all, Catch::Contains("web.yml:2:3: tls_server_config: missing one of cert or cert_file"));
+  CHECK_THAT(all, Catch::Contains("invalid ClientAuth: Sometimes"));
+  CHECK_THAT(all, Catch::Contains("unknown TLS version: SSL3"));
+  CHECK_THAT(all, Catch::Contains("unknown curve: P-999"));
+  CHECK_THAT(all, Catch::Contains("HTTP header Content-Type can not be configured"));
+  CHECK_THAT(all, Catch::Contains("the password of user bob is not a bcrypt hash"));
+  CHECK(all.find("hunter2") == std::string::npos);
+  CHECK_THAT(all, Catch::Contains("\"rate_limit\" is not supported by stoker"));
+  CHECK_THAT(all, Catch::Contains("unknown key \"extra\""));
+  auto ca = load_web_config_string(
+      "tls_server_config: {cert_file: c.pem, key_file: k.pem, client_ca_file: c.pem}\n", "web.yml",
+      dir.path());
+  CHECK_THAT(joined(ca.errors),
+             Catch::Contains("client CA's have been configured without a Client Auth Policy"));
 }

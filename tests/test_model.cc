@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "model/labels.h"
+#include "model/text.h"
 #include "model/metrics.h"
 #include "model/selector.h"
 #include "model/timeparse.h"
@@ -119,4 +120,17 @@ TEST_CASE("metrics render in the Prometheus text format", "[model][metrics]") {
   CHECK(ps.resident_bytes > 0);
   CHECK(ps.open_fds > 0);
   CHECK(ps.start_time_seconds > 1.6e9);
+}
+
+TEST_CASE("base64 round-trips and refuses what is not base64", "[model]") {
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    auto back = base64_decode(base64_encode(s));
+    REQUIRE(back);
+    CHECK(*back == s);
+  }
+  CHECK(base64_encode("main") == "bWFpbg==");
+  CHECK(base64_decode("bWFp\nbg==") == std::optional<std::string>("main"));
+  CHECK(!base64_decode("bW*p"));
+  CHECK(!base64_decode("bQ==bQ"));
+  CHECK(xml_escape("<a href=\"x\">&'\x01") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39; ");
 }
