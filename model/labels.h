@@ -17,7 +17,10 @@ namespace stoker {
 struct Label {
   std::string name;
   std::string value;
-  auto operator<=>(const Label&) const = default;
+  bool operator==(const Label&) const = default;
+  bool operator<(const Label& o) const {
+    return name < o.name || (name == o.name && value < o.value);
+  }
 };
 
 class Labels {

@@ -196,7 +196,8 @@ void Registry::collect(const std::string& name, const std::string& help, Kind ki
   std::lock_guard lock(mu_);
   order_.push_back([name, help, kind, fn = std::move(fn)](std::string& out) {
     header(out, name, help, kind);
-    for (const auto& s : fn()) out += name + label_block(s.labels) + " " + format_value(s.value) + "\n";
+    for (const auto& s : fn())
+      out += name + label_block(s.labels) + " " + format_value(s.value) + "\n";
   });
 }
 

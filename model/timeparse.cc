@@ -1,6 +1,7 @@
 #include "model/timeparse.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -36,15 +37,21 @@ std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::st
   if (text == "now") return now_ns;
   if (text.rfind("now-", 0) == 0 || text.rfind("now+", 0) == 0) {
     auto d = parse_duration(text.substr(4));
-    if (!d) return bad();
-    int64_t delta = std::chrono::duration_cast<std::chrono::nanoseconds>(*d).count();
-    return text[3] == '-' ? now_ns - delta : now_ns + delta;
+    if (!d || d->count() > INT64_MAX / 1'000'000) return bad();
+    int64_t delta = d->count() * 1'000'000, t;
+    if (text[3] == '-' ? __builtin_sub_overflow(now_ns, delta, &t)
+                       : __builtin_add_overflow(now_ns, delta, &t)) {
+      return bad();
+    }
+    return t;
   }
   bool digits = !text.empty();
   for (char c : text) digits = digits && c >= '0' && c <= '9';
   if (digits) {
     if (text.size() > 12) return bad();
-    return std::stoll(std::string(text)) * 1'000'000'000LL;
+    int64_t secs = std::stoll(std::string(text));
+    if (secs > INT64_MAX / 1'000'000'000LL) return bad();  // after 2262
+    return secs * 1'000'000'000LL;
   }
   // RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
   std::tm tm{};
@@ -80,6 +87,8 @@ std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::st
   }
   if (i != s.size()) return bad();
   int64_t secs = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  // Nanoseconds since 1970 in int64 cover 1677 to 2262.
+  if (secs >= INT64_MAX / 1'000'000'000LL || secs <= INT64_MIN / 1'000'000'000LL) return bad();
   return secs * 1'000'000'000LL + frac_ns;
 }
 

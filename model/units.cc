@@ -63,8 +63,11 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
     if (idx < 0) return bad("missing unit");
     if (idx <= last_unit) return bad("units must go from largest to smallest, each at most once");
     last_unit = idx;
-    total += n * kDurationUnits[idx].ms;
-    if (total < 0) return bad("too large");
+    int64_t part;
+    if (__builtin_mul_overflow(n, kDurationUnits[idx].ms, &part) ||
+        __builtin_add_overflow(total, part, &total)) {
+      return bad("too large");
+    }
     i = j;
   }
   return Duration(total);

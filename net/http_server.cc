@@ -11,13 +11,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string WebRequest::header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k == name) return v;
-  }
-  return "";
-}
-
 struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
   Impl(asio::io_context& io, WebHandler h, WebServerOptions o)
       : io(io), acceptor(io), handler(std::move(h)), options(std::move(o)) {}

@@ -31,7 +31,12 @@ struct WebRequest {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   // The value of header `name` (lower-case), "" when absent.
-  std::string header(std::string_view name) const;
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
 };
 
 struct WebResponse {

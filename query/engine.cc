@@ -156,6 +156,12 @@ class Engine::Impl {
   Status check_range(int64_t start_ms, int64_t end_ms, const Limits& limits) {
     if (start_ms == 0 || end_ms == 0) return Status::invalid("missing time range in the query");
     if (start_ms > end_ms) return Status::invalid("query start time is after end time");
+    // Nanoseconds since 1970 fit in int64 until 2262: keep every sum in range.
+    constexpr int64_t kLimitMs = 9'000'000'000'000;
+    if (start_ms < -kLimitMs || end_ms > kLimitMs) {
+      return Status::invalid("query time out of range (milliseconds since 1970 within ±" +
+                             std::to_string(kLimitMs) + ")");
+    }
     if (end_ms - start_ms > limits.max_range.count()) {
       return Status::invalid("the query time range exceeds the limit (query length: " +
                              format_duration(Duration(end_ms - start_ms)) + ", limit: " +
@@ -333,6 +339,7 @@ class Engine::Impl {
     if (!(q.step_s >= 0.001) || !std::isfinite(q.step_s)) {
       return Status::invalid("step must be non-zero");
     }
+    if (q.step_s > 1e7) return Status::invalid("step must be at most 10000000 seconds");
     ReadTxn txn(db_);
     std::vector<const VSeries*> series;
     ProfileTypeId type;

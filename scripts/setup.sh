@@ -26,6 +26,7 @@ packages=(
   libyaml-cpp-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libsqlite3-dev sqlite3 libssl-dev libre2-dev catch2 golang-go ca-certificates curl bc openssl
   prometheus
+  clang-16 libclang-rt-16-dev llvm
 )
 
 missing=()

@@ -134,3 +134,15 @@ TEST_CASE("base64 round-trips and refuses what is not base64", "[model]") {
   CHECK(!base64_decode("bQ==bQ"));
   CHECK(xml_escape("<a href=\"x\">&'\x01") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39; ");
 }
+
+TEST_CASE("times and durations out of int64 range are errors, not overflows", "[model]") {
+  // Inputs the fuzzers found: each used to overflow a signed multiplication.
+  std::string err;
+  int64_t now = 1'700'000'000'000'000'000;
+  CHECK(!parse_time("710077710077", now, &err));           // seconds past 2262
+  CHECK(!parse_time("now-999999999999y", now, &err));       // duration past int64 ns
+  CHECK(!parse_time("9999-01-01T00:00:00Z", now, &err));    // RFC 3339 past 2262
+  CHECK(!parse_duration("999999999999y", &err));
+  CHECK(parse_time("now-1h", now, &err) == now - 3'600'000'000'000);
+  CHECK(parse_time("2200-01-01T00:00:00Z", now, &err).has_value());
+}

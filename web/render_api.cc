@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <ctime>
 
@@ -354,11 +355,12 @@ std::optional<int64_t> parse_render_time(std::string_view s, int64_t now_ms, std
   if (s.empty() || s == "now") return now_ms;
   bool digits = s.find_first_not_of("0123456789") == std::string_view::npos;
   if (digits) {
-    if (s.size() > 19) {
+    errno = 0;
+    long long v = std::strtoll(std::string(s).c_str(), nullptr, 10);
+    if (s.size() > 19 || errno == ERANGE) {
       *error = "\"" + std::string(s) + "\" is not a time";
       return std::nullopt;
     }
-    int64_t v = std::stoll(std::string(s));
     if (v == 0) {
       *error = "0 is not a valid time";
       return std::nullopt;
@@ -378,13 +380,23 @@ std::optional<int64_t> parse_render_time(std::string_view s, int64_t now_ms, std
       case 19:
         return v / 1'000'000;
       default:
+        if (v > INT64_MAX / 1000) {
+          *error = "\"" + std::string(s) + "\" is not a time";
+          return std::nullopt;
+        }
         return v * 1000;
     }
   }
   if (s.substr(0, 4) == "now-" || s.substr(0, 4) == "now+") {
     auto d = parse_duration(s.substr(4), error);
     if (!d) return std::nullopt;
-    return s[3] == '-' ? now_ms - d->count() : now_ms + d->count();
+    int64_t t;
+    if (s[3] == '-' ? __builtin_sub_overflow(now_ms, d->count(), &t)
+                    : __builtin_add_overflow(now_ms, d->count(), &t)) {
+      *error = "\"" + std::string(s) + "\" is out of range";
+      return std::nullopt;
+    }
+    return t;
   }
   auto t = parse_time(s, now_ms * 1'000'000, error);
   if (!t) return std::nullopt;

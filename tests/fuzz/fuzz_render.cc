@@ -1,0 +1,28 @@
+// Fuzzes the /pyroscope/* and download endpoints with arbitrary query strings
+// and paths against a real store. Input: byte 0 picks the endpoint, the rest is
+// the query string (or the profile id).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "tests/fuzz/fuzz_support.h"
+#include "web/render_api.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  static const char* kPaths[] = {"/pyroscope/render", "/pyroscope/render-diff",
+                                 "/pyroscope/label-values", "/api/v1/profiles/merged",
+                                 "/api/v1/profiles/"};
+  stoker::WebRequest req;
+  req.method = "GET";
+  std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  int which = data[0] % 5;
+  req.path = kPaths[which];
+  if (which == 4) {
+    req.path += rest;
+  } else {
+    req.query = rest;
+  }
+  stoker::fuzz::check_answer(stoker::handle_render(req, stoker::fuzz::pool()), req.path);
+  return 0;
+}
