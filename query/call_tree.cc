@@ -4,7 +4,6 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "query/flat_map.h"
 
 namespace stoker::query {
 
@@ -72,37 +71,74 @@ int64_t kth_largest(std::vector<int64_t>& values, int64_t k) {
 CallTree CallTree::build(const StackSet& stacks, bool bottom_up, bool collapse_recursion) {
   CallTree t;
   t.names_ = stacks.names();
-  t.nodes_.emplace_back();
-  FlatMap64 children(stacks.stacks().size() * 4 + 16);  // (parent << 32 | name) -> node
-  std::vector<uint32_t> path;
+  // The paths to insert (oriented, recursion collapsed), in one buffer.
+  std::vector<uint32_t> buf;
+  struct Path {
+    uint32_t begin, size;
+    int64_t value;
+  };
+  std::vector<Path> paths;
+  paths.reserve(stacks.stacks().size());
   for (const auto& s : stacks.stacks()) {
-    auto frames = stacks.frames(s);
-    path.assign(frames.begin(), frames.end());
-    if (bottom_up) std::reverse(path.begin(), path.end());
-    uint32_t cur = kRoot;
-    for (uint32_t name : path) {
-      if (collapse_recursion && cur != kRoot && t.nodes_[cur].name == name) continue;
-      uint64_t key = (static_cast<uint64_t>(cur) << 32) | name;
-      auto next = static_cast<uint32_t>(t.nodes_.size());
-      int64_t* slot = children.find_or_insert(static_cast<int64_t>(key) + 1, next);
-      if (*slot == next) {
-        Node n;
-        n.name = name;
-        n.parent = cur;
-        t.nodes_.push_back(std::move(n));
-      }
-      cur = static_cast<uint32_t>(*slot);
+    auto f = stacks.frames(s);
+    auto begin = static_cast<uint32_t>(buf.size());
+    for (size_t i = 0; i < f.size(); ++i) {
+      uint32_t name = bottom_up ? f[f.size() - 1 - i] : f[i];
+      if (collapse_recursion && buf.size() > begin && buf.back() == name) continue;
+      buf.push_back(name);
     }
-    t.nodes_[cur].self += s.value;
+    paths.push_back({begin, static_cast<uint32_t>(buf.size() - begin), s.value});
+  }
+  // Sorted root first, paths with a common prefix are adjacent: each path
+  // reuses the nodes of the longest prefix it shares with the previous one and
+  // creates the rest, with no lookups.
+  std::sort(paths.begin(), paths.end(), [&](const Path& a, const Path& b) {
+    return std::lexicographical_compare(buf.begin() + a.begin, buf.begin() + a.begin + a.size,
+                                        buf.begin() + b.begin, buf.begin() + b.begin + b.size);
+  });
+  t.nodes_.reserve(buf.size() / 2 + 16);
+  t.nodes_.emplace_back();
+  std::vector<uint32_t> at;  // node of the previous path at each depth
+  const Path* prev = nullptr;
+  for (const Path& p : paths) {
+    uint32_t lcp = 0;
+    if (prev) {
+      while (lcp < p.size && lcp < prev->size && buf[p.begin + lcp] == buf[prev->begin + lcp]) ++lcp;
+    }
+    at.resize(lcp);
+    for (uint32_t d = lcp; d < p.size; ++d) {
+      Node n;
+      n.name = buf[p.begin + d];
+      n.parent = d == 0 ? kRoot : at[d - 1];
+      at.push_back(static_cast<uint32_t>(t.nodes_.size()));
+      t.nodes_.push_back(n);
+    }
+    t.nodes_[p.size == 0 ? kRoot : at[p.size - 1]].self += p.value;
+    prev = &p;
   }
   // A node's index is larger than its parent's: one backward pass sums totals.
   for (auto& n : t.nodes_) n.total = n.self;
   for (size_t i = t.nodes_.size(); i-- > 1;) {
-    t.nodes_[t.nodes_[i].parent].total += t.nodes_[i].total;
-    t.nodes_[t.nodes_[i].parent].children.push_back(static_cast<uint32_t>(i));
+    Node& n = t.nodes_[i];
+    t.nodes_[n.parent].total += n.total;
+    ++t.nodes_[n.parent].child_count;
   }
+  // Children contiguous per parent (counting sort), then ordered by name.
+  uint32_t offset = 0;
   for (auto& n : t.nodes_) {
-    std::sort(n.children.begin(), n.children.end(), [&](uint32_t a, uint32_t b) {
+    n.first_child = offset;
+    offset += n.child_count;
+    n.child_count = 0;
+  }
+  t.children_.resize(offset);
+  for (size_t i = 1; i < t.nodes_.size(); ++i) {
+    Node& p = t.nodes_[t.nodes_[i].parent];
+    t.children_[p.first_child + p.child_count++] = static_cast<uint32_t>(i);
+  }
+  for (const auto& n : t.nodes_) {
+    if (n.child_count < 2) continue;
+    auto begin = t.children_.begin() + n.first_child;
+    std::sort(begin, begin + n.child_count, [&](uint32_t a, uint32_t b) {
       return t.names_[t.nodes_[a].name] < t.names_[t.nodes_[b].name];
     });
   }
@@ -124,7 +160,7 @@ int64_t CallTree::min_value(int64_t max_nodes) const {
 
 FlameGraph CallTree::flame_graph(int64_t max_nodes) const {
   FlameGraph fg;
-  for (uint32_t c : nodes_[kRoot].children) fg.total += nodes_[c].total;
+  for (uint32_t c : children(nodes_[kRoot])) fg.total += nodes_[c].total;
   const int64_t min_val = min_value(max_nodes);
   NameTable names(&fg.names);
   struct Item {
@@ -154,7 +190,7 @@ FlameGraph CallTree::flame_graph(int64_t max_nodes) const {
     if (it.node == kNoName) continue;
     int64_t x = it.x + self;
     int64_t other = 0;
-    for (uint32_t c : nodes_[it.node].children) {
+    for (uint32_t c : children(nodes_[it.node])) {
       const Node& child = nodes_[c];
       if (child.total >= min_val && this->name(child) != kOther) {
         stack.push_back({c, 0, x, it.level + 1});
@@ -171,7 +207,7 @@ FlameGraph CallTree::flame_graph(int64_t max_nodes) const {
 
 std::string CallTree::tree_bytes(int64_t max_nodes) const {
   std::string out;
-  if (nodes_[kRoot].children.empty()) return out;
+  if (children(nodes_[kRoot]).empty()) return out;
   const int64_t min_val = min_value(max_nodes);
   struct Item {
     uint32_t node;      // kNoName: synthetic `other`
@@ -196,7 +232,7 @@ std::string CallTree::tree_bytes(int64_t max_nodes) const {
     put_uvarint(out, static_cast<uint64_t>(n.self + it.other));
     kids.clear();
     int64_t other = 0;
-    for (uint32_t c : n.children) {
+    for (uint32_t c : children(n)) {
       if (nodes_[c].total >= min_val || name(nodes_[c]) == kOther) {
         kids.push_back({c, 0});
       } else {
@@ -223,7 +259,8 @@ std::string CallTree::folded() const {
   std::string out;
   std::vector<std::pair<uint32_t, size_t>> stack;  // (node, length of `path` before it)
   std::string path;
-  for (auto it = nodes_[kRoot].children.rbegin(); it != nodes_[kRoot].children.rend(); ++it)
+  auto roots = children(nodes_[kRoot]);
+  for (auto it = roots.rbegin(); it != roots.rend(); ++it)
     stack.emplace_back(*it, 0);
   while (!stack.empty()) {
     auto [idx, len] = stack.back();
@@ -234,7 +271,7 @@ std::string CallTree::folded() const {
     const Node& n = nodes_[idx];
     if (n.self != 0) out += path + " " + std::to_string(n.self) + "\n";
     size_t here = path.size();
-    for (auto it = n.children.rbegin(); it != n.children.rend(); ++it)
+    for (auto it = children(n).rbegin(); it != children(n).rend(); ++it)
       stack.emplace_back(*it, here);
   }
   return out;
@@ -245,7 +282,7 @@ std::vector<TopEntry> CallTree::top(bool by_total) const {
   std::vector<uint32_t> on_path(names_.size(), 0);  // frames of this name above the node
   // Iterative DFS with an explicit exit marker so that on_path is exact.
   std::vector<std::pair<uint32_t, bool>> stack;
-  for (uint32_t c : nodes_[kRoot].children) stack.emplace_back(c, false);
+  for (uint32_t c : children(nodes_[kRoot])) stack.emplace_back(c, false);
   while (!stack.empty()) {
     auto [idx, exiting] = stack.back();
     stack.pop_back();
@@ -257,7 +294,7 @@ std::vector<TopEntry> CallTree::top(bool by_total) const {
     self[n.name] += n.self;
     if (on_path[n.name]++ == 0) total[n.name] += n.total;
     stack.emplace_back(idx, true);
-    for (uint32_t c : n.children) stack.emplace_back(c, false);
+    for (uint32_t c : children(n)) stack.emplace_back(c, false);
   }
   std::vector<TopEntry> out;
   for (size_t i = 0; i < names_.size(); ++i) {
@@ -294,12 +331,11 @@ std::vector<DiffNode> combine(const CallTree& l, const CallTree& r) {
     uint32_t out, left, right;  // UINT32_MAX: absent on that side
   };
   std::vector<Work> work{{0, CallTree::kRoot, CallTree::kRoot}};
-  static const std::vector<uint32_t> kNone;
   while (!work.empty()) {
     Work w = work.back();
     work.pop_back();
-    const auto& lc = w.left == UINT32_MAX ? kNone : l.nodes()[w.left].children;
-    const auto& rc = w.right == UINT32_MAX ? kNone : r.nodes()[w.right].children;
+    auto lc = w.left == UINT32_MAX ? std::span<const uint32_t>() : l.children(l.nodes()[w.left]);
+    auto rc = w.right == UINT32_MAX ? std::span<const uint32_t>() : r.children(r.nodes()[w.right]);
     size_t i = 0, j = 0;
     while (i < lc.size() || j < rc.size()) {
       int cmp;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,7 @@ class CallTree {
     uint32_t name = kNoName;  // index into names()
     uint32_t parent = 0;
     int64_t self = 0, total = 0;
-    std::vector<uint32_t> children;  // node indices, by name
+    uint32_t first_child = 0, child_count = 0;  // into the children array
   };
 
   // The tree of `stacks`. `bottom_up` reverses every stack first, so the leaf
@@ -60,6 +61,10 @@ class CallTree {
                         bool collapse_recursion = false);
 
   const std::vector<Node>& nodes() const { return nodes_; }
+  // The children of `n` (node indices), ordered by name.
+  std::span<const uint32_t> children(const Node& n) const {
+    return {children_.data() + n.first_child, n.child_count};
+  }
   const std::vector<std::string>& names() const { return names_; }
   const std::string& name(const Node& n) const;
   int64_t total() const { return nodes_[kRoot].total; }
@@ -81,6 +86,7 @@ class CallTree {
  private:
   std::vector<std::string> names_;
   std::vector<Node> nodes_;
+  std::vector<uint32_t> children_;  // every node's children, contiguous per parent
 };
 
 // The diff of two trees (left = baseline, right = comparison), aligned by name.

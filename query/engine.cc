@@ -249,22 +249,39 @@ class Engine::Impl {
   }
 
   // Root-first frames of a stack as StackSet name indices; false when corrupt.
+  // Each location is resolved to names once per query.
   bool resolve(int64_t stack_id, StackSet* set, std::vector<uint32_t>* root_first) {
-    frame_ids_.clear();
-    if (!symbols_.frames(stack_id, &frame_ids_)) return false;
+    const auto* locs = symbols_.stack(stack_id);
+    if (!locs) return false;
     root_first->clear();
-    for (auto it = frame_ids_.rbegin(); it != frame_ids_.rend(); ++it) {
-      auto found = name_index_.find(*it);
-      uint32_t idx;
-      if (found != name_index_.end()) {
-        idx = found->second;
-      } else {
-        idx = set->intern(symbols_.frame_name(*it));
-        name_index_.emplace(*it, idx);
+    for (auto it = locs->rbegin(); it != locs->rend(); ++it) {
+      int64_t* entry = loc_entry_.find_or_insert(*it, 0);
+      if (*entry == 0) {
+        frame_ids_.clear();
+        symbols_.location_frames(*it, &frame_ids_);
+        loc_spans_.emplace_back(static_cast<uint32_t>(loc_names_.size()),
+                                static_cast<uint32_t>(frame_ids_.size()));
+        for (int64_t f : frame_ids_) {
+          auto found = name_index_.find(f);
+          if (found == name_index_.end())
+            found = name_index_.emplace(f, set->intern(symbols_.frame_name(f))).first;
+          loc_names_.push_back(found->second);
+        }
+        *entry = static_cast<int64_t>(loc_spans_.size());
       }
-      root_first->push_back(idx);
+      const auto& [begin, count] = loc_spans_[static_cast<size_t>(*entry - 1)];
+      // A location's lines are innermost first: root first is the reverse.
+      for (uint32_t k = count; k-- > 0;) root_first->push_back(loc_names_[begin + k]);
     }
     return true;
+  }
+
+  // Starts a query's name resolution into `set`.
+  void reset_names() {
+    name_index_.clear();
+    loc_entry_ = FlatMap64(4096);
+    loc_spans_.clear();
+    loc_names_.clear();
   }
 
   static bool under_call_site(const std::vector<uint32_t>& frames,
@@ -316,21 +333,24 @@ class Engine::Impl {
     }
     st.reset();
 
-    name_index_.clear();
+    reset_names();
     std::vector<uint32_t> call_site;
     for (const auto& n : sel.call_site) call_site.push_back(out->intern(n));
-    std::vector<uint32_t> frames;
-    bool corrupt = false;
+    // Stack rows are read in id order: neighbouring rows share B-tree pages.
+    std::vector<std::pair<int64_t, int64_t>> ordered;
+    ordered.reserve(sums.size());
     sums.for_each([&](int64_t stack, int64_t value) {
-      if (value == 0 || corrupt) return;
-      if (!resolve(stack, out, &frames)) {
-        corrupt = true;
-        return;
-      }
-      if (!call_site.empty() && !under_call_site(frames, call_site)) return;
-      out->add(frames, value);
+      if (value != 0) ordered.emplace_back(stack, value);
     });
-    if (corrupt) return Status::internal("a stored stack is missing or corrupt");
+    std::sort(ordered.begin(), ordered.end());
+    std::vector<uint32_t> frames;
+    for (const auto& [stack, value] : ordered) {
+      if (!resolve(stack, out, &frames)) {
+        return Status::internal("stored stack " + std::to_string(stack) + " is missing or corrupt");
+      }
+      if (!call_site.empty() && !under_call_site(frames, call_site)) continue;
+      out->add(frames, value);
+    }
     return deadline(started, limits);
   }
 
@@ -363,7 +383,7 @@ class Engine::Impl {
     // Call-site filtering needs the stacks; otherwise totals from the index.
     StackSet names;
     std::vector<uint32_t> call_site, frames;
-    name_index_.clear();
+    reset_names();
     for (const auto& n : q.sel.call_site) call_site.push_back(names.intern(n));
     FlatMap64 passes(1024);  // stack id → 1 under the call site, 2 not
 
@@ -500,7 +520,11 @@ class Engine::Impl {
   std::unique_ptr<sql::Stmt> exists_st_;
   SampleColumnReader blocks_;
   std::vector<int64_t> stacks_, values_, frame_ids_;
-  std::unordered_map<int64_t, uint32_t> name_index_;  // frame id → StackSet name (per query)
+  // Per query: frame id → StackSet name; location → its names (a span of loc_names_).
+  std::unordered_map<int64_t, uint32_t> name_index_;
+  FlatMap64 loc_entry_{16};  // location id → 1 + index into loc_spans_
+  std::vector<std::pair<uint32_t, uint32_t>> loc_spans_;
+  std::vector<uint32_t> loc_names_;
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl, Limits limits)

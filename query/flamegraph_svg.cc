@@ -157,7 +157,7 @@ std::vector<Frame> frames(const CallTree& t, int64_t max_nodes, int* max_depth) 
   };
   std::vector<Item> stack;
   int64_t x = 0;
-  for (uint32_t c : t.nodes()[CallTree::kRoot].children) {
+  for (uint32_t c : t.children(t.nodes()[CallTree::kRoot])) {
     stack.push_back({c, 0, x, 0});
     x += t.nodes()[c].total;
   }
@@ -173,7 +173,7 @@ std::vector<Frame> frames(const CallTree& t, int64_t max_nodes, int* max_depth) 
     const auto& n = t.nodes()[it.node];
     out.push_back({t.name(n), it.x, n.total, n.self, it.depth});
     int64_t cx = it.x + n.self, other = 0;
-    for (uint32_t c : n.children) {
+    for (uint32_t c : t.children(n)) {
       const auto& child = t.nodes()[c];
       if (child.total >= min_val && t.name(child) != "other") {
         stack.push_back({c, 0, cx, it.depth + 1});

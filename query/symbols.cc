@@ -23,31 +23,37 @@ Symbols::Symbols(sql::Db& db)
 
 Symbols::~Symbols() = default;
 
-bool Symbols::frames(int64_t stack_id, std::vector<int64_t>* out) {
+const std::vector<int64_t>* Symbols::stack(int64_t stack_id) {
   auto it = stacks_.find(stack_id);
-  if (it == stacks_.end()) {
-    if (stacks_.size() >= kMaxStacks) stacks_.clear();
-    std::vector<int64_t> locs;
-    stack_st_->reset().bind(1, stack_id);
-    if (!stack_st_->step()) {
-      stack_st_->reset();
-      return false;
-    }
-    enc::Reader r(stack_st_->col_blob(0));
-    while (!r.done() && r.ok()) locs.push_back(static_cast<int64_t>(r.varint()));
-    bool ok = r.ok();
+  if (it != stacks_.end()) return &it->second;
+  if (stacks_.size() >= kMaxStacks) stacks_.clear();
+  std::vector<int64_t> locs;
+  stack_st_->reset().bind(1, stack_id);
+  if (!stack_st_->step()) {
     stack_st_->reset();
-    if (!ok) return false;
-    it = stacks_.emplace(stack_id, std::move(locs)).first;
+    return nullptr;
   }
-  for (int64_t loc : it->second) {
-    const Location& l = location(loc);
-    if (l.names.empty()) {
-      out->push_back(-static_cast<int64_t>(l.address) - 1);
-    } else {
-      out->insert(out->end(), l.names.begin(), l.names.end());
-    }
+  enc::Reader r(stack_st_->col_blob(0));
+  while (!r.done() && r.ok()) locs.push_back(static_cast<int64_t>(r.varint()));
+  bool ok = r.ok();
+  stack_st_->reset();
+  if (!ok) return nullptr;
+  return &stacks_.emplace(stack_id, std::move(locs)).first->second;
+}
+
+void Symbols::location_frames(int64_t location_id, std::vector<int64_t>* out) {
+  const Location& l = location(location_id);
+  if (l.names.empty()) {
+    out->push_back(-static_cast<int64_t>(l.address) - 1);
+  } else {
+    out->insert(out->end(), l.names.begin(), l.names.end());
   }
+}
+
+bool Symbols::frames(int64_t stack_id, std::vector<int64_t>* out) {
+  const auto* locs = stack(stack_id);
+  if (!locs) return false;
+  for (int64_t loc : *locs) location_frames(loc, out);
   return true;
 }
 

@@ -31,6 +31,11 @@ class Symbols {
   // address-only frame is appended as -(address + 1). False when the stack
   // row is missing or corrupt.
   bool frames(int64_t stack_id, std::vector<int64_t>* leaf_first);
+  // The location ids of stack `id`, leaf first; null when the row is missing
+  // or corrupt. Valid until the next call.
+  const std::vector<int64_t>* stack(int64_t stack_id);
+  // The frames of location `id` as frames() gives them, innermost first.
+  void location_frames(int64_t location_id, std::vector<int64_t>* out);
   // The text of string `id` ("" for 0 or a missing row).
   const std::string& text(int64_t id);
   // The name to show for a frame id from frames().
