@@ -121,9 +121,10 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   std::printf("delta: median %.1f ms, min %.1f ms, max %.1f ms over %zu runs; tracked stacks %zu\n",
               ms[ms.size() / 2], ms.front(), ms.back(), ms.size(), state.tracked_stacks());
-  std::printf("delta state: %.1f MiB (%.0f bytes per distinct stack); process peak RSS %ld KiB\n",
-              static_cast<double>(state.memory_bytes()) / (1 << 20),
-              static_cast<double>(state.memory_bytes()) / static_cast<double>(state.tracked_stacks()),
-              max_rss_kib());
+  std::printf(
+      "delta state: %.1f MiB (%.0f bytes per distinct stack); process peak RSS %ld KiB\n",
+      static_cast<double>(state.memory_bytes()) / (1 << 20),
+      static_cast<double>(state.memory_bytes()) / static_cast<double>(state.tracked_stacks()),
+      max_rss_kib());
   return 0;
 }

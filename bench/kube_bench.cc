@@ -1,5 +1,6 @@
-// Kubernetes discovery at scale, against the project's fake API server: how long the initial list of N pods takes to become target
-// groups, how much memory the discoverer holds, and its CPU per watch event.
+// Kubernetes discovery at scale, against the project's fake API server: how long the initial list
+// of N pods takes to become target groups, how much memory the discoverer holds, and its CPU per
+// watch event.
 //
 // Usage: kube_bench [PODS] [EVENTS_PER_SECOND] [SECONDS]   (default 5000 100 20)
 // The fake API server runs in a forked child; this process holds only the
@@ -84,40 +85,46 @@ json::object make_pod(int i, int generation) {
     return json::object{
         {"name", n},
         {"image", std::string("registry.example.com/") + n + ":1.2.3"},
-        {"ports", json::array{json::object{{"name", "http"}, {"containerPort", port}, {"protocol", "TCP"}},
-                              json::object{{"name", "pprof"}, {"containerPort", 6060}, {"protocol", "TCP"}}}},
-        {"resources", json::object{{"requests", json::object{{"cpu", "100m"}, {"memory", "128Mi"}}}}}};
+        {"ports",
+         json::array{
+             json::object{{"name", "http"}, {"containerPort", port}, {"protocol", "TCP"}},
+             json::object{{"name", "pprof"}, {"containerPort", 6060}, {"protocol", "TCP"}}}},
+        {"resources",
+         json::object{{"requests", json::object{{"cpu", "100m"}, {"memory", "128Mi"}}}}}};
   };
   return json::object{
       {"kind", "Pod"},
       {"apiVersion", "v1"},
       {"metadata",
-       json::object{{"name", name},
-                    {"namespace", ns},
-                    {"uid", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f" + std::to_string(i % 10)},
-                    {"labels", json::object{{"app.kubernetes.io/name", "app-" + std::to_string(i / 10)},
-                                            {"pod-template-hash", "7f9c8d6b5"},
-                                            {"generation", std::to_string(generation)}}},
-                    {"annotations", json::object{{"profiles.grafana.com/cpu.scrape", "true"},
-                                                 {"profiles.grafana.com/cpu.port_name", "pprof"},
-                                                 {"kubectl.kubernetes.io/restartedAt",
-                                                  "2026-11-20T08:00:00Z"}}},
-                    {"ownerReferences", json::array{json::object{{"apiVersion", "apps/v1"},
-                                                                 {"kind", "ReplicaSet"},
-                                                                 {"name", "app-rs"},
-                                                                 {"controller", true}}}},
-                    {"managedFields", std::move(managed)}}},
+       json::object{
+           {"name", name},
+           {"namespace", ns},
+           {"uid", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f" + std::to_string(i % 10)},
+           {"labels", json::object{{"app.kubernetes.io/name", "app-" + std::to_string(i / 10)},
+                                   {"pod-template-hash", "7f9c8d6b5"},
+                                   {"generation", std::to_string(generation)}}},
+           {"annotations",
+            json::object{{"profiles.grafana.com/cpu.scrape", "true"},
+                         {"profiles.grafana.com/cpu.port_name", "pprof"},
+                         {"kubectl.kubernetes.io/restartedAt", "2026-11-20T08:00:00Z"}}},
+           {"ownerReferences", json::array{json::object{{"apiVersion", "apps/v1"},
+                                                        {"kind", "ReplicaSet"},
+                                                        {"name", "app-rs"},
+                                                        {"controller", true}}}},
+           {"managedFields", std::move(managed)}}},
       {"spec", json::object{{"nodeName", "node-" + std::to_string(i % 100)},
-                            {"containers", json::array{container("app", 8080), container("sidecar", 9090)}}}},
+                            {"containers",
+                             json::array{container("app", 8080), container("sidecar", 9090)}}}},
       {"status",
-       json::object{{"phase", "Running"},
-                    {"podIP", "10." + std::to_string(i / 65536 % 256) + "." +
-                                  std::to_string(i / 256 % 256) + "." + std::to_string(i % 256)},
-                    {"hostIP", "192.168.0." + std::to_string(i % 100)},
-                    {"conditions", json::array{json::object{{"type", "Ready"}, {"status", "True"}}}},
-                    {"containerStatuses",
-                     json::array{json::object{{"name", "app"}, {"containerID", "containerd://abc"}},
-                                 json::object{{"name", "sidecar"}, {"containerID", "containerd://def"}}}}}}};
+       json::object{
+           {"phase", "Running"},
+           {"podIP", "10." + std::to_string(i / 65536 % 256) + "." + std::to_string(i / 256 % 256) +
+                         "." + std::to_string(i % 256)},
+           {"hostIP", "192.168.0." + std::to_string(i % 100)},
+           {"conditions", json::array{json::object{{"type", "Ready"}, {"status", "True"}}}},
+           {"containerStatuses",
+            json::array{json::object{{"name", "app"}, {"containerID", "containerd://abc"}},
+                        json::object{{"name", "sidecar"}, {"containerID", "containerd://def"}}}}}}};
 }
 
 }  // namespace
@@ -179,8 +186,9 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   double cpu_list = thread_cpu("stoker-k8s-sd");
   long rss_synced = rss_kib();
-  std::printf("pods=%d list_json=%.1f MB; initial list to %d groups: %.0f ms (discoverer CPU %.2f s)\n",
-              pods, msg[1] / 1000.0, pods, static_cast<double>(synced_ns.load()) / 1e6, cpu_list);
+  std::printf(
+      "pods=%d list_json=%.1f MB; initial list to %d groups: %.0f ms (discoverer CPU %.2f s)\n",
+      pods, msg[1] / 1000.0, pods, static_cast<double>(synced_ns.load()) / 1e6, cpu_list);
   std::printf("RSS growth after the initial list: %.1f MB\n",
               static_cast<double>(rss_synced - rss_before) / 1024.0);
 
@@ -193,10 +201,13 @@ int main(int argc, char** argv) {
          Clock::now() - start < std::chrono::seconds(seconds + 10))
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   double cpu_events = thread_cpu("stoker-k8s-sd") - cpu_list;
-  std::printf("watch: %d events at %d/s, %zu group updates delivered; discoverer CPU %.2f s = %.0f us per event (%.2f%% of a core)\n",
-              total, rate, updates.load() - before, cpu_events, 1e6 * cpu_events / total,
-              100.0 * cpu_events / seconds);
-  std::printf("RSS growth at the end: %.1f MB\n", static_cast<double>(rss_kib() - rss_before) / 1024.0);
+  std::printf(
+      "watch: %d events at %d/s, %zu group updates delivered; discoverer CPU %.2f s = %.0f us per "
+      "event (%.2f%% of a core)\n",
+      total, rate, updates.load() - before, cpu_events, 1e6 * cpu_events / total,
+      100.0 * cpu_events / seconds);
+  std::printf("RSS growth at the end: %.1f MB\n",
+              static_cast<double>(rss_kib() - rss_before) / 1024.0);
   d.stop();
   close(to_child[1]);
   int status = 0;

@@ -15,8 +15,8 @@
 #include <map>
 #include <sstream>
 
-#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
+#include "pprof/pprof_decode.h"
 #include "storage/storage.h"
 
 namespace fs = std::filesystem;

@@ -7,22 +7,32 @@ namespace stoker::bench {
 
 namespace {
 
-const char* kWords[] = {"api",    "store",  "cache",  "codec",  "queue",   "auth",   "billing",
-                        "ledger", "search", "index",  "render", "session", "stream", "router",
-                        "proto",  "sql",    "pool",   "retry",  "metrics", "trace"};
-const char* kVerbs[] = {"Handle", "Serve", "Get", "Put",   "Encode", "Decode", "Flush",
+const char* kWords[] = {"api",    "store",  "cache", "codec",  "queue",   "auth",   "billing",
+                        "ledger", "search", "index", "render", "session", "stream", "router",
+                        "proto",  "sql",    "pool",  "retry",  "metrics", "trace"};
+const char* kVerbs[] = {"Handle", "Serve", "Get",  "Put",   "Encode", "Decode", "Flush",
                         "Apply",  "Merge", "Scan", "Write", "Read",   "Commit", "Lookup"};
 
 }  // namespace
 
 SynthService::SynthService(uint64_t seed, SynthShape shape) : shape_(shape), rng_(seed) {
   // Functions: runtime and stdlib ones first (shared roots), then the service's.
-  static const char* kRuntime[] = {"runtime.goexit",    "runtime.main",  "main.main",
-                                   "net/http.(*conn).serve", "net/http.serverHandler.ServeHTTP",
-                                   "runtime.mcall",     "runtime.park_m", "runtime.schedule",
-                                   "runtime.findRunnable", "runtime.netpoll", "syscall.Syscall",
-                                   "runtime.mallocgc",  "runtime.memmove", "runtime.gcBgMarkWorker",
-                                   "runtime.gcDrain",   "runtime.scanobject"};
+  static const char* kRuntime[] = {"runtime.goexit",
+                                   "runtime.main",
+                                   "main.main",
+                                   "net/http.(*conn).serve",
+                                   "net/http.serverHandler.ServeHTTP",
+                                   "runtime.mcall",
+                                   "runtime.park_m",
+                                   "runtime.schedule",
+                                   "runtime.findRunnable",
+                                   "runtime.netpoll",
+                                   "syscall.Syscall",
+                                   "runtime.mallocgc",
+                                   "runtime.memmove",
+                                   "runtime.gcBgMarkWorker",
+                                   "runtime.gcDrain",
+                                   "runtime.scanobject"};
   for (const char* r : kRuntime) names_.emplace_back(r);
   std::uniform_int_distribution<int> w(0, 19), v(0, 13);
   while (static_cast<int>(names_.size()) < shape_.functions) {
@@ -51,7 +61,7 @@ SynthService::SynthService(uint64_t seed, SynthShape shape) : shape_(shape), rng
     std::vector<int> root_first = prefixes[pre(rng_)];
     int d = depth(rng_);
     while (static_cast<int>(root_first.size()) < d) root_first.push_back(fn(rng_));
-    if (s % 7 == 0) root_first.push_back(11);  // mallocgc leaves
+    if (s % 7 == 0) root_first.push_back(11);   // mallocgc leaves
     if (s % 11 == 0) root_first.push_back(12);  // memmove leaves
     stacks_.emplace_back(root_first.rbegin(), root_first.rend());
     weights.push_back(1.0 / std::pow(static_cast<double>(s) + 10.0, 0.9));  // skewed: hot stacks

@@ -16,10 +16,10 @@
 namespace stoker::bench {
 
 struct SynthShape {
-  int functions = 2000;     // distinct functions in the binary
-  int stacks = 12000;       // distinct stacks the program can be in
+  int functions = 2000;  // distinct functions in the binary
+  int stacks = 12000;    // distinct stacks the program can be in
   int min_depth = 8, max_depth = 40;
-  int samples = 2600;       // CPU samples drawn per profile (≈1,500 distinct stacks)
+  int samples = 2600;  // CPU samples drawn per profile (≈1,500 distinct stacks)
 };
 
 class SynthService {
@@ -37,9 +37,9 @@ class SynthService {
   SynthShape shape_;
   std::mt19937_64 rng_;
   std::vector<std::string> names_, files_;
-  std::vector<uint64_t> addresses_;                // per function
-  std::vector<std::vector<int>> stacks_;           // leaf first, function indices
-  std::discrete_distribution<int> pick_;           // which stack a sample hits
+  std::vector<uint64_t> addresses_;       // per function
+  std::vector<std::vector<int>> stacks_;  // leaf first, function indices
+  std::discrete_distribution<int> pick_;  // which stack a sample hits
 };
 
 }  // namespace stoker::bench

@@ -4,7 +4,6 @@
 #include <string_view>
 #include <unordered_map>
 
-
 namespace stoker::query {
 
 namespace {
@@ -103,7 +102,8 @@ CallTree CallTree::build(const StackSet& stacks, bool bottom_up, bool collapse_r
   for (const Path& p : paths) {
     uint32_t lcp = 0;
     if (prev) {
-      while (lcp < p.size && lcp < prev->size && buf[p.begin + lcp] == buf[prev->begin + lcp]) ++lcp;
+      while (lcp < p.size && lcp < prev->size && buf[p.begin + lcp] == buf[prev->begin + lcp])
+        ++lcp;
     }
     at.resize(lcp);
     for (uint32_t d = lcp; d < p.size; ++d) {
@@ -260,8 +260,7 @@ std::string CallTree::folded() const {
   std::vector<std::pair<uint32_t, size_t>> stack;  // (node, length of `path` before it)
   std::string path;
   auto roots = children(nodes_[kRoot]);
-  for (auto it = roots.rbegin(); it != roots.rend(); ++it)
-    stack.emplace_back(*it, 0);
+  for (auto it = roots.rbegin(); it != roots.rend(); ++it) stack.emplace_back(*it, 0);
   while (!stack.empty()) {
     auto [idx, len] = stack.back();
     stack.pop_back();

@@ -12,6 +12,7 @@
 #include "proto/profile.pb.h"
 #include "query/flat_map.h"
 #include "query/symbols.h"
+#include "storage/encoding.h"
 #include "storage/profile_header.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"
@@ -284,6 +285,21 @@ class Engine::Impl {
     loc_names_.clear();
   }
 
+  // The total of profile type `type_row` in a totals blob, without allocating.
+  static bool find_total(std::string_view blob, int64_t type_row, int64_t* value) {
+    enc::Reader r(blob);
+    uint64_t n = r.varint();
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      auto row = static_cast<int64_t>(r.varint());
+      int64_t total = r.svarint();
+      if (row == type_row && r.ok()) {
+        *value = total;
+        return true;
+      }
+    }
+    return false;
+  }
+
   static bool under_call_site(const std::vector<uint32_t>& frames,
                               const std::vector<uint32_t>& call_site) {
     if (frames.size() < call_site.size()) return false;
@@ -373,12 +389,25 @@ class Engine::Impl {
     std::set<int64_t> wanted(q.sel.profile_ids.begin(), q.sel.profile_ids.end());
 
     struct Bucket {
+      int64_t k = 0;  // point index: the point is at start + k·step
       double sum = 0;
       int64_t count = 0;
       int64_t best_value = INT64_MIN, best_id = 0, best_ts = 0;
       const VSeries* best_series = nullptr;
+      void add(const Bucket& o) {
+        sum += o.sum;
+        count += o.count;
+        if (o.best_value > best_value) {
+          best_value = o.best_value;
+          best_id = o.best_id;
+          best_ts = o.best_ts;
+          best_series = o.best_series;
+        }
+      }
     };
-    std::map<std::vector<Label>, std::map<int64_t, Bucket>> groups;
+    // Rows come in ts order per series, so each series fills its buckets in
+    // order (no lookups); the series of a group are merged at the end.
+    std::map<std::vector<Label>, std::vector<Bucket>> groups;
 
     // Call-site filtering needs the stacks; otherwise totals from the index.
     StackSet names;
@@ -388,8 +417,9 @@ class Engine::Impl {
     FlatMap64 passes(1024);  // stack id → 1 under the call site, 2 not
 
     sql::Stmt idx_st(db_,
-                     "SELECT id, ts, totals FROM profiles WHERE series_id = ? AND ts > ? AND ts "
+                     "SELECT ts, totals, id FROM profiles WHERE series_id = ? AND ts > ? AND ts "
                      "<= ?");
+    const bool need_ids = q.exemplars || !wanted.empty() || !call_site.empty();
     sql::Stmt row_st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
     size_t seen = 0;
     for (const VSeries* v : series) {
@@ -399,30 +429,23 @@ class Engine::Impl {
         if (!val.empty()) key.push_back({g, std::string(val)});
       }
       auto& buckets = groups[key];
+      const size_t group_start = buckets.size();
       idx_st.reset().bind(1, v->series_id).bind(2, start_ns - step_ns).bind(3, end_ns);
       while (idx_st.step()) {
         if (++seen % 4096 == 0) {
           s = deadline(started, limits);
           if (!s.ok()) return s;
         }
-        int64_t id = idx_st.col_int(0), ts = idx_st.col_int(1);
+        int64_t ts = idx_st.col_int(0), id = need_ids ? idx_st.col_int(2) : 0;
         if (!wanted.empty() && !wanted.count(id)) continue;
         // Ceil division: the first bucket point at or after ts.
         int64_t k = ts <= start_ns ? 0 : (ts - start_ns + step_ns - 1) / step_ns;
         if (k > last_bucket) continue;
         int64_t value = 0;
         bool found = false;
-        if (call_site.empty() && !idx_st.col_null(2)) {
-          ProfileTotals totals;
-          if (decode_totals(idx_st.col_blob(2), &totals)) {
-            for (const auto& [row, total] : totals) {
-              if (row == v->type_row) {
-                value = total;
-                found = true;
-                break;
-              }
-            }
-          }
+        std::string_view totals = idx_st.col_blob(1);
+        if (call_site.empty() && !totals.empty()) {
+          found = find_total(totals, v->type_row, &value);
         } else {
           // Profiles stored before totals existed, or a call-site filter.
           row_st.reset().bind(1, id);
@@ -451,7 +474,8 @@ class Engine::Impl {
           row_st.reset();
         }
         if (!found) continue;
-        Bucket& b = buckets[k];
+        if (buckets.size() == group_start || buckets.back().k != k) buckets.push_back({k});
+        Bucket& b = buckets.back();
         b.sum += static_cast<double>(value);
         ++b.count;
         if (value > b.best_value) {
@@ -464,11 +488,23 @@ class Engine::Impl {
       idx_st.reset();
     }
 
-    for (auto& [key, buckets] : groups) {
-      if (buckets.empty()) continue;
+    for (auto& [key, all] : groups) {
+      if (all.empty()) continue;
+      // Several series in one group: merge their buckets by point.
+      std::stable_sort(all.begin(), all.end(),
+                       [](const Bucket& a, const Bucket& b) { return a.k < b.k; });
+      std::vector<Bucket> buckets;
+      for (const Bucket& b : all) {
+        if (!buckets.empty() && buckets.back().k == b.k) {
+          buckets.back().add(b);
+        } else {
+          buckets.push_back(b);
+        }
+      }
       SeriesResult r;
       r.labels = key;
-      for (const auto& [k, b] : buckets) {
+      for (const Bucket& b : buckets) {
+        const int64_t k = b.k;
         Point p;
         p.ts_ms = q.sel.start_ms +
                   static_cast<int64_t>(std::llround(static_cast<double>(k) * q.step_s * 1000));
@@ -482,7 +518,7 @@ class Engine::Impl {
           for (const auto& l : b.best_series->labels) {
             if (l.name.rfind("__", 0) != 0) e.labels.set(l.name, l.value);
           }
-          p.exemplar = std::move(e);
+          p.exemplar = std::make_shared<const Exemplar>(std::move(e));
         }
         r.points.push_back(std::move(p));
       }

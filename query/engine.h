@@ -111,7 +111,7 @@ struct Exemplar {
 struct Point {
   int64_t ts_ms = 0;
   double value = 0;
-  std::optional<Exemplar> exemplar;
+  std::shared_ptr<const Exemplar> exemplar;  // null unless asked for
 };
 
 struct SeriesResult {

@@ -15,7 +15,17 @@ Db& Db::operator=(Db&& o) noexcept {
   return *this;
 }
 
+namespace {
+// Process-wide, before the first connection: no memory statistics (they take a
+// global mutex on every allocation SQLite makes).
+const bool kConfigured = [] {
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  return true;
+}();
+}  // namespace
+
 void Db::open(const std::string& path, bool readonly) {
+  (void)kConfigured;
   int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   sqlite3* db = nullptr;
