@@ -121,7 +121,7 @@ int64_t flame(query::Engine& e, int64_t from_ms, int64_t to_ms, const std::strin
 }
 
 void report(const char* what, const Timed& t) {
-  std::printf("%-52s %7.1f ms cold  %7.1f ms warm  peak +%.1f MiB  (%zu profiles, total %lld)\n",
+  std::printf("%-52s %7.1f ms cold  %7.1f ms warm  peak +%.1f MiB  (%zu profiles or points, %lld)\n",
               what, t.cold_ms, t.warm_ms, t.peak_mib, t.profiles, static_cast<long long>(t.total));
 }
 
