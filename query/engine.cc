@@ -448,6 +448,7 @@ class Engine::Impl {
           found = find_total(totals, v->type_row, &value);
         } else {
           // Profiles stored before totals existed, or a call-site filter.
+          id = idx_st.col_int(2);
           row_st.reset().bind(1, id);
           if (row_st.step()) {
             size_t num_values = 0;
@@ -530,6 +531,70 @@ class Engine::Impl {
     });
     if (q.limit > 0 && static_cast<int64_t>(out->size()) > q.limit) {
       out->resize(static_cast<size_t>(q.limit));
+    }
+    return {};
+  }
+
+  Status function_series(const SeriesQuery& q, const std::string& name, const Limits& limits,
+                         std::vector<Point>* self_out, std::vector<Point>* total_out) {
+    auto started = Clock::now();
+    if (!(q.step_s >= 0.001) || !std::isfinite(q.step_s) || q.step_s > 1e7) {
+      return Status::invalid("step must be between 0.001 and 10000000 seconds");
+    }
+    if (name.empty()) return Status::invalid("function is required");
+    ReadTxn txn(db_);
+    std::vector<const VSeries*> series;
+    ProfileTypeId type;
+    Status s = select(q.sel, limits, &series, &type);
+    if (!s.ok()) return s;
+    std::vector<ProfileRow> rows;
+    s = profiles(q.sel, limits, series, &rows);
+    if (!s.ok()) return s;
+    const int64_t step_ns = static_cast<int64_t>(std::llround(q.step_s * 1e9));
+    const int64_t start_ns = ms_to_ns(q.sel.start_ms);
+    StackSet names;
+    reset_names();
+    const uint32_t fn = names.intern(name);
+    FlatMap64 verdicts(4096);  // stack id → 1 + (leaf is fn) + 2·(fn in stack)
+    std::vector<uint32_t> frames;
+    std::map<int64_t, std::pair<double, double>> buckets;  // k → (self, total)
+    sql::Stmt st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i % 64 == 0) {
+        s = deadline(started, limits);
+        if (!s.ok()) return s;
+      }
+      st.reset().bind(1, rows[i].id);
+      if (!st.step()) continue;
+      size_t num_values = 0;
+      int col = column(*rows[i].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
+                       &num_values);
+      if (col < 0 ||
+          !blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)) {
+        continue;
+      }
+      int64_t ts = rows[i].ts;
+      int64_t k = ts <= start_ns ? 0 : (ts - start_ns + step_ns - 1) / step_ns;
+      if (k > (ms_to_ns(q.sel.end_ms) - start_ns) / step_ns) continue;
+      auto& b = buckets[k];
+      for (size_t j = 0; j < stacks_.size(); ++j) {
+        int64_t* v = verdicts.find_or_insert(stacks_[j], 0);
+        if (*v == 0) {
+          *v = 1;
+          if (resolve(stacks_[j], &names, &frames) && !frames.empty()) {
+            if (frames.back() == fn) *v += 1;
+            if (std::find(frames.begin(), frames.end(), fn) != frames.end()) *v += 2;
+          }
+        }
+        if ((*v - 1) & 1) b.first += static_cast<double>(values_[j]);
+        if ((*v - 1) & 2) b.second += static_cast<double>(values_[j]);
+      }
+    }
+    for (const auto& [k, b] : buckets) {
+      int64_t ts = q.sel.start_ms +
+                   static_cast<int64_t>(std::llround(static_cast<double>(k) * q.step_s * 1000));
+      self_out->push_back({ts, b.first, nullptr});
+      total_out->push_back({ts, b.second, nullptr});
     }
     return {};
   }
@@ -676,6 +741,11 @@ Status Engine::merge_stacks(const Selection& sel, StackSet* out, MergeInfo* info
 
 Status Engine::select_series(const SeriesQuery& q, std::vector<SeriesResult>* out) {
   return guarded([&] { return impl_->select_series(q, limits_, out); });
+}
+
+Status Engine::function_series(const SeriesQuery& q, const std::string& name,
+                               std::vector<Point>* self, std::vector<Point>* total) {
+  return guarded([&] { return impl_->function_series(q, name, limits_, self, total); });
 }
 
 Status Engine::merge_pprof(const Selection& sel, perftools::profiles::Profile* out,

@@ -153,6 +153,11 @@ class Engine {
   // Per-step series: points at start, start+step, … ≤ end; the point at T
   // holds the profiles with T − step < ts ≤ T (Pyroscope's buckets).
   Status select_series(const SeriesQuery& q, std::vector<SeriesResult>* out);
+  // The self and total of function `name` per step (same buckets as
+  // select_series): self = samples whose leaf frame is `name`, total = samples
+  // with `name` anywhere in the stack (counted once).
+  Status function_series(const SeriesQuery& q, const std::string& name, std::vector<Point>* self,
+                         std::vector<Point>* total);
   // One pprof of the selected profiles with only the selected sample type,
   // time = end and duration = end − start, as Pyroscope's SelectMergeProfile.
   Status merge_pprof(const Selection& sel, perftools::profiles::Profile* out, MergeInfo* info);

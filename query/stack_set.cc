@@ -1,5 +1,6 @@
 #include "query/stack_set.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace stoker::query {
@@ -27,6 +28,38 @@ void StackSet::add(std::span<const uint32_t> root_first, int64_t value) {
   frames_.insert(frames_.end(), root_first.begin(), root_first.end());
   stacks_.push_back(s);
   total_ += value;
+}
+
+StackSet StackSet::callees(std::string_view name) const {
+  StackSet out;
+  uint32_t id = find(name);
+  if (id == UINT32_MAX) return out;
+  std::vector<uint32_t> path;
+  for (const auto& s : stacks_) {
+    auto f = frames(s);
+    auto it = std::find(f.begin(), f.end(), id);
+    if (it == f.end()) continue;
+    path.clear();
+    for (; it != f.end(); ++it) path.push_back(out.intern(names_[*it]));
+    out.add(path, s.value);
+  }
+  return out;
+}
+
+StackSet StackSet::callers(std::string_view name) const {
+  StackSet out;
+  uint32_t id = find(name);
+  if (id == UINT32_MAX) return out;
+  std::vector<uint32_t> path;
+  for (const auto& s : stacks_) {
+    auto f = frames(s);
+    auto it = std::find(f.rbegin(), f.rend(), id);
+    if (it == f.rend()) continue;
+    path.clear();
+    for (; it != f.rend(); ++it) path.push_back(out.intern(names_[*it]));
+    out.add(path, s.value);
+  }
+  return out;
 }
 
 }  // namespace stoker::query

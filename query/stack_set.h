@@ -37,6 +37,13 @@ class StackSet {
   int64_t total() const { return total_; }
   bool empty() const { return stacks_.empty(); }
 
+  // The sandwich of function `name`: callees() holds, for every stack through
+  // it, the frames from its outermost occurrence down (rooted at `name`);
+  // callers() the frames from its innermost occurrence up to the root, in
+  // that order (rooted at `name`, then its caller, …). Values as in this set.
+  StackSet callees(std::string_view name) const;
+  StackSet callers(std::string_view name) const;
+
  private:
   std::vector<std::string> names_;
   std::unordered_map<std::string, uint32_t> index_;

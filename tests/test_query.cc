@@ -189,8 +189,8 @@ TEST_CASE("folded stacks, top tables, bottom-up and collapsed recursion", "[quer
 
 namespace {
 
-using test::StoreFixture;
 using test::kSec;
+using test::StoreFixture;
 
 std::unique_ptr<Engine> open_engine(const StoreFixture& f, Limits limits = {}) {
   std::string err;
@@ -476,4 +476,33 @@ TEST_CASE("a database written before the read side is upgraded and queried", "[q
   MergeInfo info;
   REQUIRE(e->merge_stacks(q.sel, &set, &info).ok());
   CHECK(set.total() == 8 * 25 + 360);
+}
+
+TEST_CASE("a sandwich splits the stacks through a function into callers and callees", "[query]") {
+  auto set = stacks({{{"main", "a", "f", "x"}, 3}, {{"main", "b", "f"}, 2}, {{"main", "c"}, 7}});
+  auto callees = CallTree::build(set.callees("f"));
+  CHECK(callees.folded() == "f 2\nf;x 3\n");
+  auto callers = CallTree::build(set.callers("f"));
+  CHECK(callers.folded() == "f;a;main 3\nf;b;main 2\n");
+  CHECK(set.callees("nosuch").empty());
+}
+
+TEST_CASE("one function's self and total over time", "[query]") {
+  StoreFixture f;
+  auto e = open_engine(f);
+  SeriesQuery q;
+  q.sel = {kCpu, "{service_name=\"api\"}", f.start_ms(), f.end_ms()};
+  q.step_s = 15;
+  std::vector<Point> self, total;
+  REQUIRE(e->function_series(q, "main.work", &self, &total).ok());
+  REQUIRE(total.size() == 8);
+  CHECK(total[0].value == 10);
+  CHECK(total[7].value == 80);
+  CHECK(self[7].value == 0);  // main.work is never a leaf
+  self.clear();
+  total.clear();
+  REQUIRE(e->function_series(q, "main.main", &self, &total).ok());
+  CHECK(self[0].value == 5);
+  CHECK(total[0].value == 35);
+  CHECK(e->function_series(q, "", &self, &total).code == Code::kInvalidArgument);
 }

@@ -316,6 +316,55 @@ TEST_CASE("Profiles Drilldown: stats, settings, mixed-case JSON, render and rend
   CHECK(json::parse(r.body).as_array().size() == 4);
 }
 
+TEST_CASE("stoker's render extensions: bottom-up, sandwich, one profile, folded, SVG", "[api]") {
+  ApiServer s;
+  std::string q = "process_cpu:cpu:nanoseconds:cpu:nanoseconds%7Bservice_name%3D%22api%22%7D";
+  std::string base = "/pyroscope/render?query=" + q +
+                     "&from=" + std::to_string(s.store.start_ms()) +
+                     "&until=" + std::to_string(s.store.end_ms());
+  auto names_at = [](const json::object& fb, size_t level) {
+    std::vector<std::string> out;
+    auto& row = fb.at("levels").as_array()[level].as_array();
+    for (size_t i = 3; i < row.size(); i += 4)
+      out.emplace_back(
+          fb.at("names").as_array()[static_cast<size_t>(row[i].as_int64())].as_string());
+    return out;
+  };
+  auto r = s.get(base + "&bottomUp=true&timeline=false");
+  REQUIRE(r.status == 200);
+  auto doc = json::parse(body(r)).as_object();
+  CHECK(doc["timeline"].is_null());
+  CHECK(names_at(doc["flamebearer"].as_object(), 1) ==
+        std::vector<std::string>{"main.idle", "main.main", "runtime.leaf"});
+  r = s.get(base + "&sandwich=main.work");
+  REQUIRE(r.status == 200);
+  doc = json::parse(body(r)).as_object();
+  CHECK(names_at(doc["callers"].as_object(), 1) == std::vector<std::string>{"main.work"});
+  CHECK(names_at(doc["callers"].as_object(), 2) == std::vector<std::string>{"main.main"});
+  CHECK(names_at(doc["callees"].as_object(), 2) == std::vector<std::string>{"runtime.leaf"});
+  CHECK(doc["callees"].at("numTicks") == 360);
+  r = s.get(base + "&format=folded");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("main.main;main.work;runtime.leaf 360\n") != std::string::npos);
+  CHECK(r.header("content-disposition") == "attachment; filename=\"process_cpu.folded\"");
+  r = s.get(base + "&format=svg");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("content-type") == "image/svg+xml");
+  CHECK(body(r).find("runtime.leaf") != std::string::npos);
+  CHECK(s.get(base + "&format=png").status == 400);
+  // One profile, as a click on a timeline point asks for it.
+  r = s.get(base + "&profileId=3&timeline=false");  // ids alternate api, web, …
+  REQUIRE(r.status == 200);
+  CHECK(json::parse(body(r)).at("profiles") == 1);
+  CHECK(s.get(base + "&profileId=x").status == 400);
+  r = s.get("/api/v1/function_series?query=" + q + "&from=" + std::to_string(s.store.start_ms()) +
+            "&until=" + std::to_string(s.store.end_ms()) + "&step=15&function=main.work");
+  REQUIRE(r.status == 200);
+  doc = json::parse(r.body).as_object();
+  CHECK(doc["total"].as_array().size() == 8);
+  CHECK(doc["total"].as_array()[0].as_array()[1].to_number<double>() == 10);
+}
+
 TEST_CASE("the read API answers bad requests as Pyroscope does (TestStatusCodes)", "[api]") {
   ApiServer s;
   const std::string pt = "/querier.v1.QuerierService/ProfileTypes";

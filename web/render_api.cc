@@ -11,6 +11,7 @@
 #include "pprof/pprof_decode.h"
 #include "proto/profile.pb.h"
 #include "query/call_tree.h"
+#include "query/flamegraph_svg.h"
 #include "web/connect.h"
 #include "web/querier_api.h"
 
@@ -102,6 +103,18 @@ std::optional<WebResponse> render_request(const Params& p, const std::string& pr
   if (!until) return connect::error(Code::kInvalidArgument, key("until") + ": " + err);
   out->sel.start_ms = *from;
   out->sel.end_ms = *until;
+  // stoker: only some stored profiles (a point of the timeline).
+  auto ids = p.find("profileId");
+  if (ids != p.end()) {
+    for (const auto& id : ids->second) {
+      char* end = nullptr;
+      long long v = std::strtoll(id.c_str(), &end, 10);
+      if (id.empty() || *end != '\0' || v <= 0) {
+        return connect::error(Code::kInvalidArgument, "invalid profileId \"" + id + "\"");
+      }
+      out->sel.profile_ids.push_back(v);
+    }
+  }
   std::string nodes = param(p, "max-nodes", param(p, "maxNodes"));
   out->max_nodes = limits.default_max_nodes;
   if (!nodes.empty()) {
@@ -175,10 +188,38 @@ WebResponse json_response(const json::object& doc) {
   return r;
 }
 
+std::string file_part(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+  return out.empty() ? "profile" : out;
+}
+
+bool flag_param(const Params& p, const std::string& name) {
+  std::string v = param(p, name);
+  return v == "true" || v == "1";
+}
+
+json::object flamebearer_json(const query::FlameGraph& fg) {
+  json::object fb;
+  json::array names;
+  for (const auto& n : fg.names) names.push_back(json::string(n));
+  fb["names"] = std::move(names);
+  fb["levels"] = levels_json(fg.levels);
+  fb["numTicks"] = fg.total;
+  fb["maxSelf"] = fg.max_self;
+  return fb;
+}
+
+std::string attachment(const std::string& name) {
+  return "attachment; filename=\"" + name + "\"";
+}
+
 WebResponse render(const Params& p, query::EnginePool& pool) {
   RenderRequest rr;
   if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
-  if (param(p, "format") == "dot") {
+  std::string format = param(p, "format", "json");
+  if (format == "dot") {
     return connect::error(Code::kUnimplemented,
                           "format=dot is not implemented by stoker; download the profile and use "
                           "go tool pprof -dot");
@@ -187,7 +228,60 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
   query::MergeInfo info;
   auto s = pool.with([&](query::Engine& e) { return e.merge_stacks(rr.sel, &stacks, &info); });
   if (!s.ok()) return status_error(s);
-  auto fg = query::CallTree::build(stacks).flame_graph(rr.max_nodes);
+  // stoker's extensions: the sandwich of one function, bottom-up and
+  // collapsed-recursion trees, folded stacks and SVG.
+  std::string sandwich = param(p, "sandwich");
+  if (!sandwich.empty()) {
+    json::object doc;
+    doc["version"] = 1;
+    doc["function"] = sandwich;
+    doc["callers"] = flamebearer_json(
+        query::CallTree::build(stacks.callers(sandwich)).flame_graph(rr.max_nodes));
+    doc["callees"] = flamebearer_json(
+        query::CallTree::build(stacks.callees(sandwich)).flame_graph(rr.max_nodes));
+    doc["metadata"] = metadata(info.type, "single");
+    return json_response(doc);
+  }
+  auto tree =
+      query::CallTree::build(stacks, flag_param(p, "bottomUp"), flag_param(p, "collapseRecursion"));
+  if (format == "folded") {
+    WebResponse r;
+    r.body = tree.folded();
+    r.headers.emplace_back("Content-Disposition",
+                           attachment(file_part(info.type.name) + ".folded"));
+    return r;
+  }
+  if (format == "svg") {
+    query::SvgOptions o;
+    o.title = info.type.name + " " + info.type.sample_type;
+    o.subtitle = rr.sel.label_selector + "  " + format_time(rr.sel.start_ms * 1'000'000) + " … " +
+                 format_time(rr.sel.end_ms * 1'000'000) + "  " + std::to_string(info.profiles) +
+                 " profiles";
+    o.sample_unit = info.type.sample_unit;
+    o.icicle = param(p, "orientation") != "bottom";
+    o.max_nodes = rr.max_nodes;
+    WebResponse r;
+    r.content_type = "image/svg+xml";
+    r.body = query::render_svg(tree, o);
+    r.headers.emplace_back("Content-Disposition", attachment(file_part(info.type.name) + ".svg"));
+    return r;
+  }
+  if (format != "json") {
+    return connect::error(Code::kInvalidArgument,
+                          "unknown format \"" + format + "\" (json, folded, svg)");
+  }
+  auto fg = tree.flame_graph(rr.max_nodes);
+  if (param(p, "timeline") == "false") {
+    json::object doc;
+    doc["version"] = 1;
+    doc["flamebearer"] = flamebearer_json(fg);
+    doc["metadata"] = metadata(info.type, "single");
+    doc["profiles"] = info.profiles;
+    doc["timeline"] = nullptr;
+    doc["groups"] = nullptr;
+    doc["heatmap"] = nullptr;
+    return json_response(doc);
+  }
 
   int64_t step = timeline_step_seconds(rr.sel.start_ms, rr.sel.end_ms);
   query::SeriesQuery q;
@@ -200,15 +294,9 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
 
   json::object doc;
   doc["version"] = 1;
-  json::object fb;
-  json::array names;
-  for (const auto& n : fg.names) names.push_back(json::string(n));
-  fb["names"] = std::move(names);
-  fb["levels"] = levels_json(fg.levels);
-  fb["numTicks"] = fg.total;
-  fb["maxSelf"] = fg.max_self;
-  doc["flamebearer"] = std::move(fb);
+  doc["flamebearer"] = flamebearer_json(fg);
   doc["metadata"] = metadata(info.type, "single");
+  doc["profiles"] = info.profiles;
   doc["timeline"] =
       timeline(series.size() == 1 ? &series[0] : nullptr, rr.sel.start_ms, rr.sel.end_ms, step);
   auto group_by = p.find("groupBy");
@@ -266,6 +354,33 @@ WebResponse render_diff(const Params& p, query::EnginePool& pool) {
   return json_response(doc);
 }
 
+// stoker: one function's self and total over time (GET /api/v1/function_series).
+WebResponse function_series(const Params& p, query::EnginePool& pool) {
+  RenderRequest rr;
+  if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
+  query::SeriesQuery q;
+  q.sel = rr.sel;
+  std::string step = param(p, "step");
+  q.step_s = step.empty()
+                 ? static_cast<double>(timeline_step_seconds(rr.sel.start_ms, rr.sel.end_ms))
+                 : std::strtod(step.c_str(), nullptr);
+  std::vector<query::Point> self, total;
+  auto s = pool.with(
+      [&](query::Engine& e) { return e.function_series(q, param(p, "function"), &self, &total); });
+  if (!s.ok()) return status_error(s);
+  auto points = [](const std::vector<query::Point>& v) {
+    json::array a;
+    for (const auto& pt : v) a.push_back(json::array{pt.ts_ms, pt.value});
+    return a;
+  };
+  json::object doc;
+  doc["function"] = param(p, "function");
+  doc["step"] = q.step_s;
+  doc["self"] = points(self);
+  doc["total"] = points(total);
+  return json_response(doc);
+}
+
 WebResponse label_values(const Params& p, query::EnginePool& pool) {
   std::string label = param(p, "label");
   if (label.empty()) return connect::error(Code::kInvalidArgument, "label is required");
@@ -286,13 +401,6 @@ WebResponse label_values(const Params& p, query::EnginePool& pool) {
   r.content_type = "application/json";
   r.body = json::serialize(arr);
   return r;
-}
-
-std::string file_part(std::string_view s) {
-  std::string out;
-  for (char c : s)
-    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
-  return out.empty() ? "profile" : out;
 }
 
 WebResponse pprof_download(const perftools::profiles::Profile& p, const std::string& name) {
@@ -421,7 +529,8 @@ int64_t timeline_step_seconds(int64_t from_ms, int64_t until_ms) {
 
 bool is_render_path(std::string_view path) {
   return path == "/pyroscope/render" || path == "/pyroscope/render-diff" ||
-         path == "/pyroscope/label-values" || path.substr(0, 17) == "/api/v1/profiles/";
+         path == "/pyroscope/label-values" || path == "/api/v1/function_series" ||
+         path.substr(0, 17) == "/api/v1/profiles/";
 }
 
 WebResponse handle_render(const WebRequest& req, query::EnginePool& pool) {
@@ -435,6 +544,7 @@ WebResponse handle_render(const WebRequest& req, query::EnginePool& pool) {
   if (req.path == "/pyroscope/render") return render(params, pool);
   if (req.path == "/pyroscope/render-diff") return render_diff(params, pool);
   if (req.path == "/pyroscope/label-values") return label_values(params, pool);
+  if (req.path == "/api/v1/function_series") return function_series(params, pool);
   std::string_view rest = std::string_view(req.path).substr(17);
   if (rest == "merged") return merged_download(params, pool);
   return profile_download(rest, pool);

@@ -1,8 +1,13 @@
 // Pyroscope's HTTP read endpoints, as its current server serves them (GET only):
 // /pyroscope/render (flamebearer JSON with a timeline, `groups` with groupBy),
 // /pyroscope/render-diff (flamebearer "double") and /pyroscope/label-values.
-// Also stoker's downloads: GET /api/v1/profiles/{id} (one stored profile) and
-// GET /api/v1/profiles/merged?query=…&from=…&until=… (the merge of a query), as
+// stoker's extensions of /pyroscope/render, for its web page: `bottomUp`,
+// `collapseRecursion`, `profileId` (only those stored profiles), `sandwich=FN`
+// (callers and callees flame graphs of one function), `format=folded|svg`
+// (downloads) and `timeline=false`; GET /api/v1/function_series (one
+// function's self and total over time). Also stoker's downloads: GET
+// /api/v1/profiles/{id} (one stored profile) and GET
+// /api/v1/profiles/merged?query=…&from=…&until=… (the merge of a query), as
 // gzipped pprof with a file name, for `go tool pprof` and speedscope.
 // Errors use the Connect error JSON, as Pyroscope's handlers do. Thread-safe.
 #pragma once
