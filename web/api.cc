@@ -10,6 +10,7 @@
 #include "query/engine.h"
 #include "web/querier_api.h"
 #include "web/render_api.h"
+#include "web/ui_assets.h"
 
 namespace stoker {
 
@@ -73,47 +74,6 @@ std::string targets_json(const std::vector<TargetStatus>& targets, bool with_hea
   return json::serialize(doc);
 }
 
-std::string targets_html(const std::vector<TargetStatus>& targets) {
-  std::string out =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>stoker targets</title><style>"
-      "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;width:100%}"
-      "td,th{border:1px solid #ccc;padding:4px "
-      "8px;text-align:left;vertical-align:top;font-size:14px}"
-      ".up{color:#070}.down{color:#b00}.unknown{color:#666}code{font-size:12px}</style></"
-      "head><body>"
-      "<h1>Targets</h1><table><tr><th>Job</th><th>Labels</th><th>Profile</th><th>State</th>"
-      "<th>Last scrape</th><th>Duration</th><th>Error</th></tr>";
-  for (const auto& t : targets) {
-    if (t.dropped) continue;
-    size_t rows = std::max<size_t>(1, t.endpoints.size());
-    std::string head = "<tr><td rowspan=\"" + std::to_string(rows) + "\">" + xml_escape(t.job) +
-                       "</td><td rowspan=\"" + std::to_string(rows) + "\"><code>" +
-                       xml_escape(t.labels.to_string()) + "</code></td>";
-    if (t.endpoints.empty()) {
-      out += head + "<td>-</td><td class=\"down\">error</td><td></td><td></td><td>" +
-             xml_escape(t.error) + "</td></tr>";
-      continue;
-    }
-    for (size_t i = 0; i < t.endpoints.size(); ++i) {
-      const auto& ep = t.endpoints[i];
-      const char* state = ScrapeHealth::name(ep.health.state);
-      char dur[32];
-      std::snprintf(dur, sizeof dur, "%.3fs", ep.health.last_duration_s);
-      out += (i == 0 ? head : "<tr>") + "<td><a href=\"" + xml_escape(ep.url) + "\">" +
-             xml_escape(ep.type) + "</a></td><td class=\"" + state + "\">" + state + "</td><td>" +
-             (ep.health.last_scrape_ns ? format_time(ep.health.last_scrape_ns) : std::string("-")) +
-             "</td><td>" + (ep.health.last_scrape_ns ? std::string(dur) : std::string("-")) +
-             "</td><td>" + xml_escape(ep.health.last_error) + "</td></tr>";
-    }
-  }
-  size_t dropped = 0;
-  for (const auto& t : targets) dropped += t.dropped;
-  out += "</table><p>" + std::to_string(dropped) +
-         " dropped by relabeling. JSON: <a "
-         "href=\"/api/v1/targets\">/api/v1/targets</a></p></body></html>";
-  return out;
-}
-
 bool is_query_request(const WebRequest& req) {
   return is_connect_path(req.path) || is_render_path(req.path);
 }
@@ -143,6 +103,11 @@ WebResponse handle_request(const WebRequest& req, const ApiContext& ctx) {
 }
 
 namespace {
+
+// The web page's own routes.
+bool is_page(std::string_view path) {
+  return path == "/" || path == "/diff" || path == "/targets" || path == "/status";
+}
 
 WebResponse route(const WebRequest& req, const ApiContext& ctx) {
   WebResponse res;
@@ -190,13 +155,11 @@ WebResponse route(const WebRequest& req, const ApiContext& ctx) {
     res.content_type = "application/json";
     res.body =
         "{\"status\":\"success\",\"data\":" + targets_json(ctx.scrape->snapshot(), true) + "}";
-  } else if (req.path == "/targets") {
-    res.content_type = "text/html; charset=utf-8";
-    res.body = targets_html(ctx.scrape->snapshot());
-  } else if (req.path == "/") {
-    res.body =
-        "stoker\n\n/-/healthy\n/-/ready\n/-/reload (POST)\n/targets\n/metrics\n"
-        "/api/v1/targets\n/api/v1/status/config\n/api/v1/remote_write\n";
+  } else if (const ui::Asset* asset = ui::find(is_page(req.path) ? "/index.html" : req.path)) {
+    // The web page: its routes all load index.html, which picks the view.
+    res.content_type = asset->content_type;
+    res.body.assign(reinterpret_cast<const char*>(asset->data), asset->size);
+    res.headers.emplace_back("Cache-Control", "no-cache");
   } else {
     res.status = 404;
     res.body = "404 page not found\n";

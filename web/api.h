@@ -35,7 +35,5 @@ bool is_query_request(const WebRequest& req);
 
 // The Prometheus-style targets document: {"activeTargets": [...], "droppedTargets": [...]}.
 std::string targets_json(const std::vector<TargetStatus>& targets, bool with_health);
-// A plain HTML table of the same, for people (GET /targets).
-std::string targets_html(const std::vector<TargetStatus>& targets);
 
 }  // namespace stoker
