@@ -3,10 +3,14 @@ FROM debian:bookworm AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
       libyaml-cpp-dev libprotobuf-dev protobuf-compiler zlib1g-dev libsqlite3-dev libssl-dev libre2-dev \
+      nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The whole tree (see .dockerignore), so that new source folders are never missed.
 COPY . .
+# The web page's runtime package (uPlot), from the committed lockfile; it is
+# embedded into the binary by the build.
+RUN cd ui && npm ci --omit=dev --no-audit --no-fund
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTOKER_TESTS=OFF \
     && cmake --build /build --target stoker -j"$(nproc)" \
     && strip /build/stoker

@@ -406,21 +406,20 @@ class Collector::Impl {
                {"web", cfg_.web.listen_address},
                {"remote_write", std::to_string(cfg_.remote_write.size())}});
     const char* self = opts_.self.c_str();
+    std::string web = (opts_.web_config_file ? "https://" : "http://") + cfg_.web.listen_address;
     std::fprintf(stderr,
                  "\nstoker %s is scraping every %s.\n"
+                 "  open:      %s/   (profiles over time, flame graphs, diffs)\n"
                  "  database:  %s\n"
-                 "  targets:   http://%s/targets\n"
-                 "  metrics:   http://%s/metrics\n"
-                 "  look:      %s profiles --storage.path %s\n"
-                 "  export:    %s export --storage.path %s --query 'process_cpu' --from now-5m -o "
-                 "cpu.pb.gz\n"
-                 "             go tool pprof -top cpu.pb.gz\n\n",
+                 "  targets:   %s/targets\n"
+                 "  metrics:   %s/metrics\n"
+                 "  CLI:       %s flamegraph --storage.path %s --query process_cpu --from now-5m "
+                 "-o cpu.svg\n\n",
                  STOKER_VERSION_STRING,
                  cfg_.scrape_configs.empty()
                      ? "-"
                      : format_duration(cfg_.scrape_configs[0].scrape_interval).c_str(),
-                 abs_db.c_str(), cfg_.web.listen_address.c_str(), cfg_.web.listen_address.c_str(),
-                 self, abs_db.c_str(), self, abs_db.c_str());
+                 web.c_str(), abs_db.c_str(), web.c_str(), web.c_str(), self, abs_db.c_str());
   }
 
   CollectorOptions opts_;

@@ -19,7 +19,9 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 echo "demo app: pprof on http://127.0.0.1:6060/debug/pprof/ (log: build/demo-app.log)"
-echo "In another terminal, within a minute:"
-echo "  ./build/stoker profiles --storage.path data/stoker.db"
-echo "  ./build/stoker export --storage.path data/stoker.db --query process_cpu -o cpu.pb.gz && go tool pprof -top cpu.pb.gz"
+echo
+echo "Open http://127.0.0.1:4040/ : the demo app's CPU timeline and flame graph appear within a minute."
+echo "Or, in another terminal:"
+echo "  ./build/stoker flamegraph --storage.path data/stoker.db --query process_cpu --from now-5m -o cpu.svg"
+echo "  ./build/stoker top --storage.path data/stoker.db --query process_cpu --from now-5m"
 ./build/stoker --config examples/local.yaml

@@ -27,7 +27,13 @@ packages=(
   libsqlite3-dev sqlite3 libssl-dev libre2-dev catch2 golang-go ca-certificates curl bc openssl
   prometheus
   clang-16 libclang-rt-16-dev llvm
+  chromium
 )
+# Node.js builds nothing here (the page is plain ES modules) but npm installs
+# the page's packages and node runs the browser tests: Debian's when missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -44,6 +50,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The web page's npm packages (uPlot; playwright-core for the browser tests),
+# exactly as the committed lockfile says. Nothing is fetched at run time.
+if [ ! -f "$root/ui/node_modules/.package-lock.json" ] ||
+   [ "$root/ui/package-lock.json" -nt "$root/ui/node_modules/.package-lock.json" ]; then
+  echo "setup.sh: npm ci in ui/"
+  (cd "$root/ui" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if [ "$do_build" -eq 1 ]; then
