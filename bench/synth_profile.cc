@@ -45,6 +45,7 @@ SynthService::SynthService(uint64_t seed, SynthShape shape) : shape_(shape), rng
     files_.push_back("/src/" + n.substr(0, n.find('.')) + ".go");
     addresses_.push_back(0x400000 + 64 * addresses_.size() + (rng_() % 48));
   }
+  base_names_ = names_;
   // Stacks: a random walk down a call graph from a few entry points, so that
   // stacks share long root-side prefixes as real programs do.
   std::uniform_int_distribution<int> fn(16, shape_.functions - 1);
@@ -67,6 +68,16 @@ SynthService::SynthService(uint64_t seed, SynthShape shape) : shape_(shape), rng
     weights.push_back(1.0 / std::pow(static_cast<double>(s) + 10.0, 0.9));  // skewed: hot stacks
   }
   pick_ = std::discrete_distribution<int>(weights.begin(), weights.end());
+}
+
+void SynthService::deploy(int generation) {
+  int64_t shift = 0x10000 * static_cast<int64_t>(generation - generation_);
+  for (auto& a : addresses_) a = static_cast<uint64_t>(static_cast<int64_t>(a) + shift);
+  generation_ = generation;
+  for (size_t f = 16; f < names_.size(); ++f) {
+    bool renamed = (f * 2654435761u + static_cast<size_t>(generation) * 40503u) % 20 == 0;
+    names_[f] = renamed ? base_names_[f] + ".func" + std::to_string(generation) : base_names_[f];
+  }
 }
 
 perftools::profiles::Profile SynthService::cpu(int64_t time_ns, int64_t duration_ns) {
@@ -94,8 +105,9 @@ perftools::profiles::Profile SynthService::cpu(int64_t time_ns, int64_t duration
   p.set_duration_nanos(duration_ns);
   auto* m = p.add_mapping();
   m->set_id(1);
-  m->set_memory_start(0x400000);
-  m->set_memory_limit(0x400000 + 64 * static_cast<uint64_t>(names_.size()) + 4096);
+  m->set_memory_start(0x400000 + 0x10000 * static_cast<uint64_t>(generation_));
+  m->set_memory_limit(0x400000 + 0x10000 * static_cast<uint64_t>(generation_) +
+                      64 * static_cast<uint64_t>(names_.size()) + 4096);
   m->set_filename(str("/usr/local/bin/shop"));
   m->set_build_id(str("3f8a1c2e9b7d4a60"));
   m->set_has_functions(true);

@@ -31,12 +31,17 @@ class SynthService {
   // fresh ids, the string table built as it goes.
   perftools::profiles::Profile cpu(int64_t time_ns, int64_t duration_ns);
 
+  // A new build of the program, as a deploy brings: every address moves and
+  // about one function in twenty gets another name. Stacks stay the same.
+  void deploy(int generation);
+
   const SynthShape& shape() const { return shape_; }
 
  private:
   SynthShape shape_;
   std::mt19937_64 rng_;
-  std::vector<std::string> names_, files_;
+  std::vector<std::string> base_names_, names_, files_;
+  int generation_ = 0;
   std::vector<uint64_t> addresses_;       // per function
   std::vector<std::vector<int>> stacks_;  // leaf first, function indices
   std::discrete_distribution<int> pick_;  // which stack a sample hits

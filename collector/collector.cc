@@ -323,6 +323,29 @@ class Collector::Impl {
               Kind::kGauge, [this] {
                 return std::vector<Sample>{{{}, static_cast<double>(storage_->stats().db_bytes)}};
               });
+    r.collect("stoker_storage_symbol_cache_bytes",
+              "Memory of the writer's index of stored symbols (strings, functions, "
+              "locations, stacks).",
+              Kind::kGauge, [this] {
+                return std::vector<Sample>{
+                    {{}, static_cast<double>(storage_->stats().symbol_cache_bytes)}};
+              });
+    r.collect(
+        "stoker_forward_cache_bytes",
+        "Bytes of committed profiles kept in memory for remote_write endpoints.", Kind::kGauge,
+        [this] {
+          return std::vector<Sample>{{{}, static_cast<double>(storage_->forward_cache().bytes())}};
+        });
+    r.collect(
+        "stoker_delta_state_bytes",
+        "Memory of the delta state of cumulative profile types, over all targets.", Kind::kGauge,
+        [this] {
+          return std::vector<Sample>{{{}, static_cast<double>(scrape_->delta_state().second)}};
+        });
+    r.collect("stoker_delta_tracked_stacks",
+              "Distinct stacks in the delta state, over all targets.", Kind::kGauge, [this] {
+                return std::vector<Sample>{{{}, static_cast<double>(scrape_->delta_state().first)}};
+              });
     r.collect("stoker_storage_deleted_profiles_total", "Profiles deleted by retention or max_size.",
               Kind::kCounter, [this] {
                 auto st = storage_->stats();

@@ -229,7 +229,7 @@ asio::awaitable<std::invoke_result_t<F>> RemoteWriter::on_pool(F fn) {
   co_return co_await asio::co_spawn(
       deps_.pool->get_executor(),
       [fn = std::move(fn)]() mutable -> asio::awaitable<T> { co_return fn(); },
-      asio::use_awaitable);
+      uncancelled_awaitable());
 }
 
 asio::awaitable<bool> RemoteWriter::set_aside(std::vector<OutboxItem> items, int status,
@@ -257,6 +257,7 @@ asio::awaitable<bool> RemoteWriter::set_aside(std::vector<OutboxItem> items, int
   }
   if (counter) counter->inc(static_cast<double>(items.size()));
   *cursor = std::max(*cursor, items.back().id);
+  deps_.storage->forward_cache().delivered(key, *cursor);
   co_return true;
 }
 
@@ -286,6 +287,15 @@ asio::awaitable<void> RemoteWriter::run() {
     co_return;
   }
   co_await refresh_status_every(std::chrono::seconds(0));
+  // Profiles committed from now on are kept in memory for this endpoint until
+  // it has passed them (see ForwardCache).
+  ForwardCache& cache = deps_.storage->forward_cache();
+  cache.register_endpoint(key, cursor);
+  struct Unregister {
+    ForwardCache& cache;
+    const std::string& key;
+    ~Unregister() { cache.unregister_endpoint(key); }
+  } unregister{cache, key};
   uint64_t attempt = 0;        // failed attempts of the current batch
   size_t isolate = 0;          // send this many next profiles one by one
   std::string last_logged;     // the last failure logged at warn level
@@ -295,7 +305,7 @@ asio::awaitable<void> RemoteWriter::run() {
     std::vector<std::string> broken;
     size_t max_count = isolate ? 1 : kMaxBatchProfiles;
     bool ok = co_await on_pool(
-        [&] { return outbox_->next(cursor, max_count, kMaxBatchBytes, &items, &broken, &err); });
+        [&] { return outbox_->next(cursor, max_count, kMaxBatchBytes, &cache, &items, &broken, &err); });
     if (stopped_) break;
     if (!ok) {
       log::error("remote_write", "reading the outbox failed; retrying",
@@ -359,6 +369,7 @@ asio::awaitable<void> RemoteWriter::run() {
         continue;
       }
       cursor = last;
+      cache.delivered(key, cursor);
       if (m_profiles) m_profiles->inc(static_cast<double>(items.size()));
       if (m_bytes) m_bytes->inc(static_cast<double>(body_size));
       if (isolate) isolate = isolate > items.size() ? isolate - items.size() : 0;

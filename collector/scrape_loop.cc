@@ -3,6 +3,7 @@
 #include "net/asio_pch.h"
 #include "net/http_client.h"
 #include "pprof/pprof_decode.h"
+#include "pprof/view.h"
 #include "collector/self_metrics.h"
 #include "model/log.h"
 #include "model/timeparse.h"
@@ -11,6 +12,13 @@
 namespace stoker {
 
 namespace asio = boost::asio;
+
+namespace {
+// Differenced profiles are re-encoded for remote_write at libdeflate's
+// fastest level (≈240 MB/s here), about as small as Go's gzip.BestSpeed,
+// which is what Go programs and Alloy send.
+constexpr int kForwardGzipLevel = 1;
+}  // namespace
 
 ScrapeLoop::ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval,
                        std::shared_ptr<LoopState> state)
@@ -109,7 +117,7 @@ ScrapeOutcome check_response(int status, const std::string& reason, const std::s
     }
     body = &inflated;
   }
-  auto decoded = pprof::decode(*body, limits);
+  auto decoded = pprof::decode_view(*body, limits);
   if (!decoded.error.empty()) {
     std::string what = pprof::describe_body(content_type, *body);
     bool looks_pprof = pprof::is_gzip(*body) || what == "binary data" ||
@@ -124,7 +132,7 @@ ScrapeOutcome check_response(int status, const std::string& reason, const std::s
     }
     return out;
   }
-  out.profile = std::move(decoded.profile);
+  out.profile = std::move(decoded.view);
   return out;
 }
 
@@ -135,31 +143,60 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   HttpResult res =
       co_await deps_.client->get(endpoint_.url, started + endpoint_.timeout, endpoint_.timeout);
   if (stopped_) co_return;
+  const size_t wire_size = res.body.size();
   ScrapeOutcome outcome;
   pprof::DeltaState::Result delta = pprof::DeltaState::Result::kDelta;
+  // With remote_write endpoints running, the bytes to forward are prepared
+  // here: the body as received when stoker does not change the profile, else
+  // the differenced profile encoded once (fast compression).
+  const bool forwarding = deps_.storage->forward_cache().active();
+  std::shared_ptr<const std::string> forward;
   if (!res.error.empty()) {
     outcome.error = res.error;
   } else {
+    // While the store is behind, wait before decoding (for at most a
+    // minute): a compressed body is a fraction of a decoded profile.
+    for (int i = 0; i < 600 && deps_.storage->pending_bytes() > Storage::kSoftPendingBytes; ++i) {
+      timer_.expires_after(std::chrono::milliseconds(100));
+      co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (stopped_) co_return;
+    }
     // Decoding and differencing are CPU work: do them on the worker pool, then
     // come back here.
     outcome = co_await asio::co_spawn(
         deps_.pool->get_executor(),
-        [this, &res, &delta]() -> asio::awaitable<ScrapeOutcome> {
+        [this, &res, &delta, &forward, forwarding]() -> asio::awaitable<ScrapeOutcome> {
           auto out = check_response(res.status, res.reason, res.content_type,
                                     res.content_encoding, res.body);
+          bool changed = false;
+          // Strings are hashed here, on the pool, once: the delta and the
+          // storage writer both use the hashes.
+          if (out.profile) out.profile->hash_strings();
           if (out.profile && computes_delta_) {
             auto columns =
                 pprof::DeltaState::cumulative_columns(*out.profile, endpoint_.type.series_name());
             if (!columns.empty()) {
               std::lock_guard lock(state_->mu);
               delta = state_->delta.apply(*out.profile, columns);
+              changed = true;
+            }
+            // Samples without new counts are gone: so are the symbols only they used.
+            if (changed && delta == pprof::DeltaState::Result::kDelta) out.profile->prune();
+          }
+          if (out.profile && forwarding && delta == pprof::DeltaState::Result::kDelta) {
+            if (changed || res.content_encoding == "gzip" || !pprof::is_gzip(res.body)) {
+              forward = std::make_shared<const std::string>(
+                  pprof::gzip(out.profile->encode(), kForwardGzipLevel));
+            } else {
+              res.body.shrink_to_fit();  // a chunked body grew by doubling
+              forward = std::make_shared<const std::string>(std::move(res.body));
             }
           }
           co_return out;
         },
-        asio::use_awaitable);
+        uncancelled_awaitable());
   }
-  if (m_.bytes) m_.bytes->inc(static_cast<double>(res.body.size()));
+  if (m_.bytes) m_.bytes->inc(static_cast<double>(wire_size));
   bool store = outcome.error.empty();
   if (store && delta != pprof::DeltaState::Result::kDelta) {
     // Primed (first scrape) or re-primed (a counter went down: the target
@@ -184,8 +221,9 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
       ProfileRecord rec;
       rec.labels = std::move(*labels);
       rec.scrape_time_ns = started_ns;
-      rec.profile = outcome.profile;
-      rec.wire_size = res.body.size();
+      rec.view = outcome.profile;
+      rec.wire_size = wire_size;
+      rec.forward_gzip = std::move(forward);
       if (!deps_.storage->append(std::move(rec), &outcome.error)) {
         outcome.error = "not stored: " + outcome.error;
       } else if (m_.stored) {

@@ -131,7 +131,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
 // Turns an HTTP exchange into either a decoded profile or a message saying what
 // was received instead. Pure; exposed for tests.
 struct ScrapeOutcome {
-  std::shared_ptr<perftools::profiles::Profile> profile;
+  std::shared_ptr<pprof::View> profile;
   std::string error;
 };
 ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,

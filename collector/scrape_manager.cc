@@ -176,4 +176,17 @@ std::vector<TargetStatus> ScrapeManager::snapshot() const {
   return out;
 }
 
+std::pair<size_t, size_t> ScrapeManager::delta_state() const {
+  std::lock_guard lock(mu_);
+  size_t stacks = 0, bytes = 0;
+  for (const auto& [name, job] : jobs_) {
+    for (const auto& [key, loop] : job.loops) {
+      std::lock_guard state_lock(loop->state()->mu);
+      stacks += loop->state()->delta.tracked_stacks();
+      bytes += loop->state()->delta.memory_bytes();
+    }
+  }
+  return {stacks, bytes};
+}
+
 }  // namespace stoker

@@ -70,6 +70,8 @@ class ScrapeManager {
   void stop_all();
   std::vector<TargetStatus> snapshot() const;
   size_t loop_count() const;
+  // Delta state over all loops: distinct stacks tracked and bytes held.
+  std::pair<size_t, size_t> delta_state() const;
 
  private:
   struct Job {

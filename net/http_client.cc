@@ -454,7 +454,10 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
       if (ok) {
         done = true;
         if (keep_alive && impl_->idle[ep.key()].size() < 4) {
+          // An idle connection keeps no read buffer: with hundreds of
+          // targets, 64 KiB each would add up to more than everything else.
           conn->buffer.clear();
+          conn->buffer.shrink_to_fit();
           impl_->idle[ep.key()].push_back(std::move(conn));
         }
       } else if (!(reused && retryable)) {

@@ -111,7 +111,7 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
           co_return options.security->authorized(*sec, auth);
         };
         allowed = options.pool ? co_await asio::co_spawn(options.pool->get_executor(), check,
-                                                         asio::use_awaitable)
+                                                         uncancelled_awaitable())
                                : options.security->authorized(*sec, wr.header("authorization"));
       }
       if (!allowed) {
@@ -121,7 +121,7 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       } else if (options.pool && options.blocking && options.blocking(wr)) {
         out = co_await asio::co_spawn(
             options.pool->get_executor(),
-            [&]() -> asio::awaitable<WebResponse> { co_return run(wr); }, asio::use_awaitable);
+            [&]() -> asio::awaitable<WebResponse> { co_return run(wr); }, uncancelled_awaitable());
       } else {
         out = run(wr);
       }

@@ -2,91 +2,9 @@
 
 #include <google/protobuf/arena.h>
 
-#include <zlib.h>
-
 #include <unordered_set>
 
 namespace stoker::pprof {
-
-bool is_gzip(std::string_view d) {
-  return d.size() >= 2 && static_cast<unsigned char>(d[0]) == 0x1f &&
-         static_cast<unsigned char>(d[1]) == 0x8b;
-}
-
-namespace {
-// Owns a z_stream for inflate or deflate.
-class ZStream {
- public:
-  // A gzip inflater, or a gzip deflater at `level`.
-  explicit ZStream(bool inflating, int level = 6) : inflating_(inflating) {
-    zs_ = {};
-    ok_ = (inflating ? inflateInit2(&zs_, 16 + MAX_WBITS)
-                     : deflateInit2(&zs_, level, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                                    Z_DEFAULT_STRATEGY)) == Z_OK;
-  }
-  ~ZStream() {
-    if (!ok_) return;
-    if (inflating_) {
-      inflateEnd(&zs_);
-    } else {
-      deflateEnd(&zs_);
-    }
-  }
-  ZStream(const ZStream&) = delete;
-  ZStream& operator=(const ZStream&) = delete;
-  z_stream* get() { return &zs_; }
-  bool ok() const { return ok_; }
-
- private:
-  z_stream zs_;
-  bool inflating_;
-  bool ok_ = false;
-};
-}  // namespace
-
-std::string gunzip(std::string_view in, size_t limit, std::string* out) {
-  ZStream z(true);
-  if (!z.ok()) return "cannot initialise zlib";
-  out->clear();
-  z.get()->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.get()->avail_in = static_cast<uInt>(in.size());
-  char buf[64 * 1024];
-  while (true) {
-    z.get()->next_out = reinterpret_cast<Bytef*>(buf);
-    z.get()->avail_out = sizeof buf;
-    int rc = inflate(z.get(), Z_NO_FLUSH);
-    size_t produced = sizeof buf - z.get()->avail_out;
-    if (out->size() + produced > limit) {
-      out->clear();
-      return "decompressed profile exceeds " + std::to_string(limit) +
-             " bytes (possible gzip bomb)";
-    }
-    out->append(buf, produced);
-    if (rc == Z_STREAM_END) return "";
-    if (rc == Z_BUF_ERROR && z.get()->avail_in == 0) return "truncated gzip stream";
-    if (rc != Z_OK) {
-      return std::string("corrupt gzip stream: ") +
-             (z.get()->msg ? z.get()->msg : "inflate failed");
-    }
-  }
-}
-
-std::string gzip(std::string_view in, int level) {
-  ZStream z(false, level);
-  std::string out;
-  if (!z.ok()) return out;
-  z.get()->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.get()->avail_in = static_cast<uInt>(in.size());
-  char buf[64 * 1024];
-  int rc;
-  do {
-    z.get()->next_out = reinterpret_cast<Bytef*>(buf);
-    z.get()->avail_out = sizeof buf;
-    rc = deflate(z.get(), Z_FINISH);
-    out.append(buf, sizeof buf - z.get()->avail_out);
-  } while (rc == Z_OK || rc == Z_BUF_ERROR);
-  return out;
-}
 
 std::string validate(const Profile& p, const Limits& limits) {
   const auto nstr = static_cast<int64_t>(p.string_table_size());

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "pprof/compress.h"
 #include "proto/profile.pb.h"
 
 namespace stoker::pprof {
@@ -23,15 +24,6 @@ struct Limits {
   size_t max_samples = 4'000'000;
   size_t max_locations = 4'000'000;
 };
-
-// True when `data` starts with the gzip magic bytes.
-bool is_gzip(std::string_view data);
-
-// Inflates a gzip stream into `out`, failing once more than `limit` bytes would
-// be produced. Returns "" on success, otherwise the error.
-std::string gunzip(std::string_view in, size_t limit, std::string* out);
-// Compresses `in` as a gzip stream (level 6 unless given).
-std::string gzip(std::string_view in, int level = 6);
 
 struct Decoded {
   std::shared_ptr<Profile> profile;  // set on success; allocated on its own arena

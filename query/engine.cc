@@ -12,7 +12,7 @@
 #include "proto/profile.pb.h"
 #include "query/flat_map.h"
 #include "query/symbols.h"
-#include "storage/encoding.h"
+#include "model/encoding.h"
 #include "storage/profile_header.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"

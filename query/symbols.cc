@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "storage/encoding.h"
+#include "model/encoding.h"
 #include "storage/sqlite_util.h"
 
 namespace stoker::query {
@@ -15,8 +15,7 @@ constexpr size_t kMaxRows = 1'000'000;
 }  // namespace
 
 Symbols::Symbols(sql::Db& db)
-    : db_(db),
-      stack_st_(std::make_unique<sql::Stmt>(db, "SELECT key FROM stacks WHERE id = ?")),
+    : stack_st_(std::make_unique<sql::Stmt>(db, "SELECT key FROM stacks WHERE id = ?")),
       loc_st_(std::make_unique<sql::Stmt>(db, "SELECT key FROM locations WHERE id = ?")),
       fn_st_(std::make_unique<sql::Stmt>(db, "SELECT key FROM functions WHERE id = ?")),
       str_st_(std::make_unique<sql::Stmt>(db, "SELECT value FROM strings WHERE id = ?")) {}

@@ -49,7 +49,6 @@ class Symbols {
   const Location& location(int64_t id);
   int64_t function_name(int64_t id);
 
-  sql::Db& db_;
   std::unique_ptr<sql::Stmt> stack_st_, loc_st_, fn_st_, str_st_;
   std::unordered_map<int64_t, std::vector<int64_t>> stacks_;  // stack → location ids
   std::unordered_map<int64_t, Location> locations_;

@@ -50,16 +50,21 @@ class Outbox::Impl {
     return st.step() ? st.col_int(0) : -1;
   }
 
-  bool next(int64_t after_id, size_t max_count, size_t max_bytes, std::vector<OutboxItem>* out,
-            std::vector<std::string>* broken) {
+  bool next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
+            std::vector<OutboxItem>* out, std::vector<std::string>* broken) {
     out->clear();
     broken->clear();
+    // Every profile committed with an id >= `from_cache` is in the cache: the
+    // store is read only below it (a backlog, or profiles from before a restart).
+    int64_t from_cache = cache ? cache->first_id() : 0;
     std::vector<OutboxItem> rows;
     {
       sql::Stmt st(db_,
                    "SELECT p.id, p.ts, s.labels FROM profiles p JOIN series s ON s.id = "
-                   "p.series_id WHERE p.id > ? ORDER BY p.id LIMIT ?");
-      st.bind(1, after_id).bind(2, static_cast<int64_t>(max_count));
+                   "p.series_id WHERE p.id > ? AND p.id < ? ORDER BY p.id LIMIT ?");
+      st.bind(1, after_id)
+          .bind(2, from_cache > 0 ? from_cache : INT64_MAX)
+          .bind(3, static_cast<int64_t>(max_count));
       while (st.step()) {
         OutboxItem it;
         it.id = st.col_int(0);
@@ -69,24 +74,48 @@ class Outbox::Impl {
       }
     }
     size_t bytes = 0;
-    perftools::profiles::Profile p;
     for (auto& it : rows) {
       if (!out->empty() && bytes >= max_bytes) break;
-      std::string err;
-      if (!reader_->build({it.id}, &p, &err)) {
-        sql::Stmt still(db_, "SELECT 1 FROM profiles WHERE id = ?");
-        still.bind(1, it.id);
-        if (!still.step()) continue;  // deleted by retention meanwhile (counted there)
+      bytes += add_rebuilt(std::move(it), out, broken);
+    }
+    if (from_cache > 0 && rows.size() < max_count && (out->empty() || bytes < max_bytes)) {
+      int64_t after = out->empty() ? after_id : out->back().id;
+      for (auto& e : cache->after(after, max_count - out->size(), max_bytes - bytes)) {
+        if (!out->empty() && bytes >= max_bytes) break;
+        OutboxItem it;
+        it.id = e.id;
+        it.ts = e.ts;
+        it.labels = *e.labels;
+        if (!e.pprof_gzip) {
+          bytes += add_rebuilt(std::move(it), out, broken);
+          continue;
+        }
+        it.pprof_gzip = *e.pprof_gzip;
+        bytes += it.pprof_gzip.size();
         out->push_back(std::move(it));
-        broken->push_back("cannot rebuild the stored profile: " + err);
-        continue;
+        broken->emplace_back();
       }
-      it.pprof_gzip = pprof::encode_gzip(p);
-      bytes += it.pprof_gzip.size();
-      out->push_back(std::move(it));
-      broken->emplace_back();
     }
     return true;
+  }
+
+  // Appends `it` with its profile rebuilt from the store; returns its size.
+  size_t add_rebuilt(OutboxItem it, std::vector<OutboxItem>* out,
+                     std::vector<std::string>* broken) {
+    std::string err;
+    if (!reader_->build({it.id}, &profile_, &err)) {
+      sql::Stmt still(db_, "SELECT 1 FROM profiles WHERE id = ?");
+      still.bind(1, it.id);
+      if (!still.step()) return 0;  // deleted by retention meanwhile (counted there)
+      out->push_back(std::move(it));
+      broken->push_back("cannot rebuild the stored profile: " + err);
+      return 0;
+    }
+    it.pprof_gzip = pprof::encode_gzip(profile_);
+    size_t n = it.pprof_gzip.size();
+    out->push_back(std::move(it));
+    broken->emplace_back();
+    return n;
   }
 
   bool mark_delivered(const std::string& key, int64_t id) {
@@ -160,6 +189,7 @@ class Outbox::Impl {
  private:
   sql::Db db_;
   std::unique_ptr<Reader> reader_;
+  perftools::profiles::Profile profile_;  // scratch for rebuilding
 };
 
 Outbox::Outbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -202,10 +232,11 @@ int64_t Outbox::delivered_id(const std::string& key, std::string* error) {
   });
   return ok ? v : -1;
 }
-bool Outbox::next(int64_t after_id, size_t max_count, size_t max_bytes,
+bool Outbox::next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
                   std::vector<OutboxItem>* out, std::vector<std::string>* broken,
                   std::string* error) {
-  return guarded(error, [&] { return impl_->next(after_id, max_count, max_bytes, out, broken); });
+  return guarded(error,
+                 [&] { return impl_->next(after_id, max_count, max_bytes, cache, out, broken); });
 }
 bool Outbox::mark_delivered(const std::string& key, int64_t id, std::string* error) {
   return guarded(error, [&] { return impl_->mark_delivered(key, id); });

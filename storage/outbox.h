@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/labels.h"
+#include "storage/forward_cache.h"
 
 namespace stoker {
 
@@ -26,7 +27,7 @@ struct OutboxItem {
   int64_t id = 0;
   int64_t ts = 0;          // scrape time, ns
   Labels labels;           // stored series labels
-  std::string pprof_gzip;  // the profile rebuilt from storage, gzipped
+  std::string pprof_gzip;  // the profile to send, gzipped
 };
 
 struct OutboxStatus {
@@ -61,11 +62,12 @@ class Outbox {
   // The endpoint's delivery cursor; -1 when the endpoint is unknown.
   int64_t delivered_id(const std::string& key, std::string* error);
   // Profiles after `after_id`, oldest first: at most `max_count`, and stopping
-  // once `max_bytes` of gzipped pprof is reached (always at least one).
-  // Profiles that cannot be rebuilt are returned with an empty pprof_gzip and
-  // the reason in `broken` (same index), to be set aside.
-  bool next(int64_t after_id, size_t max_count, size_t max_bytes, std::vector<OutboxItem>* out,
-            std::vector<std::string>* broken, std::string* error);
+  // once `max_bytes` of gzipped pprof is reached (always at least one). Those
+  // in `cache` (may be null) are taken from it as they are; the others are
+  // rebuilt from the store. Profiles that cannot be rebuilt are returned with
+  // an empty pprof_gzip and the reason in `broken` (same index), to be set aside.
+  bool next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
+            std::vector<OutboxItem>* out, std::vector<std::string>* broken, std::string* error);
   // Marks every profile up to `id` delivered.
   bool mark_delivered(const std::string& key, int64_t id, std::string* error);
   // Records `item` as set aside for `key` (status 0 for a network error) and

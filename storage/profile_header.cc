@@ -1,6 +1,6 @@
 #include "storage/profile_header.h"
 
-#include "storage/encoding.h"
+#include "model/encoding.h"
 
 namespace stoker {
 

@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "proto/profile.pb.h"
-#include "storage/encoding.h"
+#include "model/encoding.h"
 #include "storage/profile_header.h"
 #include "storage/sample_block.h"
 #include "storage/schema.h"

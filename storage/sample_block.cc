@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
-#include "storage/encoding.h"
+#include "model/encoding.h"
+#include "pprof/compress.h"
 
 namespace stoker {
 
 namespace {
-constexpr char kFormatDeflate = 1;
+constexpr char kFormatDeflate = 1;       // zlib stream of the columns
+constexpr char kFormatSizedDeflate = 2;  // varint size of the columns, then their zlib stream
 constexpr size_t kMaxRows = 16u << 20;
 }  // namespace
 
@@ -49,39 +52,62 @@ std::string SampleBlock::encode() const {
   for (size_t j = 0; j < num_values; ++j) {
     for (size_t r = 0; r < rows(); ++r) enc::put_svarint(raw, values[r * num_values + j]);
   }
-  uLongf bound = compressBound(static_cast<uLong>(raw.size()));
-  std::string out(1 + bound, '\0');
-  out[0] = kFormatDeflate;
-  compress2(reinterpret_cast<Bytef*>(&out[1]), &bound, reinterpret_cast<const Bytef*>(raw.data()),
-            static_cast<uLong>(raw.size()), 6);
-  out.resize(1 + bound);
+  std::string out(1, kFormatSizedDeflate);
+  enc::put_varint(out, raw.size());
+  // libdeflate's level 4: within a few percent of level 6's size (the
+  // columns are varints that compress alike) at about 1.7 times the speed.
+  out += pprof::zlib_compress(raw, 4);
   return out;
 }
 
-bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* out) {
-  if (data.empty() || data[0] != kFormatDeflate) return false;
+namespace {
+
+// Inflates a block's payload into `raw`: format 2 knows its size, format 1
+// (before schema v4's writer) is inflated with a growing buffer. Returns the
+// inflated bytes (a view into `raw`), or nullopt when the block is corrupt.
+std::optional<std::string_view> inflate_block(std::string_view data, std::string* raw) {
+  if (data.empty()) return std::nullopt;
+  char format = data[0];
   data.remove_prefix(1);
-  // Inflate with a growing buffer; a block never inflates beyond what rows imply.
-  std::string raw;
+  if (format == kFormatSizedDeflate) {
+    enc::Reader r(data);
+    uint64_t size = r.varint();
+    if (!r.ok() || size > (1u << 30)) return std::nullopt;
+    if (!pprof::zlib_decompress_exact(r.rest(), size, raw)) return std::nullopt;
+    return std::string_view(*raw);
+  }
+  if (format != kFormatDeflate) return std::nullopt;
   z_stream zs{};
-  if (inflateInit(&zs) != Z_OK) return false;
-  struct End {
-    z_stream* z;
-    ~End() { inflateEnd(z); }
-  } end{&zs};
+  if (inflateInit(&zs) != Z_OK) return std::nullopt;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   zs.avail_in = static_cast<uInt>(data.size());
-  char buf[32 * 1024];
+  // Blocks inflate to a few times their size; grow the buffer as needed.
+  if (raw->size() < data.size() * 4 + 4096) raw->resize(data.size() * 4 + 4096);
+  size_t used = 0;
   int rc;
-  do {
-    zs.next_out = reinterpret_cast<Bytef*>(buf);
-    zs.avail_out = sizeof buf;
+  while (true) {
+    zs.next_out = reinterpret_cast<Bytef*>(&(*raw)[used]);
+    zs.avail_out = static_cast<uInt>(raw->size() - used);
     rc = inflate(&zs, Z_NO_FLUSH);
-    raw.append(buf, sizeof buf - zs.avail_out);
-  } while (rc == Z_OK && raw.size() < (1u << 30));
-  if (rc != Z_STREAM_END) return false;
+    used = raw->size() - zs.avail_out;
+    if (rc != Z_OK) break;
+    if (zs.avail_out == 0) {
+      if (raw->size() >= (1u << 30)) break;
+      raw->resize(raw->size() * 2);
+    }
+  }
+  inflateEnd(&zs);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  return std::string_view(raw->data(), used);
+}
 
-  enc::Reader r(raw);
+}  // namespace
+
+bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* out) {
+  std::string buf;
+  auto raw = inflate_block(data, &buf);
+  if (!raw) return false;
+  enc::Reader r(*raw);
   uint64_t n = r.varint();
   if (!r.ok() || n > kMaxRows) return false;
   out->num_values = num_values;
@@ -97,48 +123,15 @@ bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* 
   return r.ok() && r.done();
 }
 
-struct SampleColumnReader::Inflater {
-  z_stream zs{};
-  bool ready = false;
-  ~Inflater() {
-    if (ready) inflateEnd(&zs);
-  }
-};
-
-SampleColumnReader::SampleColumnReader() : inflater_(std::make_unique<Inflater>()) {}
+SampleColumnReader::SampleColumnReader() = default;
 SampleColumnReader::~SampleColumnReader() = default;
 
 bool SampleColumnReader::read(std::string_view data, size_t num_values, size_t col,
                               std::vector<int64_t>* stacks, std::vector<int64_t>* values) {
-  if (data.empty() || data[0] != kFormatDeflate || col >= num_values) return false;
-  data.remove_prefix(1);
-  z_stream& zs = inflater_->zs;
-  if (!inflater_->ready) {
-    if (inflateInit(&zs) != Z_OK) return false;
-    inflater_->ready = true;
-  } else if (inflateReset(&zs) != Z_OK) {
-    return false;
-  }
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  // Blocks inflate to a few times their size; grow the buffer as needed.
-  if (raw_.size() < data.size() * 4 + 4096) raw_.resize(data.size() * 4 + 4096);
-  size_t used = 0;
-  int rc;
-  while (true) {
-    zs.next_out = reinterpret_cast<Bytef*>(&raw_[used]);
-    zs.avail_out = static_cast<uInt>(raw_.size() - used);
-    rc = inflate(&zs, Z_NO_FLUSH);
-    used = raw_.size() - zs.avail_out;
-    if (rc != Z_OK) break;
-    if (zs.avail_out == 0) {
-      if (raw_.size() >= (1u << 30)) return false;
-      raw_.resize(raw_.size() * 2);
-    }
-  }
-  if (rc != Z_STREAM_END) return false;
-
-  enc::Reader r(std::string_view(raw_.data(), used));
+  if (col >= num_values) return false;
+  auto raw = inflate_block(data, &raw_);
+  if (!raw) return false;
+  enc::Reader r(*raw);
   uint64_t n = r.varint();
   if (!r.ok() || n > kMaxRows) return false;
   stacks->resize(n);

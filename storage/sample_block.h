@@ -29,7 +29,7 @@ struct SampleBlock {
 };
 
 // Reads the stack ids and one value column of stored blocks, keeping its
-// inflate state and buffers between blocks: a query reads thousands of them.
+// buffer between blocks: a query reads thousands of them.
 // Not thread-safe; one per query thread.
 class SampleColumnReader {
  public:
@@ -44,9 +44,7 @@ class SampleColumnReader {
             std::vector<int64_t>* values);
 
  private:
-  struct Inflater;
-  std::unique_ptr<Inflater> inflater_;
-  std::string raw_;
+  std::string raw_;  // inflated columns, reused between blocks
 };
 
 }  // namespace stoker

@@ -118,6 +118,26 @@ DROP INDEX profiles_series_ts;
 CREATE INDEX profiles_series_ts ON profiles(series_id, ts, totals);
 )sql",
      backfill_series_types},
+    {R"sql(
+-- v4: symbol epochs. Symbols are shared between the profiles of one epoch
+-- only; profiles with ids from first_profile (up to the next epoch's) use the
+-- symbol rows with ids from the first_* of their epoch. An epoch whose
+-- profiles are all gone is deleted with its symbols. Everything stored before
+-- v4 is epoch 1.
+CREATE TABLE symbol_epochs(
+  epoch INTEGER PRIMARY KEY,
+  started_ns INTEGER NOT NULL,
+  first_profile INTEGER NOT NULL,
+  first_strings INTEGER NOT NULL,
+  first_mappings INTEGER NOT NULL,
+  first_functions INTEGER NOT NULL,
+  first_locations INTEGER NOT NULL,
+  first_stacks INTEGER NOT NULL,
+  first_label_sets INTEGER NOT NULL
+);
+INSERT INTO symbol_epochs VALUES(1, CAST(unixepoch('now') AS INTEGER) * 1000000000, 1, 1, 1, 1, 1, 1, 1);
+)sql",
+     nullptr},
 };
 
 // The profile types of every (series, distinct header) already stored.

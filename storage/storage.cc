@@ -1,22 +1,28 @@
 #include "storage/storage.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "model/encoding.h"
+#include "model/hash.h"
 #include "model/labels.h"
 #include "model/log.h"
 #include "model/profile_type.h"
 #include "model/timeparse.h"
+#include "pprof/id_index.h"
+#include "pprof/view.h"
 #include "proto/profile.pb.h"
-#include "storage/encoding.h"
+#include "storage/id_table.h"
 #include "storage/profile_header.h"
 #include "storage/sample_block.h"
 #include "storage/schema.h"
@@ -27,27 +33,68 @@ namespace {
 
 constexpr size_t kMaxQueue = 4096;
 constexpr size_t kMaxBatch = 256;
+constexpr auto kTrimEvery = std::chrono::seconds(10);
+
 constexpr size_t kMaxCacheEntries = 2'000'000;
 
-// Interns keys of one dedup table (key → id) with an in-memory cache. Rows are
-// found by the hash index and confirmed by comparing the key, so a hash
-// collision only costs an extra row read.
+// Interns keys of one dedup table (key → id). In memory, a flat table from
+// the key's 128-bit hash (seeded per process) to the id, so a hit costs one
+// hash of the key bytes and no allocation. On a miss, rows are found by the
+// 64-bit FNV-1a `hash` index of the table and confirmed by comparing the key,
+// so a hash collision in the database only costs an extra row read.
 class Interner {
  public:
   Interner(sql::Db& db, const std::string& table, const char* col = "key")
       : select_(db,
-                ("SELECT id, " + std::string(col) + " FROM " + table + " WHERE hash=?").c_str()),
-        insert_(db, ("INSERT INTO " + table + "(hash, " + col + ") VALUES(?, ?)").c_str()),
+                ("SELECT id, " + std::string(col) + " FROM " + table + " WHERE hash=? AND id>=?")
+                    .c_str()),
+        insert_(db, ("INSERT INTO " + table + "(id, hash, " + col + ") VALUES(?, ?, ?)").c_str()),
         db_(db),
+        table_(table),
         is_text_(std::string(col) == "value") {}
 
-  int64_t id(const std::string& key) {
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
-    if (cache_.size() >= kMaxCacheEntries) cache_.clear();
+  // Symbols are shared only within a symbol epoch (see Storage::Impl): rows
+  // before `first_id` are not reused, new rows get ids from `first_id` on
+  // (ids only ever grow, even when older epochs are deleted).
+  void start_epoch(int64_t first_id) {
+    first_id_ = first_id;
+    cache_.clear(first_id);
+    reload_next_id();
+  }
+  // After a rollback: the next id is what the table says.
+  void reload_next_id() {
+    next_id_ = std::max(first_id_,
+                        db_.scalar_int(("SELECT coalesce(max(id), 0) + 1 FROM " + table_).c_str()));
+  }
+  int64_t next_id() const { return next_id_; }
+  const std::string& table() const { return table_; }
+
+  // Rows are cached by a 128-bit hash of their content — the content of
+  // what they refer to, not its ids (see write_one) — so that a profile
+  // whose symbols are all known needs no id of them but its stacks'.
+
+  // The cached id of the row with content hash `h`, or 0.
+  int64_t cached(const Hash128& h) const { return cache_.find(h); }
+  void prefetch(const Hash128& h) const { cache_.prefetch(h); }
+  // The ids of `n` content hashes into `out` (0 for those not cached), their
+  // table slots prefetched a few keys ahead so that the cache misses overlap.
+  void lookup(const Hash128* hs, size_t n, int64_t* out) const {
+    constexpr size_t kAhead = 8;
+    for (size_t i = 0; i < std::min(n, kAhead); ++i) cache_.prefetch(hs[i]);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) cache_.prefetch(hs[i + kAhead]);
+      out[i] = cache_.find(hs[i]);
+    }
+  }
+  // The id of the row with stored key `key` and content hash `h`: found in
+  // the table by the key's FNV-1a hash (and compared, so a collision there
+  // only costs a row read), or inserted; then cached.
+  int64_t resolve(std::string_view key, const Hash128& h) {
+    if (int64_t id = cache_.find(h)) return id;
+    if (cache_.size() >= kMaxCacheEntries) cache_.clear(first_id_);
     auto hash = static_cast<int64_t>(fnv1a64(key));
     int64_t id = 0;
-    select_.reset().bind(1, hash);
+    select_.reset().bind(1, hash).bind(2, first_id_);
     while (select_.step()) {
       std::string_view stored = is_text_ ? select_.col_text(1) : select_.col_blob(1);
       if (stored == key) {
@@ -57,25 +104,32 @@ class Interner {
     }
     select_.reset();
     if (id == 0) {
-      insert_.reset().bind(1, hash);
+      id = next_id_++;
+      insert_.reset().bind(1, id).bind(2, hash);
       if (is_text_) {
-        insert_.bind(2, std::string_view(key));
+        insert_.bind(3, key);
       } else {
-        insert_.bind_blob(2, key);
+        insert_.bind_blob(3, key);
       }
       insert_.run();
-      id = sqlite3_last_insert_rowid(db_.get());
     }
-    cache_.emplace(key, id);
+    cache_.insert(h, id);  // (not cached past 2^32 ids in one epoch: looked up again)
     return id;
   }
-  void clear() { cache_.clear(); }
+  // A row whose content is its key (mappings: they refer to strings only by
+  // content hash too, but are few): hash and resolve.
+  int64_t id(std::string_view key) { return resolve(key, hash_bytes(key, process_hash_seed())); }
+  void clear() { cache_.clear(first_id_); }
+  size_t memory_bytes() const { return cache_.memory_bytes(); }
+  size_t entries() const { return cache_.size(); }
 
  private:
   sql::Stmt select_, insert_;
   sql::Db& db_;
+  std::string table_;
   bool is_text_;
-  std::unordered_map<std::string, int64_t> cache_;
+  int64_t first_id_ = 1, next_id_ = 1;
+  IdTable cache_;
 };
 
 uint64_t file_size(const std::string& p) {
@@ -87,7 +141,7 @@ uint64_t file_size(const std::string& p) {
 
 class Storage::Impl {
  public:
-  Impl(const StorageConfig& cfg, sql::Db db)
+  Impl(const StorageConfig& cfg, sql::Db db, StorageOptions options)
       : cfg_(cfg),
         db_(std::move(db)),
         strings_(db_, "strings", "value"),
@@ -102,6 +156,12 @@ class Storage::Impl {
             db_,
             "INSERT INTO profiles(series_id, ts, time_nanos, duration_nanos, period, "
             "header, samples, sample_count, wire_size, totals) VALUES(?,?,?,?,?,?,?,?,?,?)") {
+    clock_ = options.clock ? options.clock : [] { return now_unix_nanos(); };
+    epoch_length_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           options.symbol_epoch.count() > 0 ? options.symbol_epoch
+                                                            : default_symbol_epoch(cfg.retention))
+                           .count();
+    load_epoch();
     last_id_ = db_.scalar_int("SELECT coalesce(max(id), 0) FROM profiles");
     writer_ = std::thread([this] { run(); });
   }
@@ -130,6 +190,8 @@ class Storage::Impl {
         }
         return false;
       }
+      size_t bytes = record_bytes(r);
+      pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
       queue_.push_back(std::move(r));
       ++enqueued_;
     }
@@ -166,10 +228,21 @@ class Storage::Impl {
  private:
   void run() {
     auto next_limits = std::chrono::steady_clock::now();
+    auto next_trim = next_limits + kTrimEvery;
     std::unique_lock lock(mu_);
     while (true) {
-      cv_.wait_until(lock, next_limits,
+      cv_.wait_until(lock, std::min(next_limits, next_trim),
                      [&] { return stopping_ || !queue_.empty() || limits_requested_; });
+      if (std::chrono::steady_clock::now() >= next_trim) {
+        // Profiles are large and short-lived and pass between threads, so
+        // glibc's per-thread arenas keep tens of MiB of freed memory they
+        // never return; handing it back now and then keeps the RSS close to
+        // what is in use.
+        lock.unlock();
+        malloc_trim(0);
+        lock.lock();
+        next_trim = std::chrono::steady_clock::now() + kTrimEvery;
+      }
       if (limits_requested_ || std::chrono::steady_clock::now() >= next_limits) {
         lock.unlock();
         enforce_limits();
@@ -188,12 +261,26 @@ class Storage::Impl {
         queue_.pop_front();
       }
       lock.unlock();
+      const size_t n = batch.size();
       bool ok = write_batch(batch);
+      if (ok) {
+        size_t bytes = 0;
+        for (const auto& r : batch) bytes += record_bytes(r);
+        batch.clear();  // the memory goes now
+        pending_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+      }
       lock.lock();
       if (ok) {
-        stats_.profiles_written += batch.size();
+        stats_.symbol_cache_entries = 0;
+        stats_.symbol_cache_bytes = 0;
+        for (const Interner* in :
+             {&strings_, &mappings_, &functions_, &locations_, &stacks_, &label_sets_}) {
+          stats_.symbol_cache_entries += in->entries();
+          stats_.symbol_cache_bytes += in->memory_bytes();
+        }
+        stats_.profiles_written += n;
         ++stats_.batches_committed;
-        finished_ += batch.size();
+        finished_ += n;
         failures_ = 0;
       } else {
         ++stats_.write_errors;
@@ -206,6 +293,7 @@ class Storage::Impl {
                      {{"path", cfg_.path}, {"profiles", std::to_string(queue_.size())}});
           finished_ += queue_.size();
           queue_.clear();
+          pending_bytes_.store(0, std::memory_order_relaxed);
         } else {
           lock.unlock();
           std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * failures_)));
@@ -220,15 +308,29 @@ class Storage::Impl {
 
   bool write_batch(const std::vector<ProfileRecord>& batch) {
     try {
+      const bool forwarding = forward_.active();
+      std::vector<ForwardEntry> committed;
       sql::Transaction tx(db_);
-      for (const auto& r : batch) write_one(r);
+      maybe_start_epoch();
+      for (const auto& r : batch) {
+        write_one(r);
+        if (forwarding) {
+          committed.push_back({sqlite3_last_insert_rowid(db_.get()), r.scrape_time_ns,
+                               std::make_shared<const Labels>(r.labels), r.forward_gzip});
+        }
+      }
       tx.commit();
       last_id_.store(sqlite3_last_insert_rowid(db_.get()), std::memory_order_release);
+      if (forwarding) forward_.put(std::move(committed));
       return true;
     } catch (const std::exception& e) {
-      // Ids cached during the rolled-back transaction no longer exist.
-      for (Interner* in : {&strings_, &mappings_, &functions_, &locations_, &stacks_, &label_sets_})
-        in->clear();
+      // Ids cached during the rolled-back transaction no longer exist, nor
+      // does an epoch it started.
+      try {
+        load_epoch();
+      } catch (const std::exception&) {
+        for (Interner* in : interners()) in->clear();
+      }
       series_cache_.clear();
       type_rows_.clear();
       series_types_.clear();
@@ -237,11 +339,6 @@ class Storage::Impl {
           {{"path", cfg_.path}, {"profiles", std::to_string(batch.size())}, {"err", e.what()}});
       return false;
     }
-  }
-
-  int64_t str(const perftools::profiles::Profile& p, int64_t idx) {
-    const std::string& s = p.string_table(static_cast<int>(idx));
-    return s.empty() ? 0 : strings_.id(s);
   }
 
   int64_t series_id(const Labels& labels) {
@@ -277,66 +374,225 @@ class Storage::Impl {
     return row;
   }
 
-  void write_one(const ProfileRecord& r) {
-    const auto& p = *r.profile;
-    std::string key;
-    std::unordered_map<uint64_t, int64_t> mapping_ids, function_ids, location_ids;
-    for (const auto& m : p.mapping()) {
-      key.clear();
-      enc::put_varint(key, m.memory_start());
-      enc::put_varint(key, m.memory_limit());
-      enc::put_varint(key, m.file_offset());
-      enc::put_varint(key, static_cast<uint64_t>(str(p, m.filename())));
-      enc::put_varint(key, static_cast<uint64_t>(str(p, m.build_id())));
-      enc::put_varint(key, (m.has_functions() ? 1u : 0u) | (m.has_filenames() ? 2u : 0u) |
-                               (m.has_line_numbers() ? 4u : 0u) |
-                               (m.has_inline_frames() ? 8u : 0u));
-      mapping_ids[m.id()] = mappings_.id(key);
+  // Content hashes combine their parts in two independent lanes.
+  struct Mix {
+    uint64_t a, b;
+    explicit Mix(uint64_t tag) : a(tag), b(~tag) {}
+    Mix& add(uint64_t v) {
+      a = hash_mix(a, v);
+      b = hash_mix(b, v ^ 0x5851f42d4c957f2dull);
+      return *this;
     }
-    for (const auto& f : p.function()) {
-      key.clear();
-      enc::put_varint(key, static_cast<uint64_t>(str(p, f.name())));
-      enc::put_varint(key, static_cast<uint64_t>(str(p, f.system_name())));
-      enc::put_varint(key, static_cast<uint64_t>(str(p, f.filename())));
-      enc::put_svarint(key, f.start_line());
-      function_ids[f.id()] = functions_.id(key);
+    Mix& add(const Hash128& h) {
+      a = hash_mix(a, h.a);
+      b = hash_mix(b, h.b);
+      return *this;
     }
-    for (const auto& l : p.location()) {
-      key.clear();
-      enc::put_varint(key, l.mapping_id() ? static_cast<uint64_t>(mapping_ids[l.mapping_id()]) : 0);
-      enc::put_varint(key, l.address());
-      enc::put_varint(key, l.is_folded() ? 1 : 0);
-      enc::put_varint(key, static_cast<uint64_t>(l.line_size()));
-      for (const auto& line : l.line()) {
-        enc::put_varint(key, static_cast<uint64_t>(function_ids[line.function_id()]));
-        enc::put_svarint(key, line.line());
-        enc::put_svarint(key, line.column());
+    Hash128 done() const { return {a, b}; }
+  };
+
+  // write_one's per-profile state: content hashes of every symbol, and the
+  // row ids resolved so far (0: not yet).
+  struct ProfileSymbols {
+    const pprof::View* p = nullptr;
+    const std::vector<Hash128>* str_hash = nullptr;
+    std::vector<int64_t> str_id;                   // -1: not resolved yet
+    pprof::IdIndex<int64_t> mapping_id;            // row ids, all resolved up front
+    pprof::IdIndex<uint32_t> fn_index, loc_index;  // pprof id → index + 1
+    std::vector<Hash128> fn_hash, loc_hash;
+    std::vector<int64_t> fn_id, loc_id;  // 0: not resolved yet
+  };
+
+  int64_t string_id(ProfileSymbols& ps, int64_t i) {
+    if (i <= 0 || static_cast<size_t>(i) >= ps.str_id.size()) return 0;
+    auto u = static_cast<size_t>(i);
+    if (ps.str_id[u] < 0) {
+      std::string_view text = ps.p->strings[u];
+      ps.str_id[u] = text.empty() ? 0 : strings_.resolve(text, (*ps.str_hash)[u]);
+    }
+    return ps.str_id[u];
+  }
+
+  int64_t function_id(ProfileSymbols& ps, uint64_t pprof_id) {
+    uint32_t k = ps.fn_index.get(pprof_id);
+    if (k == 0) return 0;
+    int64_t& id = ps.fn_id[k - 1];
+    if (id == 0) {
+      id = functions_.cached(ps.fn_hash[k - 1]);
+      if (id == 0) {
+        const auto& f = ps.p->functions[k - 1];
+        std::string key;
+        enc::put_varint(key, static_cast<uint64_t>(string_id(ps, f.name)));
+        enc::put_varint(key, static_cast<uint64_t>(string_id(ps, f.system_name)));
+        enc::put_varint(key, static_cast<uint64_t>(string_id(ps, f.filename)));
+        enc::put_svarint(key, f.start_line);
+        id = functions_.resolve(key, ps.fn_hash[k - 1]);
       }
-      location_ids[l.id()] = locations_.id(key);
     }
-    SampleBlock block;
-    block.num_values = static_cast<size_t>(p.sample_type_size());
-    block.stack_ids.reserve(static_cast<size_t>(p.sample_size()));
-    block.label_set_ids.reserve(static_cast<size_t>(p.sample_size()));
-    block.values.reserve(static_cast<size_t>(p.sample_size()) * block.num_values);
-    for (const auto& s : p.sample()) {
-      key.clear();
-      for (uint64_t loc : s.location_id())
-        enc::put_varint(key, static_cast<uint64_t>(location_ids[loc]));
-      block.stack_ids.push_back(stacks_.id(key));
-      int64_t ls = 0;
-      if (s.label_size() > 0) {
-        key.clear();
-        for (const auto& lab : s.label()) {
-          enc::put_varint(key, static_cast<uint64_t>(str(p, lab.key())));
-          enc::put_varint(key, static_cast<uint64_t>(str(p, lab.str())));
-          enc::put_svarint(key, lab.num());
-          enc::put_varint(key, static_cast<uint64_t>(str(p, lab.num_unit())));
+    return id;
+  }
+
+  int64_t location_id(ProfileSymbols& ps, uint64_t pprof_id) {
+    uint32_t k = ps.loc_index.get(pprof_id);
+    if (k == 0) return 0;
+    int64_t& id = ps.loc_id[k - 1];
+    if (id == 0) {
+      id = locations_.cached(ps.loc_hash[k - 1]);
+      if (id == 0) {
+        const auto& l = ps.p->locations[k - 1];
+        std::string key;
+        enc::put_varint(key,
+                        l.mapping_id ? static_cast<uint64_t>(ps.mapping_id.get(l.mapping_id)) : 0);
+        enc::put_varint(key, l.address);
+        enc::put_varint(key, l.is_folded ? 1 : 0);
+        enc::put_varint(key, l.line_count);
+        for (uint32_t n = 0; n < l.line_count; ++n) {
+          const auto& line = ps.p->lines[l.line_begin + n];
+          enc::put_varint(key, static_cast<uint64_t>(function_id(ps, line.function_id)));
+          enc::put_svarint(key, line.line);
+          enc::put_svarint(key, line.column);
         }
-        ls = label_sets_.id(key);
+        id = locations_.resolve(key, ps.loc_hash[k - 1]);
       }
-      block.label_set_ids.push_back(ls);
-      block.values.insert(block.values.end(), s.value().begin(), s.value().end());
+    }
+    return id;
+  }
+
+  // Every symbol is looked up by a hash of its content, computed bottom-up
+  // from the strings' bytes: a stack's hash from its locations', a location's
+  // from its functions', a function's from its strings'. A stack already
+  // stored is then found with one lookup, and the ids of its locations,
+  // functions and strings are resolved only for stacks (and so on down) that
+  // are new. A profile of known code costs a lookup per stack, not one per
+  // string, function, location and stack.
+  void write_one(const ProfileRecord& r) {
+    std::shared_ptr<const pprof::View> converted;
+    if (!r.view) converted = pprof::view_of(*r.profile);
+    const pprof::View& p = r.view ? *r.view : *converted;
+    ProfileSymbols& ps = symbols_;
+    ps.p = &p;
+    // Hashed once per profile (the delta may have done it already); a
+    // converted profile is ours to hash.
+    std::vector<Hash128> own_hashes;
+    const std::vector<Hash128>* hashes = &p.string_hashes;
+    if (p.string_hashes.size() != p.strings.size()) {
+      const uint64_t seed = process_hash_seed();
+      own_hashes.resize(p.strings.size());
+      for (size_t i = 0; i < p.strings.size(); ++i) own_hashes[i] = hash_bytes(p.strings[i], seed);
+      hashes = &own_hashes;
+    }
+    ps.str_hash = hashes;
+    ps.str_id.assign(p.strings.size(), -1);
+    auto sh = [&](int64_t i) {
+      return i > 0 && static_cast<size_t>(i) < hashes->size() ? (*hashes)[static_cast<size_t>(i)]
+                                                              : Hash128{};
+    };
+    ps.mapping_id.reset(p.mappings, [](const auto& m) { return m.id; });
+    for (const auto& m : p.mappings) {
+      std::string key;
+      enc::put_varint(key, m.memory_start);
+      enc::put_varint(key, m.memory_limit);
+      enc::put_varint(key, m.file_offset);
+      enc::put_varint(key, static_cast<uint64_t>(string_id(ps, m.filename)));
+      enc::put_varint(key, static_cast<uint64_t>(string_id(ps, m.build_id)));
+      enc::put_varint(key, (m.has_functions ? 1u : 0u) | (m.has_filenames ? 2u : 0u) |
+                               (m.has_line_numbers ? 4u : 0u) | (m.has_inline_frames ? 8u : 0u));
+      ps.mapping_id.set(m.id, mappings_.id(key));
+    }
+    ps.fn_index.reset(p.functions, [](const auto& f) { return f.id; });
+    ps.fn_hash.resize(p.functions.size());
+    ps.fn_id.assign(p.functions.size(), 0);
+    for (size_t k = 0; k < p.functions.size(); ++k) {
+      const auto& f = p.functions[k];
+      ps.fn_index.set(f.id, static_cast<uint32_t>(k + 1));
+      ps.fn_hash[k] = Mix(1)
+                          .add(sh(f.name))
+                          .add(sh(f.system_name))
+                          .add(sh(f.filename))
+                          .add(static_cast<uint64_t>(f.start_line))
+                          .done();
+    }
+    ps.loc_index.reset(p.locations, [](const auto& l) { return l.id; });
+    ps.loc_hash.resize(p.locations.size());
+    ps.loc_id.assign(p.locations.size(), 0);
+    for (size_t k = 0; k < p.locations.size(); ++k) {
+      const auto& l = p.locations[k];
+      ps.loc_index.set(l.id, static_cast<uint32_t>(k + 1));
+      Mix h(2);
+      h.add(l.mapping_id ? static_cast<uint64_t>(ps.mapping_id.get(l.mapping_id)) : 0)
+          .add(l.address)
+          .add(l.is_folded ? 1 : 0)
+          .add(l.line_count);
+      for (uint32_t n = 0; n < l.line_count; ++n) {
+        const auto& line = p.lines[l.line_begin + n];
+        uint32_t fk = ps.fn_index.get(line.function_id);
+        h.add(fk ? ps.fn_hash[fk - 1] : Hash128{})
+            .add(static_cast<uint64_t>(line.line))
+            .add(static_cast<uint64_t>(line.column));
+      }
+      ps.loc_hash[k] = h.done();
+    }
+
+    SampleBlock block;
+    block.num_values = p.sample_types.size();
+    const size_t nsamples = p.samples.size();
+    // Stacks: hashed from their locations' hashes, looked up in one batch.
+    hashes_.resize(nsamples);
+    for (size_t i = 0; i < nsamples; ++i) {
+      const auto& s = p.samples[i];
+      Mix h(3);
+      h.add(s.loc_count);
+      for (uint32_t k = 0; k < s.loc_count; ++k) {
+        uint32_t lk = ps.loc_index.get(p.sample_locations[s.loc_begin + k]);
+        h.add(lk ? ps.loc_hash[lk - 1] : Hash128{});
+      }
+      hashes_[i] = h.done();
+    }
+    block.stack_ids.resize(nsamples);
+    stacks_.lookup(hashes_.data(), nsamples, block.stack_ids.data());
+    std::string key;
+    for (size_t i = 0; i < nsamples; ++i) {
+      if (block.stack_ids[i]) continue;
+      const auto& s = p.samples[i];
+      key.clear();
+      for (uint32_t k = 0; k < s.loc_count; ++k) {
+        enc::put_varint(
+            key, static_cast<uint64_t>(location_id(ps, p.sample_locations[s.loc_begin + k])));
+      }
+      block.stack_ids[i] = stacks_.resolve(key, hashes_[i]);
+    }
+    // Label sets, for the samples that have labels.
+    block.label_set_ids.assign(nsamples, 0);
+    for (size_t i = 0; i < nsamples; ++i) {
+      const auto& s = p.samples[i];
+      if (s.label_count == 0) continue;
+      Mix h(4);
+      for (uint32_t k = 0; k < s.label_count; ++k) {
+        const auto& lab = p.labels[s.label_begin + k];
+        h.add(sh(lab.key))
+            .add(sh(lab.str))
+            .add(static_cast<uint64_t>(lab.num))
+            .add(sh(lab.num_unit));
+      }
+      Hash128 lh = h.done();
+      int64_t id = label_sets_.cached(lh);
+      if (id == 0) {
+        key.clear();
+        for (uint32_t k = 0; k < s.label_count; ++k) {
+          const auto& lab = p.labels[s.label_begin + k];
+          enc::put_varint(key, static_cast<uint64_t>(string_id(ps, lab.key)));
+          enc::put_varint(key, static_cast<uint64_t>(string_id(ps, lab.str)));
+          enc::put_svarint(key, lab.num);
+          enc::put_varint(key, static_cast<uint64_t>(string_id(ps, lab.num_unit)));
+        }
+        id = label_sets_.resolve(key, lh);
+      }
+      block.label_set_ids[i] = id;
+    }
+    block.values.resize(nsamples * block.num_values);
+    for (size_t i = 0; i < nsamples; ++i) {
+      std::copy_n(p.sample_values(p.samples[i]), block.num_values,
+                  block.values.begin() + static_cast<std::ptrdiff_t>(i * block.num_values));
     }
     block.normalize();
 
@@ -344,37 +600,36 @@ class Storage::Impl {
     // Each sample type is one Pyroscope profile type of this series; its total
     // goes next to the samples so that timelines need not inflate them.
     std::string name(r.labels.get("__name__"));
-    const std::string& period_type = p.string_table(static_cast<int>(p.period_type().type()));
-    const std::string& period_unit = p.string_table(static_cast<int>(p.period_type().unit()));
+    std::string period_type(p.str(p.period_type.type));
+    std::string period_unit(p.str(p.period_type.unit));
     ProfileTotals totals;
-    for (int i = 0; i < p.sample_type_size(); ++i) {
-      ProfileTypeId type{name, p.string_table(static_cast<int>(p.sample_type(i).type())),
-                         p.string_table(static_cast<int>(p.sample_type(i).unit())), period_type,
-                         period_unit};
+    for (size_t i = 0; i < p.sample_types.size(); ++i) {
+      ProfileTypeId type{name, std::string(p.str(p.sample_types[i].type)),
+                         std::string(p.str(p.sample_types[i].unit)), period_type, period_unit};
       int64_t row = type_row(series, type.id());
       int64_t sum = 0;
-      for (size_t k = 0; k < block.rows(); ++k)
-        sum += block.values[k * block.num_values + static_cast<size_t>(i)];
+      for (size_t k = 0; k < block.rows(); ++k) sum += block.values[k * block.num_values + i];
       totals.emplace_back(row, sum);
     }
 
     ProfileHeader header;
-    for (const auto& vt : p.sample_type())
-      header.sample_types.emplace_back(str(p, vt.type()), str(p, vt.unit()));
-    header.period_type = str(p, p.period_type().type());
-    header.period_unit = str(p, p.period_type().unit());
-    header.default_sample_type = str(p, p.default_sample_type());
-    header.drop_frames = str(p, p.drop_frames());
-    header.keep_frames = str(p, p.keep_frames());
-    header.doc_url = str(p, p.doc_url());
-    for (int64_t c : p.comment()) header.comments.push_back(str(p, c));
+    auto sid = [&](int64_t i) { return string_id(ps, i); };
+    for (const auto& vt : p.sample_types)
+      header.sample_types.emplace_back(sid(vt.type), sid(vt.unit));
+    header.period_type = sid(p.period_type.type);
+    header.period_unit = sid(p.period_type.unit);
+    header.default_sample_type = sid(p.default_sample_type);
+    header.drop_frames = sid(p.drop_frames);
+    header.keep_frames = sid(p.keep_frames);
+    header.doc_url = sid(p.doc_url);
+    for (int64_t c : p.comments) header.comments.push_back(sid(c));
 
     profile_insert_.reset()
         .bind(1, series)
         .bind(2, r.scrape_time_ns)
-        .bind(3, p.time_nanos())
-        .bind(4, p.duration_nanos())
-        .bind(5, p.period())
+        .bind(3, p.time_nanos)
+        .bind(4, p.duration_nanos)
+        .bind(5, p.period)
         .bind_blob(6, header.encode())
         .bind_blob(7, block.encode())
         .bind(8, static_cast<int64_t>(block.rows()))
@@ -404,11 +659,136 @@ class Storage::Impl {
     }
   }
 
+  // --- Symbol epochs -------------------------------------------------------
+  //
+  // Symbols (strings, mappings, functions, locations, stacks, label sets) are
+  // shared between profiles only within an epoch: a new epoch starts with
+  // empty caches and looks up only its own rows, so every profile refers to
+  // symbols of the epoch it was written in. An epoch none of whose profiles is
+  // left (retention, max_size) is deleted whole, by id range. The store then
+  // holds the symbols of the retained profiles plus at most one epoch, however
+  // often the programs behind them change (deploys move addresses and rename
+  // functions): without this, symbols would pile up forever.
+
+  static Duration default_symbol_epoch(Duration retention) {
+    using std::chrono::hours;
+    if (retention.count() <= 0) return hours(24);
+    return std::clamp<Duration>(retention / 4, hours(1), hours(24));
+  }
+
+  std::vector<Interner*> interners() {
+    return {&strings_, &mappings_, &functions_, &locations_, &stacks_, &label_sets_};
+  }
+
+  // The newest epoch from the database (creating the first one if needed).
+  void load_epoch() {
+    sql::Stmt st(db_,
+                 "SELECT epoch, started_ns, first_strings, first_mappings, first_functions, "
+                 "first_locations, first_stacks, first_label_sets FROM symbol_epochs "
+                 "ORDER BY epoch DESC LIMIT 1");
+    if (!st.step()) throw sql::Error("no symbol epoch in the database", SQLITE_CORRUPT);
+    epoch_ = st.col_int(0);
+    epoch_started_ns_ = st.col_int(1);
+    auto list = interners();
+    for (size_t i = 0; i < list.size(); ++i)
+      list[i]->start_epoch(st.col_int(static_cast<int>(i) + 2));
+  }
+
+  // Starts a new epoch when the current one is old enough (inside the batch's
+  // transaction: a rollback undoes it).
+  void maybe_start_epoch() {
+    int64_t now = clock_();
+    if (now - epoch_started_ns_ < epoch_length_ns_) return;
+    int64_t first_profile = db_.scalar_int(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'profiles'), 0) + 1");
+    sql::Stmt ins(db_,
+                  "INSERT INTO symbol_epochs(epoch, started_ns, first_profile, first_strings, "
+                  "first_mappings, first_functions, first_locations, first_stacks, "
+                  "first_label_sets) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, epoch_ + 1).bind(2, now).bind(3, first_profile);
+    auto list = interners();
+    for (size_t i = 0; i < list.size(); ++i) ins.bind(static_cast<int>(i) + 4, list[i]->next_id());
+    ins.run();
+    ++epoch_;
+    epoch_started_ns_ = now;
+    for (Interner* in : list) in->start_epoch(in->next_id());
+    log::debug("storage", "new symbol epoch", {{"epoch", std::to_string(epoch_)}});
+  }
+
+  // Deletes the symbols of every epoch (but the current one) whose profiles
+  // are all gone, a bounded number of rows per transaction. Returns the rows
+  // deleted.
+  int64_t collect_symbols() {
+    struct Epoch {
+      int64_t epoch, first_profile;
+      std::vector<int64_t> first;  // per table, in interners() order
+    };
+    std::vector<Epoch> epochs;
+    {
+      sql::Stmt st(db_,
+                   "SELECT epoch, first_profile, first_strings, first_mappings, first_functions, "
+                   "first_locations, first_stacks, first_label_sets FROM symbol_epochs "
+                   "ORDER BY epoch");
+      while (st.step()) {
+        Epoch e{st.col_int(0), st.col_int(1), {}};
+        for (int i = 2; i < 8; ++i) e.first.push_back(st.col_int(i));
+        epochs.push_back(std::move(e));
+      }
+    }
+    int64_t deleted = 0;
+    auto list = interners();
+    for (size_t k = 0; k + 1 < epochs.size(); ++k) {
+      const Epoch& e = epochs[k];
+      const Epoch& next = epochs[k + 1];
+      sql::Stmt alive(db_, "SELECT 1 FROM profiles WHERE id >= ? AND id < ? LIMIT 1");
+      alive.bind(1, e.first_profile).bind(2, next.first_profile);
+      if (alive.step()) continue;
+      constexpr int64_t kChunk = 20000;
+      int64_t rows = 0;
+      for (size_t t = 0; t < list.size(); ++t) {
+        for (int64_t lo = e.first[t]; lo < next.first[t]; lo += kChunk) {
+          sql::Transaction tx(db_);
+          sql::Stmt del(db_,
+                        ("DELETE FROM " + list[t]->table() + " WHERE id >= ? AND id < ?").c_str());
+          del.bind(1, lo).bind(2, std::min(lo + kChunk, next.first[t]));
+          del.run();
+          rows += sqlite3_changes(db_.get());
+          tx.commit();
+        }
+      }
+      deleted += rows;
+      sql::Transaction tx(db_);
+      sql::Stmt del(db_, "DELETE FROM symbol_epochs WHERE epoch = ?");
+      del.bind(1, e.epoch);
+      del.run();
+      tx.commit();
+      log::info("storage", "deleted the symbols of an epoch without profiles",
+                {{"epoch", std::to_string(e.epoch)}, {"rows", std::to_string(rows)}});
+    }
+    return deleted;
+  }
+
+  // Profiles waiting in the forward cache that limits just deleted are not
+  // forwarded either (they were counted as dropped).
+  void forget_deleted_forwards() {
+    auto entries = forward_.after(0, SIZE_MAX, SIZE_MAX);
+    if (entries.empty()) return;
+    sql::Stmt st(db_, "SELECT id FROM profiles WHERE id BETWEEN ? AND ?");
+    st.bind(1, entries.front().id).bind(2, entries.back().id);
+    std::set<int64_t> present;
+    while (st.step()) present.insert(st.col_int(0));
+    std::vector<int64_t> gone;
+    for (const auto& e : entries) {
+      if (!present.count(e.id)) gone.push_back(e.id);
+    }
+    forward_.erase(gone);
+  }
+
   void enforce_limits() {
     try {
       int64_t deleted_age = 0, deleted_size = 0;
       if (cfg_.retention.count() > 0) {
-        int64_t cutoff = now_unix_nanos() - cfg_.retention.count() * 1'000'000LL;
+        int64_t cutoff = clock_() - cfg_.retention.count() * 1'000'000LL;
         sql::Transaction tx(db_);
         count_undelivered("p.ts < ?1", cutoff, "retention");
         sql::Stmt del(db_, "DELETE FROM profiles WHERE ts < ?");
@@ -423,6 +803,7 @@ class Storage::Impl {
           int64_t used =
               (db_.scalar_int("PRAGMA page_count") - db_.scalar_int("PRAGMA freelist_count")) *
               db_.scalar_int("PRAGMA page_size");
+          if (used > static_cast<int64_t>(cfg_.max_size) && collect_symbols() > 0) continue;
           if (used <= static_cast<int64_t>(cfg_.max_size)) break;
           int64_t total = db_.scalar_int("SELECT count(*) FROM profiles");
           if (total == 0) break;
@@ -439,7 +820,9 @@ class Storage::Impl {
           tx.commit();
         }
       }
+      int64_t collected = collect_symbols();
       if (deleted_age || deleted_size) {
+        forget_deleted_forwards();
         db_.exec("PRAGMA wal_checkpoint(PASSIVE)");
         std::lock_guard lock(mu_);
         stats_.deleted_by_retention += static_cast<uint64_t>(deleted_age);
@@ -448,6 +831,10 @@ class Storage::Impl {
             "storage", "deleted old profiles",
             {{"by_age", std::to_string(deleted_age)}, {"by_size", std::to_string(deleted_size)}});
       }
+      if (collected > 0) {
+        std::lock_guard lock(mu_);
+        stats_.symbols_collected += static_cast<uint64_t>(collected);
+      }
     } catch (const std::exception& e) {
       log::error("storage", "enforcing retention failed", {{"path", cfg_.path}, {"err", e.what()}});
     }
@@ -455,6 +842,19 @@ class Storage::Impl {
 
  public:
   int64_t last_id() const { return last_id_.load(std::memory_order_acquire); }
+  size_t pending_bytes() const { return pending_bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  static size_t record_bytes(const ProfileRecord& r) {
+    size_t n = sizeof(ProfileRecord);
+    if (r.view) n += r.view->memory_bytes();
+    if (r.profile) n += r.profile->SpaceUsedLong();
+    if (r.forward_gzip) n += r.forward_gzip->capacity();
+    return n;
+  }
+
+ public:
+  ForwardCache& forward_cache() { return forward_; }
 
  private:
   StorageConfig cfg_;
@@ -464,6 +864,9 @@ class Storage::Impl {
   std::unordered_map<std::string, int64_t> series_cache_;
   std::unordered_map<std::string, int64_t> type_rows_;
   std::set<std::pair<int64_t, int64_t>> series_types_;  // (series, type row) linked
+  // Scratch space of write_one, kept between profiles.
+  ProfileSymbols symbols_;
+  std::vector<Hash128> hashes_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_, done_cv_;
@@ -473,16 +876,22 @@ class Storage::Impl {
   bool stopping_ = false, writer_exited_ = false, limits_requested_ = false;
   StorageStats stats_;
   std::atomic<int64_t> last_id_{0};  // id of the newest committed profile
+  std::atomic<size_t> pending_bytes_{0};
+  ForwardCache forward_;
+  std::function<int64_t()> clock_;
+  int64_t epoch_ = 0, epoch_started_ns_ = 0, epoch_length_ns_ = 0;
   std::thread writer_;
 };
 
 Storage::Storage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Storage::~Storage() = default;
 
-std::unique_ptr<Storage> Storage::open(const StorageConfig& cfg, std::string* error) {
+std::unique_ptr<Storage> Storage::open(const StorageConfig& cfg, std::string* error,
+                                       StorageOptions options) {
   try {
     sql::Db db = schema::open_for_write(cfg.path);
-    return std::unique_ptr<Storage>(new Storage(std::make_unique<Impl>(cfg, std::move(db))));
+    return std::unique_ptr<Storage>(
+        new Storage(std::make_unique<Impl>(cfg, std::move(db), std::move(options))));
   } catch (const std::exception& e) {
     if (error) *error = e.what();
     return nullptr;
@@ -504,8 +913,14 @@ StorageStats Storage::stats() const {
 const std::string& Storage::path() const {
   return impl_->path();
 }
+size_t Storage::pending_bytes() const {
+  return impl_->pending_bytes();
+}
 int64_t Storage::last_committed_id() const {
   return impl_->last_id();
+}
+ForwardCache& Storage::forward_cache() {
+  return impl_->forward_cache();
 }
 
 }  // namespace stoker

@@ -11,14 +11,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "config/config.h"
 #include "model/labels.h"
+#include "storage/forward_cache.h"
 
 namespace perftools::profiles {
 class Profile;
+}
+namespace stoker::pprof {
+struct View;
 }
 
 namespace stoker {
@@ -26,8 +31,15 @@ namespace stoker {
 struct ProfileRecord {
   Labels labels;  // series labels, including __name__
   int64_t scrape_time_ns = 0;
+  // The profile: `view` (below; what scrapes produce) or, when that is null,
+  // this (converted on write).
   std::shared_ptr<const perftools::profiles::Profile> profile;
   size_t wire_size = 0;  // bytes received from the target
+  // The gzipped pprof to forward upstream (as received, or re-encoded once
+  // when stoker changed the profile); null: rebuild it from the store. Only
+  // kept while remote_write endpoints are running (forward_cache().active()).
+  std::shared_ptr<const std::string> forward_gzip;
+  std::shared_ptr<const pprof::View> view;
 };
 
 struct StorageStats {
@@ -39,6 +51,17 @@ struct StorageStats {
   uint64_t deleted_by_size = 0;
   size_t queue_depth = 0;
   uint64_t db_bytes = 0;
+  uint64_t symbols_collected = 0;   // symbol rows deleted with their epoch
+  size_t symbol_cache_entries = 0;  // the writer's in-memory symbol index
+  size_t symbol_cache_bytes = 0;
+};
+
+// Knobs for tests and benchmarks; the collector uses the defaults.
+struct StorageOptions {
+  std::function<int64_t()> clock;  // unix ns for retention and epochs; default: system time
+  // How long symbols are shared between profiles before a new symbol epoch
+  // starts; 0: a quarter of the retention, between 1 h and 24 h.
+  Duration symbol_epoch{0};
 };
 
 class Storage {
@@ -46,7 +69,8 @@ class Storage {
   // Opens or creates the database at cfg.path (creating its directory), checks it
   // is a stoker database, applies schema migrations and starts the writer thread.
   // Returns nullptr with a message naming the path on any failure.
-  static std::unique_ptr<Storage> open(const StorageConfig& cfg, std::string* error);
+  static std::unique_ptr<Storage> open(const StorageConfig& cfg, std::string* error,
+                                       StorageOptions options = {});
   ~Storage();  // commits everything queued, then stops the writer
 
   // Queues a profile for writing. Returns false (with a reason) when the queue is
@@ -60,9 +84,17 @@ class Storage {
   void enforce_limits();
   StorageStats stats() const;
   const std::string& path() const;
+  // Memory held by profiles appended but not yet committed. Scrapers wait
+  // before decoding more while it is above kSoftPendingBytes (the writer is
+  // behind, e.g. storing a fleet's symbols for the first time), so that what
+  // waits is compressed bodies, not decoded profiles.
+  size_t pending_bytes() const;
+  static constexpr size_t kSoftPendingBytes = 32u << 20;
   // Id of the newest profile committed by this process (0 before the first);
   // outbox pushers poll it to learn that there is something new to deliver.
   int64_t last_committed_id() const;
+  // What remote_write endpoints forward without rebuilding (see forward_cache.h).
+  ForwardCache& forward_cache();
 
   class Impl;
 
@@ -72,6 +104,6 @@ class Storage {
 };
 
 // The schema version this build writes.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 }  // namespace stoker

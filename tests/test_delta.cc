@@ -132,3 +132,72 @@ TEST_CASE("only cumulative types that are not deltas already are differenced", "
   CHECK_FALSE(ScrapeLoop::computes_delta(type("fgprof")));
   CHECK_FALSE(ScrapeLoop::computes_delta(type("my_custom")));
 }
+
+TEST_CASE("a stack missing from one scrape starts from zero when it comes back", "[delta]") {
+  // The state is the previous scrape only: what it did not have counts from 0.
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = heap({{{"a"}, {5, 50, 0, 0}}, {{"b"}, {7, 70, 0, 0}}});
+  state.apply(p1, cols);
+  auto p2 = heap({{{"a"}, {6, 60, 0, 0}}});
+  REQUIRE(state.apply(p2, cols) == DeltaState::Result::kDelta);
+  CHECK(test::totals(p2) == std::vector<int64_t>{1, 10, 0, 0});
+  CHECK(state.tracked_stacks() == 1);
+  auto p3 = heap({{{"a"}, {6, 60, 0, 0}}, {{"b"}, {9, 90, 0, 0}}});
+  REQUIRE(state.apply(p3, cols) == DeltaState::Result::kDelta);
+  CHECK(test::totals(p3) == std::vector<int64_t>{9, 90, 0, 0});
+}
+
+TEST_CASE("delta state holds 8 bytes of key and 8 per column for each distinct stack",
+          "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  std::vector<test::SampleSpec> samples;
+  for (int i = 0; i < 2000; ++i) {
+    samples.push_back({{"malloc", "f" + std::to_string(i % 97), "g" + std::to_string(i)},
+                       {i + 1, 64 * (i + 1), 0, 0}});
+  }
+  auto p = heap(samples);
+  state.apply(p, cols);
+  for (int round = 0; round < 5; ++round) {
+    for (auto& s : samples) {
+      s.values[0] += 1;
+      s.values[1] += 64;
+    }
+    auto next = heap(samples);
+    REQUIRE(state.apply(next, cols) == DeltaState::Result::kDelta);
+    CHECK(test::totals(next)[0] == 2000);
+  }
+  CHECK(state.tracked_stacks() == 2000);
+  CHECK(state.memory_bytes() == 2000 * (8 + 2 * 8));
+}
+
+TEST_CASE("pruning after a delta drops the symbols only dropped samples used", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto v1 = pprof::view_of(heap({{{"malloc", "main.hot", "main.main"}, {5, 50, 0, 0}, {{"k", "a"}}},
+                                 {{"malloc", "main.cold", "main.main"}, {7, 70, 0, 0}, {{"k", "b"}}}}));
+  state.apply(*v1, cols);
+  auto v2 = pprof::view_of(heap({{{"malloc", "main.hot", "main.main"}, {9, 90, 0, 0}, {{"k", "a"}}},
+                                 {{"malloc", "main.cold", "main.main"}, {7, 70, 0, 0}, {{"k", "b"}}}}));
+  REQUIRE(state.apply(*v2, cols) == DeltaState::Result::kDelta);
+  auto before = test::canonical(*v2);
+  size_t locations = v2->locations.size(), functions = v2->functions.size();
+  v2->prune();
+  CHECK(test::canonical(*v2) == before);  // the same samples
+  CHECK(pprof::validate(*v2).empty());
+  CHECK(v2->locations.size() == locations - 1);  // main.cold's frame
+  CHECK(v2->functions.size() == functions - 1);
+  for (auto s : v2->strings) {
+    CHECK(s != "main.cold");
+    CHECK(s != "b");  // its label value
+  }
+  // The encoding round-trips through protobuf and through the view decoder.
+  auto again = pprof::decode_view(v2->encode());
+  REQUIRE(again.error.empty());
+  CHECK(test::canonical(*again.view) == before);
+  // Nothing to drop: nothing changes.
+  auto strings = v2->strings.size();
+  v2->prune();
+  CHECK(v2->strings.size() == strings);
+}

@@ -59,7 +59,7 @@ std::map<std::string, int64_t> stored_profiles(const std::string& db, int64_t* d
   if (delivered_id) *delivered_id = ob->delivered_id("recv", &err);
   std::vector<OutboxItem> items;
   std::vector<std::string> broken;
-  REQUIRE(ob->next(0, 1'000'000, SIZE_MAX, &items, &broken, &err));
+  REQUIRE(ob->next(0, 1'000'000, SIZE_MAX, nullptr, &items, &broken, &err));
   std::map<std::string, int64_t> out;
   for (size_t i = 0; i < items.size(); ++i) {
     REQUIRE(broken[i].empty());
@@ -227,7 +227,7 @@ TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulativ
   REQUIRE(ob);
   std::vector<OutboxItem> items;
   std::vector<std::string> broken;
-  REQUIRE(ob->next(0, 1000, SIZE_MAX, &items, &broken, &err));
+  REQUIRE(ob->next(0, 1000, SIZE_MAX, nullptr, &items, &broken, &err));
   size_t m = items.size();
   REQUIRE(m >= 5);
   std::lock_guard lock(mu);

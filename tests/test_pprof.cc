@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "pprof/pprof_decode.h"
+#include "pprof/view.h"
 #include "tests/support/profiles.h"
 
 using namespace stoker;
@@ -87,6 +88,27 @@ TEST_CASE("decodes raw and gzipped pprof", "[pprof]") {
   CHECK(d2.raw_size == raw.size());
 }
 
+TEST_CASE("a gzip stream of several members, as RFC 1952 allows, is one profile", "[pprof]") {
+  // Go's gzip reader accepts concatenated members; so does stoker. The two
+  // halves of a serialized profile are compressed separately.
+  auto p = test::make_profile({{"samples", "count"}, {"cpu", "nanoseconds"}},
+                              {{{"a", "b"}, {1, 10}}, {{"c"}, {2, 20}}, {{"d", "a"}, {5, 50}}});
+  std::string raw = p.SerializeAsString();
+  size_t half = raw.size() / 2;
+  std::string two = pprof::gzip(raw.substr(0, half), 1) + pprof::gzip(raw.substr(half), 9);
+  auto d = pprof::decode(two);
+  REQUIRE(d.error.empty());
+  CHECK(test::canonical(*d.profile) == test::canonical(p));
+  // Trailing zeros after the last member (some writers pad) are ignored.
+  auto padded = pprof::decode(pprof::gzip(raw) + std::string(8, '\0'));
+  REQUIRE(padded.error.empty());
+  CHECK(test::canonical(*padded.profile) == test::canonical(p));
+  // A corrupt second member is an error, not half a profile.
+  std::string bad = two;
+  bad[bad.size() - 12] ^= 0x55;
+  CHECK(pprof::decode(bad).error.rfind("corrupt gzip stream", 0) == 0);
+}
+
 TEST_CASE("accepts packed and unpacked repeated fields alike", "[pprof]") {
   auto packed = pprof::decode(hand_encoded(true));
   auto unpacked = pprof::decode(hand_encoded(false));
@@ -100,6 +122,15 @@ TEST_CASE("accepts packed and unpacked repeated fields alike", "[pprof]") {
 TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
   auto p = test::make_profile({{"samples", "count"}}, {{{"a"}, {1}}});
   std::string gz = pprof::encode_gzip(p);
+  // The collector's own wire decoder and protobuf's parser (plus validate())
+  // agree on every case below, word for word.
+  auto check_same = [](const std::string& body) {
+    INFO(pprof::decode(body).error);
+    CHECK(pprof::decode_view(body).error == pprof::decode(body).error);
+  };
+  for (const std::string& b :
+       {std::string(), gz.substr(0, gz.size() / 2), std::string("<html><body>404</body></html>")})
+    check_same(b);
 
   CHECK(pprof::decode("").error == "empty body");
   CHECK(pprof::decode(gz.substr(0, gz.size() / 2)).error == "truncated gzip stream");
@@ -130,6 +161,53 @@ TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
   bad.clear_sample_type();
   bad.mutable_sample(0)->clear_value();
   CHECK(pprof::decode(bad.SerializeAsString()).error == "profile has no sample types");
+
+  std::vector<perftools::profiles::Profile> broken;
+  for (int k = 0; k < 8; ++k) broken.push_back(p);
+  broken[0].set_string_table(0, "x");
+  broken[1].mutable_sample(0)->add_location_id(99);
+  broken[2].mutable_sample(0)->add_value(5);
+  broken[3].mutable_function(0)->set_name(1000);
+  broken[4].mutable_location(0)->mutable_line(0)->set_function_id(42);
+  broken[5].mutable_location(0)->set_mapping_id(3);
+  broken[6].add_string_table("\xff\xfe not UTF-8");  // proto3 strings are UTF-8
+  broken[7].mutable_function(0)->set_id(0);
+  for (const auto& b : broken) check_same(b.SerializeAsString());
+  check_same(raw.substr(0, raw.size() - 3));
+}
+
+TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
+  // Field order, packed and unpacked repeats, unknown fields (also groups),
+  // repeated singular fields (last wins) and negative numbers.
+  auto p = test::make_profile(
+      {{"alloc_objects", "count"}, {"alloc_space", "bytes"}},
+      {{{"malloc", "main.a", "main.main"}, {3, -300}, {{"k", "v"}}, 64}, {{"main.b"}, {1, 100}}});
+  p.set_period(-7);
+  p.add_comment(1);
+  p.set_drop_frames(2);
+  p.mutable_location(0)->set_is_folded(true);
+  p.mutable_location(0)->mutable_line(0)->set_column(12);
+  p.mutable_mapping()->Add()->set_id(9);
+  std::string raw = p.SerializeAsString();
+  std::string extra = raw;
+  put_tag(extra, 99, 0);  // an unknown varint field
+  put_varint(extra, 12345);
+  put_tag(extra, 98, 3);  // an unknown group holding a field
+  put_tag(extra, 1, 0);
+  put_varint(extra, 1);
+  put_tag(extra, 98, 4);
+  put_tag(extra, 12, 0);  // period again: the last one counts
+  put_varint(extra, 77);
+  for (const std::string& body : {raw, extra, hand_encoded(true), hand_encoded(false)}) {
+    auto v = pprof::decode_view(body);
+    auto q = pprof::decode(body);
+    REQUIRE(v.error.empty());
+    REQUIRE(q.error.empty());
+    q.profile->DiscardUnknownFields();
+    CHECK(v.view->to_proto().SerializeAsString() == q.profile->SerializeAsString());
+    CHECK(v.raw_size == q.raw_size);
+  }
+  CHECK(pprof::decode_view(extra).view->period == 77);
 }
 
 TEST_CASE("a gzip bomb stops at the decompression limit", "[pprof]") {
@@ -150,6 +228,9 @@ TEST_CASE("sample and location counts are bounded", "[pprof]") {
   pprof::Limits limits;
   limits.max_samples = 10;
   CHECK(pprof::decode(p.SerializeAsString(), limits).error.find("50 samples") != std::string::npos);
+  // The wire decoder stops reading at the limit.
+  CHECK(pprof::decode_view(p.SerializeAsString(), limits).error ==
+        "profile has more than 10 samples (the limit)");
 }
 
 TEST_CASE("describes bodies that are not pprof", "[pprof]") {

@@ -453,7 +453,8 @@ TEST_CASE("a database written before the read side is upgraded and queried", "[q
     sqlite3* db;
     REQUIRE(sqlite3_open(f.path.c_str(), &db) == SQLITE_OK);
     const char* sql =
-        "DROP TABLE series_types; DROP TABLE profile_types; DROP INDEX profiles_series_ts; "
+        "DROP TABLE symbol_epochs; DROP TABLE series_types; DROP TABLE profile_types; "
+        "DROP INDEX profiles_series_ts; "
         "ALTER TABLE profiles DROP COLUMN totals; "
         "CREATE INDEX profiles_series_ts ON profiles(series_id, ts); PRAGMA user_version=2;";
     char* err = nullptr;

@@ -5,6 +5,7 @@
 #include "net/asio_pch.h"
 #include "net/http_client.h"
 #include "collector/remote_write.h"
+#include "pprof/pprof_decode.h"
 #include "proto/push.pb.h"
 #include "storage/outbox.h"
 #include "storage/storage.h"
@@ -56,7 +57,10 @@ struct Rig {
     pool.join();
   }
   // Appends `n` profiles of series {__name__=memory, app=<app>} and commits them.
-  void add(int n, const std::string& app = "a", const std::string& extra = "") {
+  // With `prepared`, each comes with bytes to forward, as scrapes prepare
+  // them: the same profile with the comment "prepared".
+  void add(int n, const std::string& app = "a", const std::string& extra = "",
+           bool prepared = false) {
     for (int i = 0; i < n; ++i) {
       ProfileRecord r;
       r.labels = Labels{{"__name__", "memory"}, {"service_name", app}, {"__delta__", "false"},
@@ -65,6 +69,12 @@ struct Rig {
       r.scrape_time_ns = next_time;
       r.profile = std::make_shared<perftools::profiles::Profile>(test::make_profile(
           {{"alloc_space", "bytes"}}, {{{"main.f", "main.main"}, {100 + i}}}, next_time));
+      if (prepared) {
+        auto p = *r.profile;
+        p.add_comment(p.string_table_size());
+        p.add_string_table("prepared");
+        r.forward_gzip = std::make_shared<const std::string>(pprof::encode_gzip(p));
+      }
       next_time += 1'000'000'000;
       std::string err;
       REQUIRE(storage->append(std::move(r), &err));
@@ -358,6 +368,43 @@ TEST_CASE("a new writer resumes after the last delivered profile", "[remote_writ
   REQUIRE(test::wait_for([&] { return receiver.received().size() >= 15; }, 10000));
   std::this_thread::sleep_for(300ms);
   CHECK(times(receiver.received()) == expected_times(kT0, 15));
+}
+
+TEST_CASE("what scrapes prepared is sent as it is; a backlog from before is rebuilt from the store",
+          "[remote_write]") {
+  auto prepared = [](const test::ReceivedProfile& p) {
+    for (int64_t c : p.profile->comment()) {
+      if (p.profile->string_table(static_cast<int>(c)) == "prepared") return true;
+    }
+    return false;
+  };
+  test::PushReceiver receiver;
+  Rig rig;
+  auto w = rig.start(rig.endpoint(receiver.url()));
+  ForwardCache& cache = rig.storage->forward_cache();
+  REQUIRE(test::wait_for([&] { return cache.active(); }, 5000));
+  rig.add(4, "a", "", true);  // the endpoint keeps up: sent from memory
+  REQUIRE(test::wait_for([&] { return receiver.received().size() >= 4; }, 10000));
+  w->stop();
+  rig.writers.clear();
+  REQUIRE(test::wait_for([&] { return !cache.active(); }, 5000));
+  CHECK(cache.size() == 0);   // nobody forwards: nothing kept
+  rig.add(3, "a", "", true);  // committed while no writer runs: only in the store
+  rig.start(rig.endpoint(receiver.url()));
+  REQUIRE(test::wait_for([&] { return cache.active(); }, 5000));
+  rig.add(2, "a", "", true);
+  REQUIRE(test::wait_for([&] { return receiver.received().size() >= 9; }, 10000));
+  std::this_thread::sleep_for(300ms);
+  auto got = receiver.received();
+  REQUIRE(got.size() == 9);
+  CHECK(times(got) == expected_times(kT0, 9));
+  std::vector<bool> kinds;
+  for (const auto& p : got) kinds.push_back(prepared(p));
+  CHECK(kinds == std::vector<bool>{true, true, true, true, false, false, false, true, true});
+  // Either way the samples are the same.
+  CHECK(test::totals(*got[4].profile) == std::vector<int64_t>{100});
+  CHECK(test::totals(*got[8].profile) == std::vector<int64_t>{101});
+  CHECK(rig.outbox().pending == 0);
 }
 
 TEST_CASE("retention deleting undelivered profiles counts them per endpoint", "[remote_write]") {

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <future>
 
 #include "net/asio_pch.h"
@@ -325,6 +326,64 @@ TEST_CASE("the scrape manager stores profiles with target labels and tracks heal
                                    {"owner", "core"},
                                    {"cluster", "test"}});
   CHECK(series[0].profiles >= 2);
+}
+
+TEST_CASE("while remote_write runs, scrapes keep the bytes to forward: as received, or the delta",
+          "[scrape][remote_write]") {
+  // goroutine profiles are forwarded as the target sent them; allocation
+  // profiles, which stoker differences, as the delta, encoded once.
+  const std::string goroutine = pprof_body();
+  std::atomic<int> allocs_served{0};
+  TestServer server([&](const RecordedRequest& r) {
+    if (r.target.rfind("/debug/pprof/goroutine", 0) == 0) return ok_pprof();
+    int n = ++allocs_served;
+    return RawResponse{TestServer::response(
+        200, "application/octet-stream",
+        pprof::encode_gzip(test::make_profile(
+            {{"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"},
+             {"inuse_space", "bytes"}},
+            {{{"malloc", "main.a"}, {10 * n, 640 * n, 1, 64}},
+             {{"malloc", "main.b"}, {5, 320, 0, 0}}})))};
+  });
+  std::string yaml =
+      "global:\n  scrape_interval: 1s\n"
+      "scrape_configs:\n  - job_name: app\n    static_configs:\n"
+      "      - targets: ['127.0.0.1:" +
+      std::to_string(server.port()) +
+      "']\n"
+      "    profiling_config:\n      process_cpu: {enabled: false}\n"
+      "      block: {enabled: false}\n      mutex: {enabled: false}\n";
+  ManagerRig rig(yaml);
+  ForwardCache& cache = rig.storage->forward_cache();
+  cache.register_endpoint("test", 0);  // as a running RemoteWriter does
+  rig.run();
+  auto kept = [&](const std::string& name) {
+    std::vector<ForwardEntry> out;
+    for (auto& e : cache.after(0, SIZE_MAX, SIZE_MAX)) {
+      if (e.labels->get("__name__") == name) out.push_back(e);
+    }
+    return out;
+  };
+  bool done = test::wait_for(
+      [&] { return kept("goroutine").size() >= 2 && kept("memory").size() >= 2; }, 15000);
+  rig.stop();
+  REQUIRE(done);
+  for (const auto& e : kept("goroutine")) {
+    REQUIRE(e.pprof_gzip);
+    CHECK(*e.pprof_gzip == goroutine);  // byte for byte
+  }
+  for (const auto& e : kept("memory")) {
+    REQUIRE(e.pprof_gzip);
+    CHECK(e.labels->get("__delta__") == "false");
+    auto d = pprof::decode(*e.pprof_gzip);
+    REQUIRE(d.error.empty());
+    // 10 more main.a allocations per scrape; main.b unchanged and not in use: dropped.
+    CHECK(test::totals(*d.profile) == std::vector<int64_t>{10, 640, 1, 64});
+    CHECK(d.profile->sample_size() == 1);
+  }
+  // Without endpoints nothing is kept.
+  cache.unregister_endpoint("test");
+  CHECK(cache.size() == 0);
 }
 
 namespace {

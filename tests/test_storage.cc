@@ -1,10 +1,14 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
+#include "model/encoding.h"
+#include "storage/forward_cache.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"
 #include "storage/storage.h"
@@ -92,6 +96,85 @@ TEST_CASE("sample blocks round-trip and merge duplicates", "[storage]") {
   std::string enc = b.encode();
   CHECK_FALSE(SampleBlock::decode(enc.substr(0, enc.size() - 2), 2, &back));
   CHECK_FALSE(SampleBlock::decode("garbage", 2, &back));
+}
+
+TEST_CASE("blocks written before the sized format still decode", "[storage]") {
+  // Format 1: the zlib stream of the columns, without their size (schema v3's writer).
+  std::string raw;
+  enc::put_varint(raw, 2);                        // rows
+  enc::put_svarint(raw, 3);                       // stack ids, delta-coded: 3, 7
+  enc::put_svarint(raw, 4);
+  enc::put_varint(raw, 0);                        // label sets
+  enc::put_varint(raw, 1);
+  for (int64_t v : {10, -20}) enc::put_svarint(raw, v);  // one value column
+  uLongf bound = compressBound(static_cast<uLong>(raw.size()));
+  std::string z(bound, '\0');
+  REQUIRE(compress2(reinterpret_cast<Bytef*>(z.data()), &bound,
+                    reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()),
+                    6) == Z_OK);
+  std::string block = std::string(1, '\x01') + z.substr(0, bound);
+  SampleBlock back;
+  REQUIRE(SampleBlock::decode(block, 1, &back));
+  CHECK(back.stack_ids == std::vector<int64_t>{3, 7});
+  CHECK(back.label_set_ids == std::vector<int64_t>{0, 1});
+  CHECK(back.values == std::vector<int64_t>{10, -20});
+  SampleColumnReader reader;
+  std::vector<int64_t> stacks, values;
+  REQUIRE(reader.read(block, 1, 0, &stacks, &values));
+  CHECK(stacks == std::vector<int64_t>{3, 7});
+  CHECK(values == std::vector<int64_t>{10, -20});
+  // The current format says its size first and round-trips through the reader too.
+  SampleBlock now = back;
+  std::string sized = now.encode();
+  CHECK(sized[0] == '\x02');
+  REQUIRE(reader.read(sized, 1, 0, &stacks, &values));
+  CHECK(values == std::vector<int64_t>{10, -20});
+  CHECK_FALSE(reader.read(sized.substr(0, sized.size() - 1), 1, 0, &stacks, &values));
+}
+
+TEST_CASE("the forward cache keeps what an endpoint has not passed, within its budget",
+          "[storage]") {
+  auto entry = [](int64_t id, size_t bytes) {
+    return ForwardEntry{id, id * 10, std::make_shared<const Labels>(Labels{{"a", "b"}}),
+                        std::make_shared<const std::string>(bytes, 'x')};
+  };
+  ForwardCache cache(10'000);
+  CHECK_FALSE(cache.active());
+  cache.put({entry(1, 100)});  // nobody forwards: nothing is kept
+  CHECK(cache.size() == 0);
+  CHECK(cache.first_id() == 0);
+
+  cache.register_endpoint("a", 1);
+  cache.register_endpoint("b", 1);
+  CHECK(cache.active());
+  cache.put({entry(2, 1000), entry(3, 1000), entry(4, 1000)});
+  CHECK(cache.first_id() == 2);
+  auto got = cache.after(2, 10, SIZE_MAX);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].id == 3);
+  CHECK(*got[1].pprof_gzip == std::string(1000, 'x'));
+  CHECK(cache.after(1, 10, 1500).size() == 2);  // stops once the byte bound is reached
+  CHECK(cache.after(1, 1, SIZE_MAX).size() == 1);
+
+  // An entry goes once every endpoint has passed it.
+  cache.delivered("a", 3);
+  CHECK(cache.first_id() == 2);
+  cache.delivered("b", 2);
+  CHECK(cache.first_id() == 3);
+  cache.unregister_endpoint("b");
+  CHECK(cache.first_id() == 4);
+
+  // Over budget, the oldest go first (they are then rebuilt from the store).
+  cache.put({entry(5, 4000), entry(6, 4000), entry(7, 4000)});
+  CHECK(cache.bytes() <= 10'000);
+  CHECK(cache.first_id() == 6);
+  // Profiles deleted from the store are forgotten.
+  cache.erase({6});
+  CHECK(cache.first_id() == 7);
+  CHECK(cache.size() == 1);
+  cache.unregister_endpoint("a");
+  CHECK(cache.size() == 0);
+  CHECK_FALSE(cache.active());
 }
 
 TEST_CASE("a stored profile exports with the same samples", "[storage]") {
@@ -240,6 +323,62 @@ TEST_CASE("a reopened database keeps its data and schema version", "[storage]") 
   std::string out = test::run_command(
       "sqlite3 " + db + " 'PRAGMA user_version; PRAGMA journal_mode; PRAGMA integrity_check'");
   CHECK(out == std::to_string(kSchemaVersion) + "\nwal\nok\n");
+}
+
+TEST_CASE("symbols only gone profiles used are deleted with their epoch", "[storage]") {
+  // Every simulated hour a "deploy" renames the program's functions; retention
+  // is 3 h and a symbol epoch 1 h. Without collection the symbol tables would
+  // hold every deploy's names; with it, the last few hours' only.
+  TempDir dir;
+  StorageConfig cfg;
+  cfg.path = dir.file("s.db");
+  cfg.retention = std::chrono::hours(3);
+  cfg.max_size = 0;
+  int64_t now = kNow;
+  StorageOptions opt;
+  opt.clock = [&now] { return now; };
+  opt.symbol_epoch = std::chrono::hours(1);
+  std::string err;
+  auto s = Storage::open(cfg, &err, opt);
+  REQUIRE(s);
+  const int64_t kQuarter = 15 * 60 * 1'000'000'000LL;
+  std::vector<int64_t> functions_by_hour;
+  for (int hour = 0; hour < 12; ++hour) {
+    std::string v = "v" + std::to_string(hour);
+    for (int q = 0; q < 4; ++q) {
+      ProfileRecord r;
+      r.labels = {{"__name__", "process_cpu"}, {"service_name", "app"}};
+      r.scrape_time_ns = now;
+      r.profile = std::make_shared<perftools::profiles::Profile>(test::make_profile(
+          {{"samples", "count"}, {"cpu", "nanoseconds"}},
+          {{{"main.work_" + v, "main.loop_" + v, "main.main"}, {q + 1, (q + 1) * 10}},
+           {{"runtime.mallocgc", "main.alloc_" + v, "main.main"}, {1, 10}}},
+          now));
+      REQUIRE(s->append(std::move(r), &err));
+      now += kQuarter;
+    }
+    REQUIRE(s->flush());
+    s->enforce_limits();
+    functions_by_hour.push_back(count_rows(cfg.path, "functions"));
+  }
+  std::string trace;
+  for (int64_t n : functions_by_hour) trace += std::to_string(n) + " ";
+  INFO("functions after each hour: " << trace);
+  // Six functions per deploy; the functions of at most ~5 hours remain.
+  CHECK(functions_by_hour.back() <= 6 * 5);
+  CHECK(functions_by_hour.back() <= functions_by_hour[5] + 6);
+  CHECK(s->stats().symbols_collected > 0);
+  CHECK(count_rows(cfg.path, "symbol_epochs") <= 5);
+  // What is left still reads back whole, with this hour's names.
+  auto reader = Reader::open(cfg.path, &err);
+  REQUIRE(reader);
+  auto all = reader->profile_ids(sel(""), {0, INT64_MAX});
+  REQUIRE(all.size() >= 8);
+  perftools::profiles::Profile p;
+  REQUIRE(reader->build({all.back()}, &p, &err));
+  std::set<std::string> names(p.string_table().begin(), p.string_table().end());
+  CHECK(names.count("main.work_v11"));
+  CHECK(!names.count("main.work_v0"));
 }
 
 TEST_CASE("retention deletes profiles older than the configured age", "[storage]") {

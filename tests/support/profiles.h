@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pprof/view.h"
 #include "proto/profile.pb.h"
 
 namespace stoker::test {
@@ -28,5 +29,12 @@ std::map<std::string, std::vector<int64_t>> canonical(const perftools::profiles:
 
 // Sum of each value column.
 std::vector<int64_t> totals(const perftools::profiles::Profile& p);
+// The same for a pprof::View (as scrapes decode profiles).
+inline std::vector<int64_t> totals(const pprof::View& v) {
+  return totals(v.to_proto());
+}
+inline std::map<std::string, std::vector<int64_t>> canonical(const pprof::View& v) {
+  return canonical(v.to_proto());
+}
 
 }  // namespace stoker::test

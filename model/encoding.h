@@ -9,11 +9,14 @@
 namespace stoker::enc {
 
 inline void put_varint(std::string& out, uint64_t v) {
+  char buf[10];
+  size_t n = 0;
   while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
+    buf[n++] = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out.push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
 }
 inline uint64_t zigzag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
@@ -47,6 +50,7 @@ class Reader {
   int64_t svarint() { return unzigzag(varint()); }
   bool ok() const { return ok_; }
   bool done() const { return p_.empty(); }
+  std::string_view rest() const { return p_; }
 
  private:
   std::string_view p_;

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Fleet-scale cost with real-sized profiles (issue #11): stoker scraping
+# SERVICES virtual Go services (bench/fleet_farm.go, one per loopback address
+# 127.0.X.Y:6060, default profile types every 15 s: ≈ SERVICES/3 profiles/s,
+# ≈ 34 KB/s of gzipped pprof per service), measured side by side in one run:
+#   store    scrape + delta + store
+#   forward  the same plus one remote_write endpoint (bench/push_sink.go)
+#   floor    only inflating the same gzipped bytes, with zlib and with libdeflate
+#            (bench/inflate_floor)
+# For each mode it waits WARMUP seconds (first scrapes are spread over the
+# interval, deltas need two scrapes), then measures CPU over SECONDS and prints
+# cores, the ratio to the floor, peak RSS (VmHWM over the whole run), profiles
+# stored and forwarded per second, what is still queued, and scrape failures.
+#
+#   bench/fleet_bench.sh [--services 300] [--seconds 120] [--warmup 60]
+#                        [--modes "store forward"] [--stoker PATH]
+set -euo pipefail
+root="${STOKER_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+build="$root/build"
+services=300
+seconds=120
+warmup=60
+modes="store forward"
+stoker="$build/stoker"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --services) services="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --modes) modes="$2"; shift 2 ;;
+    --stoker) stoker="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+work="$(mktemp -d /tmp/stoker-fleet.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export GOCACHE="${GOCACHE:-$build/go-cache}" GO111MODULE=off
+go build -o "$work/farm" "$root/bench/fleet_farm.go"
+go build -o "$work/sink" "$root/bench/push_sink.go"
+cmake --build "$build" --target inflate_floor >/dev/null
+
+"$work/farm" -services "$services" -port 6060 > "$work/farm.log" 2>&1 &
+farm=$!
+pids+=($farm)
+"$work/sink" -listen 127.0.0.1:14050 > "$work/sink.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  grep -q serving "$work/farm.log" && break
+  sleep 0.2
+done
+targets=$(python3 -c "import sys; n=int(sys.argv[1]); print(', '.join(f'\"127.0.{1 + i // 250}.{1 + i % 250}:6060\"' for i in range(n)))" "$services")
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+metric_sum() {  # sum of a metric's samples on stoker's /metrics
+  curl -fsS http://127.0.0.1:14040/metrics | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%d", s}'
+}
+
+echo "fleet: $services services, $(( services * 5 )) profiles per 15 s ($(echo "scale=1; $services * 5 / 15" | bc) profiles/s); warmup ${warmup}s, measured ${seconds}s"
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'); stoker: $stoker"
+results=()
+for mode in $modes; do
+  db="$work/$mode"
+  mkdir -p "$db"
+  remote=""
+  if [ "$mode" = forward ]; then
+    remote="remote_write:
+  - url: http://127.0.0.1:14050
+    name: sink"
+  fi
+  cat > "$work/$mode.yaml" <<YAML
+global: {scrape_interval: 15s}
+storage: {path: $db/stoker.db, retention: 1d, max_size: 0}
+web: {listen_address: 127.0.0.1:14040}
+scrape_configs:
+  - job_name: fleet
+    static_configs:
+      - targets: [$targets]
+$remote
+YAML
+  "$stoker" --config "$work/$mode.yaml" > "$work/$mode.log" 2>&1 &
+  spid=$!
+  pids+=($spid)
+  sleep "$warmup"
+  c0=$(cpu_ticks $spid); f0=$(cpu_ticks $farm)
+  s0=$(metric_sum stoker_storage_profiles_written_total); p0=$(metric_sum stoker_pushed_profiles_total)
+  sleep "$seconds"
+  c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm)
+  s1=$(metric_sum stoker_storage_profiles_written_total); p1=$(metric_sum stoker_pushed_profiles_total)
+  pending=$(metric_sum stoker_outbox_pending_profiles)
+  failures=$(metric_sum stoker_scrape_failures_total)
+  symcache=$(metric_sum stoker_storage_symbol_cache_bytes)
+  delta=$(metric_sum stoker_delta_state_bytes)
+  stacks=$(metric_sum stoker_delta_tracked_stacks)
+  fwd=$(metric_sum stoker_forward_cache_bytes)
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
+  kill -TERM $spid; wait $spid || true
+  cores=$(echo "scale=3; ($c1 - $c0) / $ticks / $seconds" | bc)
+  farm_cores=$(echo "scale=3; ($f1 - $f0) / $ticks / $seconds" | bc)
+  stored=$(echo "scale=1; ($s1 - $s0) / $seconds" | bc)
+  pushed=$(echo "scale=1; ($p1 - $p0) / $seconds" | bc)
+  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))")
+  echo "${results[-1]}"
+done
+
+mkdir -p "$work/round"
+"$work/farm" -services "$services" -dump "$work/round" > "$work/sizes.txt"
+floor_line=$("$build/bench/inflate_floor" --repeat 3 "$work"/round/*.pb.gz)
+field() { sed "s/.*$1=\([^ ]*\).*/\1/" <<<"$floor_line"; }
+floor=$(echo "scale=4; $(field zlib_cpu_seconds_per_round) / 15" | bc)
+floor_ld=$(echo "scale=4; $(field libdeflate_cpu_seconds_per_round) / 15" | bc)
+echo "floor, inflating the same bytes per 15 s: zlib cores=$floor ($(field zlib_mb_per_s) MB/s of output), libdeflate cores=$floor_ld ($(field libdeflate_mb_per_s) MB/s)"
+echo "profile sizes:"
+sed 's/^/  /' "$work/sizes.txt"
+for r in "${results[@]}"; do
+  c=$(sed 's/^cores=\([^ ]*\).*/\1/' <<<"${r#* }")
+  echo "${r%% *}: $(echo "scale=1; $c / $floor" | bc)x the zlib floor, $(echo "scale=1; $c / $floor_ld" | bc)x the libdeflate floor"
+done

@@ -1,0 +1,49 @@
+// Fast non-cryptographic hashing for in-memory tables: two independent 64-bit
+// lanes over eight bytes at a time, so that a 128-bit key can stand in for the
+// bytes it was computed from (collisions among billions of keys are
+// negligible). Seeded: tables that hold what targets send use a per-process
+// random seed, so that a target cannot choose names that collide with another
+// target's. Header-only, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace stoker {
+
+struct Hash128 {
+  uint64_t a = 0, b = 0;
+  bool operator==(const Hash128&) const = default;
+};
+
+inline uint64_t hash_mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+inline Hash128 hash_bytes(std::string_view s, uint64_t seed = 0) {
+  uint64_t a = 0x9ae16a3b2f90404full ^ s.size() ^ seed;
+  uint64_t b = 0xc3a5c85c97cb3127ull ^ s.size() ^ (seed * 0x9e3779b97f4a7c15ull);
+  auto step = [&](uint64_t w) {
+    a = (a ^ w) * 0xff51afd7ed558ccdull;
+    a ^= a >> 29;
+    b = (b ^ w) * 0xc4ceb9fe1a85ec53ull;
+    b ^= b >> 31;
+  };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    step(w);
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  step(tail);
+  return {hash_mix(a, 0x5bd1e995), hash_mix(b, 0x1b873593)};
+}
+
+// A random seed chosen once per process.
+uint64_t process_hash_seed();
+
+}  // namespace stoker

@@ -1,0 +1,131 @@
+#include "pprof/compress.h"
+
+#include <libdeflate.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+namespace stoker::pprof {
+
+namespace {
+
+struct FreeDecompressor {
+  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
+};
+struct FreeCompressor {
+  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+};
+
+libdeflate_decompressor* decompressor() {
+  thread_local std::unique_ptr<libdeflate_decompressor, FreeDecompressor> d(
+      libdeflate_alloc_decompressor());
+  return d.get();
+}
+
+libdeflate_compressor* compressor(int level) {
+  level = std::clamp(level, 1, 12);
+  thread_local std::unique_ptr<libdeflate_compressor, FreeCompressor> c[13];
+  if (!c[level]) c[level].reset(libdeflate_alloc_compressor(level));
+  return c[level].get();
+}
+
+// zlib's streaming inflate over one gzip member, only to say precisely why a
+// stream libdeflate refused is bad (truncated or corrupt).
+std::string explain_bad_gzip(std::string_view in) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return "corrupt gzip stream";
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  char buf[16 * 1024];
+  std::string why;
+  while (true) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    int rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc == Z_OK) continue;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+      why = "truncated gzip stream";
+    } else if (rc == Z_STREAM_END) {
+      why = "corrupt gzip stream";
+    } else {
+      why = std::string("corrupt gzip stream: ") + (zs.msg ? zs.msg : "inflate failed");
+    }
+    break;
+  }
+  inflateEnd(&zs);
+  return why;
+}
+
+}  // namespace
+
+bool is_gzip(std::string_view d) {
+  return d.size() >= 2 && static_cast<unsigned char>(d[0]) == 0x1f &&
+         static_cast<unsigned char>(d[1]) == 0x8b;
+}
+
+std::string gunzip(std::string_view in, size_t limit, std::string* out) {
+  out->clear();
+  std::string_view rest = in;
+  do {
+    if (rest.size() < 18) return "truncated gzip stream";
+    // The trailer's ISIZE is the size of a lone member (mod 2^32); DEFLATE
+    // cannot expand more than 1032:1, so a larger claim is not believed.
+    uint32_t isize;
+    std::memcpy(&isize, rest.data() + rest.size() - 4, 4);
+    size_t room = limit - out->size();
+    size_t cap = std::min({room, std::max<size_t>(isize, 4096), rest.size() * 1032});
+    size_t start = out->size();
+    while (true) {
+      out->resize(start + cap);
+      size_t in_used = 0, produced = 0;
+      auto rc = libdeflate_gzip_decompress_ex(decompressor(), rest.data(), rest.size(),
+                                              out->data() + start, cap, &in_used, &produced);
+      if (rc == LIBDEFLATE_SUCCESS) {
+        out->resize(start + produced);
+        rest.remove_prefix(in_used);
+        break;
+      }
+      if (rc == LIBDEFLATE_INSUFFICIENT_SPACE) {
+        if (cap >= room) {
+          out->clear();
+          return "decompressed profile exceeds " + std::to_string(limit) +
+                 " bytes (possible gzip bomb)";
+        }
+        cap = std::min(room, cap * 2);
+        continue;
+      }
+      out->clear();
+      return explain_bad_gzip(rest);
+    }
+  } while (!rest.empty() && is_gzip(rest));
+  // Anything after the last member (padding some writers add) is ignored, as
+  // Go's reader ignores trailing zeros.
+  return "";
+}
+
+std::string gzip(std::string_view in, int level) {
+  libdeflate_compressor* c = compressor(level);
+  std::string out(libdeflate_gzip_compress_bound(c, in.size()), '\0');
+  size_t n = libdeflate_gzip_compress(c, in.data(), in.size(), out.data(), out.size());
+  out.resize(n);
+  return out;
+}
+
+std::string zlib_compress(std::string_view in, int level) {
+  libdeflate_compressor* c = compressor(level);
+  std::string out(libdeflate_zlib_compress_bound(c, in.size()), '\0');
+  size_t n = libdeflate_zlib_compress(c, in.data(), in.size(), out.data(), out.size());
+  out.resize(n);
+  return out;
+}
+
+bool zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out) {
+  out->resize(raw_size);
+  return libdeflate_zlib_decompress(decompressor(), in.data(), in.size(), out->data(), raw_size,
+                                    nullptr) == LIBDEFLATE_SUCCESS;
+}
+
+}  // namespace stoker::pprof

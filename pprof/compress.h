@@ -1,0 +1,29 @@
+// Compression for profiles and storage blocks, with libdeflate (whole-buffer
+// DEFLATE, about twice zlib's speed) and thread-local (de)compressors.
+// Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace stoker::pprof {
+
+// True when `data` starts with the gzip magic bytes.
+bool is_gzip(std::string_view data);
+
+// Inflates a gzip stream — several members in a row, as RFC 1952 allows, are
+// one stream — into `out`, failing once more than `limit` bytes would be
+// produced. Returns "" on success, otherwise the error ("truncated gzip
+// stream", "corrupt gzip stream: …", "decompressed profile exceeds …").
+std::string gunzip(std::string_view in, size_t limit, std::string* out);
+// Compresses `in` as one gzip member. Level 1 (fastest) to 12 (smallest);
+// 6 is about zlib's default size in less time.
+std::string gzip(std::string_view in, int level = 6);
+
+// zlib-format (RFC 1950) buffers, for storage blocks.
+std::string zlib_compress(std::string_view in, int level = 6);
+// Inflates `in`, which must inflate to exactly `raw_size` bytes, into `out`.
+bool zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out);
+
+}  // namespace stoker::pprof

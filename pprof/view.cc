@@ -1,0 +1,864 @@
+#include "pprof/view.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <unordered_set>
+
+#include "model/encoding.h"
+
+namespace stoker::pprof {
+
+namespace {
+
+// Protobuf wire types.
+constexpr uint32_t kVarint = 0, kFixed64 = 1, kLen = 2, kStartGroup = 3, kEndGroup = 4,
+                   kFixed32 = 5;
+
+// Reads protobuf wire format; ok() turns false on anything malformed and stays false.
+class Wire {
+ public:
+  explicit Wire(std::string_view s)
+      : p_(reinterpret_cast<const uint8_t*>(s.data())), end_(p_ + s.size()) {}
+  bool more() const { return ok_ && p_ < end_; }
+  bool ok() const { return ok_; }
+  void fail() { ok_ = false; }
+
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ >= end_) return fail(), 0;
+      uint8_t b = *p_++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return fail(), 0;
+  }
+  bool tag(uint32_t* field, uint32_t* wire) {
+    uint64_t t = varint();
+    if (!ok_ || (t >> 3) == 0 || (t >> 3) > 0x1fffffff) return fail(), false;
+    *field = static_cast<uint32_t>(t >> 3);
+    *wire = static_cast<uint32_t>(t & 7);
+    return true;
+  }
+  std::string_view bytes() {
+    uint64_t n = varint();
+    if (!ok_ || n > static_cast<uint64_t>(end_ - p_)) return fail(), std::string_view();
+    std::string_view out(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return out;
+  }
+  // Skips a field of wire type `wire` (groups included, to a bounded depth).
+  void skip(uint32_t wire, int depth = 0) {
+    switch (wire) {
+      case kVarint:
+        varint();
+        return;
+      case kFixed64:
+        advance(8);
+        return;
+      case kLen:
+        bytes();
+        return;
+      case kFixed32:
+        advance(4);
+        return;
+      case kStartGroup: {
+        if (depth > 16) return fail();
+        uint32_t f, w;
+        while (more() && tag(&f, &w)) {
+          if (w == kEndGroup) return;
+          skip(w, depth + 1);
+        }
+        return fail();
+      }
+      default:
+        return fail();
+    }
+  }
+  // A repeated scalar field: one varint, or a packed run of them.
+  template <typename Out>
+  void repeated(uint32_t wire, Out out) {
+    if (wire == kVarint) {
+      out(varint());
+    } else if (wire == kLen) {
+      Wire packed(bytes());
+      while (packed.more()) out(packed.varint());
+      if (!packed.ok()) fail();
+    } else {
+      skip(wire);
+    }
+  }
+  // A singular varint field (a wrong wire type is skipped, as protobuf does).
+  void scalar(uint32_t wire, uint64_t* out) {
+    if (wire == kVarint) {
+      *out = varint();
+    } else {
+      skip(wire);
+    }
+  }
+  void scalar(uint32_t wire, int64_t* out) {
+    uint64_t v = static_cast<uint64_t>(*out);
+    scalar(wire, &v);
+    *out = static_cast<int64_t>(v);
+  }
+  void scalar(uint32_t wire, bool* out) {
+    uint64_t v = *out;
+    scalar(wire, &v);
+    *out = v != 0;
+  }
+
+ private:
+  void advance(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) return fail();
+    p_ += n;
+  }
+  const uint8_t* p_;
+  const uint8_t* end_;
+  bool ok_ = true;
+};
+
+// Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), with
+// an ASCII fast path: function names are mostly ASCII.
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const uint8_t* end = p + s.size();
+  while (p < end) {
+    if (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if ((w & 0x8080808080808080ull) == 0) {
+        p += 8;
+        continue;
+      }
+    }
+    uint8_t c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+void parse_value_type(std::string_view data, View::ValueType* vt, Wire* outer) {
+  Wire w(data);
+  uint32_t f, t;
+  while (w.more() && w.tag(&f, &t)) {
+    if (f == 1) {
+      w.scalar(t, &vt->type);
+    } else if (f == 2) {
+      w.scalar(t, &vt->unit);
+    } else {
+      w.skip(t);
+    }
+  }
+  if (!w.ok()) outer->fail();
+}
+
+// Sizes the arrays before parsing: counts the top-level messages of each
+// kind (a cheap skim over tags and lengths) and bounds the nested repeats by
+// the bytes of the messages that hold them.
+void reserve(View& v) {
+  Wire w(v.buf);
+  size_t samples = 0, sample_bytes = 0, locations = 0, location_bytes = 0, functions = 0,
+         mappings = 0, strings = 0;
+  uint32_t field, wire;
+  while (w.more() && w.tag(&field, &wire)) {
+    if (wire != kLen) {
+      w.skip(wire);
+      continue;
+    }
+    size_t n = w.bytes().size();
+    switch (field) {
+      case 2:
+        ++samples, sample_bytes += n;
+        break;
+      case 3:
+        ++mappings;
+        break;
+      case 4:
+        ++locations, location_bytes += n;
+        break;
+      case 5:
+        ++functions;
+        break;
+      case 6:
+        ++strings;
+        break;
+      default:
+        break;
+    }
+  }
+  v.samples.reserve(samples);
+  v.locations.reserve(locations);
+  v.functions.reserve(functions);
+  v.mappings.reserve(mappings);
+  v.strings.reserve(strings);
+  // A location id or value takes at least a byte; Go's ids and counts take 1–3.
+  v.sample_locations.reserve(sample_bytes / 2);
+  v.values.reserve(samples * 4);
+  v.lines.reserve(locations + location_bytes / 16);
+}
+
+bool parse(View& v, const Limits& limits, std::string* error) {
+  reserve(v);
+  Wire w(v.buf);
+  uint32_t field, wire;
+  while (w.more() && w.tag(&field, &wire)) {
+    if (field >= 1 && field <= 6 && wire != kLen) {
+      w.skip(wire);  // a message or string field with another wire type: unknown
+      continue;
+    }
+    switch (field) {
+      case 1: {
+        View::ValueType vt;
+        parse_value_type(w.bytes(), &vt, &w);
+        v.sample_types.push_back(vt);
+        break;
+      }
+      case 2: {
+        if (v.samples.size() >= limits.max_samples) {
+          *error = "profile has more than " + std::to_string(limits.max_samples) +
+                   " samples (the limit)";
+          return false;
+        }
+        View::Sample s;
+        s.loc_begin = static_cast<uint32_t>(v.sample_locations.size());
+        s.value_begin = static_cast<uint32_t>(v.values.size());
+        s.label_begin = static_cast<uint32_t>(v.labels.size());
+        Wire m(w.bytes());
+        uint32_t f, t;
+        while (m.more() && m.tag(&f, &t)) {
+          if (f == 1) {
+            m.repeated(t, [&](uint64_t x) { v.sample_locations.push_back(x); });
+          } else if (f == 2) {
+            m.repeated(t, [&](uint64_t x) { v.values.push_back(static_cast<int64_t>(x)); });
+          } else if (f == 3 && t == kLen) {
+            View::Label l;
+            Wire lw(m.bytes());
+            uint32_t lf, lt;
+            while (lw.more() && lw.tag(&lf, &lt)) {
+              if (lf == 1) {
+                lw.scalar(lt, &l.key);
+              } else if (lf == 2) {
+                lw.scalar(lt, &l.str);
+              } else if (lf == 3) {
+                lw.scalar(lt, &l.num);
+              } else if (lf == 4) {
+                lw.scalar(lt, &l.num_unit);
+              } else {
+                lw.skip(lt);
+              }
+            }
+            if (!lw.ok()) m.fail();
+            v.labels.push_back(l);
+          } else {
+            m.skip(t);
+          }
+        }
+        if (!m.ok()) w.fail();
+        s.loc_count = static_cast<uint32_t>(v.sample_locations.size() - s.loc_begin);
+        s.value_count = static_cast<uint32_t>(v.values.size() - s.value_begin);
+        s.label_count = static_cast<uint32_t>(v.labels.size() - s.label_begin);
+        v.samples.push_back(s);
+        break;
+      }
+      case 3: {
+        View::Mapping mp;
+        Wire m(w.bytes());
+        uint32_t f, t;
+        while (m.more() && m.tag(&f, &t)) {
+          switch (f) {
+            case 1:
+              m.scalar(t, &mp.id);
+              break;
+            case 2:
+              m.scalar(t, &mp.memory_start);
+              break;
+            case 3:
+              m.scalar(t, &mp.memory_limit);
+              break;
+            case 4:
+              m.scalar(t, &mp.file_offset);
+              break;
+            case 5:
+              m.scalar(t, &mp.filename);
+              break;
+            case 6:
+              m.scalar(t, &mp.build_id);
+              break;
+            case 7:
+              m.scalar(t, &mp.has_functions);
+              break;
+            case 8:
+              m.scalar(t, &mp.has_filenames);
+              break;
+            case 9:
+              m.scalar(t, &mp.has_line_numbers);
+              break;
+            case 10:
+              m.scalar(t, &mp.has_inline_frames);
+              break;
+            default:
+              m.skip(t);
+          }
+        }
+        if (!m.ok()) w.fail();
+        v.mappings.push_back(mp);
+        break;
+      }
+      case 4: {
+        if (v.locations.size() >= limits.max_locations) {
+          *error = "profile has more than " + std::to_string(limits.max_locations) +
+                   " locations (the limit)";
+          return false;
+        }
+        View::Location loc;
+        loc.line_begin = static_cast<uint32_t>(v.lines.size());
+        Wire m(w.bytes());
+        uint32_t f, t;
+        while (m.more() && m.tag(&f, &t)) {
+          if (f == 1) {
+            m.scalar(t, &loc.id);
+          } else if (f == 2) {
+            m.scalar(t, &loc.mapping_id);
+          } else if (f == 3) {
+            m.scalar(t, &loc.address);
+          } else if (f == 4 && t == kLen) {
+            View::Line line;
+            Wire lw(m.bytes());
+            uint32_t lf, lt;
+            while (lw.more() && lw.tag(&lf, &lt)) {
+              if (lf == 1) {
+                lw.scalar(lt, &line.function_id);
+              } else if (lf == 2) {
+                lw.scalar(lt, &line.line);
+              } else if (lf == 3) {
+                lw.scalar(lt, &line.column);
+              } else {
+                lw.skip(lt);
+              }
+            }
+            if (!lw.ok()) m.fail();
+            v.lines.push_back(line);
+          } else if (f == 5) {
+            m.scalar(t, &loc.is_folded);
+          } else {
+            m.skip(t);
+          }
+        }
+        if (!m.ok()) w.fail();
+        loc.line_count = static_cast<uint32_t>(v.lines.size() - loc.line_begin);
+        v.locations.push_back(loc);
+        break;
+      }
+      case 5: {
+        View::Function fn;
+        Wire m(w.bytes());
+        uint32_t f, t;
+        while (m.more() && m.tag(&f, &t)) {
+          switch (f) {
+            case 1:
+              m.scalar(t, &fn.id);
+              break;
+            case 2:
+              m.scalar(t, &fn.name);
+              break;
+            case 3:
+              m.scalar(t, &fn.system_name);
+              break;
+            case 4:
+              m.scalar(t, &fn.filename);
+              break;
+            case 5:
+              m.scalar(t, &fn.start_line);
+              break;
+            default:
+              m.skip(t);
+          }
+        }
+        if (!m.ok()) w.fail();
+        v.functions.push_back(fn);
+        break;
+      }
+      case 6: {
+        std::string_view str = w.bytes();
+        // proto3 strings are UTF-8; protobuf refuses a message that breaks that.
+        if (!valid_utf8(str)) w.fail();
+        v.strings.push_back(str);
+        break;
+      }
+      case 7:
+        w.scalar(wire, &v.drop_frames);
+        break;
+      case 8:
+        w.scalar(wire, &v.keep_frames);
+        break;
+      case 9:
+        w.scalar(wire, &v.time_nanos);
+        break;
+      case 10:
+        w.scalar(wire, &v.duration_nanos);
+        break;
+      case 11:
+        if (wire == kLen) {
+          parse_value_type(w.bytes(), &v.period_type, &w);
+        } else {
+          w.skip(wire);
+        }
+        break;
+      case 12:
+        w.scalar(wire, &v.period);
+        break;
+      case 13:
+        w.repeated(wire, [&](uint64_t x) { v.comments.push_back(static_cast<int64_t>(x)); });
+        break;
+      case 14:
+        w.scalar(wire, &v.default_sample_type);
+        break;
+      default:
+        w.skip(wire);
+    }
+  }
+  if (!w.ok()) {
+    *error = "not a valid pprof protobuf message";
+    return false;
+  }
+  return true;
+}
+
+// Which ids of one kind a profile defines: a dense bitmap for Go's 1..N, a
+// hash set otherwise.
+class IdSet {
+ public:
+  template <typename Items, typename IdOf>
+  IdSet(const Items& items, IdOf id_of) {
+    uint64_t max_id = 0;
+    for (const auto& x : items) max_id = std::max<uint64_t>(max_id, id_of(x));
+    dense_ = max_id <= 4 * items.size() + 1024;
+    if (dense_) seen_.assign(static_cast<size_t>(max_id) + 1, 0);
+  }
+  // False when `id` is zero or already present.
+  bool add(uint64_t id) {
+    if (id == 0) return false;
+    if (dense_) {
+      if (id >= seen_.size() || seen_[id]) return false;
+      seen_[id] = 1;
+      return true;
+    }
+    return set_.insert(id).second;
+  }
+  bool has(uint64_t id) const {
+    if (dense_) return id < seen_.size() && seen_[id];
+    return set_.count(id) != 0;
+  }
+
+ private:
+  bool dense_ = true;
+  std::vector<uint8_t> seen_;
+  std::unordered_set<uint64_t> set_;
+};
+
+// Protobuf encoding.
+using enc::put_varint;
+void put_tag(std::string& out, uint32_t field, uint32_t wire) {
+  put_varint(out, (static_cast<uint64_t>(field) << 3) | wire);
+}
+void put_scalar(std::string& out, uint32_t field, uint64_t v) {
+  if (v == 0) return;
+  put_tag(out, field, kVarint);
+  put_varint(out, v);
+}
+void put_scalar(std::string& out, uint32_t field, int64_t v) {
+  put_scalar(out, field, static_cast<uint64_t>(v));
+}
+void put_bytes(std::string& out, uint32_t field, std::string_view b) {
+  put_tag(out, field, kLen);
+  put_varint(out, b.size());
+  out.append(b);
+}
+template <typename T>
+void put_packed(std::string& out, uint32_t field, const T* begin, size_t n, std::string& scratch) {
+  if (n == 0) return;
+  // Varints straight into a buffer sized for the worst case, then one append.
+  scratch.resize(n * 10);
+  char* p = scratch.data();
+  for (size_t i = 0; i < n; ++i) {
+    auto v = static_cast<uint64_t>(begin[i]);
+    while (v >= 0x80) {
+      *p++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
+  }
+  put_bytes(out, field, std::string_view(scratch.data(), static_cast<size_t>(p - scratch.data())));
+}
+std::string value_type(const View::ValueType& vt) {
+  std::string m;
+  put_scalar(m, 1, vt.type);
+  put_scalar(m, 2, vt.unit);
+  return m;
+}
+
+}  // namespace
+
+std::string View::encode() const {
+  std::string out, m, sub, scratch;
+  out.reserve(buf.size() + 64);
+  for (const auto& vt : sample_types) put_bytes(out, 1, value_type(vt));
+  for (const auto& s : samples) {
+    m.clear();
+    put_packed(m, 1, sample_locations.data() + s.loc_begin, s.loc_count, scratch);
+    put_packed(m, 2, values.data() + s.value_begin, s.value_count, scratch);
+    for (uint32_t i = 0; i < s.label_count; ++i) {
+      const Label& l = labels[s.label_begin + i];
+      sub.clear();
+      put_scalar(sub, 1, l.key);
+      put_scalar(sub, 2, l.str);
+      put_scalar(sub, 3, l.num);
+      put_scalar(sub, 4, l.num_unit);
+      put_bytes(m, 3, sub);
+    }
+    put_bytes(out, 2, m);
+  }
+  for (const auto& mp : mappings) {
+    m.clear();
+    put_scalar(m, 1, mp.id);
+    put_scalar(m, 2, mp.memory_start);
+    put_scalar(m, 3, mp.memory_limit);
+    put_scalar(m, 4, mp.file_offset);
+    put_scalar(m, 5, mp.filename);
+    put_scalar(m, 6, mp.build_id);
+    put_scalar(m, 7, static_cast<uint64_t>(mp.has_functions));
+    put_scalar(m, 8, static_cast<uint64_t>(mp.has_filenames));
+    put_scalar(m, 9, static_cast<uint64_t>(mp.has_line_numbers));
+    put_scalar(m, 10, static_cast<uint64_t>(mp.has_inline_frames));
+    put_bytes(out, 3, m);
+  }
+  for (const auto& loc : locations) {
+    m.clear();
+    put_scalar(m, 1, loc.id);
+    put_scalar(m, 2, loc.mapping_id);
+    put_scalar(m, 3, loc.address);
+    for (uint32_t i = 0; i < loc.line_count; ++i) {
+      const Line& line = lines[loc.line_begin + i];
+      sub.clear();
+      put_scalar(sub, 1, line.function_id);
+      put_scalar(sub, 2, line.line);
+      put_scalar(sub, 3, line.column);
+      put_bytes(m, 4, sub);
+    }
+    put_scalar(m, 5, static_cast<uint64_t>(loc.is_folded));
+    put_bytes(out, 4, m);
+  }
+  for (const auto& fn : functions) {
+    m.clear();
+    put_scalar(m, 1, fn.id);
+    put_scalar(m, 2, fn.name);
+    put_scalar(m, 3, fn.system_name);
+    put_scalar(m, 4, fn.filename);
+    put_scalar(m, 5, fn.start_line);
+    put_bytes(out, 5, m);
+  }
+  for (auto s : strings) put_bytes(out, 6, s);
+  put_scalar(out, 7, drop_frames);
+  put_scalar(out, 8, keep_frames);
+  put_scalar(out, 9, time_nanos);
+  put_scalar(out, 10, duration_nanos);
+  if (period_type.type || period_type.unit) put_bytes(out, 11, value_type(period_type));
+  put_scalar(out, 12, period);
+  put_packed(out, 13, comments.data(), comments.size(), scratch);
+  put_scalar(out, 14, default_sample_type);
+  return out;
+}
+
+void View::prune() {
+  // Locations the samples use, then what those locations use.
+  IdSet used_locs(locations, [](const Location& l) { return l.id; });
+  for (const auto& s : samples) {
+    for (uint32_t i = 0; i < s.loc_count; ++i) used_locs.add(sample_locations[s.loc_begin + i]);
+  }
+  size_t kept = 0;
+  for (const auto& l : locations) kept += used_locs.has(l.id);
+  if (kept == locations.size()) return;  // nothing dropped anywhere
+
+  IdSet used_fns(functions, [](const Function& f) { return f.id; });
+  IdSet used_maps(mappings, [](const Mapping& m) { return m.id; });
+  std::vector<Location> locs;
+  std::vector<Line> new_lines;
+  locs.reserve(kept);
+  for (const auto& l : locations) {
+    if (!used_locs.has(l.id)) continue;
+    Location c = l;
+    c.line_begin = static_cast<uint32_t>(new_lines.size());
+    for (uint32_t i = 0; i < l.line_count; ++i) {
+      new_lines.push_back(lines[l.line_begin + i]);
+      used_fns.add(lines[l.line_begin + i].function_id);
+    }
+    used_maps.add(l.mapping_id);
+    locs.push_back(c);
+  }
+  locations.swap(locs);
+  lines.swap(new_lines);
+  std::erase_if(functions, [&](const Function& f) { return !used_fns.has(f.id); });
+  std::erase_if(mappings, [&](const Mapping& m) { return !used_maps.has(m.id); });
+
+  // Strings: keep those still referred to, in their order, and renumber.
+  std::vector<int64_t> remap(strings.size(), -1);
+  auto use = [&](int64_t i) {
+    if (i >= 0 && static_cast<size_t>(i) < remap.size()) remap[static_cast<size_t>(i)] = 0;
+  };
+  use(0);
+  for (const auto& vt : sample_types) use(vt.type), use(vt.unit);
+  use(period_type.type);
+  use(period_type.unit);
+  for (int64_t i : {drop_frames, keep_frames, default_sample_type, doc_url}) use(i);
+  for (int64_t c : comments) use(c);
+  for (const auto& m : mappings) use(m.filename), use(m.build_id);
+  for (const auto& f : functions) use(f.name), use(f.system_name), use(f.filename);
+  for (const auto& s : samples) {
+    for (uint32_t i = 0; i < s.label_count; ++i) {
+      const Label& l = labels[s.label_begin + i];
+      use(l.key), use(l.str), use(l.num_unit);
+    }
+  }
+  std::vector<std::string_view> kept_strings;
+  for (size_t i = 0; i < strings.size(); ++i) {
+    if (remap[i] < 0) continue;
+    remap[i] = static_cast<int64_t>(kept_strings.size());
+    kept_strings.push_back(strings[i]);
+  }
+  if (kept_strings.size() == strings.size()) return;
+  strings.swap(kept_strings);
+  if (!string_hashes.empty()) {
+    size_t n = 0;
+    for (size_t i = 0; i < remap.size(); ++i) {
+      if (remap[i] >= 0) string_hashes[n++] = string_hashes[i];
+    }
+    string_hashes.resize(n);
+  }
+  auto re = [&](int64_t& i) {
+    if (i >= 0 && static_cast<size_t>(i) < remap.size()) i = remap[static_cast<size_t>(i)];
+  };
+  for (auto& vt : sample_types) re(vt.type), re(vt.unit);
+  re(period_type.type);
+  re(period_type.unit);
+  re(drop_frames);
+  re(keep_frames);
+  re(default_sample_type);
+  re(doc_url);
+  for (auto& c : comments) re(c);
+  for (auto& m : mappings) re(m.filename), re(m.build_id);
+  for (auto& f : functions) re(f.name), re(f.system_name), re(f.filename);
+  // Labels of dropped samples may refer to dropped strings: only the kept
+  // samples' labels are renumbered (the others are never read).
+  for (const auto& s : samples) {
+    for (uint32_t i = 0; i < s.label_count; ++i) {
+      Label& l = labels[s.label_begin + i];
+      re(l.key), re(l.str), re(l.num_unit);
+    }
+  }
+}
+
+Profile View::to_proto() const {
+  Profile p;
+  p.ParseFromString(encode());
+  return p;
+}
+
+std::string validate(const View& v, const Limits& limits) {
+  const auto nstr = static_cast<int64_t>(v.strings.size());
+  if (nstr == 0 || !v.strings[0].empty()) return "string_table[0] must be ''";
+  auto bad_str = [&](int64_t i) { return i < 0 || i >= nstr; };
+  if (v.sample_types.empty()) return "profile has no sample types";
+  for (const auto& vt : v.sample_types) {
+    if (bad_str(vt.type) || bad_str(vt.unit)) return "sample type refers to a missing string";
+  }
+  if (bad_str(v.period_type.type) || bad_str(v.period_type.unit)) {
+    return "period type refers to a missing string";
+  }
+  for (int64_t i : {v.drop_frames, v.keep_frames, v.default_sample_type, v.doc_url}) {
+    if (bad_str(i)) return "profile header refers to a missing string";
+  }
+  for (int64_t c : v.comments) {
+    if (bad_str(c)) return "comment refers to a missing string";
+  }
+  if (v.samples.size() > limits.max_samples) {
+    return "profile has " + std::to_string(v.samples.size()) + " samples, more than the limit of " +
+           std::to_string(limits.max_samples);
+  }
+  if (v.locations.size() > limits.max_locations) {
+    return "profile has " + std::to_string(v.locations.size()) +
+           " locations, more than the limit of " + std::to_string(limits.max_locations);
+  }
+  IdSet mappings(v.mappings, [](const auto& m) { return m.id; });
+  for (const auto& m : v.mappings) {
+    if (!mappings.add(m.id)) return "mapping id is zero or repeated";
+    if (bad_str(m.filename) || bad_str(m.build_id)) return "mapping refers to a missing string";
+  }
+  IdSet functions(v.functions, [](const auto& f) { return f.id; });
+  for (const auto& f : v.functions) {
+    if (!functions.add(f.id)) return "function id is zero or repeated";
+    if (bad_str(f.name) || bad_str(f.system_name) || bad_str(f.filename)) {
+      return "function refers to a missing string";
+    }
+  }
+  IdSet locations(v.locations, [](const auto& l) { return l.id; });
+  for (const auto& l : v.locations) {
+    if (!locations.add(l.id)) return "location id is zero or repeated";
+    if (l.mapping_id != 0 && !mappings.has(l.mapping_id)) {
+      return "location " + std::to_string(l.id) + " refers to missing mapping " +
+             std::to_string(l.mapping_id);
+    }
+    for (uint32_t i = 0; i < l.line_count; ++i) {
+      uint64_t fn = v.lines[l.line_begin + i].function_id;
+      if (!functions.has(fn)) {
+        return "location " + std::to_string(l.id) + " refers to missing function " +
+               std::to_string(fn);
+      }
+    }
+  }
+  const size_t nvalues = v.sample_types.size();
+  for (const auto& s : v.samples) {
+    if (s.value_count != nvalues) {
+      return "a sample has " + std::to_string(s.value_count) + " values but the profile has " +
+             std::to_string(nvalues) + " sample types";
+    }
+    for (uint32_t i = 0; i < s.loc_count; ++i) {
+      uint64_t id = v.sample_locations[s.loc_begin + i];
+      if (!locations.has(id)) return "a sample refers to missing location " + std::to_string(id);
+    }
+    for (uint32_t i = 0; i < s.label_count; ++i) {
+      const auto& lab = v.labels[s.label_begin + i];
+      if (bad_str(lab.key) || bad_str(lab.str) || bad_str(lab.num_unit)) {
+        return "a sample label refers to a missing string";
+      }
+    }
+  }
+  return "";
+}
+
+namespace {
+
+// Views are reused: their buffers and arrays keep their allocations, so the
+// collector does not allocate and free a profile's worth of memory per scrape
+// (which also left glibc's per-thread arenas fragmented). Bounded: a few views,
+// none holding more than kMaxPooledBytes.
+class ViewPool {
+ public:
+  std::shared_ptr<View> acquire() {
+    std::unique_ptr<View> v;
+    {
+      std::lock_guard lock(mu_);
+      if (!free_.empty()) {
+        v = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!v) v = std::make_unique<View>();
+    return std::shared_ptr<View>(v.release(), [this](View* p) { release(p); });
+  }
+
+ private:
+  static constexpr size_t kMaxPooled = 4;
+  static constexpr size_t kMaxPooledBytes = 4u << 20;
+
+  void release(View* p) {
+    std::unique_ptr<View> v(p);
+    if (v->buf.capacity() > kMaxPooledBytes) return;
+    v->reset();
+    std::lock_guard lock(mu_);
+    if (free_.size() < kMaxPooled) free_.push_back(std::move(v));
+  }
+  std::mutex mu_;
+  std::vector<std::unique_ptr<View>> free_;
+};
+
+ViewPool& view_pool() {
+  static auto* pool = new ViewPool;  // never destroyed: views may outlive statics
+  return *pool;
+}
+
+}  // namespace
+
+void View::reset() {
+  buf.clear();
+  strings.clear();
+  sample_types.clear();
+  period_type = {};
+  period = time_nanos = duration_nanos = 0;
+  drop_frames = keep_frames = default_sample_type = doc_url = 0;
+  comments.clear();
+  mappings.clear();
+  functions.clear();
+  locations.clear();
+  lines.clear();
+  samples.clear();
+  sample_locations.clear();
+  values.clear();
+  labels.clear();
+  string_hashes.clear();
+}
+
+DecodedView decode_view(std::string_view body, const Limits& limits) {
+  DecodedView d;
+  if (body.empty()) {
+    d.error = "empty body";
+    return d;
+  }
+  auto v = view_pool().acquire();
+  if (is_gzip(body)) {
+    d.error = gunzip(body, limits.max_decompressed, &v->buf);
+    if (!d.error.empty()) return d;
+  } else {
+    if (body.size() > limits.max_decompressed) {
+      d.error = "profile exceeds " + std::to_string(limits.max_decompressed) + " bytes";
+      return d;
+    }
+    v->buf.assign(body);
+  }
+  d.raw_size = v->buf.size();
+  if (v->buf.size() > static_cast<size_t>(UINT32_MAX) || !parse(*v, limits, &d.error)) {
+    if (d.error.empty()) d.error = "not a valid pprof protobuf message";
+    return d;
+  }
+  d.error = validate(*v, limits);
+  if (d.error.empty()) d.view = std::move(v);
+  return d;
+}
+
+std::shared_ptr<View> view_of(const Profile& p) {
+  auto d = decode_view(p.SerializeAsString(), Limits{SIZE_MAX, SIZE_MAX, SIZE_MAX});
+  if (d.view) return d.view;
+  // An invalid profile still gets a view (tests build those on purpose).
+  auto v = std::make_shared<View>();
+  v->buf = p.SerializeAsString();
+  std::string err;
+  parse(*v, Limits{SIZE_MAX, SIZE_MAX, SIZE_MAX}, &err);
+  return v;
+}
+
+}  // namespace stoker::pprof

@@ -1,0 +1,129 @@
+// View: a pprof profile decoded straight from the wire into flat arrays.
+//
+// The collector's hot path (decode, validate, delta, store, forward) works on
+// this instead of a protobuf object tree: one pass over the bytes, strings as
+// views into the inflated buffer the View owns, every repeated field in one
+// contiguous array, no allocation per message. Field numbers and semantics
+// follow perftools.profiles.Profile (proto/profile.proto): unknown fields are
+// skipped, repeated scalars may be packed or not, a scalar given twice keeps
+// the last value. Pure value type; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/hash.h"
+#include "pprof/pprof_decode.h"
+
+namespace stoker::pprof {
+
+struct View {
+  struct ValueType {
+    int64_t type = 0, unit = 0;  // string indices
+  };
+  struct Mapping {
+    uint64_t id = 0, memory_start = 0, memory_limit = 0, file_offset = 0;
+    int64_t filename = 0, build_id = 0;
+    bool has_functions = false, has_filenames = false, has_line_numbers = false,
+         has_inline_frames = false;
+  };
+  struct Function {
+    uint64_t id = 0;
+    int64_t name = 0, system_name = 0, filename = 0, start_line = 0;
+  };
+  struct Line {
+    uint64_t function_id = 0;
+    int64_t line = 0, column = 0;
+  };
+  struct Location {
+    uint64_t id = 0, mapping_id = 0, address = 0;
+    bool is_folded = false;
+    uint32_t line_begin = 0, line_count = 0;  // in `lines`, innermost first
+  };
+  struct Label {
+    int64_t key = 0, str = 0, num = 0, num_unit = 0;
+  };
+  struct Sample {
+    uint32_t loc_begin = 0, loc_count = 0;      // in `sample_locations`, leaf first
+    uint32_t value_begin = 0, value_count = 0;  // in `values`
+    uint32_t label_begin = 0, label_count = 0;  // in `labels`
+  };
+
+  std::string buf;  // the protobuf bytes; `strings` point into it
+  std::vector<std::string_view> strings;
+  std::vector<ValueType> sample_types;
+  ValueType period_type;
+  int64_t period = 0, time_nanos = 0, duration_nanos = 0;
+  int64_t drop_frames = 0, keep_frames = 0, default_sample_type = 0, doc_url = 0;
+  std::vector<int64_t> comments;
+  std::vector<Mapping> mappings;
+  std::vector<Function> functions;
+  std::vector<Location> locations;
+  std::vector<Line> lines;
+  std::vector<Sample> samples;
+  std::vector<uint64_t> sample_locations;
+  std::vector<int64_t> values;
+  std::vector<Label> labels;
+  // Seeded 128-bit hashes of `strings` (model/hash.h), computed once by
+  // hash_strings() for whoever needs them first (delta, storage).
+  std::vector<Hash128> string_hashes;
+
+  void hash_strings() {
+    if (string_hashes.size() == strings.size()) return;
+    const uint64_t seed = process_hash_seed();
+    string_hashes.resize(strings.size());
+    for (size_t i = 0; i < strings.size(); ++i) string_hashes[i] = hash_bytes(strings[i], seed);
+  }
+  Hash128 string_hash(int64_t i) const {
+    return i >= 0 && static_cast<size_t>(i) < string_hashes.size()
+               ? string_hashes[static_cast<size_t>(i)]
+               : Hash128{};
+  }
+
+  std::string_view str(int64_t i) const {
+    return i >= 0 && static_cast<size_t>(i) < strings.size() ? strings[static_cast<size_t>(i)]
+                                                             : std::string_view();
+  }
+  int64_t* sample_values(const Sample& s) { return values.data() + s.value_begin; }
+  const int64_t* sample_values(const Sample& s) const { return values.data() + s.value_begin; }
+
+  // Empties the view, keeping its allocations.
+  void reset();
+  // Bytes the view holds (its buffer and arrays).
+  size_t memory_bytes() const {
+    return buf.capacity() + strings.capacity() * sizeof(std::string_view) +
+           sample_types.capacity() * sizeof(ValueType) + comments.capacity() * sizeof(int64_t) +
+           mappings.capacity() * sizeof(Mapping) + functions.capacity() * sizeof(Function) +
+           locations.capacity() * sizeof(Location) + lines.capacity() * sizeof(Line) +
+           samples.capacity() * sizeof(Sample) + sample_locations.capacity() * sizeof(uint64_t) +
+           values.capacity() * sizeof(int64_t) + labels.capacity() * sizeof(Label) +
+           string_hashes.capacity() * sizeof(Hash128);
+  }
+  // Drops the locations, functions, mappings and strings that no sample
+  // refers to any more (after samples were dropped), renumbering strings.
+  // Fast when there is nothing to drop.
+  void prune();
+  // The protobuf encoding of the profile (what pprof files hold, before gzip).
+  std::string encode() const;
+  // The same profile as protobuf objects (for tests and the non-hot paths).
+  Profile to_proto() const;
+};
+
+struct DecodedView {
+  std::shared_ptr<View> view;  // set on success
+  std::string error;           // set on failure
+  size_t raw_size = 0;         // uncompressed protobuf size
+};
+
+// Decodes gzipped or raw pprof into a View and validates it as validate()
+// does for protobuf objects; the errors are the same.
+DecodedView decode_view(std::string_view body, const Limits& limits = {});
+// A View of a protobuf profile (serializes and decodes it).
+std::shared_ptr<View> view_of(const Profile& p);
+// Checks the internal references of a view; returns "" when valid.
+std::string validate(const View& v, const Limits& limits = {});
+
+}  // namespace stoker::pprof
