@@ -54,6 +54,11 @@ for _ in $(seq 1 100); do
   grep -q serving "$work/farm.log" && break
   sleep 0.2
 done
+if ! kill -0 "$farm" 2>/dev/null || ! grep -q serving "$work/farm.log"; then
+  echo "fleet_bench: the farm did not start (is something else listening on 127.0.x.y:6060?):" >&2
+  cat "$work/farm.log" >&2
+  exit 1
+fi
 targets=$(python3 -c "import sys; n=int(sys.argv[1]); print(', '.join(f'\"127.0.{1 + i // 250}.{1 + i % 250}:6060\"' for i in range(n)))" "$services")
 
 ticks=$(getconf CLK_TCK)

@@ -1,5 +1,7 @@
 #include "collector/scrape_loop.h"
 
+#include <atomic>
+
 #include "net/asio_pch.h"
 #include "net/http_client.h"
 #include "pprof/pprof_decode.h"
@@ -18,6 +20,21 @@ namespace {
 // fastest level (≈240 MB/s here), about as small as Go's gzip.BestSpeed,
 // which is what Go programs and Alloy send.
 constexpr int kForwardGzipLevel = 1;
+
+// Process-wide bound on profiles being decoded and not yet handed to storage.
+constexpr int kMaxDecoding = 4;
+std::atomic<int> g_decoding{0};
+struct DecodeSlot {
+  bool acquired = false;
+  bool try_acquire() {
+    int n = g_decoding.load(std::memory_order_relaxed);
+    acquired = n < kMaxDecoding && g_decoding.compare_exchange_strong(n, n + 1);
+    return acquired;
+  }
+  ~DecodeSlot() {
+    if (acquired) g_decoding.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
 }  // namespace
 
 ScrapeLoop::ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval,
@@ -151,13 +168,21 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   // the differenced profile encoded once (fast compression).
   const bool forwarding = deps_.storage->forward_cache().active();
   std::shared_ptr<const std::string> forward;
+  DecodeSlot decode_slot;
   if (!res.error.empty()) {
     outcome.error = res.error;
   } else {
-    // While the store is behind, wait before decoding (for at most a
-    // minute): a compressed body is a fraction of a decoded profile.
-    for (int i = 0; i < 600 && deps_.storage->pending_bytes() > Storage::kSoftPendingBytes; ++i) {
-      timer_.expires_after(std::chrono::milliseconds(100));
+    // Decoded profiles are several times their compressed bodies: decode a
+    // few at a time (the pool has few threads anyway), and while the store is
+    // behind, wait before decoding (for at most a minute).
+    // (The slot is held until the profile is appended, below.)
+    for (int i = 0; i < 600 && !decode_slot.acquired; ++i) {
+      if (deps_.storage->pending_bytes() <= Storage::kSoftPendingBytes &&
+          decode_slot.try_acquire()) {
+        break;
+      }
+      if (i == 0) res.body.shrink_to_fit();  // a chunked body grew by doubling
+      timer_.expires_after(std::chrono::milliseconds(i < 10 ? 5 : 100));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (stopped_) co_return;
     }

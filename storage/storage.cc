@@ -35,7 +35,12 @@ constexpr size_t kMaxQueue = 4096;
 constexpr size_t kMaxBatch = 256;
 constexpr auto kTrimEvery = std::chrono::seconds(10);
 
+// Entries an interner caches before it starts over. Stacks and locations are
+// looked up for every profile and cached generously; strings and functions
+// only when a location is new (new code, a deploy), so a small cache of the
+// recent ones is enough and the rest are found in the table by hash.
 constexpr size_t kMaxCacheEntries = 2'000'000;
+constexpr size_t kSmallCacheEntries = 1 << 15;
 
 // Interns keys of one dedup table (key → id). In memory, a flat table from
 // the key's 128-bit hash (seeded per process) to the id, so a hit costs one
@@ -44,14 +49,16 @@ constexpr size_t kMaxCacheEntries = 2'000'000;
 // so a hash collision in the database only costs an extra row read.
 class Interner {
  public:
-  Interner(sql::Db& db, const std::string& table, const char* col = "key")
+  Interner(sql::Db& db, const std::string& table, const char* col = "key",
+           size_t max_cached = kMaxCacheEntries)
       : select_(db,
                 ("SELECT id, " + std::string(col) + " FROM " + table + " WHERE hash=? AND id>=?")
                     .c_str()),
         insert_(db, ("INSERT INTO " + table + "(id, hash, " + col + ") VALUES(?, ?, ?)").c_str()),
         db_(db),
         table_(table),
-        is_text_(std::string(col) == "value") {}
+        is_text_(std::string(col) == "value"),
+        max_cached_(max_cached) {}
 
   // Symbols are shared only within a symbol epoch (see Storage::Impl): rows
   // before `first_id` are not reused, new rows get ids from `first_id` on
@@ -91,7 +98,7 @@ class Interner {
   // only costs a row read), or inserted; then cached.
   int64_t resolve(std::string_view key, const Hash128& h) {
     if (int64_t id = cache_.find(h)) return id;
-    if (cache_.size() >= kMaxCacheEntries) cache_.clear(first_id_);
+    if (cache_.size() >= max_cached_) cache_.clear(first_id_);
     auto hash = static_cast<int64_t>(fnv1a64(key));
     int64_t id = 0;
     select_.reset().bind(1, hash).bind(2, first_id_);
@@ -128,6 +135,7 @@ class Interner {
   sql::Db& db_;
   std::string table_;
   bool is_text_;
+  size_t max_cached_;
   int64_t first_id_ = 1, next_id_ = 1;
   IdTable cache_;
 };
@@ -144,9 +152,9 @@ class Storage::Impl {
   Impl(const StorageConfig& cfg, sql::Db db, StorageOptions options)
       : cfg_(cfg),
         db_(std::move(db)),
-        strings_(db_, "strings", "value"),
+        strings_(db_, "strings", "value", kSmallCacheEntries),
         mappings_(db_, "mappings"),
-        functions_(db_, "functions"),
+        functions_(db_, "functions", "key", kSmallCacheEntries),
         locations_(db_, "locations"),
         stacks_(db_, "stacks"),
         label_sets_(db_, "label_sets"),
@@ -698,6 +706,15 @@ class Storage::Impl {
   // transaction: a rollback undoes it).
   void maybe_start_epoch() {
     int64_t now = clock_();
+    if (now < epoch_started_ns_) {
+      // The clock went back (or the epoch was started by another clock):
+      // count the epoch's age from now rather than never ending it.
+      sql::Stmt up(db_, "UPDATE symbol_epochs SET started_ns = ? WHERE epoch = ?");
+      up.bind(1, now).bind(2, epoch_);
+      up.run();
+      epoch_started_ns_ = now;
+      return;
+    }
     if (now - epoch_started_ns_ < epoch_length_ns_) return;
     int64_t first_profile = db_.scalar_int(
         "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'profiles'), 0) + 1");

@@ -89,7 +89,7 @@ class Storage {
   // behind, e.g. storing a fleet's symbols for the first time), so that what
   // waits is compressed bodies, not decoded profiles.
   size_t pending_bytes() const;
-  static constexpr size_t kSoftPendingBytes = 32u << 20;
+  static constexpr size_t kSoftPendingBytes = 16u << 20;
   // Id of the newest profile committed by this process (0 before the first);
   // outbox pushers poll it to learn that there is something new to deliver.
   int64_t last_committed_id() const;

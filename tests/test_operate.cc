@@ -298,6 +298,12 @@ TEST_CASE("reload applies a valid config, keeps delta state, and rejects an inva
   REQUIRE(test::wait_for([&] { return metric(web_port, stored) >= 2; }, 15000));
   CHECK(metric(web_port, primed) == 1);
   CHECK(metric(web_port, "stoker_config_last_reload_successful") == 1);
+  // The memory gauges see the delta state and the writer's symbol index.
+  double stacks = metric(web_port, "stoker_delta_tracked_stacks");
+  CHECK(stacks > 0);
+  CHECK(metric(web_port, "stoker_delta_state_bytes") >= 16 * stacks);
+  CHECK(metric(web_port, "stoker_storage_symbol_cache_bytes") > 0);
+  CHECK(metric(web_port, "stoker_forward_cache_bytes") >= 0);
 
   // The config as the API shows it has the password replaced.
   std::string body;

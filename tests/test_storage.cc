@@ -328,13 +328,16 @@ TEST_CASE("a reopened database keeps its data and schema version", "[storage]") 
 TEST_CASE("symbols only gone profiles used are deleted with their epoch", "[storage]") {
   // Every simulated hour a "deploy" renames the program's functions; retention
   // is 3 h and a symbol epoch 1 h. Without collection the symbol tables would
-  // hold every deploy's names; with it, the last few hours' only.
+  // hold every deploy's names; with it, the last few hours' only. The clock
+  // starts now, or a week before the database was created (a clock that went
+  // back must not stop epochs from ending).
+  const int64_t start = GENERATE(kNow, kNow - 7 * 24 * 3600 * 1'000'000'000LL);
   TempDir dir;
   StorageConfig cfg;
   cfg.path = dir.file("s.db");
   cfg.retention = std::chrono::hours(3);
   cfg.max_size = 0;
-  int64_t now = kNow;
+  int64_t now = start;
   StorageOptions opt;
   opt.clock = [&now] { return now; };
   opt.symbol_epoch = std::chrono::hours(1);
