@@ -6,13 +6,13 @@
 #include <set>
 #include <unordered_map>
 
+#include "model/encoding.h"
 #include "model/selector.h"
 #include "model/units.h"
 #include "pprof/transform.h"
 #include "proto/profile.pb.h"
 #include "query/flat_map.h"
 #include "query/symbols.h"
-#include "model/encoding.h"
 #include "storage/profile_header.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"

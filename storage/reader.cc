@@ -5,8 +5,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "proto/profile.pb.h"
 #include "model/encoding.h"
+#include "proto/profile.pb.h"
 #include "storage/profile_header.h"
 #include "storage/sample_block.h"
 #include "storage/schema.h"

@@ -5,9 +5,9 @@
 #include <catch2/catch.hpp>
 #include <set>
 
-#include "pprof/pprof_decode.h"
-#include "model/timeparse.h"
 #include "model/encoding.h"
+#include "model/timeparse.h"
+#include "pprof/pprof_decode.h"
 #include "storage/forward_cache.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"
