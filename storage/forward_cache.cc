@@ -77,10 +77,11 @@ int64_t ForwardCache::first_id() const {
   return entries_.empty() ? 0 : entries_.front().id;
 }
 
-std::vector<ForwardEntry> ForwardCache::after(int64_t after, size_t max_count,
-                                              size_t max_bytes) const {
+std::vector<ForwardEntry> ForwardCache::after(int64_t after, size_t max_count, size_t max_bytes,
+                                              int64_t covered_from) const {
   std::lock_guard lock(mu_);
   std::vector<ForwardEntry> out;
+  if (covered_from > 0 && (entries_.empty() || entries_.front().id > covered_from)) return out;
   auto it = std::upper_bound(entries_.begin(), entries_.end(), after,
                              [](int64_t id, const ForwardEntry& e) { return id < e.id; });
   size_t bytes = 0;

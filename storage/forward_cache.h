@@ -56,8 +56,12 @@ class ForwardCache {
   // nothing is).
   int64_t first_id() const;
   // Up to `max_count` entries with ids > `after`, in id order, stopping once
-  // `max_bytes` is reached (always at least one).
-  std::vector<ForwardEntry> after(int64_t after, size_t max_count, size_t max_bytes) const;
+  // `max_bytes` is reached (always at least one). With `covered_from` > 0,
+  // nothing unless the cache still holds every profile from that id on: a
+  // caller that read the store below an earlier first_id() must not skip
+  // what the cache dropped since (it reads the store again instead).
+  std::vector<ForwardEntry> after(int64_t after, size_t max_count, size_t max_bytes,
+                                  int64_t covered_from = 0) const;
 
   size_t bytes() const;
   size_t size() const;

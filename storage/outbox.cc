@@ -80,7 +80,7 @@ class Outbox::Impl {
     }
     if (from_cache > 0 && rows.size() < max_count && (out->empty() || bytes < max_bytes)) {
       int64_t after = out->empty() ? after_id : out->back().id;
-      for (auto& e : cache->after(after, max_count - out->size(), max_bytes - bytes)) {
+      for (auto& e : cache->after(after, max_count - out->size(), max_bytes - bytes, from_cache)) {
         if (!out->empty() && bytes >= max_bytes) break;
         OutboxItem it;
         it.id = e.id;

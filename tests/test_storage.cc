@@ -168,6 +168,10 @@ TEST_CASE("the forward cache keeps what an endpoint has not passed, within its b
   cache.put({entry(5, 4000), entry(6, 4000), entry(7, 4000)});
   CHECK(cache.bytes() <= 10'000);
   CHECK(cache.first_id() == 6);
+  // A reader that read the store below id 5 (the first id then) gets nothing
+  // now that 5 is gone from the cache: it must read the store again, not skip 5.
+  CHECK(cache.after(4, 10, SIZE_MAX, 5).empty());
+  CHECK(cache.after(5, 10, SIZE_MAX, 6).size() == 2);
   // Profiles deleted from the store are forgotten.
   cache.erase({6});
   CHECK(cache.first_id() == 7);
