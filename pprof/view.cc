@@ -34,11 +34,19 @@ class Wire {
     }
     return fail(), 0;
   }
+  // A tag is a varint of at most 5 bytes whose value is taken modulo 2^32,
+  // as protobuf reads it (so its field number is always below 2^29).
   bool tag(uint32_t* field, uint32_t* wire) {
-    uint64_t t = varint();
-    if (!ok_ || (t >> 3) == 0 || (t >> 3) > 0x1fffffff) return fail(), false;
-    *field = static_cast<uint32_t>(t >> 3);
-    *wire = static_cast<uint32_t>(t & 7);
+    uint32_t t = 0;
+    for (int i = 0;; ++i) {
+      if (i == 5 || p_ >= end_) return fail(), false;
+      uint8_t b = *p_++;
+      t |= static_cast<uint32_t>(b & 0x7f) << (7 * i);  // bits past 32 drop out
+      if (!(b & 0x80)) break;
+    }
+    if ((t >> 3) == 0) return fail(), false;
+    *field = last_field_ = t >> 3;
+    *wire = t & 7;
     return true;
   }
   std::string_view bytes() {
@@ -48,7 +56,8 @@ class Wire {
     p_ += n;
     return out;
   }
-  // Skips a field of wire type `wire` (groups included, to a bounded depth).
+  // Skips the field whose tag was read last, of wire type `wire` (groups
+  // included, to a bounded depth; a group must end with its own field number).
   void skip(uint32_t wire, int depth = 0) {
     switch (wire) {
       case kVarint:
@@ -65,9 +74,13 @@ class Wire {
         return;
       case kStartGroup: {
         if (depth > 16) return fail();
+        const uint32_t group = last_field_;
         uint32_t f, w;
         while (more() && tag(&f, &w)) {
-          if (w == kEndGroup) return;
+          if (w == kEndGroup) {
+            if (f != group) fail();
+            return;
+          }
           skip(w, depth + 1);
         }
         return fail();
@@ -115,6 +128,7 @@ class Wire {
   }
   const uint8_t* p_;
   const uint8_t* end_;
+  uint32_t last_field_ = 0;
   bool ok_ = true;
 };
 
@@ -439,6 +453,9 @@ bool parse(View& v, const Limits& limits, std::string* error) {
       case 14:
         w.scalar(wire, &v.default_sample_type);
         break;
+      case 15:
+        w.scalar(wire, &v.doc_url);
+        break;
       default:
         w.skip(wire);
     }
@@ -592,6 +609,7 @@ std::string View::encode() const {
   put_scalar(out, 12, period);
   put_packed(out, 13, comments.data(), comments.size(), scratch);
   put_scalar(out, 14, default_sample_type);
+  put_scalar(out, 15, doc_url);
   return out;
 }
 

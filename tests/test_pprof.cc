@@ -174,6 +174,12 @@ TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
   broken[7].mutable_function(0)->set_id(0);
   for (const auto& b : broken) check_same(b.SerializeAsString());
   check_same(raw.substr(0, raw.size() - 3));
+  // An unknown group must end with its own field number (found by fuzz_pprof).
+  std::string group = raw;
+  put_tag(group, 98, 3);
+  put_tag(group, 97, 4);
+  CHECK_FALSE(pprof::decode(group).error.empty());
+  check_same(group);
 }
 
 TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
@@ -185,6 +191,7 @@ TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
   p.set_period(-7);
   p.add_comment(1);
   p.set_drop_frames(2);
+  p.set_doc_url(1);  // newer pprof.proto field 15 (found by fuzz_pprof)
   p.mutable_location(0)->set_is_folded(true);
   p.mutable_location(0)->mutable_line(0)->set_column(12);
   p.mutable_mapping()->Add()->set_id(9);
@@ -198,6 +205,10 @@ TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
   put_tag(extra, 98, 4);
   put_tag(extra, 12, 0);  // period again: the last one counts
   put_varint(extra, 77);
+  // A 5-byte tag with bits past 32 (found by fuzz_pprof): protobuf reads it
+  // modulo 2^32, here an unknown varint field with a large number.
+  extra += std::string("\xf8\xf8\x80\xe5\x18", 5);
+  put_varint(extra, 5);
   for (const std::string& body : {raw, extra, hand_encoded(true), hand_encoded(false)}) {
     auto v = pprof::decode_view(body);
     auto q = pprof::decode(body);
