@@ -22,6 +22,25 @@ inline uint64_t hash_mix(uint64_t h, uint64_t v) {
   return h * 0xff51afd7ed558ccdull;
 }
 
+// Combines parts (numbers, other hashes) into a Hash128, in two independent
+// lanes: HashMix(tag).add(x).add(h).done().
+struct HashMix {
+  uint64_t a, b;
+  explicit HashMix(uint64_t tag) : a(tag), b(~tag) {}
+  explicit HashMix(const Hash128& start) : a(start.a), b(start.b) {}
+  HashMix& add(uint64_t v) {
+    a = hash_mix(a, v);
+    b = hash_mix(b, v ^ 0x5851f42d4c957f2dull);
+    return *this;
+  }
+  HashMix& add(const Hash128& h) {
+    a = hash_mix(a, h.a);
+    b = hash_mix(b, h.b);
+    return *this;
+  }
+  Hash128 done() const { return {a, b}; }
+};
+
 inline Hash128 hash_bytes(std::string_view s, uint64_t seed = 0) {
   uint64_t a = 0x9ae16a3b2f90404full ^ s.size() ^ seed;
   uint64_t b = 0xc3a5c85c97cb3127ull ^ s.size() ^ (seed * 0x9e3779b97f4a7c15ull);

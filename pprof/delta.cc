@@ -1,20 +1,17 @@
 #include "pprof/delta.h"
 
-#include "model/hash.h"
-#include "pprof/id_index.h"
-
 #include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "model/hash.h"
+#include "pprof/id_index.h"
+
 namespace stoker::pprof {
 
 namespace {
-
-using Hash2 = Hash128;
-inline uint64_t mix(uint64_t h, uint64_t v) { return hash_mix(h, v); }
 
 // Odd per-position multipliers for combining frame hashes. A stack's key is
 // a sum of products (frame hash × multiplier of its position), so the frames are
@@ -38,8 +35,7 @@ const PositionMultipliers kPos;
 
 }  // namespace
 
-std::vector<size_t> DeltaState::cumulative_columns(const View& p,
-                                                   const std::string& series_name) {
+std::vector<size_t> DeltaState::cumulative_columns(const View& p, const std::string& series_name) {
   std::vector<std::string_view> wanted;
   if (series_name == "memory") {
     wanted = {"alloc_objects", "alloc_space"};
@@ -71,7 +67,7 @@ namespace {
 
 // A scrape's scratch space, per thread: reused across scrapes and states.
 struct Scratch {
-  IdIndex<Hash2> fn_hash, loc_hash;
+  IdIndex<Hash128> fn_hash, loc_hash;
   std::vector<std::pair<uint64_t, uint32_t>> order;  // (key, sample index)
   std::vector<uint64_t> keys;
   std::vector<int64_t> values;
@@ -87,26 +83,20 @@ DeltaState::Result DeltaState::apply(View& p, const std::vector<size_t>& cols_in
   const size_t ncols = columns.size();
   // Strings are hashed once per profile (storage uses the same hashes).
   p.hash_strings();
-  auto string_hash = [&](int64_t i) -> Hash2 { return p.string_hash(i); };
+  auto string_hash = [&](int64_t i) { return p.string_hash(i); };
   t.fn_hash.reset(p.functions, [](const auto& f) { return f.id; });
   for (const auto& f : p.functions) {
-    Hash2 name = string_hash(f.name), file = string_hash(f.filename);
-    t.fn_hash.set(f.id, Hash2{mix(name.a, file.a), mix(name.b, file.b)});
+    t.fn_hash.set(f.id, HashMix(1).add(string_hash(f.name)).add(string_hash(f.filename)).done());
   }
   t.loc_hash.reset(p.locations, [](const auto& l) { return l.id; });
   for (const auto& l : p.locations) {
-    uint64_t a = 0x1234, b = 0x5678;
+    HashMix m(2);
     for (uint32_t i = 0; i < l.line_count; ++i) {
       const auto& line = p.lines[l.line_begin + i];
-      Hash2 fh = t.fn_hash.get(line.function_id);
-      a = mix(mix(a, fh.a), static_cast<uint64_t>(line.line));
-      b = mix(mix(b, fh.b), static_cast<uint64_t>(line.line) + 1);
+      m.add(t.fn_hash.get(line.function_id)).add(static_cast<uint64_t>(line.line));
     }
-    if (l.line_count == 0) {  // unsymbolized: the address is all there is
-      a = mix(a, l.address);
-      b = mix(b, l.address + 1);
-    }
-    t.loc_hash.set(l.id, Hash2{a, b});
+    if (l.line_count == 0) m.add(l.address);  // unsymbolized: the address is all there is
+    t.loc_hash.set(l.id, m.done());
   }
 
   // Each sample's key: its frames combined by position (independently of each
@@ -119,21 +109,20 @@ DeltaState::Result DeltaState::apply(View& p, const std::vector<size_t>& cols_in
     const uint64_t* ids = p.sample_locations.data() + s.loc_begin;
     const int depth = static_cast<int>(s.loc_count);
     for (int f = 0; f < depth; ++f) {
-      Hash2 lh = t.loc_hash.get(ids[f]);
+      Hash128 lh = t.loc_hash.get(ids[f]);
       // Beyond 64 frames the multipliers repeat, scaled by another odd factor.
       uint64_t round = 2 * static_cast<uint64_t>(f >> 6) + 1;
       a += lh.a * (kPos.a[f & 63] * round);
       b += lh.b * (kPos.b[f & 63] * round);
     }
-    a = mix(0xabcdef, a ^ static_cast<uint64_t>(depth));
-    b = mix(0xfedcba, b ^ static_cast<uint64_t>(depth));
+    HashMix m(Hash128{a, b});
+    m.add(static_cast<uint64_t>(depth));
     for (uint32_t k = 0; k < s.label_count; ++k) {
       const auto& lab = p.labels[s.label_begin + k];
-      Hash2 lk = string_hash(lab.key), lv = string_hash(lab.str);
-      a = mix(mix(mix(a, lk.a), lv.a), static_cast<uint64_t>(lab.num));
-      b = mix(mix(mix(b, lk.b), lv.b), static_cast<uint64_t>(lab.num));
+      m.add(string_hash(lab.key)).add(string_hash(lab.str)).add(static_cast<uint64_t>(lab.num));
     }
-    t.order[i] = {a ^ ((b << 32) | (b >> 32)), static_cast<uint32_t>(i)};
+    const Hash128 key = m.done();
+    t.order[i] = {key.a ^ ((key.b << 32) | (key.b >> 32)), static_cast<uint32_t>(i)};
   }
   std::sort(t.order.begin(), t.order.end());
 

@@ -382,23 +382,6 @@ class Storage::Impl {
     return row;
   }
 
-  // Content hashes combine their parts in two independent lanes.
-  struct Mix {
-    uint64_t a, b;
-    explicit Mix(uint64_t tag) : a(tag), b(~tag) {}
-    Mix& add(uint64_t v) {
-      a = hash_mix(a, v);
-      b = hash_mix(b, v ^ 0x5851f42d4c957f2dull);
-      return *this;
-    }
-    Mix& add(const Hash128& h) {
-      a = hash_mix(a, h.a);
-      b = hash_mix(b, h.b);
-      return *this;
-    }
-    Hash128 done() const { return {a, b}; }
-  };
-
   // write_one's per-profile state: content hashes of every symbol, and the
   // row ids resolved so far (0: not yet).
   struct ProfileSymbols {
@@ -513,7 +496,7 @@ class Storage::Impl {
     for (size_t k = 0; k < p.functions.size(); ++k) {
       const auto& f = p.functions[k];
       ps.fn_index.set(f.id, static_cast<uint32_t>(k + 1));
-      ps.fn_hash[k] = Mix(1)
+      ps.fn_hash[k] = HashMix(1)
                           .add(sh(f.name))
                           .add(sh(f.system_name))
                           .add(sh(f.filename))
@@ -526,7 +509,7 @@ class Storage::Impl {
     for (size_t k = 0; k < p.locations.size(); ++k) {
       const auto& l = p.locations[k];
       ps.loc_index.set(l.id, static_cast<uint32_t>(k + 1));
-      Mix h(2);
+      HashMix h(2);
       h.add(l.mapping_id ? static_cast<uint64_t>(ps.mapping_id.get(l.mapping_id)) : 0)
           .add(l.address)
           .add(l.is_folded ? 1 : 0)
@@ -548,7 +531,7 @@ class Storage::Impl {
     hashes_.resize(nsamples);
     for (size_t i = 0; i < nsamples; ++i) {
       const auto& s = p.samples[i];
-      Mix h(3);
+      HashMix h(3);
       h.add(s.loc_count);
       for (uint32_t k = 0; k < s.loc_count; ++k) {
         uint32_t lk = ps.loc_index.get(p.sample_locations[s.loc_begin + k]);
@@ -574,7 +557,7 @@ class Storage::Impl {
     for (size_t i = 0; i < nsamples; ++i) {
       const auto& s = p.samples[i];
       if (s.label_count == 0) continue;
-      Mix h(4);
+      HashMix h(4);
       for (uint32_t k = 0; k < s.label_count; ++k) {
         const auto& lab = p.labels[s.label_begin + k];
         h.add(sh(lab.key))
