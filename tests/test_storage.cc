@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <set>
 
 #include "model/encoding.h"
@@ -341,9 +342,12 @@ TEST_CASE("symbols only gone profiles used are deleted with their epoch", "[stor
   cfg.path = dir.file("s.db");
   cfg.retention = std::chrono::hours(3);
   cfg.max_size = 0;
-  int64_t now = start;
+  // The writer thread reads the clock when it writes a batch, so the clock
+  // moves only between flushes (while the writer is idle): otherwise where
+  // epochs begin would depend on how the writer happened to batch.
+  std::atomic<int64_t> clock{start};
   StorageOptions opt;
-  opt.clock = [&now] { return now; };
+  opt.clock = [&clock] { return clock.load(); };
   opt.symbol_epoch = std::chrono::hours(1);
   std::string err;
   auto s = Storage::open(cfg, &err, opt);
@@ -352,7 +356,10 @@ TEST_CASE("symbols only gone profiles used are deleted with their epoch", "[stor
   std::vector<int64_t> functions_by_hour;
   for (int hour = 0; hour < 12; ++hour) {
     std::string v = "v" + std::to_string(hour);
+    const int64_t hour_start = start + hour * 4 * kQuarter;
+    clock = hour_start;
     for (int q = 0; q < 4; ++q) {
+      const int64_t now = hour_start + q * kQuarter;
       ProfileRecord r;
       r.labels = {{"__name__", "process_cpu"}, {"service_name", "app"}};
       r.scrape_time_ns = now;
@@ -362,9 +369,9 @@ TEST_CASE("symbols only gone profiles used are deleted with their epoch", "[stor
            {{"runtime.mallocgc", "main.alloc_" + v, "main.main"}, {1, 10}}},
           now));
       REQUIRE(s->append(std::move(r), &err));
-      now += kQuarter;
     }
     REQUIRE(s->flush());
+    clock = hour_start + 4 * kQuarter - 1;
     s->enforce_limits();
     functions_by_hour.push_back(count_rows(cfg.path, "functions"));
   }
