@@ -21,6 +21,7 @@
 #include "storage/outbox.h"
 #include "storage/storage.h"
 #include "web/api.h"
+#include "web/receive_api.h"
 
 namespace stoker {
 
@@ -61,6 +62,9 @@ class Collector::Impl {
     queries_ =
         std::make_unique<query::EnginePool>(cfg_.storage.path, query::Limits::from(cfg_.query));
     api.queries = queries_.get();
+    receiver_ = std::make_unique<Receiver>(storage_.get(), &metrics_);
+    receiver_->configure(cfg_);
+    api.receiver = receiver_.get();
     WebServerOptions web_opts;
     if (opts_.web_config_file) {
       std::vector<std::string> web_errors;
@@ -71,8 +75,17 @@ class Collector::Impl {
         return fail("invalid web config file " + *opts_.web_config_file + ":" + joined);
       }
     }
-    web_opts.pool = &query_threads_;
-    web_opts.blocking = is_query_request;
+    web_opts.auth_pool = &query_threads_;
+    // Queries and pushed profiles (decoding, waiting for the commit) run off
+    // the I/O thread, each on its own threads so that neither starves the other.
+    web_opts.offload = [this](const WebRequest& r) -> asio::thread_pool* {
+      if (receiver_->handles(r.path)) return &receive_threads_;
+      return is_query_request(r) ? &query_threads_ : nullptr;
+    };
+    web_opts.body_limit_for = [this](std::string_view path) { return receiver_->body_limit(path); };
+    web_opts.on_body_too_large = [this](std::string_view path) {
+      receiver_->count_too_large(path);
+    };
     web_ = std::make_unique<WebServer>(
         io_, [api](const WebRequest& r) { return handle_request(r, api); }, std::move(web_opts));
     if (!web_->start(cfg_.web.listen_address, &err)) return fail(err);
@@ -109,6 +122,7 @@ class Collector::Impl {
     io_.run();
     workers_.join();
     query_threads_.join();
+    receive_threads_.join();
     if (!storage_->flush(std::chrono::seconds(10))) {
       log::error("main", "storage did not commit every queued profile in 10s; retrying before exit",
                  {{"queued", std::to_string(storage_->stats().queue_depth)}});
@@ -175,6 +189,7 @@ class Collector::Impl {
       next->web.listen_address = cfg_.web.listen_address;
     }
     cfg_ = std::move(*next);
+    receiver_->configure(cfg_);
     scrape_->set_config(cfg_);
     discovery_->stop();
     discovery_->start(cfg_);
@@ -450,11 +465,14 @@ class Collector::Impl {
   asio::io_context io_;
   asio::thread_pool workers_;
   asio::thread_pool query_threads_{2};  // the read API, off the I/O thread
+  // Pushed profiles: decoding, then waiting for the commit (mostly waiting).
+  asio::thread_pool receive_threads_{4};
   std::atomic<bool> ready_{false};
   SelfMetrics metrics_;
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<ScrapeManager> scrape_;
   std::unique_ptr<query::EnginePool> queries_;
+  std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<WebServer> web_;
   std::unique_ptr<DiscoveryManager> discovery_;
   std::mutex mu_;  // writers_ and the strings below, read by API threads

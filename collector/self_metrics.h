@@ -50,6 +50,24 @@ struct SelfMetrics {
       "stoker_outbox_set_aside_profiles_total",
       "Profiles set aside undelivered: rejected by the endpoint or retries exhausted.",
       {"endpoint"});
+  // Receiving pushed profiles (/ingest, push.v1 Push), per service_name and
+  // format (pprof, folded, lines, push).
+  metrics::CounterFamily& received_profiles = registry.counter(
+      "stoker_received_profiles_total", "Pushed profiles stored, per service_name and format.",
+      {"service_name", "format"});
+  metrics::CounterFamily& received_bytes = registry.counter(
+      "stoker_received_bytes_total",
+      "Request body bytes of pushed profiles that were stored, per service_name and format.",
+      {"service_name", "format"});
+  metrics::CounterFamily& receive_dropped = registry.counter(
+      "stoker_received_dropped_profiles_total",
+      "Pushed profiles accepted but not stored because receive.relabel_configs dropped them.",
+      {"format"});
+  metrics::CounterFamily& receive_rejected = registry.counter(
+      "stoker_receive_rejected_requests_total",
+      "Push requests refused, per format and reason (invalid, too_large, unsupported_format, "
+      "queue_full, not_committed, disabled).",
+      {"format", "reason"});
   // Reloads.
   metrics::CounterFamily& reload_success = registry.gauge(
       "stoker_config_last_reload_successful", "Whether the last config reload succeeded.");

@@ -87,7 +87,10 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   std::string scrape_path;
   YAML::Node remote_node;
   std::string remote_path;
-  w.each(root, "", {"global", "storage", "web", "query", "scrape_configs", "remote_write"},
+  YAML::Node receive_node;
+  std::string receive_path;
+  w.each(root, "",
+         {"global", "storage", "web", "query", "receive", "scrape_configs", "remote_write"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "global") {
              bool explicit_timeout = false;
@@ -174,6 +177,9 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
            } else if (k == "remote_write") {
              remote_node = v;
              remote_path = sub;
+           } else if (k == "receive") {
+             receive_node = v;
+             receive_path = sub;
            } else {
              scrape_node = v;
              scrape_path = sub;
@@ -201,6 +207,8 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
       }
     }
   }
+  parse_receive(w, receive_node ? receive_node : YAML::Node(YAML::NodeType::Null), receive_path,
+                cfg.global, cfg.receive);
   // Scrape configs need the final global section, wherever it appears in the file.
   if (scrape_node && !scrape_node.IsNull()) {
     if (!scrape_node.IsSequence()) {
@@ -240,6 +248,14 @@ ConfigResult load_config_file(const std::string& path, bool expand_env_vars) {
   if (!text) return result;
   std::string dir = std::filesystem::absolute(path).parent_path().string();
   return load_config_string(expand_env_vars ? expand_env(*text) : *text, path, dir);
+}
+
+bool is_loopback_listen_address(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 Config default_config() {

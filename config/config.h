@@ -174,6 +174,33 @@ struct WebConfig {
   std::string listen_address = "127.0.0.1:4040";
 };
 
+// True when `listen_address` (host:port) binds only loopback addresses:
+// 127.0.0.0/8, ::1 or localhost.
+bool is_loopback_listen_address(const std::string& listen_address);
+
+// Receiving pushed profiles: Pyroscope's /ingest (the SDKs) and
+// push.v1.PusherService/Push (Alloy's pyroscope.write, another stoker).
+struct ReceiveConfig {
+  // Unset: on when web.listen_address is a loopback address (a developer's
+  // machine), off otherwise (accepting pushes from a network is a choice).
+  std::optional<bool> enabled;
+  std::string path_prefix;                    // "" or "/a/b": the routes are served under it
+  uint64_t body_size_limit = 16ULL << 20;     // one request's body
+  uint64_t profile_size_limit = 64ULL << 20;  // one profile after gunzip
+  // Set on every pushed series (over what the client sent), before relabeling.
+  Labels labels;
+  // Applied to each pushed series' labels (with __name__), like
+  // profile_relabel_configs; a series they drop is accepted and not stored.
+  std::vector<RelabelConfig> relabel_configs;
+  std::shared_ptr<const RelabelRules> relabel = std::make_shared<RelabelRules>();
+  // Label limits for pushed series: global's where set, else Pyroscope's
+  // defaults (30 labels, names up to 1024 bytes, values up to 2048).
+  ScrapeLimits limits{0, 30, 1024, 2048};
+  bool active(const std::string& listen_address) const {
+    return enabled.value_or(is_loopback_listen_address(listen_address));
+  }
+};
+
 // Bounds on what one query of the read API or the CLI may cost.
 struct QueryConfig {
   Duration max_range = std::chrono::hours(24 * 31);  // longest time range
@@ -188,6 +215,7 @@ struct Config {
   StorageConfig storage;
   WebConfig web;
   QueryConfig query;
+  ReceiveConfig receive;
   std::vector<ScrapeConfig> scrape_configs;
   std::vector<RemoteWriteConfig> remote_write;
   // The file as loaded, every secret value replaced by "<secret>" (for the API).

@@ -41,5 +41,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                          const GlobalConfig& global, ScrapeConfig& sc);
 void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
                         RemoteWriteConfig& rw);
+// The receive section; needs the final global section for its label limits.
+void parse_receive(Walker& w, const YAML::Node& n, const std::string& path,
+                   const GlobalConfig& global, ReceiveConfig& rc);
 
 }  // namespace stoker::cfg

@@ -1,11 +1,13 @@
 // Small text encodings shared by every layer: base64 (RFC 4648, standard
-// alphabet) and escaping for HTML/XML text and attributes. Pure functions,
+// alphabet), escaping for HTML/XML text and attributes, URL query strings. Pure functions,
 // thread-safe.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace stoker {
 
@@ -17,5 +19,9 @@ std::string base64_encode(std::string_view in);
 // Escapes & < > " ' for HTML and XML; control characters other than tab,
 // newline and carriage return (not allowed in XML) become spaces.
 std::string xml_escape(std::string_view s);
+
+// URL query parameters: `a=1&b=x%20y&a=2` → {a: [1, 2], b: ["x y"]} ('+' is a
+// space). Malformed escapes are kept as they are.
+std::map<std::string, std::vector<std::string>> parse_query_string(std::string_view query);
 
 }  // namespace stoker

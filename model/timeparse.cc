@@ -1,8 +1,10 @@
 #include "model/timeparse.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "model/units.h"
@@ -90,6 +92,58 @@ std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::st
   // Nanoseconds since 1970 in int64 cover 1677 to 2262.
   if (secs >= INT64_MAX / 1'000'000'000LL || secs <= INT64_MIN / 1'000'000'000LL) return bad();
   return secs * 1'000'000'000LL + frac_ns;
+}
+
+std::optional<int64_t> parse_attime_ms(std::string_view s, int64_t now_ms, std::string* error) {
+  if (s.empty() || s == "now") return now_ms;
+  bool digits = s.find_first_not_of("0123456789") == std::string_view::npos;
+  if (digits) {
+    errno = 0;
+    long long v = std::strtoll(std::string(s).c_str(), nullptr, 10);
+    if (s.size() > 19 || errno == ERANGE) {
+      *error = "\"" + std::string(s) + "\" is not a time";
+      return std::nullopt;
+    }
+    if (v == 0) {
+      *error = "0 is not a valid time";
+      return std::nullopt;
+    }
+    switch (s.size()) {
+      case 8: {  // YYYYMMDD, UTC
+        std::tm tm{};
+        tm.tm_year = static_cast<int>(v / 10000) - 1900;
+        tm.tm_mon = static_cast<int>(v / 100 % 100) - 1;
+        tm.tm_mday = static_cast<int>(v % 100);
+        return static_cast<int64_t>(timegm(&tm)) * 1000;
+      }
+      case 13:
+        return v;
+      case 16:
+        return v / 1000;
+      case 19:
+        return v / 1'000'000;
+      default:
+        if (v > INT64_MAX / 1000) {
+          *error = "\"" + std::string(s) + "\" is not a time";
+          return std::nullopt;
+        }
+        return v * 1000;
+    }
+  }
+  if (s.substr(0, 4) == "now-" || s.substr(0, 4) == "now+") {
+    auto d = parse_duration(s.substr(4), error);
+    if (!d) return std::nullopt;
+    int64_t t;
+    if (s[3] == '-' ? __builtin_sub_overflow(now_ms, d->count(), &t)
+                    : __builtin_add_overflow(now_ms, d->count(), &t)) {
+      *error = "\"" + std::string(s) + "\" is out of range";
+      return std::nullopt;
+    }
+    return t;
+  }
+  auto t = parse_time(s, now_ms * 1'000'000, error);
+  if (!t) return std::nullopt;
+  return *t / 1'000'000;
 }
 
 }  // namespace stoker

@@ -17,4 +17,10 @@ std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::st
 std::string format_time(int64_t unix_nanos);
 int64_t now_unix_nanos();
 
+// A time as Pyroscope's attime.Parse reads it (the query API's and /ingest's
+// from/until), in ms since the epoch: "now", "now-1h", digits by length (8:
+// YYYYMMDD, 13: ms, 16: µs, 19: ns, else seconds), or RFC 3339. An empty
+// string is now. nullopt and a message when it is none of these or is 0.
+std::optional<int64_t> parse_attime_ms(std::string_view s, int64_t now_ms, std::string* error);
+
 }  // namespace stoker

@@ -75,18 +75,33 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
       http::request_parser<http::string_body> parser;
       parser.header_limit(8 * 1024);
-      parser.body_limit(options.body_limit);
+      auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser,
+                                                        asio::as_tuple(asio::use_awaitable));
+      if (hec) break;
+      size_t limit = options.body_limit;
+      std::string path(parser.get().target());
+      path = path.substr(0, path.find('?'));
+      if (options.body_limit_for) {
+        if (size_t l = options.body_limit_for(path)) limit = l;
+      }
+      parser.body_limit(limit);
+      const auto declared = parser.content_length();
+      if (declared && *declared > limit) {
+        co_await refuse_too_large(stream, limit, path);
+        break;
+      }
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        // The client waits for this before sending its body (curl does for
+        // bodies over 1 KiB); without it, every such upload stalls a second.
+        http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+        auto [cec, cn] =
+            co_await http::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+        if (cec) break;
+      }
       auto [ec, n] =
           co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (ec == http::error::body_limit) {
-        // Say why before closing: the rest of the body is not read.
-        http::response<http::string_body> res{http::status::payload_too_large, 11};
-        res.set(http::field::server, "stoker");
-        res.set(http::field::content_type, "text/plain; charset=utf-8");
-        res.body() = "request body exceeds " + std::to_string(options.body_limit) + " bytes\n";
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+        co_await refuse_too_large(stream, limit, path);
         break;
       }
       if (ec) break;
@@ -110,18 +125,20 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
         auto check = [this, sec, auth = wr.header("authorization")]() -> asio::awaitable<bool> {
           co_return options.security->authorized(*sec, auth);
         };
-        allowed = options.pool ? co_await asio::co_spawn(options.pool->get_executor(), check,
-                                                         uncancelled_awaitable())
-                               : options.security->authorized(*sec, wr.header("authorization"));
+        allowed = options.auth_pool
+                      ? co_await asio::co_spawn(options.auth_pool->get_executor(), check,
+                                                uncancelled_awaitable())
+                      : options.security->authorized(*sec, wr.header("authorization"));
       }
+      asio::thread_pool* pool = allowed && options.offload ? options.offload(wr) : nullptr;
       if (!allowed) {
         out.status = 401;
         out.body = "Unauthorized\n";
         out.headers.emplace_back("WWW-Authenticate", "Basic");
-      } else if (options.pool && options.blocking && options.blocking(wr)) {
+      } else if (pool) {
         out = co_await asio::co_spawn(
-            options.pool->get_executor(),
-            [&]() -> asio::awaitable<WebResponse> { co_return run(wr); }, uncancelled_awaitable());
+            pool->get_executor(), [&]() -> asio::awaitable<WebResponse> { co_return run(wr); },
+            uncancelled_awaitable());
       } else {
         out = run(wr);
       }
@@ -138,6 +155,19 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
       if (wec || !res.keep_alive()) break;
     }
+  }
+
+  // Says why before closing: the rest of the body is not read.
+  template <typename Stream>
+  asio::awaitable<void> refuse_too_large(Stream& stream, size_t limit, const std::string& path) {
+    if (options.on_body_too_large) options.on_body_too_large(path);
+    http::response<http::string_body> res{http::status::payload_too_large, 11};
+    res.set(http::field::server, "stoker");
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "request body exceeds " + std::to_string(limit) + " bytes\n";
+    res.keep_alive(false);
+    res.prepare_payload();
+    co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
   }
 
   asio::io_context& io;

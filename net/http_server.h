@@ -2,12 +2,13 @@
 //
 // Each request is answered by a Handler working on plain values, so handlers
 // need no Beast. Requests are bounded (8 KiB headers, bodies up to
-// `body_limit`, chunked or not) and every connection has an idle timeout.
-// Requests the `blocking` predicate picks (queries) run on a separate thread
-// pool so that the I/O thread never waits for them; the others run on the I/O
-// thread. start() binds synchronously so that a bad listen address fails at
-// start-up with a clear message. Runs on one io_context; stop() may be called
-// from any thread.
+// `body_limit` or what `body_limit_for` says for the path, chunked or not;
+// `Expect: 100-continue` is answered once the headers are accepted) and every
+// connection has an idle timeout. Requests `offload` assigns a thread pool
+// (queries, pushed profiles) run there so that the I/O thread never waits for
+// them; the others run on the I/O thread. start() binds synchronously so that
+// a bad listen address fails at start-up with a clear message. Runs on one
+// io_context; stop() may be called from any thread.
 #pragma once
 
 #include <functional>
@@ -52,11 +53,16 @@ class WebSecurity;
 
 struct WebServerOptions {
   size_t body_limit = 1 << 20;
+  // A different body limit for some paths (0: `body_limit`); may be unset.
+  std::function<size_t(std::string_view path)> body_limit_for;
+  // Told about each request refused (413) for its body size; may be unset.
+  std::function<void(std::string_view path)> on_body_too_large;
   // TLS and basic auth from the web config file, applied to every request (unset: none).
   std::shared_ptr<WebSecurity> security;
-  // Requests for which `blocking` is true run on `pool` (both may be unset).
-  boost::asio::thread_pool* pool = nullptr;
-  std::function<bool(const WebRequest&)> blocking;
+  // Where basic-auth passwords are checked (bcrypt is slow); unset: the I/O thread.
+  boost::asio::thread_pool* auth_pool = nullptr;
+  // The pool a request runs on; null (or unset): the I/O thread.
+  std::function<boost::asio::thread_pool*(const WebRequest&)> offload;
 };
 
 class WebServer {

@@ -59,6 +59,12 @@ if [ ! -f "$root/ui/node_modules/.package-lock.json" ] ||
   echo "setup.sh: npm ci in ui/"
   (cd "$root/ui" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Pyroscope's Node.js SDK for the tests of pushed profiles (tests/sdk/node).
+if [ ! -f "$root/tests/sdk/node/node_modules/.package-lock.json" ] ||
+   [ "$root/tests/sdk/node/package-lock.json" -nt "$root/tests/sdk/node/node_modules/.package-lock.json" ]; then
+  echo "setup.sh: npm ci in tests/sdk/node/"
+  (cd "$root/tests/sdk/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 if [ "$do_build" -eq 1 ]; then
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

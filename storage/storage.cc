@@ -183,28 +183,36 @@ class Storage::Impl {
     writer_.join();
   }
 
-  bool append(ProfileRecord r, std::string* error) {
+  bool append(std::vector<ProfileRecord>& records, std::string* error, uint64_t* ticket) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) {
         if (error) *error = "storage is shutting down";
         return false;
       }
-      if (queue_.size() >= kMaxQueue) {
-        ++stats_.rejected_queue_full;
+      if (queue_.size() + records.size() > kMaxQueue) {
+        stats_.rejected_queue_full += records.size();
         if (error) {
           *error = "storage write queue is full (" + std::to_string(kMaxQueue) +
                    " profiles waiting); the disk is too slow or failing";
         }
         return false;
       }
-      size_t bytes = record_bytes(r);
-      pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-      queue_.push_back(std::move(r));
-      ++enqueued_;
+      for (auto& r : records) {
+        pending_bytes_.fetch_add(record_bytes(r), std::memory_order_relaxed);
+        queue_.push_back(std::move(r));
+      }
+      enqueued_ += records.size();
+      if (ticket) *ticket = enqueued_;
     }
     cv_.notify_all();
     return true;
+  }
+
+  bool wait_committed(uint64_t ticket, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    done_cv_.wait_for(lock, timeout, [&] { return committed_ >= ticket || writer_exited_; });
+    return committed_ >= ticket;
   }
 
   bool flush(std::chrono::milliseconds timeout) {
@@ -289,6 +297,7 @@ class Storage::Impl {
         stats_.profiles_written += n;
         ++stats_.batches_committed;
         finished_ += n;
+        committed_ += n;
         failures_ = 0;
       } else {
         ++stats_.write_errors;
@@ -871,7 +880,9 @@ class Storage::Impl {
   mutable std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   std::deque<ProfileRecord> queue_;
-  uint64_t enqueued_ = 0, finished_ = 0;
+  // Profiles queued, finished (committed or given up at shutdown) and
+  // committed; the queue is FIFO, so ticket N is committed once committed_ >= N.
+  uint64_t enqueued_ = 0, finished_ = 0, committed_ = 0;
   int failures_ = 0;
   bool stopping_ = false, writer_exited_ = false, limits_requested_ = false;
   StorageStats stats_;
@@ -899,7 +910,15 @@ std::unique_ptr<Storage> Storage::open(const StorageConfig& cfg, std::string* er
 }
 
 bool Storage::append(ProfileRecord record, std::string* error) {
-  return impl_->append(std::move(record), error);
+  std::vector<ProfileRecord> one;
+  one.push_back(std::move(record));
+  return impl_->append(one, error, nullptr);
+}
+bool Storage::append_all(std::vector<ProfileRecord> records, std::string* error, uint64_t* ticket) {
+  return impl_->append(records, error, ticket);
+}
+bool Storage::wait_committed(uint64_t ticket, std::chrono::milliseconds timeout) {
+  return impl_->wait_committed(ticket, timeout);
 }
 bool Storage::flush(std::chrono::milliseconds timeout) {
   return impl_->flush(timeout);

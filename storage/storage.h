@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "model/labels.h"
@@ -76,6 +77,13 @@ class Storage {
   // Queues a profile for writing. Returns false (with a reason) when the queue is
   // full or the store is closed; the caller reports it against its target.
   bool append(ProfileRecord record, std::string* error);
+  // Queues all of `records` or none of them (a full queue refuses the lot).
+  // `ticket`, when set, receives what wait_committed() takes.
+  bool append_all(std::vector<ProfileRecord> records, std::string* error,
+                  uint64_t* ticket = nullptr);
+  // Blocks until the profiles of `ticket` are committed (true), or `timeout`
+  // passes or the store gave up on them at shutdown (false).
+  bool wait_committed(uint64_t ticket, std::chrono::milliseconds timeout);
   // Blocks until everything appended before the call has been committed, or
   // until `timeout` passes (a failing disk keeps profiles queued for retry).
   // Returns false on timeout.

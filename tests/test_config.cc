@@ -607,6 +607,51 @@ TEST_CASE("the query section bounds what one query may cost", "[config]") {
                               Catch::Contains("unknown key \"nodes\""));
 }
 
+TEST_CASE("the receive section: defaults, keys, limits and errors", "[config][receive]") {
+  auto d = load("web: {listen_address: '0.0.0.0:4040'}\n");
+  REQUIRE(d.config);
+  const auto& rc = d.config->receive;
+  CHECK_FALSE(rc.enabled.has_value());
+  CHECK_FALSE(rc.active(d.config->web.listen_address));
+  CHECK(rc.path_prefix.empty());
+  CHECK(rc.body_size_limit == 16u << 20);
+  CHECK(rc.profile_size_limit == 64u << 20);
+  CHECK(rc.limits.label_limit == 30);
+  CHECK(rc.limits.label_name_length_limit == 1024);
+  CHECK(rc.limits.label_value_length_limit == 2048);
+  CHECK(rc.relabel->empty());
+
+  auto r = load(
+      "global: {label_limit: 12}\n"
+      "receive:\n  enabled: true\n  path_prefix: /profiles/\n  body_size_limit: 2MiB\n"
+      "  profile_size_limit: 8MiB\n  labels: {cluster: eu-1}\n"
+      "  relabel_configs:\n    - source_labels: [env]\n      regex: test\n      action: drop\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& c = r.config->receive;
+  CHECK(c.enabled == true);
+  CHECK(c.path_prefix == "/profiles");
+  CHECK(c.body_size_limit == 2u << 20);
+  CHECK(c.profile_size_limit == 8u << 20);
+  CHECK(c.labels == Labels{{"cluster", "eu-1"}});
+  CHECK(c.relabel_configs.size() == 1);
+  CHECK(c.limits.label_limit == 12);
+  CHECK(c.limits.label_value_length_limit == 2048);
+  Labels test_env{{"env", "test"}};
+  CHECK_FALSE(c.relabel->apply(test_env));
+
+  auto bad = load(
+      "receive:\n  enabled: maybe\n  path_prefix: profiles\n  body_size_limit: 10B\n"
+      "  labels: {__name__: x}\n  port: 1\n  relabel_configs:\n    - action: nope\n");
+  CHECK_THAT(errors(bad), Catch::Contains("test.yaml:2:") &&
+                              Catch::Contains("receive.enabled") &&
+                              Catch::Contains("path_prefix must be a URL path") &&
+                              Catch::Contains("body_size_limit must be at least 1KiB") &&
+                              Catch::Contains("reserved") &&
+                              Catch::Contains("unknown key \"port\"") &&
+                              Catch::Contains("receive.relabel_configs[0]"));
+}
+
 TEST_CASE("web config files load with the exporter toolkit's keys and words", "[config]") {
   stoker::test::TempDir dir;
   stoker::test::write_file(dir.file("c.pem"), "x");

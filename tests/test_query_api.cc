@@ -37,8 +37,10 @@ struct ApiServer {
     ApiContext ctx;
     ctx.queries = &pool;
     WebServerOptions opts;
-    opts.pool = &query_threads;
-    opts.blocking = is_query_request;
+    opts.auth_pool = &query_threads;
+    opts.offload = [this](const WebRequest& r) {
+      return is_query_request(r) ? &query_threads : nullptr;
+    };
     web = std::make_unique<WebServer>(
         io, [ctx](const WebRequest& r) { return handle_request(r, ctx); }, opts);
     std::string err;

@@ -9,6 +9,7 @@
 #include "pprof/pprof_decode.h"
 #include "query/engine.h"
 #include "web/querier_api.h"
+#include "web/receive_api.h"
 #include "web/render_api.h"
 #include "web/ui_assets.h"
 
@@ -113,6 +114,7 @@ WebResponse route(const WebRequest& req, const ApiContext& ctx) {
   WebResponse res;
   if (ctx.queries && is_connect_path(req.path)) return handle_connect(req, *ctx.queries);
   if (ctx.queries && is_render_path(req.path)) return handle_render(req, *ctx.queries);
+  if (ctx.receiver && ctx.receiver->handles(req.path)) return ctx.receiver->handle(req);
   if (req.path == "/-/reload" && ctx.reload) {
     if (req.method != "POST" && req.method != "PUT") {
       res.status = 405;

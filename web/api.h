@@ -17,6 +17,8 @@ class EnginePool;
 
 namespace stoker {
 
+class Receiver;
+
 struct ApiContext {
   const ScrapeManager* scrape = nullptr;
   const std::atomic<bool>* ready = nullptr;
@@ -27,6 +29,8 @@ struct ApiContext {
   std::function<std::string()> remote_write_json;  // GET /api/v1/remote_write
   // The read side: querier.v1, settings.v1, /pyroscope/*, /api/v1/profiles/*.
   query::EnginePool* queries = nullptr;
+  // Pushed profiles: /ingest and push.v1 Push (see web/receive_api.h).
+  Receiver* receiver = nullptr;
 };
 
 WebResponse handle_request(const WebRequest& req, const ApiContext& ctx);

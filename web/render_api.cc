@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "model/text.h"
 #include "model/timeparse.h"
 #include "model/units.h"
 #include "pprof/pprof_decode.h"
@@ -21,28 +22,6 @@ namespace json = boost::json;
 using connect::Code;
 
 namespace {
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 using Params = std::map<std::string, std::vector<std::string>>;
 
@@ -97,9 +76,9 @@ std::optional<WebResponse> render_request(const Params& p, const std::string& pr
     return connect::error(Code::kInvalidArgument, err);
   }
   int64_t now = now_unix_nanos() / 1'000'000;
-  auto from = parse_render_time(param(p, key("from"), "now-1h"), now, &err);
+  auto from = parse_attime_ms(param(p, key("from"), "now-1h"), now, &err);
   if (!from) return connect::error(Code::kInvalidArgument, key("from") + ": " + err);
-  auto until = parse_render_time(param(p, key("until"), "now"), now, &err);
+  auto until = parse_attime_ms(param(p, key("until"), "now"), now, &err);
   if (!until) return connect::error(Code::kInvalidArgument, key("until") + ": " + err);
   out->sel.start_ms = *from;
   out->sel.end_ms = *until;
@@ -443,73 +422,6 @@ WebResponse merged_download(const Params& p, query::EnginePool& pool) {
 }
 
 }  // namespace
-
-std::map<std::string, std::vector<std::string>> parse_query_string(std::string_view query) {
-  std::map<std::string, std::vector<std::string>> out;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (part.empty()) continue;
-    size_t eq = part.find('=');
-    std::string key = unescape(part.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? "" : unescape(part.substr(eq + 1));
-    out[key].push_back(std::move(value));
-  }
-  return out;
-}
-
-std::optional<int64_t> parse_render_time(std::string_view s, int64_t now_ms, std::string* error) {
-  if (s.empty() || s == "now") return now_ms;
-  bool digits = s.find_first_not_of("0123456789") == std::string_view::npos;
-  if (digits) {
-    errno = 0;
-    long long v = std::strtoll(std::string(s).c_str(), nullptr, 10);
-    if (s.size() > 19 || errno == ERANGE) {
-      *error = "\"" + std::string(s) + "\" is not a time";
-      return std::nullopt;
-    }
-    if (v == 0) {
-      *error = "0 is not a valid time";
-      return std::nullopt;
-    }
-    switch (s.size()) {
-      case 8: {  // YYYYMMDD, UTC
-        std::tm tm{};
-        tm.tm_year = static_cast<int>(v / 10000) - 1900;
-        tm.tm_mon = static_cast<int>(v / 100 % 100) - 1;
-        tm.tm_mday = static_cast<int>(v % 100);
-        return static_cast<int64_t>(timegm(&tm)) * 1000;
-      }
-      case 13:
-        return v;
-      case 16:
-        return v / 1000;
-      case 19:
-        return v / 1'000'000;
-      default:
-        if (v > INT64_MAX / 1000) {
-          *error = "\"" + std::string(s) + "\" is not a time";
-          return std::nullopt;
-        }
-        return v * 1000;
-    }
-  }
-  if (s.substr(0, 4) == "now-" || s.substr(0, 4) == "now+") {
-    auto d = parse_duration(s.substr(4), error);
-    if (!d) return std::nullopt;
-    int64_t t;
-    if (s[3] == '-' ? __builtin_sub_overflow(now_ms, d->count(), &t)
-                    : __builtin_add_overflow(now_ms, d->count(), &t)) {
-      *error = "\"" + std::string(s) + "\" is out of range";
-      return std::nullopt;
-    }
-    return t;
-  }
-  auto t = parse_time(s, now_ms * 1'000'000, error);
-  if (!t) return std::nullopt;
-  return *t / 1'000'000;
-}
 
 int64_t timeline_step_seconds(int64_t from_ms, int64_t until_ms) {
   // Pyroscope's CalcPointInterval: range/1500 rounded to a "nice" interval, ≥ 15 s.

@@ -27,16 +27,6 @@ namespace stoker {
 bool is_render_path(std::string_view path);
 WebResponse handle_render(const WebRequest& req, query::EnginePool& pool);
 
-// URL query parameters: `a=1&b=x%20y&a=2` → {a: [1, 2], b: ["x y"]} ('+' is a
-// space). Malformed escapes are kept as they are.
-std::map<std::string, std::vector<std::string>> parse_query_string(std::string_view query);
-
-// A time as Pyroscope's attime.Parse reads it, in ms since the epoch: "now",
-// "now-1h", digits by length (8: YYYYMMDD, 13: ms, 16: µs, 19: ns, else
-// seconds), or RFC 3339. An empty string is now. nullopt and a message when
-// it is none of these or is 0.
-std::optional<int64_t> parse_render_time(std::string_view s, int64_t now_ms, std::string* error);
-
 // Pyroscope's timeline step for a range (about range/1500, rounded, at least 15 s), in seconds.
 int64_t timeline_step_seconds(int64_t from_ms, int64_t until_ms);
 

@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   stoker::ProfileTypeId::parse(s, &err);
   stoker::parse_query_string(s);
-  stoker::parse_render_time(s, 1'700'000'000'000, &err);
+  stoker::parse_attime_ms(s, 1'700'000'000'000, &err);
   stoker::parse_time(s, 1'700'000'000'000'000'000, &err);
   stoker::parse_duration(s, &err);
   stoker::base64_decode(s);
