@@ -9,8 +9,8 @@
 #include <set>
 #include <thread>
 
-#include "pprof/pprof_decode.h"
 #include "collector/remote_write.h"
+#include "pprof/pprof_decode.h"
 #include "storage/outbox.h"
 #include "tests/support/demo.h"
 #include "tests/support/fake_kube.h"
@@ -29,9 +29,8 @@ namespace {
 // process_cpu and block off to keep the tests quick) with optional extra YAML.
 std::string demo_config(int demo_port, int web_port, const std::string& db,
                         const std::string& extra = "", const std::string& interval = "1s") {
-  return "global:\n  scrape_interval: " + interval +
-         "\nstorage:\n  path: " + db + "\nweb:\n  listen_address: 127.0.0.1:" +
-         std::to_string(web_port) +
+  return "global:\n  scrape_interval: " + interval + "\nstorage:\n  path: " + db +
+         "\nweb:\n  listen_address: 127.0.0.1:" + std::to_string(web_port) +
          "\nscrape_configs:\n  - job_name: demo\n    static_configs:\n"
          "      - targets: ['127.0.0.1:" +
          std::to_string(demo_port) +
@@ -92,8 +91,8 @@ double metric(int web_port, const std::string& series) {
 }
 
 std::string post(int port, const std::string& path, int* status) {
-  std::string out = test::run_command("curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:" +
-                                      std::to_string(port) + path);
+  std::string out = test::run_command(
+      "curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:" + std::to_string(port) + path);
   auto nl = out.rfind('\n');
   *status = std::atoi(out.c_str() + nl + 1);
   return out.substr(0, nl);
@@ -108,9 +107,10 @@ TEST_CASE("stoker forwards every stored profile once, with its labels, and resum
   test::PushReceiver receiver;
   int web_port = test::free_port();
   std::string db = dir.file("stoker.db");
-  test::write_file(dir.file("stoker.yaml"),
-                   demo_config(demo.port, web_port, db,
-                               remote_write_yaml(receiver.url(), "    headers: {X-Scope-OrgID: t1}\n")));
+  test::write_file(
+      dir.file("stoker.yaml"),
+      demo_config(demo.port, web_port, db,
+                  remote_write_yaml(receiver.url(), "    headers: {X-Scope-OrgID: t1}\n")));
   auto start = [&] {
     return std::make_unique<Child>(
         std::vector<std::string>{STOKER_BINARY, "--config", dir.file("stoker.yaml")},
@@ -188,6 +188,94 @@ TEST_CASE("stoker forwards every stored profile once, with its labels, and resum
   CHECK(receiver.errors().empty());
 }
 
+TEST_CASE("one stoker forwards into another's receive endpoint and loses nothing across outages",
+          "[integration][remote_write][receive]") {
+  Demo demo;
+  TempDir dir;
+  int web_a = test::free_port(), web_b = test::free_port();
+  std::string db_a = dir.file("a.db"), db_b = dir.file("b.db");
+  test::write_file(dir.file("a.yaml"),
+                   demo_config(demo.port, web_a, db_a,
+                               remote_write_yaml("http://127.0.0.1:" + std::to_string(web_b))));
+  // The central stoker scrapes nothing; it receives (on by default on loopback).
+  test::write_file(dir.file("b.yaml"), "storage: {path: " + db_b +
+                                           "}\nweb: {listen_address: '127.0.0.1:" +
+                                           std::to_string(web_b) + "'}\nscrape_configs: []\n");
+  auto start = [&](const std::string& name) {
+    return std::make_unique<Child>(
+        std::vector<std::string>{STOKER_BINARY, "--config", dir.file(name + ".yaml")},
+        dir.file(name + ".log"));
+  };
+  auto logs = [&] {
+    return "A:\n" + test::read_file(dir.file("a.log")) + "\nB:\n" +
+           test::read_file(dir.file("b.log"));
+  };
+  auto a = start("a");  // B is not there yet: A's outbox fills
+  REQUIRE(test::wait_for([&] { return ready(web_a); }, 10000));
+  auto stored_by_a = [&] { return stored_profiles(db_a, nullptr).size(); };
+  REQUIRE(test::wait_for([&] { return stored_by_a() >= 6; }, 30000));
+  auto delivered_all = [&] {
+    int64_t delivered = 0;
+    auto committed = stored_profiles(db_a, &delivered);
+    int64_t last = 0;
+    for (const auto& [k, id] : committed) last = std::max(last, id);
+    return last > 0 && delivered == last;
+  };
+  auto b = start("b");
+  INFO(logs());
+  REQUIRE(test::wait_for([&] { return ready(web_b); }, 10000));
+  REQUIRE(test::wait_for(delivered_all, 30000));
+  // B goes away while A keeps scraping, then comes back with its database.
+  CHECK(b->stop(SIGTERM, 10000) == 0);
+  const double pushed = metric(web_a, "stoker_pushed_profiles_total{endpoint=\"recv\"}");
+  const size_t before = stored_by_a();
+  REQUIRE(test::wait_for([&] { return stored_by_a() >= before + 6; }, 30000));
+  CHECK(metric(web_a, "stoker_pushed_profiles_total{endpoint=\"recv\"}") == pushed);
+  CHECK(metric(web_a, "stoker_push_failures_total{endpoint=\"recv\"}") > 0);
+  b = start("b");
+  REQUIRE(test::wait_for([&] { return ready(web_b); }, 10000));
+  REQUIRE(test::wait_for(delivered_all, 30000));
+  CHECK(a->stop(SIGTERM, 10000) == 0);
+  CHECK(b->stop(SIGTERM, 10000) == 0);
+
+  // Everything A stored is in B, with the labels A sent, and nothing else.
+  auto sent = stored_profiles(db_a, nullptr);
+  std::map<std::string, int> got;
+  {
+    std::string err;
+    auto r = Reader::open(db_b, &err);
+    INFO(err);
+    REQUIRE(r);
+    for (const auto& s : r->series(Selector{}, {})) {
+      auto sel = Selector::parse(s.labels.to_string(), &err);
+      REQUIRE(sel);
+      for (int64_t id : r->profile_ids(*sel, {})) {
+        perftools::profiles::Profile p;
+        REQUIRE(r->build({id}, &p, &err));
+        ++got[key_of(s.labels, p.time_nanos())];
+      }
+    }
+  }
+  INFO(logs());
+  CHECK(sent.size() >= 12);
+  size_t copies = 0;
+  for (const auto& [key, id] : sent) {
+    INFO(key);
+    CHECK(got.count(key) == 1);
+  }
+  for (const auto& [key, n] : got) {
+    INFO(key);
+    CHECK(sent.count(key) == 1);
+    copies += static_cast<size_t>(n);
+  }
+  // Delivery is at least once: only a push in flight when B stopped may have
+  // been stored without A hearing so (one batch at most).
+  CHECK(copies - got.size() <= RemoteWriter::kMaxBatchProfiles);
+  int status = 0;
+  std::string m = test::run_command("sqlite3 " + db_b + " 'PRAGMA integrity_check'", &status);
+  CHECK(m == "ok\n");
+}
+
 TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulative profiles",
           "[integration][delta]") {
   Demo demo;
@@ -207,9 +295,10 @@ TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulativ
   });
   int web_port = test::free_port();
   std::string db = dir.file("stoker.db");
-  test::write_file(dir.file("stoker.yaml"),
-                   demo_config(proxy.port(), web_port, db,
-                               "      goroutine: {enabled: false}\n      mutex: {enabled: false}\n"));
+  test::write_file(
+      dir.file("stoker.yaml"),
+      demo_config(proxy.port(), web_port, db,
+                  "      goroutine: {enabled: false}\n      mutex: {enabled: false}\n"));
   Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
   INFO(test::read_file(dir.file("stoker.log")));
   REQUIRE(test::wait_for(
@@ -286,8 +375,8 @@ TEST_CASE("reload applies a valid config, keeps delta state, and rejects an inva
   test::PushReceiver receiver;
   int web_port = test::free_port();
   std::string db = dir.file("stoker.db");
-  std::string rw = remote_write_yaml(receiver.url(),
-                                     "    basic_auth: {username: u, password: hunter2}\n");
+  std::string rw =
+      remote_write_yaml(receiver.url(), "    basic_auth: {username: u, password: hunter2}\n");
   test::write_file(dir.file("stoker.yaml"), demo_config(demo.port, web_port, db, rw));
   Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml"), "--log.level", "debug"},
                dir.file("stoker.log"));
@@ -339,8 +428,8 @@ TEST_CASE("reload applies a valid config, keeps delta state, and rejects an inva
                       "      memory: {enabled: false}\n" +
                       rw));
   ::kill(stoker.pid(), SIGHUP);
-  REQUIRE(test::wait_for(
-      [&] { return metric(web_port, "stoker_scrape_loops") == 4; }, 10000));  // 3 + 1
+  REQUIRE(test::wait_for([&] { return metric(web_port, "stoker_scrape_loops") == 4; },
+                         10000));  // 3 + 1
   CHECK(metric(web_port, "stoker_config_last_reload_successful") == 1);
   stored_before = metric(web_port, stored);
   REQUIRE(test::wait_for([&] { return metric(web_port, stored) >= stored_before + 2; }, 15000));
@@ -414,8 +503,8 @@ TEST_CASE("the real Prometheus server scrapes stoker's /metrics", "[integration]
   REQUIRE(res.size() == 1);
   double rss = std::stod(std::string(res[0].at("value").as_array()[1].as_string()));
   CHECK(rss > 1e6);
-  REQUIRE(test::http_get(prom_port,
-                         "/api/v1/query?query=stoker_scrape_duration_seconds_count", &q) == 200);
+  REQUIRE(test::http_get(prom_port, "/api/v1/query?query=stoker_scrape_duration_seconds_count",
+                         &q) == 200);
   CHECK(!boost::json::parse(q).at("data").at("result").as_array().empty());
   CHECK(prom.stop(SIGTERM, 10000) == 0);
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
@@ -436,7 +525,8 @@ TEST_CASE("a pod discovered through the Kubernetes API is scraped until it is de
           "\nweb:\n  listen_address: 127.0.0.1:" + std::to_string(web_port) +
           "\nscrape_configs:\n  - job_name: k8s\n    kubernetes_sd_configs:\n"
           "      - role: pod\n        api_server: " +
-          api.url() + "\n        bearer_token_file: token\n        tls_config: {ca_file: ca.pem}\n" +
+          api.url() +
+          "\n        bearer_token_file: token\n        tls_config: {ca_file: ca.pem}\n" +
           "    relabel_configs:\n"
           "      - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}\n"
           "      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}\n"
@@ -452,8 +542,8 @@ TEST_CASE("a pod discovered through the Kubernetes API is scraped until it is de
              {"containers",
               boost::json::array{boost::json::object{
                   {"name", "app"},
-                  {"ports", boost::json::array{boost::json::object{
-                                {"containerPort", demo.port}, {"protocol", "TCP"}}}}}}}}},
+                  {"ports", boost::json::array{boost::json::object{{"containerPort", demo.port},
+                                                                   {"protocol", "TCP"}}}}}}}}},
         {"status", boost::json::object{{"podIP", "127.0.0.1"}, {"phase", "Running"}}}};
   };
   // `stoker targets` lists once.
