@@ -464,6 +464,7 @@ TEST_CASE("a store that cannot keep up answers 503 with Retry-After and loses no
   // Another connection holds the database's write lock: commits wait.
   sqlite3* lock = nullptr;
   REQUIRE(sqlite3_open(srv.db.c_str(), &lock) == SQLITE_OK);
+  sqlite3_busy_timeout(lock, 5000);  // the writer may be busy starting up
   REQUIRE(sqlite3_exec(lock, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
   auto r = srv.post("/ingest?name=slow.cpu", "main;work 3\n");
   CHECK(r.status == 503);
