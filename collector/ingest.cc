@@ -93,7 +93,12 @@ std::optional<int64_t> parse_instant(std::string_view text, int64_t now_ns, std:
     return text.size() == 19 ? v : v * 1000;
   }
   if (text.empty() || text == "now") return now_ns;
-  return *ms * 1'000'000;
+  int64_t ns = 0;
+  if (*ms < 0 || __builtin_mul_overflow(*ms, int64_t{1'000'000}, &ns)) {
+    *error = quote(text) + " is out of range (before 1970 or after 2262)";
+    return std::nullopt;
+  }
+  return ns;
 }
 
 std::string parse_params(std::string_view query, std::string_view content_type, int64_t now_ns,

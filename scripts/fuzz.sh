@@ -11,7 +11,7 @@ build="$root/build-fuzz"
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTOKER_FUZZ=ON -DSTOKER_TESTS=OFF -DSTOKER_WERROR=OFF >/dev/null
-targets=(fuzz_parsers fuzz_connect fuzz_render fuzz_pprof)
+targets=(fuzz_parsers fuzz_connect fuzz_render fuzz_pprof fuzz_ingest)
 cmake --build "$build" -j2 --target "${targets[@]}"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -101,6 +101,8 @@ TEST_CASE("/ingest query parameters: defaults, time units, formats and bad value
            {"name=a%20b", "name: invalid application name"},
            {"name=a&from=yesterday", "from:"},
            {"name=a&until=0", "until:"},
+           {"name=a&from=10130050", "out of range"},  // found by fuzz_ingest
+           {"name=a&from=900000000000000", "out of range"},
            {"name=a&sampleRate=0", "sampleRate"},
            {"name=a&sampleRate=fast", "sampleRate"},
            {"name=a&aggregationType=max", "aggregationType"},
