@@ -5,6 +5,8 @@
 # ≈ 34 KB/s of gzipped pprof per service), measured side by side in one run:
 #   store    scrape + delta + store
 #   forward  the same plus one remote_write endpoint (bench/push_sink.go)
+#   central  the same, forwarding to a second stoker that only receives and
+#            stores (push.v1 Push); the figures are the receiving stoker's
 #   floor    only inflating the same gzipped bytes, with zlib and with libdeflate
 #            (bench/inflate_floor)
 # For each mode it waits WARMUP seconds (first scrapes are spread over the
@@ -13,7 +15,7 @@
 # stored and forwarded per second, what is still queued, and scrape failures.
 #
 #   bench/fleet_bench.sh [--services 300] [--seconds 120] [--warmup 60]
-#                        [--modes "store forward"] [--stoker PATH]
+#                        [--modes "store forward central"] [--stoker PATH]
 set -euo pipefail
 root="${STOKER_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 build="$root/build"
@@ -63,8 +65,9 @@ targets=$(python3 -c "import sys; n=int(sys.argv[1]); print(', '.join(f'\"127.0.
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-metric_sum() {  # sum of a metric's samples on stoker's /metrics
-  curl -fsS http://127.0.0.1:14040/metrics | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%d", s}'
+metric_sum() {  # sum of a metric's samples on stoker's /metrics (port 14040, or $2)
+  curl -fsS "http://127.0.0.1:${2:-14040}/metrics" |
+    awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%d", s}'
 }
 
 echo "fleet: $services services, $(( services * 5 )) profiles per 15 s ($(echo "scale=1; $services * 5 / 15" | bc) profiles/s); warmup ${warmup}s, measured ${seconds}s"
@@ -78,6 +81,21 @@ for mode in $modes; do
     remote="remote_write:
   - url: http://127.0.0.1:14050
     name: sink"
+  fi
+  central=""
+  if [ "$mode" = central ]; then
+    remote="remote_write:
+  - url: http://127.0.0.1:14051
+    name: central"
+    mkdir -p "$work/central-db"
+    cat > "$work/central.yaml" <<YAML
+storage: {path: $work/central-db/stoker.db, retention: 1d, max_size: 0}
+web: {listen_address: 127.0.0.1:14051}
+scrape_configs: []
+YAML
+    "$stoker" --config "$work/central.yaml" > "$work/central.log" 2>&1 &
+    central=$!
+    pids+=($central)
   fi
   cat > "$work/$mode.yaml" <<YAML
 global: {scrape_interval: 15s}
@@ -94,6 +112,9 @@ YAML
   pids+=($spid)
   sleep "$warmup"
   c0=$(cpu_ticks $spid); f0=$(cpu_ticks $farm)
+  if [ -n "$central" ]; then
+    k0=$(cpu_ticks $central); r0=$(metric_sum stoker_received_profiles_total 14051)
+  fi
   s0=$(metric_sum stoker_storage_profiles_written_total); p0=$(metric_sum stoker_pushed_profiles_total)
   sleep "$seconds"
   c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm)
@@ -106,6 +127,13 @@ YAML
   fwd=$(metric_sum stoker_forward_cache_bytes)
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$spid/status")
+  if [ -n "$central" ]; then
+    r1=$(metric_sum stoker_received_profiles_total 14051)
+    rejected=$(metric_sum stoker_receive_rejected_requests_total 14051)
+    k1=$(cpu_ticks $central)
+    chwm=$(awk '/VmHWM/ {print $2}' "/proc/$central/status")
+    crss=$(awk '/VmRSS/ {print $2}' "/proc/$central/status")
+  fi
   kill -TERM $spid; wait $spid || true
   cores=$(echo "scale=3; ($c1 - $c0) / $ticks / $seconds" | bc)
   farm_cores=$(echo "scale=3; ($f1 - $f0) / $ticks / $seconds" | bc)
@@ -113,6 +141,10 @@ YAML
   pushed=$(echo "scale=1; ($p1 - $p0) / $seconds" | bc)
   results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))")
   echo "${results[-1]}"
+  if [ -n "$central" ]; then
+    echo "central (receiving) cores=$(echo "scale=3; ($k1 - $k0) / $ticks / $seconds" | bc) peak_rss_mib=$((chwm / 1024)) final_rss_mib=$((crss / 1024)) received_per_s=$(echo "scale=1; ($r1 - $r0) / $seconds" | bc) rejected_requests=$rejected db_mib=$(( $(du -k "$work/central-db" | cut -f1) / 1024 ))"
+    kill -TERM $central; wait $central || true
+  fi
 done
 
 mkdir -p "$work/round"

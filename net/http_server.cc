@@ -75,6 +75,10 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
       http::request_parser<http::string_body> parser;
       parser.header_limit(8 * 1024);
+      // The limit depends on the path: Beast would refuse a Content-Length
+      // over its 1 MiB default while reading the header, so it is checked
+      // below, once the path is known.
+      parser.body_limit(boost::none);
       auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser,
                                                         asio::as_tuple(asio::use_awaitable));
       if (hec) break;

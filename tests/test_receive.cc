@@ -183,6 +183,13 @@ TEST_CASE("/ingest stores each format the SDKs send, labelled as Pyroscope label
                    from + "&until=" + until,
                "main;handler;query 30\nmain;idle 10\n", {{"Content-Type", "text/plain"}});
   CHECK(r.status == 200);
+  // Bodies over the server's 1 MiB default are fine up to receive.body_size_limit.
+  std::string many;
+  for (int i = 0; i < 60000; ++i) many += "main;handler;work_" + std::to_string(i) + " 1\n";
+  REQUIRE(many.size() > (1u << 20));
+  r = srv.post("/ingest?name=big.app.cpu&from=" + from, many);
+  INFO(r.body);
+  CHECK(r.status == 200);
   // lines: one stack per line.
   r = srv.post("/ingest?name=rb.app.cpu&format=lines&spyName=rbspy&sampleRate=50&from=" + from,
                "main;a\nmain;a\nmain;b\n");
@@ -190,7 +197,7 @@ TEST_CASE("/ingest stores each format the SDKs send, labelled as Pyroscope label
 
   auto all = srv.series();
   INFO(series_list(all));
-  REQUIRE(all.size() == 5);
+  REQUIRE(all.size() == 6);
   CHECK(has_series(all, {{"__delta__", "false"},
                          {"__name__", "process_cpu"},
                          {"pyroscope_spy", "nodespy"},
@@ -271,6 +278,9 @@ TEST_CASE("bad and oversized uploads are refused with a message, and nothing is 
        multipart({{"sample_type_config", "{}"}}, "zz"), 400, "no \"profile\" part"},
       {"bad sample_type_config", "/ingest?name=a", "multipart/form-data; boundary=zz",
        multipart({{"profile", cpu}, {"sample_type_config", "{oops"}}, "zz"), 400, "not JSON"},
+      {"prev_profile of another type", "/ingest?name=a", "multipart/form-data; boundary=zz",
+       multipart({{"profile", gz(heap(2, 1))}, {"prev_profile", cpu}}, "zz"), 400,
+       "other sample types"},
       {"broken multipart", "/ingest?name=a", "multipart/form-data; boundary=zz",
        "--zz\r\nContent-Disposition: form-data; name=\"profile\"\r\n\r\nxx", 400,
        "invalid multipart"},

@@ -287,6 +287,16 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
         return refuse(400, "invalid",
                       "prev_profile: " + describe_invalid_pprof("", prev, before.error));
       }
+      bool same_types = before.view->sample_types.size() == v->sample_types.size();
+      for (size_t i = 0; same_types && i < v->sample_types.size(); ++i) {
+        same_types = before.view->str(before.view->sample_types[i].type) ==
+                         v->str(v->sample_types[i].type) &&
+                     before.view->str(before.view->sample_types[i].unit) ==
+                         v->str(v->sample_types[i].unit);
+      }
+      if (!same_types) {
+        return refuse(400, "invalid", "prev_profile has other sample types than profile");
+      }
       auto columns = ingest::cumulative_columns(*v, config);
       if (!columns.empty()) {
         if (columns.size() > pprof::DeltaState::kMaxColumns) {
