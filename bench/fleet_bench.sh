@@ -88,12 +88,12 @@ for mode in $modes; do
   - url: http://127.0.0.1:14051
     name: central"
     mkdir -p "$work/central-db"
-    cat > "$work/central.yaml" <<YAML
+    cat > "$work/receiver.yaml" <<YAML
 storage: {path: $work/central-db/stoker.db, retention: 1d, max_size: 0}
 web: {listen_address: 127.0.0.1:14051}
 scrape_configs: []
 YAML
-    "$stoker" --config "$work/central.yaml" > "$work/central.log" 2>&1 &
+    "$stoker" --config "$work/receiver.yaml" > "$work/receiver.log" 2>&1 &
     central=$!
     pids+=($central)
   fi
@@ -111,6 +111,14 @@ YAML
   spid=$!
   pids+=($spid)
   sleep "$warmup"
+  for p in $spid $central; do
+    if ! kill -0 "$p" 2>/dev/null; then
+      echo "fleet_bench: a stoker exited during the warm-up; its log ends with:" >&2
+      tail -n 30 "$work/$mode.log" >&2
+      [ -n "$central" ] && { echo "-- central:" >&2; tail -n 30 "$work/receiver.log" >&2; }
+      exit 1
+    fi
+  done
   c0=$(cpu_ticks $spid); f0=$(cpu_ticks $farm)
   if [ -n "$central" ]; then
     k0=$(cpu_ticks $central); r0=$(metric_sum stoker_received_profiles_total 14051)

@@ -1,6 +1,7 @@
 #include "web/receive_api.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "collector/ingest.h"
@@ -127,6 +128,8 @@ namespace {
 // relabeling. `error` says why the labels are refused.
 std::optional<Labels> finish_labels(Labels labels, const Receiver::Settings& s,
                                     std::string_view delta, std::string* error);
+void log_refusal(const std::string& format, const std::string& reason, int status,
+                 const std::string& message);
 
 }  // namespace
 
@@ -138,6 +141,7 @@ WebResponse Receiver::handle(const WebRequest& req) {
     std::string msg =
         "stoker does not accept pushed profiles here: set receive.enabled: true in its config "
         "(it is on by default only when web.listen_address is a loopback address)";
+    log_refusal(is_push ? "push" : "ingest", "disabled", 404, msg);
     return is_push ? connect::error(connect::Code::kUnimplemented, msg) : plain(404, msg);
   }
   return is_push ? push(req, *s) : ingest(req, *s);
@@ -174,6 +178,27 @@ std::optional<Labels> finish_labels(Labels labels, const Receiver::Settings& s,
   return out;
 }
 
+// Refusals are logged as warnings, at most one per format and reason every
+// 10 s (a misconfigured SDK retries all the time); the rest at debug.
+void log_refusal(const std::string& format, const std::string& reason, int status,
+                 const std::string& message) {
+  static std::mutex mu;
+  static std::map<std::string, std::chrono::steady_clock::time_point> last;
+  auto now = std::chrono::steady_clock::now();
+  bool warn;
+  {
+    std::lock_guard lock(mu);
+    auto& t = last[format + "/" + reason];
+    warn = t.time_since_epoch().count() == 0 || now - t >= std::chrono::seconds(10);
+    if (warn) t = now;
+  }
+  log::write(warn ? log::Level::kWarn : log::Level::kDebug, "receive", "refused a pushed profile",
+             {{"format", format},
+              {"status", std::to_string(status)},
+              {"reason", reason},
+              {"err", message.substr(0, 300)}});
+}
+
 // The service_name label of the metrics, bounded in cardinality.
 std::string metric_service(std::string_view service) {
   static std::mutex mu;
@@ -200,8 +225,7 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
   std::string format = "ingest";
   auto refuse = [&](int status, const std::string& reason, const std::string& message) {
     if (metrics_) metrics_->receive_rejected.with({format, reason}).inc();
-    log::debug("receive", "refused an /ingest upload",
-               {{"status", std::to_string(status)}, {"err", message}});
+    log_refusal(format, reason, status, message);
     return plain(status, message);
   };
   if (req.method != "POST") {
@@ -289,10 +313,10 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
       }
       bool same_types = before.view->sample_types.size() == v->sample_types.size();
       for (size_t i = 0; same_types && i < v->sample_types.size(); ++i) {
-        same_types = before.view->str(before.view->sample_types[i].type) ==
-                         v->str(v->sample_types[i].type) &&
-                     before.view->str(before.view->sample_types[i].unit) ==
-                         v->str(v->sample_types[i].unit);
+        same_types =
+            before.view->str(before.view->sample_types[i].type) ==
+                v->str(v->sample_types[i].type) &&
+            before.view->str(before.view->sample_types[i].unit) == v->str(v->sample_types[i].unit);
       }
       if (!same_types) {
         return refuse(400, "invalid", "prev_profile has other sample types than profile");
@@ -369,7 +393,7 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
   const std::string format = "push";
   auto refuse = [&](int status, const std::string& reason, const std::string& message) {
     if (metrics_) metrics_->receive_rejected.with({format, reason}).inc();
-    log::debug("receive", "refused a push", {{"status", std::to_string(status)}, {"err", message}});
+    log_refusal(format, reason, status, message);
     WebResponse r = connect::error(connect_code(status), message);
     if (status == 503) r.headers.emplace_back("Retry-After", "1");
     return r;
@@ -378,6 +402,7 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
   connect::Codec codec;
   if (auto bad = connect::decode(req, &pr, &codec)) {
     if (metrics_) metrics_->receive_rejected.with({format, "invalid"}).inc();
+    log_refusal(format, "invalid", bad->status, bad->body);
     return *bad;
   }
   const int64_t now = now_unix_nanos();
