@@ -197,10 +197,13 @@ TEST_CASE("one stoker forwards into another's receive endpoint and loses nothing
   test::write_file(dir.file("a.yaml"),
                    demo_config(demo.port, web_a, db_a,
                                remote_write_yaml("http://127.0.0.1:" + std::to_string(web_b))));
-  // The central stoker scrapes nothing; it receives (on by default on loopback).
-  test::write_file(dir.file("b.yaml"), "storage: {path: " + db_b +
-                                           "}\nweb: {listen_address: '127.0.0.1:" +
-                                           std::to_string(web_b) + "'}\nscrape_configs: []\n");
+  // The central stoker B scrapes nothing; it receives (on by default on
+  // loopback) and forwards what it received through its own outbox to C.
+  test::PushReceiver upstream;
+  test::write_file(dir.file("b.yaml"),
+                   "storage: {path: " + db_b +
+                       "}\nweb: {listen_address: '127.0.0.1:" + std::to_string(web_b) +
+                       "'}\nscrape_configs: []\n" + remote_write_yaml(upstream.url()));
   auto start = [&](const std::string& name) {
     return std::make_unique<Child>(
         std::vector<std::string>{STOKER_BINARY, "--config", dir.file(name + ".yaml")},
@@ -214,13 +217,14 @@ TEST_CASE("one stoker forwards into another's receive endpoint and loses nothing
   REQUIRE(test::wait_for([&] { return ready(web_a); }, 10000));
   auto stored_by_a = [&] { return stored_profiles(db_a, nullptr).size(); };
   REQUIRE(test::wait_for([&] { return stored_by_a() >= 6; }, 30000));
-  auto delivered_all = [&] {
+  auto delivered_all_from = [&](const std::string& db) {
     int64_t delivered = 0;
-    auto committed = stored_profiles(db_a, &delivered);
+    auto committed = stored_profiles(db, &delivered);
     int64_t last = 0;
     for (const auto& [k, id] : committed) last = std::max(last, id);
     return last > 0 && delivered == last;
   };
+  auto delivered_all = [&] { return delivered_all_from(db_a); };
   auto b = start("b");
   INFO(logs());
   REQUIRE(test::wait_for([&] { return ready(web_b); }, 10000));
@@ -236,6 +240,7 @@ TEST_CASE("one stoker forwards into another's receive endpoint and loses nothing
   REQUIRE(test::wait_for([&] { return ready(web_b); }, 10000));
   REQUIRE(test::wait_for(delivered_all, 30000));
   CHECK(a->stop(SIGTERM, 10000) == 0);
+  REQUIRE(test::wait_for([&] { return delivered_all_from(db_b); }, 30000));
   CHECK(b->stop(SIGTERM, 10000) == 0);
 
   // Everything A stored is in B, with the labels A sent, and nothing else.
@@ -271,6 +276,14 @@ TEST_CASE("one stoker forwards into another's receive endpoint and loses nothing
   // Delivery is at least once: only a push in flight when B stopped may have
   // been stored without A hearing so (one batch at most).
   CHECK(copies - got.size() <= RemoteWriter::kMaxBatchProfiles);
+  // B forwarded every profile it received to C, with the same labels.
+  auto forwarded = received_keys(upstream);
+  for (const auto& [key, n] : got) {
+    INFO(key);
+    CHECK(forwarded.count(key) == 1);
+  }
+  CHECK(forwarded.size() == got.size());
+  CHECK(upstream.errors().empty());
   int status = 0;
   std::string m = test::run_command("sqlite3 " + db_b + " 'PRAGMA integrity_check'", &status);
   CHECK(m == "ok\n");

@@ -111,6 +111,18 @@ TEST_CASE(
   CHECK(status == 0);
   CHECK_THAT(out, Catch::Contains("Type: wall") && Catch::Contains("fibonacciWork"));
 
+  // Listed by `stoker profiles`, and visible to Grafana through the query API.
+  out = test::run_command(std::string(STOKER_BINARY) + " profiles --storage.path " + db +
+                              " --query '{service_name=\"node-sdk-app\"}' 2>&1",
+                          &status);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("__name__=\"wall\"") && Catch::Contains("region=\"eu-test\""));
+  out =
+      test::run_command("curl -s --cacert " + dir.file("ca.pem") + " -u sdk:pushing-secret " + url +
+                        "/querier.v1.QuerierService/ProfileTypes -H 'Content-Type: "
+                        "application/json' -d '{}'");
+  CHECK_THAT(out, Catch::Contains("wall:wall:nanoseconds"));
+
   // Counted per service and format on /metrics.
   std::string metrics = test::run_command("curl -s --cacert " + dir.file("ca.pem") +
                                           " -u sdk:pushing-secret " + url + "/metrics");
