@@ -97,8 +97,12 @@ int cmd_check_config(const Args& a) {
       for (const auto& sc : r.config->scrape_configs) {
         for (const auto& st : sc.static_configs) targets += st.targets.size();
       }
-      std::printf("  SUCCESS: %zu scrape configs, %zu static targets\n",
-                  r.config->scrape_configs.size(), targets);
+      const auto& c = *r.config;
+      std::printf("  SUCCESS: %zu scrape configs, %zu static targets, receiving pushes %s\n",
+                  c.scrape_configs.size(), targets,
+                  c.receive.active(c.web.listen_address)
+                      ? ("on (" + c.receive.path_prefix + "/ingest)").c_str()
+                      : "off");
     } else {
       failed = true;
       std::printf("  FAILED:\n");

@@ -203,7 +203,8 @@ TEST_CASE("remote_write endpoints load with Alloy's defaults", "[config]") {
   CHECK(rw[0].retry_on_http_429);
   CHECK(rw[1].key() == "cloud");
   CHECK(rw[1].remote_timeout == std::chrono::seconds(30));
-  CHECK(rw[1].headers == std::vector<std::pair<std::string, std::string>>{{"X-Scope-OrgID", "tenant-1"}});
+  CHECK(rw[1].headers ==
+        std::vector<std::pair<std::string, std::string>>{{"X-Scope-OrgID", "tenant-1"}});
   REQUIRE(rw[1].http.basic_auth);
   CHECK(rw[1].http.basic_auth->password.value == "s3cret");
   CHECK(rw[1].max_retries == 0);
@@ -227,10 +228,13 @@ TEST_CASE("bad remote_write endpoints are rejected with their position", "[confi
                   {"authorization header must be changed via the basic_auth"}));
   CHECK(has_error(load("remote_write:\n  - url: http://a\n    headers: {Content-Type: x}\n"),
                   {"Content-Type is a reserved header"}));
-  CHECK(has_error(load("remote_write:\n  - url: http://a\n    min_backoff: 1m\n    max_backoff: 1s\n"),
-                  {"min_backoff (1m) must not be greater than max_backoff (1s)"}));
-  CHECK(has_error(load("remote_write:\n  - url: http://a\n    bearer_token: a\n    basic_auth: {username: u}\n"),
-                  {"at most one of basic_auth, oauth2, bearer_token"}));
+  CHECK(has_error(
+      load("remote_write:\n  - url: http://a\n    min_backoff: 1m\n    max_backoff: 1s\n"),
+      {"min_backoff (1m) must not be greater than max_backoff (1s)"}));
+  CHECK(has_error(
+      load(
+          "remote_write:\n  - url: http://a\n    bearer_token: a\n    basic_auth: {username: u}\n"),
+      {"at most one of basic_auth, oauth2, bearer_token"}));
   CHECK(has_error(load("remote_write:\n  - url: http://a\n    queue_config: {}\n"),
                   {"unknown key \"queue_config\""}));
   CHECK(has_error(load("remote_write: {url: http://a}\n"), {"expected a list"}));
@@ -265,22 +269,27 @@ TEST_CASE("bad kubernetes_sd_configs are rejected with Prometheus' messages", "[
   auto k8s = [](const std::string& body) {
     return load("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - " + body);
   };
-  CHECK(has_error(k8s("namespaces: {names: [a]}\n"),
-                  {"role missing (one of: pod, service, endpoints, endpointslice, node, ingress)"}));
+  CHECK(
+      has_error(k8s("namespaces: {names: [a]}\n"),
+                {"role missing (one of: pod, service, endpoints, endpointslice, node, ingress)"}));
   CHECK(has_error(k8s("role: pods\n"), {"test.yaml:4:15:", "unknown Kubernetes SD role \"pods\""}));
-  CHECK(has_error(k8s("role: pod\n        api_server: http://a\n        namespaces: {own_namespace: true}\n"),
-                  {"cannot use 'api_server' and 'namespaces.own_namespace' simultaneously"}));
-  CHECK(has_error(k8s("role: pod\n        bearer_token: x\n"),
-                  {"to use custom HTTP client configuration please provide the 'api_server' URL explicitly"}));
+  CHECK(has_error(
+      k8s("role: pod\n        api_server: http://a\n        namespaces: {own_namespace: true}\n"),
+      {"cannot use 'api_server' and 'namespaces.own_namespace' simultaneously"}));
+  CHECK(has_error(
+      k8s("role: pod\n        bearer_token: x\n"),
+      {"to use custom HTTP client configuration please provide the 'api_server' URL explicitly"}));
   CHECK(has_error(k8s("role: pod\n        selectors: [{role: pod}, {role: pod}]\n"),
                   {"duplicated selector role: pod"}));
   CHECK(has_error(k8s("role: service\n        selectors: [{role: pod}]\n"),
                   {"service role supports only service selectors"}));
   CHECK(has_error(k8s("role: endpoints\n        selectors: [{role: node}]\n"),
                   {"endpoints role supports only pod, service, endpoints selectors"}));
-  CHECK(has_error(k8s("role: pod\n        selectors: [{role: pod, field: 'metadata.status-Running'}]\n"),
-                  {"invalid selector: 'metadata.status-Running'; can't understand 'metadata.status-Running'"}));
-  CHECK(has_error(k8s("role: pod\n        api_server: k8s:6443\n"), {"api_server must be an http:// or https:// URL"}));
+  CHECK(has_error(
+      k8s("role: pod\n        selectors: [{role: pod, field: 'metadata.status-Running'}]\n"),
+      {"invalid selector: 'metadata.status-Running'; can't understand 'metadata.status-Running'"}));
+  CHECK(has_error(k8s("role: pod\n        api_server: k8s:6443\n"),
+                  {"api_server must be an http:// or https:// URL"}));
 }
 
 TEST_CASE("job names must be present and unique", "[config]") {
@@ -389,7 +398,8 @@ TEST_CASE("the embedded default scrapes localhost:6060", "[config]") {
 }
 
 TEST_CASE("the example configs load", "[config]") {
-  for (const char* f : {"/examples/local.yaml", "/examples/forward.yaml"}) {
+  for (const char* f :
+       {"/examples/local.yaml", "/examples/forward.yaml", "/examples/central.yaml"}) {
     auto r = load_config_file(std::string(STOKER_SOURCE_DIR) + f);
     INFO(f << ": " << errors(r));
     CHECK(r.config);
@@ -551,8 +561,7 @@ TEST_CASE("bad configs from Prometheus' testdata are rejected for the same reaso
   for (const auto& cv : doc.at("good").as_array()) {
     const auto& c = cv.as_object();
     std::string name(c.at("filename").as_string());
-    if (name.rfind("kubernetes_", 0) != 0 || name.find("kubeconfig") != std::string::npos)
-      continue;
+    if (name.rfind("kubernetes_", 0) != 0 || name.find("kubeconfig") != std::string::npos) continue;
     auto r = load_config_string(std::string(c.at("yaml").as_string()), name, dir.path());
     INFO(name << "\n" << errors(r));
     CHECK(r.config);
@@ -643,8 +652,7 @@ TEST_CASE("the receive section: defaults, keys, limits and errors", "[config][re
   auto bad = load(
       "receive:\n  enabled: maybe\n  path_prefix: profiles\n  body_size_limit: 10B\n"
       "  labels: {__name__: x}\n  port: 1\n  relabel_configs:\n    - action: nope\n");
-  CHECK_THAT(errors(bad), Catch::Contains("test.yaml:2:") &&
-                              Catch::Contains("receive.enabled") &&
+  CHECK_THAT(errors(bad), Catch::Contains("test.yaml:2:") && Catch::Contains("receive.enabled") &&
                               Catch::Contains("path_prefix must be a URL path") &&
                               Catch::Contains("body_size_limit must be at least 1KiB") &&
                               Catch::Contains("reserved") &&
@@ -660,7 +668,8 @@ TEST_CASE("web config files load with the exporter toolkit's keys and words", "[
   auto ok = load_web_config_string(
       "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: TLS13\n"
       "  curve_preferences: [X25519]\nhttp_server_config: {http2: true, headers: {X-A: b}}\n"
-      "basic_auth_users: {alice: '" + hash + "'}\n",
+      "basic_auth_users: {alice: '" +
+          hash + "'}\n",
       "web.yml", dir.path());
   INFO(joined(ok.errors));
   REQUIRE(ok.config);
@@ -680,7 +689,8 @@ TEST_CASE("web config files load with the exporter toolkit's keys and words", "[
       "rate_limit: {burst: 1}\nextra: 1\n",
       "web.yml", dir.path());
   std::string all = joined(bad.errors);
-  CHECK_THAT(all, Catch::Contains("web.yml:2:3: tls_server_config: missing one of cert or cert_file"));
+  CHECK_THAT(all,
+             Catch::Contains("web.yml:2:3: tls_server_config: missing one of cert or cert_file"));
   CHECK_THAT(all, Catch::Contains("invalid ClientAuth: Sometimes"));
   CHECK_THAT(all, Catch::Contains("unknown TLS version: SSL3"));
   CHECK_THAT(all, Catch::Contains("unknown curve: P-999"));

@@ -232,6 +232,14 @@ TEST_CASE("stoker fails fast with clear messages on bad start-up input", "[integ
       &status);
   CHECK(status == 0);
   CHECK(out.find("SUCCESS") != std::string::npos);
+  CHECK(out.find("receiving pushes on (/ingest)") != std::string::npos);  // loopback
+  out = test::run_command(
+      std::string(STOKER_BINARY) + " check config " STOKER_SOURCE_DIR "/examples/central.yaml "
+      STOKER_SOURCE_DIR "/examples/forward.yaml 2>&1",
+      &status);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("0 scrape configs, 0 static targets, receiving pushes on") &&
+                      Catch::Contains("1 static targets, receiving pushes on"));
 
   out = test::run_command(std::string(STOKER_BINARY) + " --help", &status);
   CHECK(status == 0);
