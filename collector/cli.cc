@@ -103,6 +103,9 @@ int cmd_check_config(const Args& a) {
                   c.receive.active(c.web.listen_address)
                       ? ("on (" + c.receive.path_prefix + "/ingest)").c_str()
                       : "off");
+      for (const auto& f : c.scrape_config_files) {
+        std::printf("  included %s (scrape_config_files)\n", f.c_str());
+      }
     } else {
       failed = true;
       std::printf("  FAILED:\n");

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <glob.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
@@ -73,6 +74,83 @@ std::string expand_env(const std::string& s) {
   return out;
 }
 
+// The regular files matching `pattern` (absolute), sorted; none is not an error.
+std::vector<std::string> expand_config_glob(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(g.gl_pathv[i], ec)) out.emplace_back(g.gl_pathv[i]);
+    }
+  }
+  globfree(&g);
+  return out;
+}
+
+// scrape_config_files: globs (a `*` only in the last path element, as
+// Prometheus allows) of files holding `scrape_configs:` only, relative to the
+// main file. Each file is a Walker of its own, so that errors name it and
+// relative paths inside it resolve against its directory.
+void load_scrape_config_files(Walker& w, const YAML::Node& n, const std::string& path,
+                              const YAML::Node& root, Config* cfg,
+                              std::map<std::string, std::string>* seen_jobs,
+                              std::vector<std::string>* errors) {
+  if (!n || n.IsNull()) return;
+  std::vector<std::string> patterns = w.str_list(n, path);
+  std::vector<std::string> files;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    const std::string& pat = patterns[i];
+    auto star = pat.find('*');
+    if (pat.empty() || (star != std::string::npos && pat.find('/', star) != std::string::npos)) {
+      w.error(n[i], path + "[" + std::to_string(i) + "]",
+              "invalid scrape config file path \"" + pat + "\"");
+      continue;
+    }
+    for (const auto& f : expand_config_glob(w.resolve(pat))) files.push_back(f);
+  }
+  const std::string global_dump = YAML::Dump(root.IsMap() ? root["global"] : YAML::Node());
+  for (const auto& file : files) {
+    auto text = read_config_file(file, "scrape config file", errors);
+    if (!text) continue;
+    std::string file_dir = std::filesystem::path(file).parent_path().string();
+    Walker fw(file, file_dir, errors);
+    YAML::Node froot;
+    if (!fw.load(*text, &froot)) continue;
+    YAML::Node list;
+    std::string list_path;
+    fw.each(froot, "", {"scrape_configs"},
+            [&](const std::string&, const YAML::Node& v, const std::string& sub) {
+              list = v;
+              list_path = sub;
+            });
+    if (!list || list.IsNull()) continue;
+    if (!list.IsSequence()) {
+      fw.error(list, list_path, "expected a list, got " + Walker::kind(list));
+      continue;
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string p = list_path + "[" + std::to_string(i) + "]";
+      ScrapeConfig sc;
+      parse_scrape_config(fw, list[i], p, cfg->global, sc);
+      sc.fingerprint = file_dir + "\x1f" + YAML::Dump(list[i]) + "\x1f" + global_dump;
+      if (!sc.job_name.empty()) {
+        auto [it, fresh] = seen_jobs->emplace(sc.job_name, quote(file));
+        if (!fresh) {
+          fw.error(list[i], p + ".job_name",
+                   "found multiple scrape configs with job name \"" + sc.job_name +
+                       "\", first found in " + it->second);
+        }
+      }
+      cfg->scrape_configs.push_back(std::move(sc));
+    }
+    cfg->scrape_config_files.push_back(file);
+    YAML::Emitter em;
+    em << redact(froot);
+    cfg->redacted_yaml += "\n---\n# from scrape_config_files: " + file + "\n" + em.c_str();
+  }
+}
+
 }  // namespace
 
 ConfigResult load_config_string(const std::string& yaml, const std::string& name,
@@ -89,8 +167,11 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   std::string remote_path;
   YAML::Node receive_node;
   std::string receive_path;
+  YAML::Node files_node;
+  std::string files_path;
   w.each(root, "",
-         {"global", "storage", "web", "query", "receive", "scrape_configs", "remote_write"},
+         {"global", "storage", "web", "query", "receive", "scrape_configs", "scrape_config_files",
+          "remote_write"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "global") {
              bool explicit_timeout = false;
@@ -180,6 +261,9 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
            } else if (k == "receive") {
              receive_node = v;
              receive_path = sub;
+           } else if (k == "scrape_config_files") {
+             files_node = v;
+             files_path = sub;
            } else {
              scrape_node = v;
              scrape_path = sub;
@@ -209,12 +293,13 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   }
   parse_receive(w, receive_node ? receive_node : YAML::Node(YAML::NodeType::Null), receive_path,
                 cfg.global, cfg.receive);
+  // Job name → the file that defined it first (quoted), across scrape_config_files.
+  std::map<std::string, std::string> seen_jobs;
   // Scrape configs need the final global section, wherever it appears in the file.
   if (scrape_node && !scrape_node.IsNull()) {
     if (!scrape_node.IsSequence()) {
       w.error(scrape_node, scrape_path, "expected a list, got " + Walker::kind(scrape_node));
     } else {
-      std::map<std::string, size_t> seen_jobs;
       for (size_t i = 0; i < scrape_node.size(); ++i) {
         std::string p = scrape_path + "[" + std::to_string(i) + "]";
         ScrapeConfig sc;
@@ -223,7 +308,7 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
         sc.fingerprint = dir + "\x1f" + YAML::Dump(scrape_node[i]) + "\x1f" +
                          YAML::Dump(root.IsMap() ? root["global"] : YAML::Node());
         if (!sc.job_name.empty()) {
-          auto [it, fresh] = seen_jobs.emplace(sc.job_name, i);
+          auto [it, fresh] = seen_jobs.emplace(sc.job_name, quote(name));
           if (!fresh) {
             w.error(scrape_node[i], p + ".job_name",
                     "found multiple scrape configs with job name \"" + sc.job_name + "\"");
@@ -233,10 +318,11 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
       }
     }
   }
+  load_scrape_config_files(w, files_node, files_path, root, &cfg, &seen_jobs, &result.errors);
   if (result.errors.empty()) {
     YAML::Emitter em;
     em << redact(root);
-    cfg.redacted_yaml = em.c_str();
+    cfg.redacted_yaml = em.c_str() + cfg.redacted_yaml;  // then the included files
     result.config = std::move(cfg);
   }
   return result;

@@ -216,9 +216,12 @@ struct Config {
   WebConfig web;
   QueryConfig query;
   ReceiveConfig receive;
-  std::vector<ScrapeConfig> scrape_configs;
+  std::vector<ScrapeConfig> scrape_configs;  // the file's own, then scrape_config_files'
+  // The files scrape_config_files matched and loaded (absolute paths, in order).
+  std::vector<std::string> scrape_config_files;
   std::vector<RemoteWriteConfig> remote_write;
-  // The file as loaded, every secret value replaced by "<secret>" (for the API).
+  // The file as loaded, every secret value replaced by "<secret>" (for the
+  // API), followed by each scrape_config_files file as a YAML document of its own.
   std::string redacted_yaml;
 };
 

@@ -25,8 +25,19 @@ namespace stoker::cfg {
 
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
-inline const std::set<std::string> kNotYetSupported = {"metric_relabel_configs",
-                                                       "scrape_config_files", "clustering"};
+inline const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "clustering"};
+
+// Prometheus' service discoveries stoker does not implement.
+inline const std::set<std::string> kOtherServiceDiscovery = {
+    "azure_sd_configs",     "consul_sd_configs",      "digitalocean_sd_configs",
+    "docker_sd_configs",    "dockerswarm_sd_configs", "dns_sd_configs",
+    "ec2_sd_configs",       "eureka_sd_configs",      "gce_sd_configs",
+    "hetzner_sd_configs",   "http_sd_configs",        "ionos_sd_configs",
+    "kuma_sd_configs",      "lightsail_sd_configs",   "linode_sd_configs",
+    "marathon_sd_configs",  "nerve_sd_configs",       "nomad_sd_configs",
+    "openstack_sd_configs", "ovhcloud_sd_configs",    "puppetdb_sd_configs",
+    "scaleway_sd_configs",  "serverset_sd_configs",   "stackit_sd_configs",
+    "triton_sd_configs",    "uyuni_sd_configs",       "vultr_sd_configs"};
 
 // Keys of a prometheus.yml that a profile collector has no use for.
 inline const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
@@ -98,6 +109,11 @@ class Walker {
       if (!allow_any && !allowed.count(key)) {
         if (kNotYetSupported.count(key)) {
           error(k, sub, "\"" + key + "\" is not supported yet by this version of stoker");
+        } else if (kOtherServiceDiscovery.count(key)) {
+          error(k, sub,
+                "\"" + key +
+                    "\" is a Prometheus service discovery that stoker does not implement; "
+                    "supported: static_configs, file_sd_configs, kubernetes_sd_configs");
         } else if (kPrometheusOnly.count(key)) {
           error(
               k, sub,

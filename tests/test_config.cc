@@ -1,5 +1,6 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 
 #include "config/config.h"
@@ -171,7 +172,7 @@ TEST_CASE("every error is reported, not just the first", "[config]") {
 }
 
 TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") {
-  for (const char* key : {"metric_relabel_configs", "scrape_config_files"}) {
+  for (const char* key : {"metric_relabel_configs"}) {
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
   }
@@ -614,6 +615,79 @@ TEST_CASE("the query section bounds what one query may cost", "[config]") {
   CHECK_THAT(errors(bad), Catch::Contains("max_profiles must be at least 1") &&
                               Catch::Contains("timeout must be greater than 0") &&
                               Catch::Contains("unknown key \"nodes\""));
+}
+
+TEST_CASE("scrape_config_files add jobs from globbed files, relative to the main file",
+          "[config][scrape_config_files]") {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.file("jobs"));
+  test::write_file(dir.file("jobs/a.yml"),
+                   "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h1:6060']}]\n"
+                   "    basic_auth: {username: u, password_file: pw}\n");
+  test::write_file(dir.file("jobs/pw"), "s3cret");
+  test::write_file(dir.file("jobs/b.yml"),
+                   "scrape_configs:\n  - job_name: b\n    scrape_interval: 30s\n"
+                   "    static_configs: [{targets: ['h2:6060']}]\n");
+  test::write_file(dir.file("jobs/notes.txt"), "not matched");
+  test::write_file(dir.file("main.yml"),
+                   "global: {scrape_interval: 10s}\nscrape_config_files: ['jobs/*.yml', "
+                   "'missing/*.yml']\nscrape_configs:\n  - job_name: main\n"
+                   "    static_configs: [{targets: ['h0:6060']}]\n");
+  auto r = load_config_file(dir.file("main.yml"));
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& c = *r.config;
+  REQUIRE(c.scrape_configs.size() == 3);
+  CHECK(c.scrape_configs[0].job_name == "main");
+  CHECK(c.scrape_configs[1].job_name == "a");
+  CHECK(c.scrape_configs[2].job_name == "b");
+  // The global section applies; relative paths follow the included file.
+  CHECK(c.scrape_configs[1].scrape_interval == 10s);
+  CHECK(c.scrape_configs[2].scrape_interval == 30s);
+  REQUIRE(c.scrape_configs[1].http.basic_auth);
+  CHECK(c.scrape_configs[1].http.basic_auth->password_file == dir.file("jobs/pw"));
+  CHECK(c.scrape_config_files ==
+        std::vector<std::string>{dir.file("jobs/a.yml"), dir.file("jobs/b.yml")});
+  // The API's view of the config shows the included files, secrets hidden.
+  CHECK_THAT(c.redacted_yaml, Catch::Contains("# from scrape_config_files: " + dir.file("jobs/a.yml")) &&
+                                  Catch::Contains("job_name: b"));
+
+  // Errors name the included file, line and column; a job defined twice names both files.
+  test::write_file(dir.file("jobs/c.yml"),
+                   "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h3:6060']}]\n"
+                   "  - job_name: d\n    scrape_timeout: nope\n");
+  test::write_file(dir.file("jobs/e.yml"), "global: {scrape_interval: 1s}\n");
+  r = load_config_file(dir.file("main.yml"));
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, {dir.file("jobs/c.yml") + ":2:5:", "scrape_configs[0].job_name",
+                      "found multiple scrape configs with job name \"a\", first found in \"" +
+                          dir.file("jobs/a.yml") + "\""}));
+  CHECK(has_error(r, {dir.file("jobs/c.yml") + ":5:21:", "scrape_timeout"}));
+  CHECK(has_error(r, {dir.file("jobs/e.yml") + ":1:1:", "unknown key \"global\""}));
+  // A duplicate of the main file's job names the main file.
+  test::write_file(dir.file("jobs/c.yml"), "scrape_configs:\n  - job_name: main\n");
+  std::filesystem::remove(dir.file("jobs/e.yml"));
+  r = load_config_file(dir.file("main.yml"));
+  CHECK(has_error(r, {"first found in \"" + dir.file("main.yml") + "\""}));
+
+  // Prometheus' rule for the patterns: a * only in the last path element.
+  r = load("scrape_config_files:\n  - scrape_configs/*/*\n");
+  CHECK(has_error(r, {"test.yaml:2:5:", "invalid scrape config file path \"scrape_configs/*/*\""}));
+  r = load("scrape_config_files: jobs.yml\n");
+  CHECK(has_error(r, {"expected a list"}));
+}
+
+TEST_CASE("Prometheus service discoveries stoker lacks are named as such, not as typos",
+          "[config]") {
+  for (const char* key : {"consul_sd_configs", "ec2_sd_configs", "http_sd_configs"}) {
+    INFO(key);
+    auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
+    CHECK(has_error(r, {"test.yaml:3:5:", key,
+                        "is a Prometheus service discovery that stoker does not implement; "
+                        "supported: static_configs, file_sd_configs, kubernetes_sd_configs"}));
+  }
+  auto r = load("scrape_configs:\n  - job_name: a\n    consult_sd_configs: []\n");
+  CHECK(has_error(r, {"unknown key \"consult_sd_configs\""}));
 }
 
 TEST_CASE("the receive section: defaults, keys, limits and errors", "[config][receive]") {

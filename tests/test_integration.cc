@@ -7,16 +7,17 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
-#include "pprof/pprof_decode.h"
 #include "model/timeparse.h"
+#include "pprof/pprof_decode.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
+#include "tests/support/demo.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
-#include "tests/support/demo.h"
 #include "tests/support/test_server.h"
 
 using namespace stoker;
@@ -233,10 +234,10 @@ TEST_CASE("stoker fails fast with clear messages on bad start-up input", "[integ
   CHECK(status == 0);
   CHECK(out.find("SUCCESS") != std::string::npos);
   CHECK(out.find("receiving pushes on (/ingest)") != std::string::npos);  // loopback
-  out = test::run_command(
-      std::string(STOKER_BINARY) + " check config " STOKER_SOURCE_DIR "/examples/central.yaml "
-      STOKER_SOURCE_DIR "/examples/forward.yaml 2>&1",
-      &status);
+  out = test::run_command(std::string(STOKER_BINARY) + " check config " STOKER_SOURCE_DIR
+                                                       "/examples/central.yaml " STOKER_SOURCE_DIR
+                                                       "/examples/forward.yaml 2>&1",
+                          &status);
   CHECK(status == 0);
   CHECK_THAT(out, Catch::Contains("0 scrape configs, 0 static targets, receiving pushes on") &&
                       Catch::Contains("1 static targets, receiving pushes on"));
@@ -323,6 +324,71 @@ TEST_CASE("editing a file_sd file adds and removes loops without restarting the 
   size_t b_requests = b.requests().size();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   CHECK(b.requests().size() == b_requests);  // B is no longer scraped
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
+}
+
+TEST_CASE("a reload reads scrape_config_files again and applies the jobs they hold",
+          "[integration][scrape_config_files]") {
+  std::string body =
+      pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}}));
+  auto handler = [&](const test::RecordedRequest&) {
+    return test::RawResponse{test::TestServer::response(200, "application/octet-stream", body)};
+  };
+  test::TestServer a(handler), b(handler);
+  auto job = [](const std::string& name, const test::TestServer& s) {
+    return "scrape_configs:\n  - job_name: " + name +
+           "\n    static_configs: [{targets: ['127.0.0.1:" + std::to_string(s.port()) +
+           "']}]\n    profiling_config:\n      process_cpu: {enabled: false}\n"
+           "      memory: {enabled: false}\n      block: {enabled: false}\n"
+           "      mutex: {enabled: false}\n";
+  };
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("jobs"));
+  test::write_file(dir.file("jobs/a.yml"), job("from-a", a));
+  int web_port = test::free_port();
+  test::write_file(dir.file("stoker.yaml"),
+                   "global: {scrape_interval: 1s}\nstorage: {path: " + dir.file("s.db") +
+                       "}\nweb: {listen_address: 127.0.0.1:" + std::to_string(web_port) +
+                       "}\nscrape_config_files: ['jobs/*.yml']\n");
+  int status = 0;
+  std::string out = test::run_command(
+      std::string(STOKER_BINARY) + " check config " + dir.file("stoker.yaml") + " 2>&1", &status);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains("1 scrape configs") &&
+                      Catch::Contains("included " + dir.file("jobs/a.yml")));
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  INFO(test::read_file(dir.file("stoker.log")));
+  auto jobs = [&] {
+    std::string body;
+    std::set<std::string> out;
+    if (test::http_get(web_port, "/api/v1/targets", &body) != 200) return out;
+    auto doc = boost::json::parse(body);  // kept alive for the loop
+    for (const auto& t : doc.at("data").at("activeTargets").as_array()) {
+      out.insert(std::string(t.at("scrapePool").as_string()));
+    }
+    return out;
+  };
+  REQUIRE(test::wait_for([&] { return jobs() == std::set<std::string>{"from-a"}; }, 10000));
+  REQUIRE(test::wait_for([&] { return a.requests().size() >= 1; }, 10000));
+
+  // A new file appears: a reload picks it up; the first one's job keeps going.
+  test::write_file(dir.file("jobs/b.yml"), job("from-b", b));
+  out = test::run_command("curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:" +
+                          std::to_string(web_port) + "/-/reload");
+  CHECK(out == "200");
+  CHECK(test::wait_for([&] { return jobs() == std::set<std::string>{"from-a", "from-b"}; }, 10000));
+  CHECK(test::wait_for([&] { return b.requests().size() >= 1; }, 10000));
+  std::string config;
+  REQUIRE(test::http_get(web_port, "/api/v1/status/config", &config) == 200);
+  CHECK_THAT(config, Catch::Contains("# from scrape_config_files: " + dir.file("jobs/b.yml")));
+
+  // A broken included file is refused with its name; the running jobs stay.
+  test::write_file(dir.file("jobs/b.yml"), "scrape_configs:\n  - job_name: from-a\n");
+  out = test::run_command("curl -s -X POST http://127.0.0.1:" + std::to_string(web_port) +
+                          "/-/reload");
+  CHECK_THAT(out, Catch::Contains(dir.file("jobs/b.yml") + ":2:5:") &&
+                      Catch::Contains("found multiple scrape configs with job name \"from-a\""));
+  CHECK(jobs() == std::set<std::string>{"from-a", "from-b"});
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }
 

@@ -80,9 +80,10 @@ export function timelineMode(typeId) {
              label: `${t.sampleType} (average)` };
   }
   if (t.sampleUnit === 'nanoseconds') {
-    const cpu = t.name === 'process_cpu' || t.sampleType === 'cpu' || t.sampleType === 'wall';
+    // Wall time (Node.js, fgprof) counts waiting threads too: it is not CPU.
+    const cpu = t.sampleType !== 'wall' && (t.name === 'process_cpu' || t.sampleType === 'cpu');
     return { gauge: false, unit: cpu ? 'cores' : 'seconds/s', scale: (step) => 1 / (step * 1e9),
-             label: cpu ? 'CPU (cores)' : `${t.sampleType} (seconds per second)` };
+             label: cpu ? 'CPU (cores)' : `${t.sampleType} time (seconds per second)` };
   }
   if (t.sampleUnit === 'bytes') {
     return { gauge: false, unit: 'bytes/s', scale: (step) => 1 / step, label: `${t.sampleType} (bytes/s)` };
