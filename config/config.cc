@@ -74,6 +74,36 @@ std::string expand_env(const std::string& s) {
   return out;
 }
 
+// Parses the `scrape_configs` list `n` of `file` (whose directory is `dir`)
+// into cfg->scrape_configs. `seen_jobs` maps each job name to the file that
+// had it first; a job of an included file that is already there names it.
+void add_scrape_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                        const std::string& dir, const YAML::Node& root, const std::string& file,
+                        bool included, Config* cfg, std::map<std::string, std::string>* seen_jobs) {
+  if (!n || n.IsNull()) return;
+  if (!n.IsSequence()) {
+    w.error(n, path, "expected a list, got " + Walker::kind(n));
+    return;
+  }
+  const std::string global_dump = YAML::Dump(root.IsMap() ? root["global"] : YAML::Node());
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string p = path + "[" + std::to_string(i) + "]";
+    ScrapeConfig sc;
+    parse_scrape_config(w, n[i], p, cfg->global, sc);
+    // What a reload compares to decide whether a job's loops need new settings.
+    sc.fingerprint = dir + "\x1f" + YAML::Dump(n[i]) + "\x1f" + global_dump;
+    if (!sc.job_name.empty()) {
+      auto [it, fresh] = seen_jobs->emplace(sc.job_name, quote(file));
+      if (!fresh) {
+        w.error(n[i], p + ".job_name",
+                "found multiple scrape configs with job name \"" + sc.job_name + "\"" +
+                    (included ? ", first found in " + it->second : ""));
+      }
+    }
+    cfg->scrape_configs.push_back(std::move(sc));
+  }
+}
+
 // The regular files matching `pattern` (absolute), sorted; none is not an error.
 std::vector<std::string> expand_config_glob(const std::string& pattern) {
   std::vector<std::string> out;
@@ -109,7 +139,6 @@ void load_scrape_config_files(Walker& w, const YAML::Node& n, const std::string&
     }
     for (const auto& f : expand_config_glob(w.resolve(pat))) files.push_back(f);
   }
-  const std::string global_dump = YAML::Dump(root.IsMap() ? root["global"] : YAML::Node());
   for (const auto& file : files) {
     auto text = read_config_file(file, "scrape config file", errors);
     if (!text) continue;
@@ -124,26 +153,8 @@ void load_scrape_config_files(Walker& w, const YAML::Node& n, const std::string&
               list = v;
               list_path = sub;
             });
-    if (!list || list.IsNull()) continue;
-    if (!list.IsSequence()) {
-      fw.error(list, list_path, "expected a list, got " + Walker::kind(list));
-      continue;
-    }
-    for (size_t i = 0; i < list.size(); ++i) {
-      std::string p = list_path + "[" + std::to_string(i) + "]";
-      ScrapeConfig sc;
-      parse_scrape_config(fw, list[i], p, cfg->global, sc);
-      sc.fingerprint = file_dir + "\x1f" + YAML::Dump(list[i]) + "\x1f" + global_dump;
-      if (!sc.job_name.empty()) {
-        auto [it, fresh] = seen_jobs->emplace(sc.job_name, quote(file));
-        if (!fresh) {
-          fw.error(list[i], p + ".job_name",
-                   "found multiple scrape configs with job name \"" + sc.job_name +
-                       "\", first found in " + it->second);
-        }
-      }
-      cfg->scrape_configs.push_back(std::move(sc));
-    }
+    add_scrape_configs(fw, list, list_path, file_dir, root, file, /*included=*/true, cfg,
+                       seen_jobs);
     cfg->scrape_config_files.push_back(file);
     YAML::Emitter em;
     em << redact(froot);
@@ -296,28 +307,8 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   // Job name → the file that defined it first (quoted), across scrape_config_files.
   std::map<std::string, std::string> seen_jobs;
   // Scrape configs need the final global section, wherever it appears in the file.
-  if (scrape_node && !scrape_node.IsNull()) {
-    if (!scrape_node.IsSequence()) {
-      w.error(scrape_node, scrape_path, "expected a list, got " + Walker::kind(scrape_node));
-    } else {
-      for (size_t i = 0; i < scrape_node.size(); ++i) {
-        std::string p = scrape_path + "[" + std::to_string(i) + "]";
-        ScrapeConfig sc;
-        parse_scrape_config(w, scrape_node[i], p, cfg.global, sc);
-        // What a reload compares to decide whether a job's loops need new settings.
-        sc.fingerprint = dir + "\x1f" + YAML::Dump(scrape_node[i]) + "\x1f" +
-                         YAML::Dump(root.IsMap() ? root["global"] : YAML::Node());
-        if (!sc.job_name.empty()) {
-          auto [it, fresh] = seen_jobs.emplace(sc.job_name, quote(name));
-          if (!fresh) {
-            w.error(scrape_node[i], p + ".job_name",
-                    "found multiple scrape configs with job name \"" + sc.job_name + "\"");
-          }
-        }
-        cfg.scrape_configs.push_back(std::move(sc));
-      }
-    }
-  }
+  add_scrape_configs(w, scrape_node, scrape_path, dir, root, name, /*included=*/false, &cfg,
+                     &seen_jobs);
   load_scrape_config_files(w, files_node, files_path, root, &cfg, &seen_jobs, &result.errors);
   if (result.errors.empty()) {
     YAML::Emitter em;
