@@ -90,6 +90,13 @@ struct KubernetesSdConfig {
   HttpClientConfig http;  // used with api_server
 };
 
+// http_sd_configs: target groups from an HTTP endpoint (Prometheus' HTTP SD).
+struct HttpSdConfig {
+  std::string url;
+  Duration refresh_interval = std::chrono::seconds(60);
+  HttpClientConfig http;
+};
+
 struct StaticConfig {
   std::vector<std::string> targets;
   Labels labels;
@@ -119,6 +126,7 @@ struct ScrapeConfig {
   std::vector<StaticConfig> static_configs;
   std::vector<FileSdConfig> file_sd_configs;
   std::vector<KubernetesSdConfig> kubernetes_sd_configs;
+  std::vector<HttpSdConfig> http_sd_configs;
   std::string path_prefix;
   std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
   // Target relabeling, applied to discovered targets before scraping.

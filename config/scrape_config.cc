@@ -156,6 +156,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                                    "label_name_length_limit",
                                    "label_value_length_limit"};
   allowed.insert("kubernetes_sd_configs");
+  allowed.insert("http_sd_configs");
   w.each(n, path, allowed, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
     if (k == "job_name") {
       has_job = true;
@@ -207,6 +208,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
       parse_file_sd_configs(w, v, sub, &sc.file_sd_configs);
     } else if (k == "kubernetes_sd_configs") {
       parse_kubernetes_sd_configs(w, v, sub, &sc.kubernetes_sd_configs);
+    } else if (k == "http_sd_configs") {
+      parse_http_sd_configs(w, v, sub, &sc.http_sd_configs);
     } else if (k == "relabel_configs") {
       if (auto r = parse_relabel_configs(w, v, sub, "target", &sc.relabel_configs)) sc.relabel = r;
     } else if (k == "profile_relabel_configs") {

@@ -34,6 +34,8 @@ std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML:
 
 void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                                  std::vector<KubernetesSdConfig>* out);
+void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                           std::vector<HttpSdConfig>* out);
 void parse_file_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                            std::vector<FileSdConfig>* out);
 // One entry of scrape_configs; needs the final global section for defaults.

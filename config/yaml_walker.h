@@ -35,9 +35,10 @@ inline const std::set<std::string> kOtherServiceDiscovery = {
     "hetzner_sd_configs",   "http_sd_configs",        "ionos_sd_configs",
     "kuma_sd_configs",      "lightsail_sd_configs",   "linode_sd_configs",
     "marathon_sd_configs",  "nerve_sd_configs",       "nomad_sd_configs",
-    "openstack_sd_configs", "ovhcloud_sd_configs",    "puppetdb_sd_configs",
-    "scaleway_sd_configs",  "serverset_sd_configs",   "stackit_sd_configs",
-    "triton_sd_configs",    "uyuni_sd_configs",       "vultr_sd_configs"};
+    "oci_sd_configs",       "outscale_sd_configs",    "openstack_sd_configs",
+    "ovhcloud_sd_configs",  "puppetdb_sd_configs",    "scaleway_sd_configs",
+    "serverset_sd_configs", "stackit_sd_configs",     "triton_sd_configs",
+    "uyuni_sd_configs",     "vultr_sd_configs"};
 
 // Keys of a prometheus.yml that a profile collector has no use for.
 inline const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
@@ -113,7 +114,8 @@ class Walker {
           error(k, sub,
                 "\"" + key +
                     "\" is a Prometheus service discovery that stoker does not implement; "
-                    "supported: static_configs, file_sd_configs, kubernetes_sd_configs");
+                    "supported: static_configs, file_sd_configs, http_sd_configs, "
+                    "kubernetes_sd_configs");
         } else if (kPrometheusOnly.count(key)) {
           error(
               k, sub,

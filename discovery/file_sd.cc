@@ -27,6 +27,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+}  // namespace
+
 bool parse_json_groups(const std::string& path, const std::string& content,
                        std::vector<TargetGroup>* out, std::string* error) {
   boost::system::error_code ec;
@@ -84,6 +86,8 @@ bool parse_json_groups(const std::string& path, const std::string& content,
   }
   return true;
 }
+
+namespace {
 
 bool parse_yaml_groups(const std::string& path, const std::string& content,
                        std::vector<TargetGroup>* out, std::string* error) {

@@ -21,6 +21,11 @@
 
 namespace stoker {
 
+// Parses Prometheus' target-group JSON (a list of {"targets": [...],
+// "labels": {...}}), as SD files and HTTP SD hold it; errors start with `what`.
+bool parse_json_groups(const std::string& what, const std::string& content,
+                       std::vector<TargetGroup>* groups, std::string* error);
+
 // Parses the content of one SD file (JSON if `path` ends in .json, YAML otherwise).
 // Returns false with a message naming the path (and line for YAML) on error.
 bool parse_sd_file(const std::string& path, const std::string& content,

@@ -38,6 +38,16 @@ void DiscoveryManager::start(const Config& cfg) {
   sender_ = std::thread([this] { send_loop(); });
   for (auto& d : discoverers_) d->start();
   for (const auto& sc : cfg.scrape_configs) {
+    for (size_t i = 0; i < sc.http_sd_configs.size(); ++i) {
+      std::string job = sc.job_name, provider = "http/" + std::to_string(i);
+      http_.push_back(std::make_unique<HttpDiscoverer>(
+          job, sc.http_sd_configs[i], [this, job, provider](std::vector<TargetGroup> groups) {
+            update(job, provider, std::move(groups));
+          }));
+      http_.back()->start();
+    }
+  }
+  for (const auto& sc : cfg.scrape_configs) {
     for (size_t i = 0; i < sc.kubernetes_sd_configs.size(); ++i) {
       std::string job = sc.job_name, provider = "kubernetes/" + std::to_string(i);
       auto k = std::make_unique<KubernetesDiscoverer>(
@@ -62,6 +72,8 @@ void DiscoveryManager::stop() {
   discoverers_.clear();
   for (auto& k : kube_) k->stop();
   kube_.clear();
+  for (auto& h : http_) h->stop();
+  http_.clear();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -118,6 +130,14 @@ std::map<std::string, std::vector<TargetGroup>> DiscoveryManager::discover_once(
       FileSdState state;
       std::vector<TargetGroup> found;
       state.refresh(fc.files, &found, errors);
+      groups.insert(groups.end(), found.begin(), found.end());
+    }
+    for (const auto& hc : sc.http_sd_configs) {
+      std::string err;
+      auto found = HttpDiscoverer::fetch_once(hc, &err);
+      if (!err.empty()) {
+        errors->push_back("job " + sc.job_name + ": http_sd_configs " + hc.url + ": " + err);
+      }
       groups.insert(groups.end(), found.begin(), found.end());
     }
     for (const auto& kc : sc.kubernetes_sd_configs) {

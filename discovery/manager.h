@@ -1,5 +1,5 @@
 // DiscoveryManager: runs the discoverers of every job and hands the scrape
-// manager full target sets (static, file_sd and kubernetes_sd).
+// manager full target sets (static, file_sd, http_sd and kubernetes_sd).
 //
 // Each job's state is the union of its static groups and the groups its file
 // discoverers pushed, keyed by source; an empty group removes its source. When a
@@ -20,10 +20,11 @@
 #include <thread>
 #include <vector>
 
-#include "discovery/target.h"
 #include "config/config.h"
 #include "discovery/file_sd.h"
+#include "discovery/http_sd.h"
 #include "discovery/kubernetes.h"
+#include "discovery/target.h"
 
 namespace stoker {
 
@@ -38,7 +39,7 @@ class DiscoveryManager {
   void start(const Config& cfg);
   void stop();
 
-  // Reads every job's targets once (static and file_sd, no watching): for
+  // Reads every job's targets once (no watching): for
   // `stoker targets`. Appends one message per unreadable file to `errors`.
   static std::map<std::string, std::vector<TargetGroup>> discover_once(
       const Config& cfg, std::vector<std::string>* errors,
@@ -58,6 +59,7 @@ class DiscoveryManager {
   std::thread sender_;
   std::vector<std::unique_ptr<FileDiscoverer>> discoverers_;
   std::vector<std::unique_ptr<KubernetesDiscoverer>> kube_;
+  std::vector<std::unique_ptr<HttpDiscoverer>> http_;
   KubernetesOptions kube_options_;
 };
 

@@ -621,9 +621,10 @@ TEST_CASE("scrape_config_files add jobs from globbed files, relative to the main
           "[config][scrape_config_files]") {
   test::TempDir dir;
   std::filesystem::create_directories(dir.file("jobs"));
-  test::write_file(dir.file("jobs/a.yml"),
-                   "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h1:6060']}]\n"
-                   "    basic_auth: {username: u, password_file: pw}\n");
+  test::write_file(
+      dir.file("jobs/a.yml"),
+      "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h1:6060']}]\n"
+      "    basic_auth: {username: u, password_file: pw}\n");
   test::write_file(dir.file("jobs/pw"), "s3cret");
   test::write_file(dir.file("jobs/b.yml"),
                    "scrape_configs:\n  - job_name: b\n    scrape_interval: 30s\n"
@@ -649,13 +650,15 @@ TEST_CASE("scrape_config_files add jobs from globbed files, relative to the main
   CHECK(c.scrape_config_files ==
         std::vector<std::string>{dir.file("jobs/a.yml"), dir.file("jobs/b.yml")});
   // The API's view of the config shows the included files, secrets hidden.
-  CHECK_THAT(c.redacted_yaml, Catch::Contains("# from scrape_config_files: " + dir.file("jobs/a.yml")) &&
-                                  Catch::Contains("job_name: b"));
+  CHECK_THAT(c.redacted_yaml,
+             Catch::Contains("# from scrape_config_files: " + dir.file("jobs/a.yml")) &&
+                 Catch::Contains("job_name: b"));
 
   // Errors name the included file, line and column; a job defined twice names both files.
-  test::write_file(dir.file("jobs/c.yml"),
-                   "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h3:6060']}]\n"
-                   "  - job_name: d\n    scrape_timeout: nope\n");
+  test::write_file(
+      dir.file("jobs/c.yml"),
+      "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h3:6060']}]\n"
+      "  - job_name: d\n    scrape_timeout: nope\n");
   test::write_file(dir.file("jobs/e.yml"), "global: {scrape_interval: 1s}\n");
   r = load_config_file(dir.file("main.yml"));
   CHECK_FALSE(r.config);
@@ -677,14 +680,58 @@ TEST_CASE("scrape_config_files add jobs from globbed files, relative to the main
   CHECK(has_error(r, {"expected a list"}));
 }
 
+TEST_CASE("http_sd_configs load with Prometheus' defaults and words", "[config][http_sd]") {
+  auto r = load(
+      "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n"
+      "      - url: http://sd.internal:8080/targets?env=prod\n"
+      "      - url: https://sd.internal/t\n        refresh_interval: 15s\n"
+      "        basic_auth: {username: u, password: p}\n"
+      "        tls_config: {insecure_skip_verify: true}\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& h = r.config->scrape_configs[0].http_sd_configs;
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].url == "http://sd.internal:8080/targets?env=prod");
+  CHECK(h[0].refresh_interval == 60s);
+  CHECK(h[1].refresh_interval == 15s);
+  REQUIRE(h[1].http.basic_auth);
+  CHECK(h[1].http.tls.insecure_skip_verify);
+  CHECK_THAT(r.config->redacted_yaml, !Catch::Contains("password: p"));
+
+  auto sd = [](const std::string& body) {
+    return load("scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - " + body);
+  };
+  CHECK(has_error(sd("refresh_interval: 1m\n"), {"test.yaml:4:9:", "URL is missing"}));
+  CHECK(has_error(sd("url: http://a@b.c/\n"), {"must not contain credentials"}));
+  CHECK(has_error(sd("url: http://a\n        refresh_interval: 0s\n"),
+                  {"refresh_interval must be greater than 0"}));
+  CHECK(has_error(sd("url: http://a\n        port: 1\n"), {"unknown key \"port\""}));
+  // Prometheus' own bad configs for HTTP SD, with its words.
+  auto doc = stoker::test::load_vectors("config_testdata_cases.json").as_object();
+  int checked = 0;
+  for (const auto& cv : doc.at("bad").as_array()) {
+    const auto& c = cv.as_object();
+    std::string name(c.at("filename").as_string());
+    if (name.rfind("http_url_", 0) != 0 && name != "http_token_file.bad.yml") continue;
+    auto res = load_config_string(std::string(c.at("yaml").as_string()), name, "/tmp");
+    std::string want(c.at("expected_error_contains").as_string());
+    INFO(name << " should fail with: " << want << "\ngot:\n" << errors(res));
+    CHECK_FALSE(res.config);
+    CHECK(has_error(res, {want}));
+    ++checked;
+  }
+  CHECK(checked == 4);
+}
+
 TEST_CASE("Prometheus service discoveries stoker lacks are named as such, not as typos",
           "[config]") {
-  for (const char* key : {"consul_sd_configs", "ec2_sd_configs", "http_sd_configs"}) {
+  for (const char* key : {"consul_sd_configs", "ec2_sd_configs", "dns_sd_configs"}) {
     INFO(key);
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key,
                         "is a Prometheus service discovery that stoker does not implement; "
-                        "supported: static_configs, file_sd_configs, kubernetes_sd_configs"}));
+                        "supported: static_configs, file_sd_configs, http_sd_configs, "
+                        "kubernetes_sd_configs"}));
   }
   auto r = load("scrape_configs:\n  - job_name: a\n    consult_sd_configs: []\n");
   CHECK(has_error(r, {"unknown key \"consult_sd_configs\""}));

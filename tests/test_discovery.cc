@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "discovery/file_sd.h"
+#include "discovery/http_sd.h"
 #include "discovery/manager.h"
 #include "tests/support/process.h"
 #include "tests/support/vectors.h"
@@ -162,6 +163,57 @@ TEST_CASE("file_sd: unknown keys are rejected", "[discovery]") {
   CHECK(err == "/x.json: unknown field \"lables\" in target group");
   CHECK_FALSE(parse_sd_file("/x.yml", "- targets: [a:1]\n  lables: {}\n", &groups, &err));
   CHECK(err == "/x.yml:2:3: unknown key \"lables\" in target group");
+}
+
+TEST_CASE("http_sd: answers are checked and parsed as Prometheus does", "[discovery][http_sd]") {
+  const std::string url = "http://sd.internal/targets";
+  std::vector<TargetGroup> g;
+  std::string body =
+      R"([{"targets": ["10.0.0.1:6060", "10.0.0.2:6060"], "labels": {"env": "prod"}},
+          {"targets": ["10.0.0.3:6060"]}])";
+  REQUIRE(parse_http_sd_response(url, 200, "OK", "application/json", body, &g).empty());
+  REQUIRE(g.size() == 2);
+  CHECK(g[0].source == url + ":0");
+  CHECK(g[1].source == url + ":1");
+  CHECK(g[0].labels == Labels{{"__meta_url", url}, {"env", "prod"}});
+  CHECK(g[1].labels == Labels{{"__meta_url", url}});
+  CHECK(g[0].targets.size() == 2);
+  CHECK(g[0].targets[1].get("__address__") == "10.0.0.2:6060");
+  for (std::string ct : {"application/json; charset=utf-8", "Application/JSON",
+                         "application/json;charset=\"utf-8\""}) {
+    INFO(ct);
+    CHECK(parse_http_sd_response(url, 200, "OK", ct, "[]", &g).empty());
+  }
+  struct Bad {
+    int status;
+    std::string ct, body, says;
+  };
+  for (const auto& b : std::vector<Bad>{
+           {404, "text/plain", "nope", "server returned HTTP status 404 Not Found"},
+           {200, "text/plain", "[]", "unsupported content type \"text/plain\""},
+           {200, "application/json; charset=latin1", "[]", "unsupported content type"},
+           {200, "application/json", "{\"targets\": []}", "expected a JSON list"},
+           {200, "application/json", "[null]", "nil target group item found"},
+           {200, "application/json", "[{\"targets\": [1]}]", "must be a list of strings"},
+           {200, "application/json", "[{", "invalid JSON"},
+       }) {
+    INFO(b.body);
+    CHECK_THAT(parse_http_sd_response(url, b.status, b.status == 404 ? "Not Found" : "OK", b.ct,
+                                      b.body, &g),
+               Catch::Contains(b.says));
+  }
+  // Groups that vanish from the answer are sent empty, once.
+  HttpSdState state;
+  REQUIRE(parse_http_sd_response(url, 200, "OK", "application/json", body, &g).empty());
+  CHECK(state.update(url, g).size() == 2);
+  REQUIRE(parse_http_sd_response(url, 200, "OK", "application/json",
+                                 R"([{"targets": ["10.0.0.9:6060"]}])", &g)
+              .empty());
+  auto u = state.update(url, g);
+  REQUIRE(u.size() == 2);
+  CHECK(u[1].source == url + ":1");
+  CHECK(u[1].targets.empty());
+  CHECK(state.update(url, g).size() == 1);
 }
 
 TEST_CASE("the discovery manager coalesces file changes and sends full sets", "[discovery]") {

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -267,22 +268,41 @@ std::map<std::string, int64_t> goroutine_scrapes(int web_port) {
   return out;
 }
 
+// A target serving a one-sample goroutine profile on every path.
+test::TestServer::Handler goroutine_target() {
+  auto body = std::make_shared<std::string>(
+      pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}})));
+  return [body](const test::RecordedRequest&) {
+    return test::RawResponse{test::TestServer::response(200, "application/octet-stream", *body)};
+  };
+}
+
+std::string addr(const test::TestServer& s) {
+  return "127.0.0.1:" + std::to_string(s.port());
+}
+
+// Prometheus' target-group JSON with one group of `addrs`.
+std::string target_groups_json(const std::vector<std::string>& addrs,
+                               const std::string& labels = "") {
+  std::string json = "[{\"targets\": [";
+  for (size_t i = 0; i < addrs.size(); ++i) json += (i ? ", \"" : "\"") + addrs[i] + "\"";
+  return json + "]" + (labels.empty() ? "" : ", \"labels\": " + labels) + "}]";
+}
+
+// A profiling_config scraping only goroutine profiles (quick, no ?seconds=N).
+const char* kGoroutineOnly =
+    "    profiling_config:\n"
+    "      process_cpu: {enabled: false}\n      memory: {enabled: false}\n"
+    "      block: {enabled: false}\n      mutex: {enabled: false}\n";
+
 }  // namespace
 
 TEST_CASE("editing a file_sd file adds and removes loops without restarting the others",
           "[integration]") {
-  std::string body =
-      pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}}));
-  auto handler = [&](const test::RecordedRequest&) {
-    return test::RawResponse{test::TestServer::response(200, "application/octet-stream", body)};
-  };
-  test::TestServer a(handler), b(handler), c(handler);
-  auto addr = [](const test::TestServer& s) { return "127.0.0.1:" + std::to_string(s.port()); };
+  test::TestServer a(goroutine_target()), b(goroutine_target()), c(goroutine_target());
   TempDir dir;
   auto write_targets = [&](const std::vector<std::string>& addrs) {
-    std::string json = "[{\"targets\": [";
-    for (size_t i = 0; i < addrs.size(); ++i) json += (i ? ", \"" : "\"") + addrs[i] + "\"";
-    test::write_file(dir.file("targets.json.tmp"), json + "]}]");
+    test::write_file(dir.file("targets.json.tmp"), target_groups_json(addrs));
     std::filesystem::rename(dir.file("targets.json.tmp"),
                             dir.file("targets.json"));  // atomic, as tools do
   };
@@ -297,10 +317,8 @@ TEST_CASE("editing a file_sd file adds and removes loops without restarting the 
                        std::to_string(web_port) +
                        "}\n"
                        "scrape_configs:\n  - job_name: files\n"
-                       "    file_sd_configs: [{files: ['*.json']}]\n"
-                       "    profiling_config:\n"
-                       "      process_cpu: {enabled: false}\n      memory: {enabled: false}\n"
-                       "      block: {enabled: false}\n      mutex: {enabled: false}\n");
+                       "    file_sd_configs: [{files: ['*.json']}]\n" +
+                       kGoroutineOnly);
   Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
   INFO(test::read_file(dir.file("stoker.log")));
   REQUIRE(test::wait_for(
@@ -327,20 +345,91 @@ TEST_CASE("editing a file_sd file adds and removes loops without restarting the 
   CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }
 
+TEST_CASE("http_sd_configs: targets follow the endpoint's answer; a failing endpoint keeps them",
+          "[integration][http_sd]") {
+  test::TestServer a(goroutine_target()), b(goroutine_target()), c(goroutine_target());
+  std::mutex mu;
+  int answer_status = 200;
+  std::string answer;
+  auto set_targets = [&](const std::vector<std::string>& addrs) {
+    std::lock_guard lock(mu);
+    answer = target_groups_json(addrs, "{\"team\": \"checkout\"}");
+  };
+  test::TestServer sd([&](const test::RecordedRequest&) {
+    std::lock_guard lock(mu);
+    return test::RawResponse{test::TestServer::response(
+        answer_status, answer_status == 200 ? "application/json" : "text/plain", answer)};
+  });
+  set_targets({addr(a), addr(b)});
+  TempDir dir;
+  int web_port = test::free_port();
+  test::write_file(dir.file("stoker.yaml"),
+                   "global: {scrape_interval: 1s}\nstorage: {path: " + dir.file("s.db") +
+                       "}\nweb: {listen_address: 127.0.0.1:" + std::to_string(web_port) +
+                       "}\nscrape_configs:\n  - job_name: registry\n    http_sd_configs:\n"
+                       "      - url: " +
+                       sd.base_url() +
+                       "/targets\n        refresh_interval: 1s\n"
+                       "    relabel_configs:\n      - source_labels: [__meta_url]\n"
+                       "        target_label: sd_url\n" +
+                       kGoroutineOnly);
+  // stoker targets asks the endpoint once.
+  int status = 0;
+  std::string out = test::run_command(std::string(STOKER_BINARY) + " targets --config " +
+                                          dir.file("stoker.yaml") + " --output json 2>&1",
+                                      &status);
+  CHECK(status == 0);
+  CHECK_THAT(out, Catch::Contains(addr(a)) && Catch::Contains(sd.base_url() + "/targets"));
+
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  INFO(test::read_file(dir.file("stoker.log")));
+  REQUIRE(test::wait_for(
+      [&] {
+        auto s = goroutine_scrapes(web_port);
+        return s.size() == 2 && s[addr(a)] >= 1 && s[addr(b)] >= 1;
+      },
+      15000));
+  // The registry's labels and __meta_url reach the targets.
+  std::string targets;
+  REQUIRE(test::http_get(web_port, "/api/v1/targets", &targets) == 200);
+  CHECK_THAT(targets, Catch::Contains("\"team\":\"checkout\"") &&
+                          Catch::Contains("\"sd_url\":\"" + sd.base_url() + "/targets\""));
+  CHECK(sd.requests().at(0).header("x-prometheus-refresh-interval-seconds") == "1");
+
+  // B leaves the registry and C joins.
+  set_targets({addr(a), addr(c)});
+  CHECK(test::wait_for(
+      [&] {
+        auto s = goroutine_scrapes(web_port);
+        return s.size() == 2 && s.count(addr(a)) && s.count(addr(c)) && s[addr(c)] >= 1;
+      },
+      15000));
+  // The registry fails: the targets stay, the failure is logged once.
+  {
+    std::lock_guard lock(mu);
+    answer_status = 500;
+    answer = "registry down";
+  }
+  size_t sd_requests = sd.requests().size();
+  REQUIRE(test::wait_for([&] { return sd.requests().size() >= sd_requests + 3; }, 15000));
+  auto s = goroutine_scrapes(web_port);
+  CHECK((s.size() == 2 && s.count(addr(a)) && s.count(addr(c))));
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
+  std::string log = test::read_file(dir.file("stoker.log"));
+  size_t first = log.find("http_sd_configs refresh failed");
+  CHECK(first != std::string::npos);
+  CHECK(log.find("server returned HTTP status 500", first) != std::string::npos);
+  CHECK(log.find("level=warn component=discovery msg=\"http_sd_configs refresh failed",
+                 log.find("level=warn component=discovery msg=\"http_sd_configs refresh failed") +
+                     1) == std::string::npos);  // once
+}
+
 TEST_CASE("a reload reads scrape_config_files again and applies the jobs they hold",
           "[integration][scrape_config_files]") {
-  std::string body =
-      pprof::encode_gzip(test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}}));
-  auto handler = [&](const test::RecordedRequest&) {
-    return test::RawResponse{test::TestServer::response(200, "application/octet-stream", body)};
-  };
-  test::TestServer a(handler), b(handler);
+  test::TestServer a(goroutine_target()), b(goroutine_target());
   auto job = [](const std::string& name, const test::TestServer& s) {
-    return "scrape_configs:\n  - job_name: " + name +
-           "\n    static_configs: [{targets: ['127.0.0.1:" + std::to_string(s.port()) +
-           "']}]\n    profiling_config:\n      process_cpu: {enabled: false}\n"
-           "      memory: {enabled: false}\n      block: {enabled: false}\n"
-           "      mutex: {enabled: false}\n";
+    return "scrape_configs:\n  - job_name: " + name + "\n    static_configs: [{targets: ['" +
+           addr(s) + "']}]\n" + kGoroutineOnly;
   };
   TempDir dir;
   std::filesystem::create_directories(dir.file("jobs"));
