@@ -94,8 +94,10 @@ struct HttpDiscoverer::Impl {
   std::string job;
   HttpSdConfig cfg;
   Callback on_update;
-  asio::io_context io;
+  // Declared before the io_context so that it outlives it: destroying the
+  // io_context destroys a coroutine suspended in a request to it.
   std::unique_ptr<HttpClient> client;
+  asio::io_context io;
   asio::steady_timer timer{io};
   std::thread thread;
   std::atomic<bool> stopping{false};
