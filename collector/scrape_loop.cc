@@ -2,13 +2,13 @@
 
 #include <atomic>
 
+#include "collector/self_metrics.h"
+#include "model/log.h"
+#include "model/timeparse.h"
 #include "net/asio_pch.h"
 #include "net/http_client.h"
 #include "pprof/pprof_decode.h"
 #include "pprof/view.h"
-#include "collector/self_metrics.h"
-#include "model/log.h"
-#include "model/timeparse.h"
 #include "storage/storage.h"
 
 namespace stoker {
@@ -136,17 +136,7 @@ ScrapeOutcome check_response(int status, const std::string& reason, const std::s
   }
   auto decoded = pprof::decode_view(*body, limits);
   if (!decoded.error.empty()) {
-    std::string what = pprof::describe_body(content_type, *body);
-    bool looks_pprof = pprof::is_gzip(*body) || what == "binary data" ||
-                       content_type.rfind("application/octet-stream", 0) == 0;
-    if (body->empty()) {
-      out.error = "expected pprof, got an empty body (" + http + ")";
-    } else if (looks_pprof) {
-      out.error = "invalid pprof (" + http + ", " + std::to_string(body->size()) +
-                  " bytes): " + decoded.error;
-    } else {
-      out.error = "expected pprof, got " + what + " (" + http + ")";
-    }
+    out.error = pprof::explain_not_pprof(content_type, *body, decoded.error, http);
     return out;
   }
   out.profile = std::move(decoded.view);
@@ -191,8 +181,8 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
     outcome = co_await asio::co_spawn(
         deps_.pool->get_executor(),
         [this, &res, &delta, &forward, forwarding]() -> asio::awaitable<ScrapeOutcome> {
-          auto out = check_response(res.status, res.reason, res.content_type,
-                                    res.content_encoding, res.body);
+          auto out = check_response(res.status, res.reason, res.content_type, res.content_encoding,
+                                    res.body);
           bool changed = false;
           // Strings are hashed here, on the pool, once: the delta and the
           // storage writer both use the hashes.
@@ -229,7 +219,8 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
     store = false;
     if (m_.primed) m_.primed->inc();
     if (delta == pprof::DeltaState::Result::kReset) {
-      log::info("scrape", "a cumulative counter went down (target restarted?); delta state re-primed",
+      log::info("scrape",
+                "a cumulative counter went down (target restarted?); delta state re-primed",
                 {{"job", target_.job},
                  {"instance", std::string(target_.labels.get("instance"))},
                  {"profile", endpoint_.type.name}});

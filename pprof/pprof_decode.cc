@@ -106,6 +106,19 @@ Decoded decode(std::string_view body, const Limits& limits) {
   return d;
 }
 
+std::string explain_not_pprof(std::string_view content_type, std::string_view body,
+                              const std::string& error, const std::string& where) {
+  std::string at = where.empty() ? "" : " (" + where + ")";
+  if (body.empty()) return "expected pprof, got an empty body" + at;
+  std::string what = describe_body(content_type, body);
+  if (is_gzip(body) || what == "binary data" ||
+      content_type.rfind("application/octet-stream", 0) == 0) {
+    return "invalid pprof (" + (where.empty() ? "" : where + ", ") + std::to_string(body.size()) +
+           " bytes): " + error;
+  }
+  return "expected pprof, got " + what + at;
+}
+
 std::string describe_body(std::string_view content_type, std::string_view body) {
   if (body.empty()) return "an empty body";
   auto semi = content_type.find(';');

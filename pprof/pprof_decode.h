@@ -40,6 +40,12 @@ std::string validate(const Profile& p, const Limits& limits = {});
 // A short human description of a body that is not pprof, for error messages:
 // "text/html", "JSON", "plain text \"404 page not found\"", "an empty body".
 std::string describe_body(std::string_view content_type, std::string_view body);
+// Why `body` (which failed to decode with `error`) is not a usable profile:
+// "expected pprof, got an empty body", "expected pprof, got text/html", or, for
+// what looks like pprof (gzip, binary, application/octet-stream), "invalid
+// pprof (N bytes): <error>". `where` ("HTTP 200"), when set, goes in the brackets.
+std::string explain_not_pprof(std::string_view content_type, std::string_view body,
+                              const std::string& error, const std::string& where = "");
 
 // Serializes and gzips a profile, as pprof files are stored on disk.
 std::string encode_gzip(const Profile& p);

@@ -2,7 +2,6 @@
 // the CLI draws flame graphs and top tables from the store, the API serves them,
 // `go tool pprof` reads the downloads over HTTP, and the web config file puts
 // TLS and basic auth in front of every endpoint.
-#include <crypt.h>
 #include <signal.h>
 
 #include <boost/json.hpp>
@@ -181,10 +180,7 @@ TEST_CASE("a web config file puts TLS and basic auth in front of every endpoint"
           "[integration][read]") {
   TempDir dir;
   test::make_test_certs(dir.path());
-  struct crypt_data data {};
-  char salt[64];
-  REQUIRE(crypt_gensalt_rn("$2b$", 10, nullptr, 0, salt, sizeof salt));
-  std::string hash = crypt_r("s3cret", salt, &data);
+  std::string hash = test::bcrypt_hash("s3cret");
   test::write_file(dir.file("web.yml"),
                    "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
                    "http_server_config:\n  headers: {X-Frame-Options: deny}\n"

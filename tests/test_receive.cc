@@ -490,9 +490,11 @@ TEST_CASE("a store that cannot keep up answers 503 with Retry-After and loses no
     big.forward_gzip = std::make_shared<const std::string>(std::string(20u << 20, 'x'));
     REQUIRE(srv.storage->append(std::move(big), &err));
   }
+  // (before anything is decoded: the push API answers unavailable too)
   r = srv.post("/push.v1.PusherService/Push", push::v1::PushRequest().SerializeAsString(),
                {{"Content-Type", "application/proto"}});
-  CHECK(r.status == 200);  // nothing to store
+  CHECK(r.status == 503);
+  CHECK_THAT(r.body, Catch::Contains("unavailable"));
   r = srv.post("/ingest?name=late.cpu", "main 1\n");
   CHECK(r.status == 503);
   CHECK_THAT(r.body, Catch::Contains("behind"));

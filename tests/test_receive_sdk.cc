@@ -2,7 +2,6 @@
 // from tests/sdk/node, installed by scripts/setup.sh) in a small app pushes to
 // the stoker binary over TLS with basic auth; `stoker export` and `go tool
 // pprof` read its profiles back.
-#include <crypt.h>
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -42,10 +41,7 @@ TEST_CASE(
   REQUIRE(std::filesystem::exists(kSdkDir + "/node_modules/@pyroscope/nodejs"));
   TempDir dir;
   test::make_test_certs(dir.path());
-  struct crypt_data data {};
-  char salt[64];
-  REQUIRE(crypt_gensalt_rn("$2b$", 10, nullptr, 0, salt, sizeof salt));
-  std::string hash = crypt_r("pushing-secret", salt, &data);
+  std::string hash = test::bcrypt_hash("pushing-secret");
   test::write_file(dir.file("web.yml"),
                    "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
                    "basic_auth_users:\n  sdk: '" +

@@ -30,12 +30,6 @@ constexpr size_t kMaxPendingBytes = 4 * Storage::kSoftPendingBytes;
 // A profile time before 1971 is not a time (old SDKs sent microseconds or 0).
 constexpr int64_t kMinPlausibleNanos = 365LL * 24 * 3600 * 1'000'000'000;
 
-struct Refusal {
-  int status;
-  std::string reason;  // the metrics label
-  std::string message;
-};
-
 WebResponse plain(int status, std::string body) {
   WebResponse r;
   r.status = status;
@@ -209,16 +203,6 @@ std::string metric_service(std::string_view service) {
   return *seen.emplace(service).first;
 }
 
-std::string describe_invalid_pprof(std::string_view content_type, std::string_view body,
-                                   const std::string& error) {
-  std::string what = pprof::describe_body(content_type, body);
-  if (body.empty()) return "expected pprof, got an empty body";
-  if (pprof::is_gzip(body) || what == "binary data") {
-    return "invalid pprof (" + std::to_string(body.size()) + " bytes): " + error;
-  }
-  return "expected pprof, got " + what;
-}
-
 }  // namespace
 
 WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
@@ -251,6 +235,9 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
     return refuse(415, "unsupported_format",
                   "format=" + quote(shown) +
                       " is not supported by stoker; it accepts pprof, folded and lines");
+  }
+  if (storage_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
+    return refuse(503, "queue_full", "stoker's store is behind; retry later");
   }
   // The body, inflated if the request says it is compressed.
   std::string inflated;
@@ -300,7 +287,7 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
     if (!decoded.error.empty()) {
       return refuse(decoded.error.find("exceeds") != std::string::npos ? 413 : 400,
                     decoded.error.find("exceeds") != std::string::npos ? "too_large" : "invalid",
-                    describe_invalid_pprof(profile_type, profile, decoded.error));
+                    pprof::explain_not_pprof(profile_type, profile, decoded.error));
     }
     std::shared_ptr<pprof::View> v = std::move(decoded.view);
     if (!prev.empty()) {
@@ -309,7 +296,7 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
       auto before = pprof::decode_view(prev, s.limits);
       if (!before.error.empty()) {
         return refuse(400, "invalid",
-                      "prev_profile: " + describe_invalid_pprof("", prev, before.error));
+                      "prev_profile: " + pprof::explain_not_pprof("", prev, before.error));
       }
       bool same_types = before.view->sample_types.size() == v->sample_types.size();
       for (size_t i = 0; same_types && i < v->sample_types.size(); ++i) {
@@ -339,6 +326,7 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
         }
       }
     }
+    v->hash_strings();  // here, not on the single storage writer
     series_name = ingest::pprof_series_name(*v, config);
     if (v->time_nanos < kMinPlausibleNanos) v->time_nanos = params.from_ns;
     ts = v->time_nanos;
@@ -353,6 +341,7 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
     if (!converted.error.empty()) return refuse(400, "invalid", converted.error);
     series_name = converted.series_name;
     app = converted.app;
+    converted.profile->hash_strings();
     view = std::move(converted.profile);
   }
   std::string err;
@@ -362,7 +351,6 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
     if (metrics_) metrics_->receive_dropped.with({format}).inc();
     return plain(200, "");
   }
-  std::string service(labels->get("service_name"));
   ProfileRecord rec;
   rec.labels = std::move(*labels);
   rec.scrape_time_ns = ts;
@@ -371,22 +359,33 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
   rec.forward_gzip = std::move(forward);
   std::vector<ProfileRecord> records;
   records.push_back(std::move(rec));
-  if (storage_->pending_bytes() > kMaxPendingBytes) {
-    return refuse(503, "queue_full", "stoker's store is behind; retry later");
-  }
+  if (auto no = commit(std::move(records), format))
+    return refuse(no->status, no->reason, no->message);
+  return plain(200, "");
+}
+
+std::optional<Receiver::Refusal> Receiver::commit(std::vector<ProfileRecord> records,
+                                                  const std::string& format) {
+  if (records.empty()) return std::nullopt;
+  // What the metrics need, before the records go to the writer.
+  std::vector<std::pair<std::string, size_t>> counted;
+  for (const auto& r : records) counted.emplace_back(r.labels.get("service_name"), r.wire_size);
   uint64_t ticket = 0;
+  std::string err;
   if (!storage_->append_all(std::move(records), &err, &ticket)) {
-    return refuse(503, "queue_full", "not stored: " + err);
+    return Refusal{503, "queue_full", "not stored: " + err};
   }
   if (!storage_->wait_committed(ticket, commit_timeout_)) {
-    return refuse(503, "not_committed", not_committed_message(commit_timeout_));
+    return Refusal{503, "not_committed", not_committed_message(commit_timeout_)};
   }
   if (metrics_) {
-    auto svc = metric_service(service);
-    metrics_->received_profiles.with({svc, format}).inc();
-    metrics_->received_bytes.with({svc, format}).inc(static_cast<double>(req.body.size()));
+    for (const auto& [service, bytes] : counted) {
+      auto svc = metric_service(service);
+      metrics_->received_profiles.with({svc, format}).inc();
+      metrics_->received_bytes.with({svc, format}).inc(static_cast<double>(bytes));
+    }
   }
-  return plain(200, "");
+  return std::nullopt;
 }
 
 WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
@@ -405,10 +404,12 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
     log_refusal(format, "invalid", bad->status, bad->body);
     return *bad;
   }
+  if (storage_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
+    return refuse(503, "queue_full", "stoker's store is behind; retry later");
+  }
   const int64_t now = now_unix_nanos();
   const bool forwarding = storage_->forward_cache().active();
   std::vector<ProfileRecord> records;
-  std::vector<std::string> services;
   size_t dropped = 0;
   for (int i = 0; i < pr.series_size(); ++i) {
     const auto& series = pr.series(i);
@@ -438,7 +439,7 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
         bool big = decoded.error.find("exceeds") != std::string::npos;
         return refuse(big ? 413 : 400, big ? "too_large" : "invalid",
                       where + " sample " + std::to_string(j) + ": " +
-                          describe_invalid_pprof("", raw, decoded.error));
+                          pprof::explain_not_pprof("", raw, decoded.error));
       }
       ProfileRecord rec;
       rec.labels = *labels;
@@ -449,35 +450,16 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
         rec.forward_gzip = std::make_shared<const std::string>(
             pprof::is_gzip(raw) ? raw : pprof::gzip(raw, kForwardGzipLevel));
       }
+      // Hashed here, on a receive thread, not by the single storage writer.
+      decoded.view->hash_strings();
       rec.view = std::move(decoded.view);
-      services.emplace_back(labels->get("service_name"));
       records.push_back(std::move(rec));
     }
   }
   if (dropped && metrics_)
     metrics_->receive_dropped.with({format}).inc(static_cast<double>(dropped));
-  if (!records.empty()) {
-    if (storage_->pending_bytes() > kMaxPendingBytes) {
-      return refuse(503, "queue_full", "stoker's store is behind; retry later");
-    }
-    std::vector<size_t> sizes;
-    for (const auto& r : records) sizes.push_back(r.wire_size);
-    uint64_t ticket = 0;
-    std::string err;
-    if (!storage_->append_all(std::move(records), &err, &ticket)) {
-      return refuse(503, "queue_full", "not stored: " + err);
-    }
-    if (!storage_->wait_committed(ticket, commit_timeout_)) {
-      return refuse(503, "not_committed", not_committed_message(commit_timeout_));
-    }
-    if (metrics_) {
-      for (size_t i = 0; i < services.size(); ++i) {
-        auto svc = metric_service(services[i]);
-        metrics_->received_profiles.with({svc, format}).inc();
-        metrics_->received_bytes.with({svc, format}).inc(static_cast<double>(sizes[i]));
-      }
-    }
-  }
+  if (auto no = commit(std::move(records), format))
+    return refuse(no->status, no->reason, no->message);
   return connect::encode(push::v1::PushResponse(), codec);
 }
 

@@ -17,15 +17,17 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "net/http_server.h"
+#include "storage/storage.h"
 
 namespace stoker {
 
-class Storage;
 struct SelfMetrics;
 
 class Receiver {
@@ -49,11 +51,19 @@ class Receiver {
   bool enabled() const;
 
   struct Settings;
+  struct Refusal {
+    int status;
+    std::string reason;  // the metrics label
+    std::string message;
+  };
 
  private:
   std::shared_ptr<const Settings> settings() const;
   WebResponse ingest(const WebRequest& req, const Settings& s);
   WebResponse push(const WebRequest& req, const Settings& s);
+  // Queues `records` all or none, waits for the commit, counts them; the
+  // refusal to send when that fails.
+  std::optional<Refusal> commit(std::vector<ProfileRecord> records, const std::string& format);
 
   Storage* storage_;
   SelfMetrics* metrics_;

@@ -1,6 +1,7 @@
 #include "tests/support/fake_kube.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -458,6 +459,15 @@ void make_test_certs(const std::string& d) {
   int status = 0;
   run_command(cmd, &status);
   if (status != 0) throw std::runtime_error("openssl could not make the test certificates");
+}
+
+std::string bcrypt_hash(const std::string& password) {
+  struct crypt_data data {};
+  char salt[64];
+  if (!crypt_gensalt_rn("$2b$", 10, nullptr, 0, salt, sizeof salt)) {
+    throw std::runtime_error("crypt_gensalt_rn failed");
+  }
+  return crypt_r(password.c_str(), salt, &data);
 }
 
 }  // namespace stoker::test

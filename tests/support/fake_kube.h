@@ -86,4 +86,7 @@ class FakeKube {
 // the openssl CLI in `dir`: ca.pem, server.pem, server.key.
 void make_test_certs(const std::string& dir);
 
+// A bcrypt hash of `password`, for basic_auth_users in web config files.
+std::string bcrypt_hash(const std::string& password);
+
 }  // namespace stoker::test
