@@ -314,13 +314,14 @@ TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulativ
                   "      goroutine: {enabled: false}\n      mutex: {enabled: false}\n"));
   Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
   INFO(test::read_file(dir.file("stoker.log")));
-  REQUIRE(test::wait_for(
+  bool stored = test::wait_for(
       [&] {
         std::string err;
         auto r = Reader::open(db, &err);
         return r && test::profiles_of(*r, "memory") >= 5;
       },
-      60000));  // generous: the ASan build on a loaded 2-core machine is slow
+      60000);  // generous: the ASan build on a loaded 2-core machine is slow
+  if (!stored) FAIL("stoker log:\n" << test::read_file(dir.file("stoker.log")));
   REQUIRE(stoker.stop(SIGTERM, 10000) == 0);
   CHECK(test::read_file(dir.file("stoker.log")).find("re-primed") == std::string::npos);
 

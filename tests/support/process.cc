@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -204,6 +205,22 @@ HttpReply http_request(int port, const std::string& method, const std::string& t
     line = next + 2;
   }
   reply.body = resp.substr(hdr_end + 4);
+  // Go's net/http chunks any body it has not buffered whole (over 2 KiB).
+  bool is_chunked = false;
+  for (const auto& [k, v] : reply.headers) is_chunked |= k == "transfer-encoding" && v == "chunked";
+  if (is_chunked) {
+    std::string raw = std::move(reply.body), out;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+      size_t eol = raw.find("\r\n", pos);
+      if (eol == std::string::npos) break;
+      size_t len = std::strtoul(raw.c_str() + pos, nullptr, 16);
+      if (len == 0 || eol + 2 + len > raw.size()) break;
+      out.append(raw, eol + 2, len);
+      pos = eol + 2 + len + 2;
+    }
+    reply.body = std::move(out);
+  }
   return reply;
 }
 
