@@ -17,7 +17,38 @@ namespace {
 using namespace cfg;
 
 // Keys whose values are secrets, replaced in the config shown by the API.
-const std::set<std::string> kSecretKeys = {"password", "credentials", "bearer_token"};
+const std::set<std::string> kSecretKeys = {"password", "credentials", "bearer_token",
+                                           "client_secret"};
+
+// Every scalar under `n` replaced by "<secret>" (http_headers secrets, proxy_connect_header).
+YAML::Node redact_all(const YAML::Node& n) {
+  if (n.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& kv : n) out[kv.first] = redact_all(kv.second);
+    return out;
+  }
+  if (n.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& x : n) out.push_back(redact_all(x));
+    return out;
+  }
+  return n.IsNull() ? YAML::Node() : YAML::Node(Secret::to_display());
+}
+
+// A URL's password (proxy_url: http://user:password@host) replaced by "<secret>".
+std::string redact_url_password(const std::string& url) {
+  auto start = url.find("://");
+  if (start == std::string::npos) return url;
+  start += 3;
+  auto end = url.find_first_of("/?#", start);
+  std::string authority = url.substr(start, end == std::string::npos ? end : end - start);
+  auto at = authority.rfind('@');
+  if (at == std::string::npos) return url;
+  auto colon = authority.find(':');
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, start) + authority.substr(0, colon + 1) + Secret::to_display() +
+         authority.substr(at) + (end == std::string::npos ? "" : url.substr(end));
+}
 
 YAML::Node redact(const YAML::Node& n) {
   if (n.IsMap()) {
@@ -26,6 +57,10 @@ YAML::Node redact(const YAML::Node& n) {
       std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
       if (kSecretKeys.count(key) && !kv.second.IsNull()) {
         out[kv.first] = Secret::to_display();
+      } else if (key == "secrets" || key == "proxy_connect_header") {
+        out[kv.first] = redact_all(kv.second);
+      } else if (key == "proxy_url" && kv.second.IsScalar()) {
+        out[kv.first] = redact_url_password(kv.second.Scalar());
       } else {
         out[kv.first] = redact(kv.second);
       }

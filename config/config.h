@@ -46,12 +46,44 @@ struct TlsConfig {
   bool insecure_skip_verify = false;
 };
 
+// http_headers: one header's values, added to every request (files re-read each time).
+struct HttpHeaderConfig {
+  std::string name;
+  std::vector<std::string> values;
+  std::vector<Secret> secrets;
+  std::vector<std::string> files;  // absolute paths
+};
+
+// proxy_url, no_proxy, proxy_from_environment, proxy_connect_header.
+struct ProxyConfig {
+  std::string url;  // http://[user:password@]host:port; empty: no fixed proxy
+  std::string no_proxy;
+  bool from_environment = false;  // HTTP_PROXY / HTTPS_PROXY / NO_PROXY
+  std::vector<std::pair<std::string, Secret>> connect_headers;  // sent with CONNECT
+  bool active() const { return !url.empty() || from_environment; }
+};
+
+// oauth2: the client credentials grant; the token is cached until it expires.
+struct OAuth2Config {
+  std::string client_id;
+  Secret client_secret;
+  std::string client_secret_file;  // absolute path, re-read on every request
+  std::vector<std::string> scopes;
+  std::string token_url;
+  std::map<std::string, std::string> endpoint_params;
+  TlsConfig tls;
+  ProxyConfig proxy;
+};
+
 struct HttpClientConfig {
   std::optional<BasicAuth> basic_auth;
   // bearer_token / bearer_token_file are converted to an Authorization of type Bearer.
   std::optional<Authorization> authorization;
+  std::optional<OAuth2Config> oauth2;
   TlsConfig tls;
   bool follow_redirects = true;
+  ProxyConfig proxy;
+  std::vector<HttpHeaderConfig> headers;  // http_headers
 };
 
 // One profile endpoint of a target (Alloy's profiling_config blocks).
@@ -97,6 +129,14 @@ struct HttpSdConfig {
   HttpClientConfig http;
 };
 
+// dns_sd_configs: targets from DNS records (Prometheus' DNS SD).
+struct DnsSdConfig {
+  std::vector<std::string> names;
+  std::string type = "SRV";  // SRV, A, AAAA, MX or NS (upper case)
+  int port = 0;              // required for all types but SRV
+  Duration refresh_interval = std::chrono::seconds(30);
+};
+
 struct StaticConfig {
   std::vector<std::string> targets;
   Labels labels;
@@ -127,6 +167,7 @@ struct ScrapeConfig {
   std::vector<FileSdConfig> file_sd_configs;
   std::vector<KubernetesSdConfig> kubernetes_sd_configs;
   std::vector<HttpSdConfig> http_sd_configs;
+  std::vector<DnsSdConfig> dns_sd_configs;
   std::string path_prefix;
   std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
   // Target relabeling, applied to discovered targets before scraping.

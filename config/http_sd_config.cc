@@ -1,4 +1,4 @@
-// http_sd_configs: Prometheus' HTTP service discovery.
+// http_sd_configs and dns_sd_configs: Prometheus' HTTP and DNS service discovery.
 #include "config/sections.h"
 
 namespace stoker::cfg {
@@ -18,8 +18,7 @@ void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& pa
     YAML::Node url_node;
     bool has_url = false;
     w.each(n[i], ip,
-           {"url", "refresh_interval", "basic_auth", "authorization", "bearer_token",
-            "bearer_token_file", "tls_config", "follow_redirects", "enable_http2"},
+           with_http_client_keys({"url", "refresh_interval"}),
            [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
              if (k == "url") {
                url_node = v;
@@ -56,6 +55,59 @@ void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& pa
       w.error(n[i], ip + ".refresh_interval", "refresh_interval must be greater than 0");
     }
     out->push_back(std::move(hc));
+  }
+}
+
+// SDConfig.UnmarshalYAML in Prometheus' discovery/dns, with its words.
+void parse_dns_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                          std::vector<DnsSdConfig>* out) {
+  if (n.IsNull()) return;
+  if (!n.IsSequence()) {
+    w.error(n, path, "expected a list, got " + Walker::kind(n));
+    return;
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string ip = path + "[" + std::to_string(i) + "]";
+    DnsSdConfig dc;
+    YAML::Node type_node;
+    w.each(n[i], ip, {"names", "type", "port", "refresh_interval"},
+           [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+             if (k == "names") {
+               dc.names = w.str_list(v, sub);
+             } else if (k == "type") {
+               type_node = v;
+               if (auto s = w.str(v, sub)) dc.type = *s;
+             } else if (k == "port") {
+               auto u = w.uint(v, sub);
+               if (u && *u > 65535) {
+                 w.error(v, sub, "port must be between 0 and 65535");
+               } else if (u) {
+                 dc.port = static_cast<int>(*u);
+               }
+             } else if (auto d = w.duration(v, sub)) {
+               if (d->count() <= 0) {
+                 w.error(v, sub, "refresh_interval must be greater than 0");
+               } else {
+                 dc.refresh_interval = *d;
+               }
+             }
+           });
+    std::string upper;
+    for (char c : dc.type) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (dc.names.empty()) {
+      w.error(n[i], ip, "DNS-SD config must contain at least one SRV record name");
+    } else if (upper != "SRV" && upper != "A" && upper != "AAAA" && upper != "MX" &&
+               upper != "NS") {
+      w.error(type_node ? type_node : n[i], ip + ".type",
+              "invalid DNS-SD records type " + dc.type);
+    } else if (upper != "SRV" && dc.port == 0) {
+      w.error(n[i], ip, "a port is required in DNS-SD configs for all record types except SRV");
+    }
+    for (size_t j = 0; j < dc.names.size(); ++j) {
+      if (dc.names[j].empty()) w.error(n[i]["names"][j], ip + ".names", "a name cannot be empty");
+    }
+    dc.type = upper;
+    out->push_back(std::move(dc));
   }
 }
 

@@ -76,9 +76,8 @@ void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::stri
     YAML::Node role_node, selectors_node;
     w.each(
         n[i], ip,
-        {"role", "api_server", "kubeconfig_file", "namespaces", "selectors", "attach_metadata",
-         "basic_auth", "authorization", "bearer_token", "bearer_token_file", "tls_config",
-         "follow_redirects", "enable_http2"},
+        with_http_client_keys({"role", "api_server", "kubeconfig_file", "namespaces", "selectors",
+                               "attach_metadata"}),
         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
           if (k == "role") {
             role_node = v;

@@ -33,9 +33,8 @@ void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
   std::string bearer_token_file;
   bool has_url = false;
   w.each(n, path,
-         {"url", "name", "remote_timeout", "headers", "basic_auth", "authorization", "bearer_token",
-          "bearer_token_file", "tls_config", "follow_redirects", "min_backoff", "max_backoff",
-          "max_retries", "retry_on_http_429"},
+         with_http_client_keys({"url", "name", "remote_timeout", "headers", "min_backoff",
+                                "max_backoff", "max_retries", "retry_on_http_429"}),
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "url") {
              if (auto s = w.str(v, sub)) {

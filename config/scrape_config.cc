@@ -139,13 +139,6 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                                    "scheme",
                                    "params",
                                    "body_size_limit",
-                                   "basic_auth",
-                                   "authorization",
-                                   "bearer_token",
-                                   "bearer_token_file",
-                                   "tls_config",
-                                   "follow_redirects",
-                                   "enable_http2",
                                    "static_configs",
                                    "profiling_config",
                                    "relabel_configs",
@@ -157,6 +150,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
                                    "label_value_length_limit"};
   allowed.insert("kubernetes_sd_configs");
   allowed.insert("http_sd_configs");
+  allowed.insert("dns_sd_configs");
+  allowed = with_http_client_keys(std::move(allowed));
   w.each(n, path, allowed, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
     if (k == "job_name") {
       has_job = true;
@@ -208,6 +203,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
       parse_file_sd_configs(w, v, sub, &sc.file_sd_configs);
     } else if (k == "kubernetes_sd_configs") {
       parse_kubernetes_sd_configs(w, v, sub, &sc.kubernetes_sd_configs);
+    } else if (k == "dns_sd_configs") {
+      parse_dns_sd_configs(w, v, sub, &sc.dns_sd_configs);
     } else if (k == "http_sd_configs") {
       parse_http_sd_configs(w, v, sub, &sc.http_sd_configs);
     } else if (k == "relabel_configs") {

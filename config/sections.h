@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,14 +13,27 @@
 
 namespace stoker::cfg {
 
+// The keys of Prometheus' HTTP client options (inlined in scrape configs,
+// kubernetes_sd_configs, http_sd_configs and remote_write).
+inline const std::set<std::string> kHttpClientKeys = {
+    "basic_auth",     "authorization",          "bearer_token",         "bearer_token_file",
+    "tls_config",     "follow_redirects",       "enable_http2",         "oauth2",
+    "proxy_url",      "no_proxy",               "proxy_from_environment", "proxy_connect_header",
+    "http_headers"};
+
+// `keys` and kHttpClientKeys.
+inline std::set<std::string> with_http_client_keys(std::set<std::string> keys) {
+  keys.insert(kHttpClientKeys.begin(), kHttpClientKeys.end());
+  return keys;
+}
+
 // One key of the HTTP client options shared by scrape configs, Kubernetes SD
-// and remote_write (basic_auth, authorization, bearer_token(_file), tls_config,
-// follow_redirects).
+// and remote_write (kHttpClientKeys but enable_http2).
 void parse_http_client(Walker& w, const std::string& key, const YAML::Node& v,
                        const std::string& sub, HttpClientConfig& http,
                        std::optional<Secret>& bearer_token, std::string& bearer_token_file);
-// Authentication: at most one method, as Prometheus' HTTPClientConfig.Validate;
-// bearer_token(_file) becomes an Authorization of type Bearer.
+// HTTPClientConfig.Validate: at most one authentication method (bearer_token(_file)
+// becomes an Authorization of type Bearer) and a consistent proxy setup.
 void finish_http_auth(Walker& w, const YAML::Node& n, const std::string& path,
                       HttpClientConfig& http, const std::optional<Secret>& bearer_token,
                       const std::string& bearer_token_file);
@@ -36,6 +50,8 @@ void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::stri
                                  std::vector<KubernetesSdConfig>* out);
 void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                            std::vector<HttpSdConfig>* out);
+void parse_dns_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                          std::vector<DnsSdConfig>* out);
 void parse_file_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                            std::vector<FileSdConfig>* out);
 // One entry of scrape_configs; needs the final global section for defaults.

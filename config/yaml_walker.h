@@ -30,15 +30,15 @@ inline const std::set<std::string> kNotYetSupported = {"metric_relabel_configs",
 // Prometheus' service discoveries stoker does not implement.
 inline const std::set<std::string> kOtherServiceDiscovery = {
     "azure_sd_configs",     "consul_sd_configs",      "digitalocean_sd_configs",
-    "docker_sd_configs",    "dockerswarm_sd_configs", "dns_sd_configs",
-    "ec2_sd_configs",       "eureka_sd_configs",      "gce_sd_configs",
-    "hetzner_sd_configs",   "http_sd_configs",        "ionos_sd_configs",
-    "kuma_sd_configs",      "lightsail_sd_configs",   "linode_sd_configs",
-    "marathon_sd_configs",  "nerve_sd_configs",       "nomad_sd_configs",
-    "oci_sd_configs",       "outscale_sd_configs",    "openstack_sd_configs",
-    "ovhcloud_sd_configs",  "puppetdb_sd_configs",    "scaleway_sd_configs",
-    "serverset_sd_configs", "stackit_sd_configs",     "triton_sd_configs",
-    "uyuni_sd_configs",     "vultr_sd_configs"};
+    "docker_sd_configs",    "dockerswarm_sd_configs", "ec2_sd_configs",
+    "eureka_sd_configs",    "gce_sd_configs",         "hetzner_sd_configs",
+    "ionos_sd_configs",       "kuma_sd_configs",
+    "lightsail_sd_configs", "linode_sd_configs",      "marathon_sd_configs",
+    "nerve_sd_configs",     "nomad_sd_configs",       "oci_sd_configs",
+    "outscale_sd_configs",  "openstack_sd_configs",   "ovhcloud_sd_configs",
+    "puppetdb_sd_configs",  "scaleway_sd_configs",    "serverset_sd_configs",
+    "stackit_sd_configs",   "triton_sd_configs",      "uyuni_sd_configs",
+    "vultr_sd_configs"};
 
 // Keys of a prometheus.yml that a profile collector has no use for.
 inline const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
@@ -60,10 +60,6 @@ inline const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
 
 inline const std::set<std::string> kLimitKeys = {
     "target_limit", "label_limit", "label_name_length_limit", "label_value_length_limit"};
-// HTTP client features stoker does not implement.
-inline const std::set<std::string> kUnsupported = {
-    "oauth2",      "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",
-    "http_headers"};
 
 class Walker {
  public:
@@ -114,15 +110,13 @@ class Walker {
           error(k, sub,
                 "\"" + key +
                     "\" is a Prometheus service discovery that stoker does not implement; "
-                    "supported: static_configs, file_sd_configs, http_sd_configs, "
+                    "supported: static_configs, file_sd_configs, http_sd_configs, dns_sd_configs, "
                     "kubernetes_sd_configs");
         } else if (kPrometheusOnly.count(key)) {
           error(
               k, sub,
               "\"" + key +
                   "\" is a Prometheus setting with no meaning for a profile collector; remove it");
-        } else if (kUnsupported.count(key)) {
-          error(k, sub, "\"" + key + "\" is not supported by stoker");
         } else {
           error(k, sub, "unknown key \"" + key + "\"");
         }

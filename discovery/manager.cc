@@ -48,6 +48,16 @@ void DiscoveryManager::start(const Config& cfg) {
     }
   }
   for (const auto& sc : cfg.scrape_configs) {
+    for (size_t i = 0; i < sc.dns_sd_configs.size(); ++i) {
+      std::string job = sc.job_name, provider = "dns/" + std::to_string(i);
+      dns_.push_back(std::make_unique<DnsDiscoverer>(
+          job, sc.dns_sd_configs[i], [this, job, provider](std::vector<TargetGroup> groups) {
+            update(job, provider, std::move(groups));
+          }));
+      dns_.back()->start();
+    }
+  }
+  for (const auto& sc : cfg.scrape_configs) {
     for (size_t i = 0; i < sc.kubernetes_sd_configs.size(); ++i) {
       std::string job = sc.job_name, provider = "kubernetes/" + std::to_string(i);
       auto k = std::make_unique<KubernetesDiscoverer>(
@@ -74,6 +84,8 @@ void DiscoveryManager::stop() {
   kube_.clear();
   for (auto& h : http_) h->stop();
   http_.clear();
+  for (auto& d : dns_) d->stop();
+  dns_.clear();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -138,6 +150,12 @@ std::map<std::string, std::vector<TargetGroup>> DiscoveryManager::discover_once(
       if (!err.empty()) {
         errors->push_back("job " + sc.job_name + ": http_sd_configs " + hc.url + ": " + err);
       }
+      groups.insert(groups.end(), found.begin(), found.end());
+    }
+    for (const auto& dc : sc.dns_sd_configs) {
+      std::vector<std::string> errs;
+      auto found = DnsDiscoverer::lookup_once(dc, &errs);
+      for (const auto& e : errs) errors->push_back("job " + sc.job_name + ": dns_sd_configs: " + e);
       groups.insert(groups.end(), found.begin(), found.end());
     }
     for (const auto& kc : sc.kubernetes_sd_configs) {

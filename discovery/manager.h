@@ -1,5 +1,5 @@
 // DiscoveryManager: runs the discoverers of every job and hands the scrape
-// manager full target sets (static, file_sd, http_sd and kubernetes_sd).
+// manager full target sets (static, file_sd, http_sd, dns_sd and kubernetes_sd).
 //
 // Each job's state is the union of its static groups and the groups its file
 // discoverers pushed, keyed by source; an empty group removes its source. When a
@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "discovery/file_sd.h"
+#include "discovery/dns_sd.h"
 #include "discovery/http_sd.h"
 #include "discovery/kubernetes.h"
 #include "discovery/target.h"
@@ -60,6 +61,7 @@ class DiscoveryManager {
   std::vector<std::unique_ptr<FileDiscoverer>> discoverers_;
   std::vector<std::unique_ptr<KubernetesDiscoverer>> kube_;
   std::vector<std::unique_ptr<HttpDiscoverer>> http_;
+  std::vector<std::unique_ptr<DnsDiscoverer>> dns_;
   KubernetesOptions kube_options_;
 };
 

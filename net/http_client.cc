@@ -1,12 +1,16 @@
 #include "net/http_client.h"
 
+#include <boost/json.hpp>
 #include <boost/url.hpp>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
+#include "model/text.h"
 #include "net/asio_pch.h"
+#include "net/proxy.h"
 
 namespace stoker {
 
@@ -18,25 +22,6 @@ using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-std::string base64(std::string_view in) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  while (i + 2 < in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += {k[n >> 18], k[(n >> 12) & 63], k[(n >> 6) & 63], k[n & 63]};
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    out += {k[n >> 18], k[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {k[n >> 18], k[(n >> 12) & 63], k[(n >> 6) & 63], '='};
-  }
-  return out;
-}
 
 // Reads a secret file, trimming surrounding whitespace. The error never includes contents.
 bool read_secret_file(const std::string& path, std::string* out, std::string* error) {
@@ -96,6 +81,41 @@ std::string resolve_redirect(const std::string& base, const std::string& locatio
   return std::string(out.buffer());
 }
 
+// application/x-www-form-urlencoded escaping (Go's url.QueryEscape).
+std::string form_escape(std::string_view in) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += {'%', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out;
+}
+
+// OAuth2 tokens shared by every client with the same token request (one per
+// job, not one per target), until they expire.
+struct CachedToken {
+  std::string header;  // "Bearer <token>"
+  std::optional<std::chrono::steady_clock::time_point> expiry;
+};
+std::mutex g_token_mu;
+std::map<std::string, CachedToken> g_tokens;
+
+// Go's oauth2 Token.Type(): the usual spellings of the common types.
+std::string token_type(const std::string& t) {
+  std::string l;
+  for (char c : t) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l.empty() || l == "bearer") return "Bearer";
+  if (l == "mac") return "MAC";
+  if (l == "basic") return "Basic";
+  return t;
+}
+
 std::string describe_error(const boost::system::error_code& ec, const std::string& stage) {
   if (ec == beast::error::timeout || ec == asio::error::operation_aborted)
     return stage + " timed out";
@@ -127,6 +147,8 @@ struct HttpClient::Impl {
   std::unique_ptr<ssl::context> tls_ctx;
   std::string tls_error;  // set when the TLS config cannot be loaded
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+  ProxySelector proxy;
+  std::unique_ptr<HttpClient> token_client;  // oauth2's own client (its TLS and proxy)
 
   ssl::context* tls_context() {
     if (tls_ctx || !tls_error.empty()) return tls_ctx.get();
@@ -160,46 +182,205 @@ struct HttpClient::Impl {
     return tls_ctx.get();
   }
 
-  bool auth_header(std::string* value, std::string* error) {
+  // The Authorization header value for the configured credentials (empty for none).
+  asio::awaitable<bool> auth_header(Clock::time_point deadline, std::string* value,
+                                    std::string* error) {
     if (cfg.basic_auth) {
       std::string password = cfg.basic_auth->password.value;
       if (!cfg.basic_auth->password_file.empty() &&
           !read_secret_file(cfg.basic_auth->password_file, &password, error)) {
-        return false;
+        co_return false;
       }
-      *value = "Basic " + base64(cfg.basic_auth->username + ":" + password);
+      *value = "Basic " + base64_encode(cfg.basic_auth->username + ":" + password);
     } else if (cfg.authorization) {
       std::string cred = cfg.authorization->credentials.value;
       if (!cfg.authorization->credentials_file.empty() &&
           !read_secret_file(cfg.authorization->credentials_file, &cred, error)) {
-        return false;
+        co_return false;
       }
       *value = cfg.authorization->type + " " + cred;
+    } else if (cfg.oauth2) {
+      bool ok = co_await oauth2_header(deadline, value, error);
+      co_return ok;
+    }
+    co_return true;
+  }
+
+  // OAuth2 client credentials grant (RFC 6749 4.4) as Go's clientcredentials
+  // package does it: client id and secret in a Basic header first, in the form
+  // body if the server refuses that; the token is reused until 10 s before it
+  // expires. A changed client_secret_file means a new token.
+  asio::awaitable<bool> oauth2_header(Clock::time_point deadline, std::string* value,
+                                      std::string* error) {
+    const OAuth2Config& o = *cfg.oauth2;
+    std::string secret = o.client_secret.value;
+    if (!o.client_secret_file.empty() &&
+        !read_secret_file(o.client_secret_file, &secret, error)) {
+      *error = "oauth2: " + *error;
+      co_return false;
+    }
+    std::string form = "grant_type=client_credentials";
+    if (!o.scopes.empty()) {
+      std::string scopes;
+      for (const auto& sc : o.scopes) scopes += (scopes.empty() ? "" : " ") + sc;
+      form += "&scope=" + form_escape(scopes);
+    }
+    for (const auto& [k, v] : o.endpoint_params)
+      form += "&" + form_escape(k) + "=" + form_escape(v);
+    std::string key = o.token_url + '\n' + o.client_id + '\n' + secret + '\n' + form;
+    {
+      std::lock_guard lock(g_token_mu);
+      auto it = g_tokens.find(key);
+      if (it != g_tokens.end() &&
+          (!it->second.expiry || Clock::now() + std::chrono::seconds(10) < *it->second.expiry)) {
+        *value = it->second.header;
+        co_return true;
+      }
+    }
+    if (!token_client) {
+      HttpClientConfig tc;
+      tc.tls = o.tls;
+      tc.proxy = o.proxy;
+      token_client = std::make_unique<HttpClient>(ex, tc, 1u << 20, user_agent);
+    }
+    HttpResult res;
+    for (int in_params = 0; in_params < 2; ++in_params) {
+      HttpRequest req;
+      req.method = "POST";
+      req.url = o.token_url;
+      req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                     {"Accept", "application/json"}};
+      req.body = form;
+      if (in_params) {
+        req.body += "&client_id=" + form_escape(o.client_id);
+        if (!secret.empty()) req.body += "&client_secret=" + form_escape(secret);
+      } else {
+        req.headers.emplace_back(
+            "Authorization",
+            "Basic " + base64_encode(form_escape(o.client_id) + ":" + form_escape(secret)));
+      }
+      res = co_await token_client->send(std::move(req), deadline);
+      if (!res.error.empty() || (res.status >= 200 && res.status < 300)) break;
+    }
+    std::string prefix = "oauth2: cannot fetch token from " + o.token_url + ": ";
+    if (!res.error.empty()) {
+      *error = prefix + res.error;
+      co_return false;
+    }
+    // JSON (the standard) or a form-encoded body (some older servers).
+    std::string access, type, err_code, err_desc;
+    double expires_in = 0;
+    if (res.content_type.find("application/x-www-form-urlencoded") != std::string::npos ||
+        res.content_type.find("text/plain") != std::string::npos) {
+      auto q = parse_query_string(res.body);
+      auto first = [&](const char* k) { return q.count(k) ? q[k].front() : std::string(); };
+      access = first("access_token");
+      type = first("token_type");
+      expires_in = std::atof(first("expires_in").c_str());
+      err_code = first("error");
+      err_desc = first("error_description");
+    } else {
+      boost::system::error_code jec;
+      auto doc = boost::json::parse(res.body, jec);
+      if (!jec && doc.is_object()) {
+        const auto& obj = doc.as_object();
+        auto str = [&](const char* k) {
+          auto it = obj.find(k);
+          return it != obj.end() && it->value().is_string() ? std::string(it->value().as_string())
+                                                            : std::string();
+        };
+        access = str("access_token");
+        type = str("token_type");
+        err_code = str("error");
+        err_desc = str("error_description");
+        if (auto it = obj.find("expires_in"); it != obj.end()) {
+          if (it->value().is_number()) expires_in = it->value().to_number<double>();
+          if (it->value().is_string()) expires_in = std::atof(it->value().as_string().c_str());
+        }
+      }
+    }
+    if (res.status < 200 || res.status >= 300) {
+      *error = prefix + "HTTP " + std::to_string(res.status) + " " + res.reason;
+      if (!err_code.empty()) *error += ": " + err_code.substr(0, 200);
+      if (!err_desc.empty()) *error += " (" + err_desc.substr(0, 200) + ")";
+      co_return false;
+    }
+    if (access.empty()) {
+      *error = prefix + "the response has no access_token";
+      co_return false;
+    }
+    CachedToken t;
+    t.header = token_type(type) + " " + access;
+    if (expires_in > 0) {
+      t.expiry = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(expires_in * 1000));
+    }
+    *value = t.header;
+    std::lock_guard lock(g_token_mu);
+    g_tokens[key] = std::move(t);
+    co_return true;
+  }
+
+  // http_headers: values, secrets and files (read now), added to the request.
+  bool add_configured_headers(http::request<http::string_body>* req, std::string* error) {
+    for (const auto& h : cfg.headers) {
+      for (const auto& v : h.values) req->insert(h.name, v);
+      for (const auto& v : h.secrets) req->insert(h.name, v.value);
+      for (const auto& f : h.files) {
+        std::string v;
+        if (!read_secret_file(f, &v, error)) {
+          *error = "http_headers " + h.name + ": " + *error;
+          return false;
+        }
+        if (v.find_first_of("\r\n") != std::string::npos) {
+          *error = "http_headers " + h.name + ": the file " + f + " holds more than one line";
+          return false;
+        }
+        req->insert(h.name, v);
+      }
     }
     return true;
   }
 
-  bool build_request(const Endpoint& ep, const HttpRequest& r, bool with_auth,
+  // The request for `r` to `ep`, through `route` when set: an http:// URL goes to
+  // the proxy in absolute form (with Proxy-Authorization); an https:// one is
+  // tunnelled (see connect) and is sent as if directly.
+  bool build_request(const Endpoint& ep, const std::optional<ProxyRoute>& route,
+                     const HttpRequest& r, const std::string& auth,
                      http::request<http::string_body>* req, std::string* error) {
     bool post = r.method == "POST";
-    *req = http::request<http::string_body>{post ? http::verb::post : http::verb::get, ep.target,
-                                            11};
+    bool absolute = route && !ep.tls;
     bool default_port = (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");
     std::string host_hdr = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
-    req->set(http::field::host, default_port ? host_hdr : host_hdr + ":" + ep.port);
+    if (!default_port) host_hdr += ":" + ep.port;
+    *req = http::request<http::string_body>{post ? http::verb::post : http::verb::get,
+                                            absolute ? "http://" + host_hdr + ep.target : ep.target,
+                                            11};
+    req->set(http::field::host, host_hdr);
     req->set(http::field::user_agent, user_agent);
     for (const auto& [name, value] : r.headers) req->set(name, value);
+    if (!add_configured_headers(req, error)) return false;
     if (post) {
       req->body() = r.body;
       req->prepare_payload();
     }
     req->keep_alive(true);
-    if (with_auth) {
-      std::string auth;
-      if (!auth_header(&auth, error)) return false;
-      if (!auth.empty()) req->set(http::field::authorization, auth);
-    }
+    if (!auth.empty()) req->set(http::field::authorization, auth);
+    if (absolute && !route->authorization.empty())
+      req->set(http::field::proxy_authorization, route->authorization);
     return true;
+  }
+
+  // The proxy for `ep`, or a direct connection; false when the proxy URL is unusable.
+  bool route_for(const Endpoint& ep, std::optional<ProxyRoute>* route, std::string* error) {
+    std::string err;
+    *route = proxy.route(ep.tls, ep.host, ep.port, &err);
+    if (!err.empty()) *error = err;
+    return err.empty();
+  }
+
+  // Idle connections are pooled per target and per way of reaching it.
+  static std::string pool_key(const Endpoint& ep, const std::optional<ProxyRoute>& route) {
+    return route ? ep.key() + " via " + route->display() : ep.key();
   }
 
   // Reads a response whose body is handed to `on_data` as it arrives.
@@ -251,56 +432,104 @@ struct HttpClient::Impl {
   }
 
   asio::awaitable<std::unique_ptr<Connection>> connect(const Endpoint& ep,
+                                                       const std::optional<ProxyRoute>& route,
                                                        Clock::time_point deadline,
                                                        std::string* error) {
     auto conn = std::make_unique<Connection>();
+    const std::string& host = route ? route->host : ep.host;
+    const std::string& port = route ? route->port : ep.port;
+    std::string via = route ? "proxy " + route->display() : host + ":" + port;
     tcp::resolver resolver(ex);
     asio::steady_timer timer(ex, deadline);
-    auto res =
-        co_await (resolver.async_resolve(ep.host, ep.port, asio::as_tuple(asio::use_awaitable)) ||
-                  timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto res = co_await (resolver.async_resolve(host, port, asio::as_tuple(asio::use_awaitable)) ||
+                         timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (res.index() == 1) {
-      *error = "resolving " + ep.host + " timed out";
+      *error = "resolving " + (route ? "proxy " + host : host) + " timed out";
       co_return nullptr;
     }
     auto [rec, results] = std::get<0>(res);
     if (rec) {
-      *error = "cannot resolve " + ep.host + ": " + rec.message();
+      *error = "cannot resolve " + (route ? "proxy " + host : host) + ": " + rec.message();
       co_return nullptr;
     }
-    if (ep.tls) {
-      ssl::context* ctx = tls_context();
-      if (!ctx) {
-        *error = tls_error;
-        co_return nullptr;
-      }
-      conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, *ctx);
-      std::string sni = cfg.tls.server_name.empty() ? ep.host : cfg.tls.server_name;
-      boost::system::error_code addr_ec;
-      asio::ip::make_address(sni, addr_ec);
-      if (addr_ec) SSL_set_tlsext_host_name(conn->tls->native_handle(), sni.c_str());
-      if (!cfg.tls.insecure_skip_verify)
-        conn->tls->set_verify_callback(ssl::host_name_verification(sni));
-    } else {
-      conn->plain = std::make_unique<beast::tcp_stream>(ex);
-    }
-    conn->lowest().expires_at(deadline);
-    auto [cec, ep_used] =
-        co_await conn->lowest().async_connect(results, asio::as_tuple(asio::use_awaitable));
+    beast::tcp_stream tcp(ex);
+    tcp.expires_at(deadline);
+    auto [cec, ep_used] = co_await tcp.async_connect(results, asio::as_tuple(asio::use_awaitable));
     if (cec) {
-      *error = describe_error(cec, "connect to " + ep.host + ":" + ep.port);
+      *error = describe_error(cec, "connect to " + via);
       co_return nullptr;
     }
-    if (conn->tls) {
-      conn->lowest().expires_at(deadline);
-      auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client,
-                                                       asio::as_tuple(asio::use_awaitable));
-      if (hec) {
-        *error = describe_error(hec, "TLS handshake");
-        co_return nullptr;
-      }
+    if (!ep.tls) {
+      conn->plain = std::make_unique<beast::tcp_stream>(std::move(tcp));
+      co_return conn;
+    }
+    if (route) {
+      bool tunnelled = co_await tunnel(tcp, ep, *route, deadline, error);
+      if (!tunnelled) co_return nullptr;
+    }
+    ssl::context* ctx = tls_context();
+    if (!ctx) {
+      *error = tls_error;
+      co_return nullptr;
+    }
+    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(tcp), *ctx);
+    std::string sni = cfg.tls.server_name.empty() ? ep.host : cfg.tls.server_name;
+    boost::system::error_code addr_ec;
+    asio::ip::make_address(sni, addr_ec);
+    if (addr_ec) SSL_set_tlsext_host_name(conn->tls->native_handle(), sni.c_str());
+    if (!cfg.tls.insecure_skip_verify)
+      conn->tls->set_verify_callback(ssl::host_name_verification(sni));
+    conn->lowest().expires_at(deadline);
+    auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client,
+                                                     asio::as_tuple(asio::use_awaitable));
+    if (hec) {
+      *error = describe_error(hec, "TLS handshake");
+      co_return nullptr;
     }
     co_return conn;
+  }
+
+  // Asks the proxy on `tcp` for a tunnel to `ep` (HTTP CONNECT) with the
+  // configured proxy_connect_header and the proxy URL's credentials.
+  asio::awaitable<bool> tunnel(beast::tcp_stream& tcp, const Endpoint& ep, const ProxyRoute& route,
+                               Clock::time_point deadline, std::string* error) {
+    std::string authority =
+        (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + ep.port;
+    http::request<http::empty_body> req{http::verb::connect, authority, 11};
+    req.set(http::field::host, authority);
+    req.set(http::field::user_agent, user_agent);
+    for (const auto& [name, value] : route.connect_headers) req.insert(name, value);
+    if (!route.authorization.empty() && req.find(http::field::proxy_authorization) == req.end())
+      req.set(http::field::proxy_authorization, route.authorization);
+    tcp.expires_at(deadline);
+    auto [wec, wn] = co_await http::async_write(tcp, req, asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    if (wec) {
+      *error = describe_error(wec, "CONNECT to proxy " + route.display());
+      co_return false;
+    }
+    // The answer to CONNECT has no body, whatever its headers say.
+    beast::flat_buffer buf;
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);
+    auto [rec, rn] =
+        co_await http::async_read_header(tcp, buf, parser, asio::as_tuple(asio::use_awaitable));
+    (void)rn;
+    if (rec) {
+      *error = describe_error(rec, "CONNECT to proxy " + route.display());
+      co_return false;
+    }
+    int status = static_cast<int>(parser.get().result_int());
+    if (status < 200 || status >= 300) {
+      *error = "proxy " + route.display() + " refused CONNECT to " + authority + ": HTTP " +
+               std::to_string(status) + " " + std::string(parser.get().reason());
+      co_return false;
+    }
+    if (buf.size() != 0) {
+      *error = "proxy " + route.display() + " sent data before the tunnel was set up";
+      co_return false;
+    }
+    co_return true;
   }
 
   // One request/response exchange. `reused` tells whether the connection came from
@@ -366,6 +595,7 @@ HttpClient::HttpClient(asio::any_io_executor ex, HttpClientConfig cfg, uint64_t 
   impl_->cfg = std::move(cfg);
   impl_->body_limit = body_limit ? body_limit : kDefaultBodyLimit;
   impl_->user_agent = std::move(user_agent);
+  impl_->proxy = ProxySelector(impl_->cfg.proxy);
 }
 
 HttpClient::~HttpClient() = default;
@@ -389,10 +619,15 @@ asio::awaitable<HttpResult> HttpClient::stream(HttpRequest r, Clock::time_point 
   HttpResult out;
   Endpoint ep;
   if (!parse_url(r.url, &ep, &out.error)) co_return out;
+  std::optional<ProxyRoute> route;
+  if (!impl_->route_for(ep, &route, &out.error)) co_return out;
+  std::string auth;
+  bool auth_ok = co_await impl_->auth_header(deadline, &auth, &out.error);
+  if (!auth_ok) co_return out;
   http::request<http::string_body> req;
-  if (!impl_->build_request(ep, r, true, &req, &out.error)) co_return out;
+  if (!impl_->build_request(ep, route, r, auth, &req, &out.error)) co_return out;
   req.keep_alive(false);
-  auto conn = co_await impl_->connect(ep, deadline, &out.error);
+  auto conn = co_await impl_->connect(ep, route, deadline, &out.error);
   if (!conn) co_return out;
   conn->lowest().expires_at(deadline);
   boost::system::error_code ec;
@@ -426,23 +661,31 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
     if (!parse_url(url, &ep, &out.error)) co_return out;
     if (hop == 0) original_host = ep.key();
 
-    http::request<http::string_body> req;
+    std::optional<ProxyRoute> route;
+    if (!impl_->route_for(ep, &route, &out.error)) co_return out;
     // Credentials go only to the configured host, never across a redirect to another one.
-    if (!impl_->build_request(ep, r, ep.key() == original_host, &req, &out.error)) co_return out;
+    std::string auth;
+    if (ep.key() == original_host) {
+      bool ok = co_await impl_->auth_header(deadline, &auth, &out.error);
+      if (!ok) co_return out;
+    }
+    http::request<http::string_body> req;
+    if (!impl_->build_request(ep, route, r, auth, &req, &out.error)) co_return out;
+    std::string key = Impl::pool_key(ep, route);
 
     HttpResult attempt;
     bool done = false;
     for (int tries = 0; tries < 2 && !done; ++tries) {
       std::unique_ptr<Connection> conn;
       bool reused = false;
-      auto& pool = impl_->idle[ep.key()];
+      auto& pool = impl_->idle[key];
       if (!pool.empty()) {
         conn = std::move(pool.back());
         pool.pop_back();
         reused = true;
       } else {
         std::string err;
-        conn = co_await impl_->connect(ep, deadline, &err);
+        conn = co_await impl_->connect(ep, route, deadline, &err);
         if (!conn) {
           out.error = err;
           co_return out;
@@ -453,12 +696,12 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
       bool ok = co_await impl_->exchange(*conn, req, deadline, &attempt, &keep_alive, &retryable);
       if (ok) {
         done = true;
-        if (keep_alive && impl_->idle[ep.key()].size() < 4) {
+        if (keep_alive && impl_->idle[key].size() < 4) {
           // An idle connection keeps no read buffer: with hundreds of
           // targets, 64 KiB each would add up to more than everything else.
           conn->buffer.clear();
           conn->buffer.shrink_to_fit();
-          impl_->idle[ep.key()].push_back(std::move(conn));
+          impl_->idle[key].push_back(std::move(conn));
         }
       } else if (!(reused && retryable)) {
         out.error = attempt.error;

@@ -24,7 +24,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libyaml-cpp-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libsqlite3-dev sqlite3 libssl-dev libre2-dev libdeflate-dev catch2 golang-go ca-certificates curl bc openssl
+  libsqlite3-dev sqlite3 libssl-dev libre2-dev libdeflate-dev libc-ares-dev catch2 golang-go ca-certificates curl bc openssl
   prometheus
   clang-16 libclang-rt-16-dev llvm
   chromium

@@ -176,8 +176,153 @@ TEST_CASE("later-issue sections are rejected as not supported yet", "[config]") 
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key, "not supported yet"}));
   }
-  auto r = load("scrape_configs:\n  - job_name: a\n    oauth2: {}\n");
-  CHECK(has_error(r, {"oauth2", "not supported by stoker"}));
+}
+
+TEST_CASE("http_headers, proxies and oauth2 load with Prometheus' rules and words",
+          "[config][http]") {
+  stoker::test::TempDir dir;
+  stoker::test::write_file(dir.file("tenant"), "t-1\n");
+  stoker::test::write_file(dir.file("secret"), "s3cret\n");
+  auto ok = load_config_string(
+      "scrape_configs:\n  - job_name: a\n"
+      "    http_headers:\n"
+      "      X-Scope-OrgID: {values: [a, b], secrets: [hidden], files: [tenant]}\n"
+      "    proxy_url: http://user:pw@proxy.local:3128\n"
+      "    no_proxy: 10.0.0.0/8,.internal\n"
+      "    proxy_connect_header: {Proxy-Token: [tok1, tok2]}\n"
+      "    oauth2:\n"
+      "      client_id: stoker\n      client_secret_file: secret\n"
+      "      scopes: [profiles.read, x]\n      token_url: https://auth.local/token\n"
+      "      endpoint_params: {audience: pyroscope}\n"
+      "      proxy_from_environment: true\n"
+      "    static_configs: [{targets: ['a:1']}]\n"
+      "remote_write:\n  - url: http://r\n    http_headers: {X-A: {values: [1]}}\n"
+      "    proxy_url: http://p:8080\n",
+      "c.yaml", dir.path());
+  INFO(errors(ok));
+  REQUIRE(ok.config);
+  const auto& h = ok.config->scrape_configs[0].http;
+  REQUIRE(h.headers.size() == 1);
+  CHECK(h.headers[0].name == "X-Scope-OrgID");
+  CHECK(h.headers[0].values == std::vector<std::string>{"a", "b"});
+  CHECK(h.headers[0].secrets.at(0).value == "hidden");
+  CHECK(h.headers[0].files == std::vector<std::string>{dir.file("tenant")});
+  CHECK(h.proxy.url == "http://user:pw@proxy.local:3128");
+  CHECK(h.proxy.no_proxy == "10.0.0.0/8,.internal");
+  REQUIRE(h.proxy.connect_headers.size() == 2);
+  CHECK(h.proxy.connect_headers[1].second.value == "tok2");
+  REQUIRE(h.oauth2);
+  CHECK(h.oauth2->client_id == "stoker");
+  CHECK(h.oauth2->client_secret_file == dir.file("secret"));
+  CHECK(h.oauth2->scopes.size() == 2);
+  CHECK(h.oauth2->token_url == "https://auth.local/token");
+  CHECK(h.oauth2->endpoint_params.at("audience") == "pyroscope");
+  CHECK(h.oauth2->proxy.from_environment);
+  CHECK(ok.config->remote_write[0].http.proxy.url == "http://p:8080");
+  // The config shown by the API holds none of the secrets.
+  const std::string& shown = ok.config->redacted_yaml;
+  CHECK(shown.find("hidden") == std::string::npos);
+  CHECK(shown.find("tok1") == std::string::npos);
+  CHECK(shown.find(":pw@") == std::string::npos);
+  CHECK(shown.find("http://user:<secret>@proxy.local:3128") != std::string::npos);
+  CHECK(shown.find("values:\n          - a\n          - b\n        secrets:\n          - <secret>") !=
+        std::string::npos);
+
+  auto job = [](const std::string& body) {
+    return load("scrape_configs:\n  - job_name: a\n" + body);
+  };
+  CHECK(has_error(job("    http_headers: {Authorization: {values: [x]}}\n"),
+                  {"test.yaml:3:35:", "setting header \"Authorization\" is not allowed"}));
+  CHECK(has_error(job("    http_headers: {user-agent: {values: [x]}}\n"),
+                  {"setting header \"User-Agent\" is not allowed"}));
+  CHECK(has_error(job("    http_headers: {X-A: {value: [x]}}\n"), {"unknown key \"value\""}));
+  CHECK(has_error(job("    http_headers: {\"a b\": {values: [x]}}\n"),
+                  {"\"a b\" is not a valid HTTP header name"}));
+  CHECK(has_error(job("    http_headers: {X-A: {files: [/nonexistent/h]}}\n"),
+                  {"cannot read file \"/nonexistent/h\""}));
+  CHECK(has_error(job("    no_proxy: localhost\n"),
+                  {"if no_proxy is configured, proxy_url must also be configured"}));
+  CHECK(has_error(job("    proxy_from_environment: true\n    proxy_url: http://p:1\n"),
+                  {"if proxy_from_environment is configured, proxy_url must not be configured"}));
+  CHECK(has_error(job("    proxy_from_environment: true\n    no_proxy: a\n"),
+                  {"if proxy_from_environment is configured, no_proxy must not be configured"}));
+  CHECK(has_error(job("    proxy_connect_header: {A: [b]}\n"),
+                  {"if proxy_connect_header is configured, proxy_url or proxy_from_environment "
+                   "must also be configured"}));
+  CHECK(has_error(job("    proxy_url: socks5://p:1080\n"), {"stoker supports http:// proxies"}));
+  CHECK(has_error(job("    oauth2: {token_url: http://t}\n"),
+                  {"oauth2 client_id must be configured"}));
+  CHECK(has_error(job("    oauth2: {client_id: a}\n"), {"oauth2 token_url must be configured"}));
+  CHECK(has_error(job("    oauth2: {client_id: a, token_url: http://t, client_secret: b, "
+                      "client_secret_file: /etc/hostname}\n"),
+                  {"at most one of oauth2 client_secret, client_secret_file & client_secret_ref "
+                   "must be configured"}));
+  CHECK(has_error(job("    oauth2: {client_id: a, token_url: http://t}\n    bearer_token: x\n"),
+                  {"at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be "
+                   "configured"}));
+  CHECK(has_error(job("    oauth2: {client_id: a, token_url: http://t}\n"
+                      "    basic_auth: {username: u}\n"),
+                  {"at most one of basic_auth, oauth2 & authorization must be configured"}));
+  CHECK(has_error(job("    oauth2: {client_id: a, token_url: http://t}\n"
+                      "    authorization: {credentials: c}\n"),
+                  {"at most one of basic_auth, oauth2 & authorization must be configured"}));
+  CHECK(has_error(job("    oauth2: {client_id: a, token_url: http://t, no_proxy: x}\n"),
+                  {"if no_proxy is configured, proxy_url must also be configured"}));
+  // Every HTTP client section takes the keys.
+  CHECK(load("scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n"
+             "      - role: pod\n        api_server: https://k:6443\n"
+             "        proxy_url: http://p:3128\n        http_headers: {X-A: {values: [1]}}\n"
+             "    http_sd_configs:\n      - url: http://sd/\n        oauth2: "
+             "{client_id: a, token_url: http://t}\n")
+            .config);
+}
+
+TEST_CASE("dns_sd_configs: defaults, types and Prometheus' errors", "[config][dns]") {
+  auto r = load("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n"
+                "      - names: [_pprof._tcp.example.com]\n"
+                "      - names: [db.example.com, web]\n        type: aaaa\n        port: 6060\n"
+                "        refresh_interval: 1m\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  const auto& d = r.config->scrape_configs[0].dns_sd_configs;
+  REQUIRE(d.size() == 2);
+  CHECK(d[0].type == "SRV");
+  CHECK(d[0].port == 0);
+  CHECK(d[0].refresh_interval == std::chrono::seconds(30));
+  CHECK(d[1].type == "AAAA");
+  CHECK(d[1].port == 6060);
+  CHECK(d[1].names.size() == 2);
+  CHECK(d[1].refresh_interval == std::chrono::minutes(1));
+  auto sd = [](const std::string& body) {
+    return load("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - " + body);
+  };
+  CHECK(has_error(sd("type: A\n"),
+                  {"test.yaml:4:9:", "DNS-SD config must contain at least one SRV record name"}));
+  CHECK(has_error(sd("names: [a]\n        type: TXT\n"),
+                  {"test.yaml:5:15:", "invalid DNS-SD records type TXT"}));
+  for (const char* t : {"A", "AAAA", "MX", "NS"}) {
+    CHECK(has_error(sd(std::string("names: [a]\n        type: ") + t + "\n"),
+                    {"a port is required in DNS-SD configs for all record types except SRV"}));
+  }
+  CHECK(has_error(sd("names: [a]\n        port: 70000\n"), {"port must be between 0 and 65535"}));
+  CHECK(has_error(sd("names: [a]\n        server: x\n"), {"unknown key \"server\""}));
+  // Prometheus' own good config with DNS SD loads.
+  auto doc = stoker::test::load_vectors("config_testdata_cases.json").as_object();
+  int loaded = 0;
+  for (const auto& cv : doc.at("good").as_array()) {
+    const auto& c = cv.as_object();
+    if (c.at("filename") != "scrape_interval_larger.good.yml") continue;
+    auto g = load_config_string(std::string(c.at("yaml").as_string()), "s.yml", "/tmp");
+    INFO(errors(g));
+    REQUIRE(g.config);
+    const auto& dc = g.config->scrape_configs[0].dns_sd_configs;
+    REQUIRE(dc.size() == 2);
+    CHECK(dc[0].refresh_interval == std::chrono::seconds(15));
+    CHECK(dc[0].names.size() == 2);
+    CHECK(dc[1].refresh_interval == std::chrono::seconds(30));
+    ++loaded;
+  }
+  CHECK(loaded == 1);
 }
 
 TEST_CASE("remote_write endpoints load with Alloy's defaults", "[config]") {
@@ -725,13 +870,13 @@ TEST_CASE("http_sd_configs load with Prometheus' defaults and words", "[config][
 
 TEST_CASE("Prometheus service discoveries stoker lacks are named as such, not as typos",
           "[config]") {
-  for (const char* key : {"consul_sd_configs", "ec2_sd_configs", "dns_sd_configs"}) {
+  for (const char* key : {"consul_sd_configs", "ec2_sd_configs", "nomad_sd_configs"}) {
     INFO(key);
     auto r = load(std::string("scrape_configs:\n  - job_name: a\n    ") + key + ": []\n");
     CHECK(has_error(r, {"test.yaml:3:5:", key,
                         "is a Prometheus service discovery that stoker does not implement; "
                         "supported: static_configs, file_sd_configs, http_sd_configs, "
-                        "kubernetes_sd_configs"}));
+                        "dns_sd_configs, kubernetes_sd_configs"}));
   }
   auto r = load("scrape_configs:\n  - job_name: a\n    consult_sd_configs: []\n");
   CHECK(has_error(r, {"unknown key \"consult_sd_configs\""}));
