@@ -40,8 +40,7 @@ struct DnsLookup {
 // `type`: SRV, A, AAAA, MX or NS; `port` for all but SRV. Gives up after
 // `timeout` or when `*cancel` becomes true.
 DnsLookup dns_lookup(const std::string& name, const std::string& type, int port,
-                     std::chrono::milliseconds timeout,
-                     const std::atomic<bool>* cancel = nullptr);
+                     std::chrono::milliseconds timeout, const std::atomic<bool>* cancel = nullptr);
 
 class DnsDiscoverer {
  public:

@@ -456,7 +456,9 @@ struct HttpClient::Impl {
     tcp.expires_at(deadline);
     auto [cec, ep_used] = co_await tcp.async_connect(results, asio::as_tuple(asio::use_awaitable));
     if (cec) {
-      *error = describe_error(cec, "connect to " + via);
+      *error = route ? "cannot connect to proxy " + route->display() + ": " +
+                           describe_error(cec, "connect")
+                     : describe_error(cec, "connect to " + via);
       co_return nullptr;
     }
     if (!ep.tls) {

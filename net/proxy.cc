@@ -27,7 +27,8 @@ std::string trim(const std::string& s) {
 // An IPv4 or IPv6 address in network order; empty when `s` is not one.
 std::string ip_bytes(const std::string& s) {
   unsigned char buf[16];
-  if (::inet_pton(AF_INET, s.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
+  if (::inet_pton(AF_INET, s.c_str(), buf) == 1)
+    return std::string(reinterpret_cast<char*>(buf), 4);
   if (::inet_pton(AF_INET6, s.c_str(), buf) == 1)
     return std::string(reinterpret_cast<char*>(buf), 16);
   return "";
@@ -38,7 +39,8 @@ bool is_loopback(const std::string& ip) {
   if (ip.size() == 16) {
     static const std::string v6(std::string(15, '\0') + '\1');
     static const std::string mapped_prefix(std::string(10, '\0') + "\xff\xff");
-    return ip == v6 || (ip.compare(0, 12, mapped_prefix) == 0 && static_cast<unsigned char>(ip[12]) == 127);
+    return ip == v6 ||
+           (ip.compare(0, 12, mapped_prefix) == 0 && static_cast<unsigned char>(ip[12]) == 127);
   }
   return false;
 }
@@ -83,7 +85,8 @@ std::string ProxyRoute::display() const {
 }
 
 ProxySelector::ProxySelector(const ProxyConfig& cfg, const Getenv& getenv_fn) {
-  for (const auto& [name, value] : cfg.connect_headers) connect_headers_.emplace_back(name, value.value);
+  for (const auto& [name, value] : cfg.connect_headers)
+    connect_headers_.emplace_back(name, value.value);
   std::string no_proxy;
   if (cfg.from_environment) {
     auto env = [&](const char* upper, const char* low) -> std::string {
@@ -102,7 +105,8 @@ ProxySelector::ProxySelector(const ProxyConfig& cfg, const Getenv& getenv_fn) {
   size_t pos = 0;
   while (pos <= no_proxy.size()) {
     size_t comma = no_proxy.find(',', pos);
-    std::string entry = lower(trim(no_proxy.substr(pos, comma == std::string::npos ? comma : comma - pos)));
+    std::string entry =
+        lower(trim(no_proxy.substr(pos, comma == std::string::npos ? comma : comma - pos)));
     pos = comma == std::string::npos ? no_proxy.size() + 1 : comma + 1;
     if (entry.empty()) continue;
     if (entry == "*") {
@@ -168,8 +172,7 @@ std::optional<ProxyRoute> ProxySelector::parse(const std::string& raw, std::stri
 }
 
 std::optional<ProxyRoute> ProxySelector::route(bool tls, const std::string& host,
-                                               const std::string& port,
-                                               std::string* error) const {
+                                               const std::string& port, std::string* error) const {
   const std::string& proxy = tls ? https_proxy_ : http_proxy_;
   if (proxy.empty()) return std::nullopt;
   if (!fixed_ && bypass(host, port)) return std::nullopt;

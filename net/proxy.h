@@ -41,8 +41,8 @@ class ProxySelector {
  private:
   struct Matcher {
     enum Kind { kIp, kCidr, kDomain } kind;
-    std::string text;  // IP address, CIDR or domain (leading '.')
-    std::string port;  // empty: any
+    std::string text;         // IP address, CIDR or domain (leading '.')
+    std::string port;         // empty: any
     bool match_host = false;  // a domain entry without a leading '.' also matches itself
   };
   bool bypass(const std::string& host, const std::string& port) const;

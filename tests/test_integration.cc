@@ -12,11 +12,14 @@
 #include <sstream>
 #include <thread>
 
+#include "model/text.h"
 #include "model/timeparse.h"
 #include "pprof/pprof_decode.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
+#include "tests/support/connect_proxy.h"
 #include "tests/support/demo.h"
+#include "tests/support/fake_dns.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
 #include "tests/support/test_server.h"
@@ -576,4 +579,87 @@ TEST_CASE("every Kubernetes example manifest is well formed and its config check
   }
   CHECK(files == 2);
   CHECK(configs == 2);
+}
+
+TEST_CASE("a job found through DNS SRV records is scraped through a proxy with OAuth2 and headers",
+          "[integration][dns][proxy][oauth2]") {
+  // Two targets that want a bearer token and the tenant header.
+  auto guarded = [] {
+    auto inner = goroutine_target();
+    return [inner](const test::RecordedRequest& r) {
+      if (r.header("authorization").rfind("Bearer tok-", 0) != 0 || r.header("x-tenant") != "t1")
+        return test::RawResponse{test::TestServer::response(403, "text/plain", "who are you")};
+      return inner(r);
+    };
+  };
+  test::TestServer a(guarded()), b(guarded());
+  std::atomic<int> tokens{0};
+  test::TestServer auth([&](const test::RecordedRequest& r) {
+    if (r.header("authorization") != "Basic " + base64_encode("stoker:s3cret"))
+      return test::RawResponse{
+          test::TestServer::response(401, "application/json", R"({"error":"invalid_client"})")};
+    return test::RawResponse{test::TestServer::response(
+        200, "application/json",
+        R"({"access_token":"tok-)" + std::to_string(++tokens) + R"(","expires_in":3600})")};
+  });
+  test::ConnectProxy proxy({}, "");
+  test::FakeDns dns;
+  dns.set("_pprof._tcp.stoker.test", {{33, "localhost", static_cast<uint16_t>(a.port())}});
+  TempDir dir;
+  test::write_file(dir.file("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1\n");
+  test::write_file(dir.file("client-secret"), "s3cret\n");
+  int web_port = test::free_port();
+  test::write_file(dir.file("stoker.yaml"),
+                   "global: {scrape_interval: 1s}\nstorage: {path: " + dir.file("s.db") +
+                       "}\nweb: {listen_address: 127.0.0.1:" + std::to_string(web_port) +
+                       "}\nscrape_configs:\n  - job_name: dns\n"
+                       "    dns_sd_configs: [{names: [_pprof._tcp.stoker.test], "
+                       "refresh_interval: 1s}]\n"
+                       "    proxy_url: " +
+                       proxy.url() +
+                       "\n"
+                       "    http_headers: {X-Tenant: {values: [t1]}}\n"
+                       "    oauth2: {client_id: stoker, client_secret_file: client-secret, "
+                       "token_url: '" +
+                       auth.base_url() + "/token'}\n" + kGoroutineOnly);
+  ::setenv("STOKER_RESOLV_CONF", dir.file("resolv.conf").c_str(), 1);
+  ::setenv("STOKER_DNS_SERVERS", ("127.0.0.1:" + std::to_string(dns.port())).c_str(), 1);
+  int status = 0;
+  std::string listed = test::run_command(
+      std::string(STOKER_BINARY) + " targets --config " + dir.file("stoker.yaml"), &status);
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  ::unsetenv("STOKER_RESOLV_CONF");
+  ::unsetenv("STOKER_DNS_SERVERS");
+  INFO(listed);
+  REQUIRE(status == 0);
+  auto listed_doc = boost::json::parse(listed);
+  const auto& dl = listed_doc.at("activeTargets").as_array().at(0).at("discoveredLabels");
+  CHECK(dl.at("__address__").as_string() == ("localhost:" + std::to_string(a.port())).c_str());
+  CHECK(dl.at("__meta_dns_name") == "_pprof._tcp.stoker.test");
+  CHECK(dl.at("__meta_dns_srv_record_target") == "localhost.");
+
+  auto healthy = [&] {
+    std::set<std::string> up;
+    std::string body;
+    if (test::http_get(web_port, "/api/v1/targets", &body) != 200) return up;
+    auto doc = boost::json::parse(body);
+    for (const auto& t : doc.at("data").at("activeTargets").as_array())
+      if (t.at("health") == "up") up.insert(std::string(t.at("labels").at("instance").as_string()));
+    return up;
+  };
+  bool first_up = test::wait_for([&] { return healthy().size() == 1; }, 20000);
+  if (!first_up) FAIL("stoker log:\n" << test::read_file(dir.file("stoker.log")));
+  // A second SRV record: the new target is found and scraped too.
+  dns.set("_pprof._tcp.stoker.test", {{33, "localhost", static_cast<uint16_t>(a.port())},
+                                      {33, "localhost", static_cast<uint16_t>(b.port())}});
+  bool both_up = test::wait_for([&] { return healthy().size() == 2; }, 20000);
+  if (!both_up) FAIL("stoker log:\n" << test::read_file(dir.file("stoker.log")));
+  CHECK(tokens == 1);  // one token for the job, cached
+  CHECK(!proxy.requests().empty());
+  for (const auto& r : proxy.requests()) CHECK(r.target.rfind("http://localhost:", 0) == 0);
+  std::string config;
+  REQUIRE(test::http_get(web_port, "/api/v1/status/config", &config) == 200);
+  CHECK(config.find("dns_sd_configs") != std::string::npos);
+  CHECK(config.find("s3cret") == std::string::npos);
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
 }

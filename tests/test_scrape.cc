@@ -13,6 +13,7 @@
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
 #include "tests/support/test_server.h"
+#include "tests/support/tls_target.h"
 
 using namespace stoker;
 using namespace std::chrono_literals;
@@ -390,39 +391,11 @@ namespace {
 
 // A real TLS server: `openssl s_server -WWW` serving files from a directory, with a
 // certificate issued by a test CA for 127.0.0.1 and stoker.test.
-struct TlsTarget {
-  test::TempDir dir;
-  int port = test::free_port();
-  std::unique_ptr<test::Child> server;
-
-  TlsTarget() {
-    std::string d = dir.path();
-    test::make_test_certs(d);
-    test::run_command("mkdir -p " + d + "/debug/pprof");
-    test::write_file(d + "/debug/pprof/goroutine", pprof_body());
-    server = std::make_unique<test::Child>(
-        std::vector<std::string>{"/bin/sh", "-c",
-                                 "cd " + d + " && exec openssl s_server -quiet -accept 127.0.0.1:" +
-                                     std::to_string(port) +
-                                     " -cert server.pem -key server.key -WWW"},
-        d + "/server.log");
-    std::string body;
-    REQUIRE(test::wait_for(
-        [&] {
-          return test::run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                                   " </dev/null >/dev/null 2>&1 && echo ok") == "ok\n";
-        },
-        10000));
-  }
-  std::string url() const {
-    return "https://127.0.0.1:" + std::to_string(port) + "/debug/pprof/goroutine";
-  }
-};
 
 }  // namespace
 
 TEST_CASE("https targets are verified against the configured CA", "[scrape][tls]") {
-  TlsTarget tls;
+  test::TlsTarget tls(pprof_body());
   HttpClientConfig with_ca;
   with_ca.tls.ca_file = tls.dir.file("ca.pem");
   auto f = fetch(tls.url(), with_ca);
