@@ -262,7 +262,13 @@ struct HttpClient::Impl {
       res = co_await token_client->send(std::move(req), deadline);
       if (!res.error.empty() || (res.status >= 200 && res.status < 300)) break;
     }
-    std::string prefix = "oauth2: cannot fetch token from " + o.token_url + ": ";
+    std::string shown = o.token_url;  // never with credentials, should the URL hold any
+    if (auto u = boost::urls::parse_uri(o.token_url); u && u->has_userinfo()) {
+      boost::urls::url copy(*u);
+      copy.remove_userinfo();
+      shown = std::string(copy.buffer());
+    }
+    std::string prefix = "oauth2: cannot fetch token from " + shown + ": ";
     if (!res.error.empty()) {
       *error = prefix + res.error;
       co_return false;
