@@ -8,19 +8,6 @@ namespace stoker::cfg {
 
 namespace {
 
-// Header names Prometheus refuses in http_headers: the client sets them itself
-// or they change the connection (prometheus/common config/headers.go).
-const std::set<std::string> kReservedHttpHeaders = {
-    "authorization",        "host",
-    "content-encoding",     "content-length",
-    "content-type",         "user-agent",
-    "connection",           "keep-alive",
-    "proxy-authenticate",   "proxy-authorization",
-    "www-authenticate",     "accept-encoding",
-    "x-prometheus-remote-write-version", "x-prometheus-remote-read-version",
-    "x-prometheus-scrape-timeout-seconds", "x-amz-date",
-    "x-amz-security-token", "x-amz-content-sha256"};
-
 // Go's http.CanonicalHeaderKey: "x-my-header" → "X-My-Header".
 std::string canonical_header(const std::string& name) {
   std::string out = name;
@@ -109,8 +96,8 @@ void parse_tls_config(Walker& w, const YAML::Node& v, const std::string& sub, Tl
   }
 }
 
-bool parse_proxy_key(Walker& w, const std::string& key, const YAML::Node& v,
-                     const std::string& sub, ProxyConfig& proxy) {
+bool parse_proxy_key(Walker& w, const std::string& key, const YAML::Node& v, const std::string& sub,
+                     ProxyConfig& proxy) {
   if (key == "proxy_url") {
     auto s = w.str(v, sub);
     if (!s || s->empty()) return true;
@@ -118,9 +105,8 @@ bool parse_proxy_key(Walker& w, const std::string& key, const YAML::Node& v,
     std::string scheme = scheme_end == std::string::npos ? "" : s->substr(0, scheme_end);
     std::string rest = scheme_end == std::string::npos ? "" : s->substr(scheme_end + 3);
     std::string authority = rest.substr(0, rest.find_first_of("/?#"));
-    std::string host = authority.substr(authority.rfind('@') == std::string::npos
-                                            ? 0
-                                            : authority.rfind('@') + 1);
+    std::string host =
+        authority.substr(authority.rfind('@') == std::string::npos ? 0 : authority.rfind('@') + 1);
     if (scheme != "http") {
       w.error(v, sub,
               "stoker supports http:// proxies; proxy_url must look like "
@@ -176,38 +162,38 @@ void validate_proxy(Walker& w, const YAML::Node& n, const std::string& path,
 void parse_oauth2(Walker& w, const YAML::Node& v, const std::string& sub, HttpClientConfig& http) {
   OAuth2Config o;
   bool has_secret = false, has_proxy_url = false;
-  w.each(v, sub,
-         {"client_id", "client_secret", "client_secret_file", "scopes", "token_url",
-          "endpoint_params", "tls_config", "proxy_url", "no_proxy", "proxy_from_environment",
-          "proxy_connect_header"},
-         [&](const std::string& k, const YAML::Node& x, const std::string& s) {
-           if (k == "client_id") {
-             if (auto str = w.str(x, s)) o.client_id = *str;
-           } else if (k == "client_secret") {
-             if (auto str = w.str(x, s)) o.client_secret.value = *str;
-             has_secret = !o.client_secret.empty();
-           } else if (k == "client_secret_file") {
-             o.client_secret_file = w.readable_file(x, s);
-           } else if (k == "scopes") {
-             o.scopes = w.str_list(x, s);
-           } else if (k == "token_url") {
-             if (auto str = w.str(x, s)) {
-               o.token_url = *str;
-               if (!o.token_url.empty() && o.token_url.rfind("http://", 0) != 0 &&
-                   o.token_url.rfind("https://", 0) != 0) {
-                 w.error(x, s, "token_url must be an http:// or https:// URL");
-               }
-             }
-           } else if (k == "endpoint_params") {
-             Labels params = w.labels(x, s);
-             for (const auto& l : params) o.endpoint_params[l.name] = l.value;
-           } else if (k == "tls_config") {
-             parse_tls_config(w, x, s, o.tls);
-           } else {
-             if (k == "proxy_url") has_proxy_url = true;
-             parse_proxy_key(w, k, x, s, o.proxy);
-           }
-         });
+  w.each(
+      v, sub,
+      {"client_id", "client_secret", "client_secret_file", "scopes", "token_url", "endpoint_params",
+       "tls_config", "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header"},
+      [&](const std::string& k, const YAML::Node& x, const std::string& s) {
+        if (k == "client_id") {
+          if (auto str = w.str(x, s)) o.client_id = *str;
+        } else if (k == "client_secret") {
+          if (auto str = w.str(x, s)) o.client_secret.value = *str;
+          has_secret = !o.client_secret.empty();
+        } else if (k == "client_secret_file") {
+          o.client_secret_file = w.readable_file(x, s);
+        } else if (k == "scopes") {
+          o.scopes = w.str_list(x, s);
+        } else if (k == "token_url") {
+          if (auto str = w.str(x, s)) {
+            o.token_url = *str;
+            if (!o.token_url.empty() && o.token_url.rfind("http://", 0) != 0 &&
+                o.token_url.rfind("https://", 0) != 0) {
+              w.error(x, s, "token_url must be an http:// or https:// URL");
+            }
+          }
+        } else if (k == "endpoint_params") {
+          Labels params = w.labels(x, s);
+          for (const auto& l : params) o.endpoint_params[l.name] = l.value;
+        } else if (k == "tls_config") {
+          parse_tls_config(w, x, s, o.tls);
+        } else {
+          if (k == "proxy_url") has_proxy_url = true;
+          parse_proxy_key(w, k, x, s, o.proxy);
+        }
+      });
   // HTTPClientConfig.Validate's oauth2 checks, with Prometheus' words.
   if (o.client_id.empty()) {
     w.error(v, sub, "oauth2 client_id must be configured");

@@ -5,20 +5,13 @@ namespace stoker::cfg {
 
 void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                            std::vector<HttpSdConfig>* out) {
-  if (n.IsNull()) return;
-  if (!n.IsSequence()) {
-    w.error(n, path, "expected a list, got " + Walker::kind(n));
-    return;
-  }
-  for (size_t i = 0; i < n.size(); ++i) {
-    std::string ip = path + "[" + std::to_string(i) + "]";
+  w.each_item(n, path, [&](const YAML::Node& item, const std::string& ip) {
     HttpSdConfig hc;
     std::optional<Secret> bearer_token;
     std::string bearer_token_file;
     YAML::Node url_node;
     bool has_url = false;
-    w.each(n[i], ip,
-           with_http_client_keys({"url", "refresh_interval"}),
+    w.each(item, ip, with_http_client_keys({"url", "refresh_interval"}),
            [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
              if (k == "url") {
                url_node = v;
@@ -32,9 +25,9 @@ void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& pa
                parse_http_client(w, k, v, sub, hc.http, bearer_token, bearer_token_file);
              }
            });
-    finish_http_auth(w, n[i], ip, hc.http, bearer_token, bearer_token_file);
+    finish_http_auth(w, item, ip, hc.http, bearer_token, bearer_token_file);
     // SDConfig.UnmarshalYAML in Prometheus' discovery/http, with its words.
-    const YAML::Node at = has_url ? url_node : n[i];
+    const YAML::Node at = has_url ? url_node : item;
     auto scheme_end = hc.url.find("://");
     std::string scheme = scheme_end == std::string::npos ? "" : hc.url.substr(0, scheme_end);
     std::string rest = scheme_end == std::string::npos ? "" : hc.url.substr(scheme_end + 3);
@@ -52,25 +45,19 @@ void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& pa
               "bearer_token_file");
     }
     if (hc.refresh_interval.count() <= 0) {
-      w.error(n[i], ip + ".refresh_interval", "refresh_interval must be greater than 0");
+      w.error(item, ip + ".refresh_interval", "refresh_interval must be greater than 0");
     }
     out->push_back(std::move(hc));
-  }
+  });
 }
 
 // SDConfig.UnmarshalYAML in Prometheus' discovery/dns, with its words.
 void parse_dns_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                           std::vector<DnsSdConfig>* out) {
-  if (n.IsNull()) return;
-  if (!n.IsSequence()) {
-    w.error(n, path, "expected a list, got " + Walker::kind(n));
-    return;
-  }
-  for (size_t i = 0; i < n.size(); ++i) {
-    std::string ip = path + "[" + std::to_string(i) + "]";
+  w.each_item(n, path, [&](const YAML::Node& item, const std::string& ip) {
     DnsSdConfig dc;
     YAML::Node type_node;
-    w.each(n[i], ip, {"names", "type", "port", "refresh_interval"},
+    w.each(item, ip, {"names", "type", "port", "refresh_interval"},
            [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
              if (k == "names") {
                dc.names = w.str_list(v, sub);
@@ -95,20 +82,19 @@ void parse_dns_sd_configs(Walker& w, const YAML::Node& n, const std::string& pat
     std::string upper;
     for (char c : dc.type) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (dc.names.empty()) {
-      w.error(n[i], ip, "DNS-SD config must contain at least one SRV record name");
+      w.error(item, ip, "DNS-SD config must contain at least one SRV record name");
     } else if (upper != "SRV" && upper != "A" && upper != "AAAA" && upper != "MX" &&
                upper != "NS") {
-      w.error(type_node ? type_node : n[i], ip + ".type",
-              "invalid DNS-SD records type " + dc.type);
+      w.error(type_node ? type_node : item, ip + ".type", "invalid DNS-SD records type " + dc.type);
     } else if (upper != "SRV" && dc.port == 0) {
-      w.error(n[i], ip, "a port is required in DNS-SD configs for all record types except SRV");
+      w.error(item, ip, "a port is required in DNS-SD configs for all record types except SRV");
     }
     for (size_t j = 0; j < dc.names.size(); ++j) {
-      if (dc.names[j].empty()) w.error(n[i]["names"][j], ip + ".names", "a name cannot be empty");
+      if (dc.names[j].empty()) w.error(item["names"][j], ip + ".names", "a name cannot be empty");
     }
     dc.type = upper;
     out->push_back(std::move(dc));
-  }
+  });
 }
 
 }  // namespace stoker::cfg

@@ -62,20 +62,14 @@ const std::vector<std::string> kKubernetesRoles = {"pod",           "service", "
 
 void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                                  std::vector<KubernetesSdConfig>* out) {
-  if (n.IsNull()) return;
-  if (!n.IsSequence()) {
-    w.error(n, path, "expected a list, got " + Walker::kind(n));
-    return;
-  }
-  for (size_t i = 0; i < n.size(); ++i) {
-    std::string ip = path + "[" + std::to_string(i) + "]";
+  w.each_item(n, path, [&](const YAML::Node& item, const std::string& ip) {
     KubernetesSdConfig kc;
     std::optional<Secret> bearer_token;
     std::string bearer_token_file;
     bool custom_http = false;
     YAML::Node role_node, selectors_node;
     w.each(
-        n[i], ip,
+        item, ip,
         with_http_client_keys({"role", "api_server", "kubeconfig_file", "namespaces", "selectors",
                                "attach_metadata"}),
         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
@@ -157,32 +151,32 @@ void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::stri
             parse_http_client(w, k, v, sub, kc.http, bearer_token, bearer_token_file);
           }
         });
-    finish_http_auth(w, n[i], ip, kc.http, bearer_token, bearer_token_file);
+    finish_http_auth(w, item, ip, kc.http, bearer_token, bearer_token_file);
     // SDConfig.UnmarshalYAML, with Prometheus' words.
     if (kc.role.empty()) {
-      w.error(role_node ? role_node : n[i], ip + ".role",
+      w.error(role_node ? role_node : item, ip + ".role",
               "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)");
     } else if (std::find(kKubernetesRoles.begin(), kKubernetesRoles.end(), kc.role) ==
                kKubernetesRoles.end()) {
       w.error(role_node, ip + ".role", "unknown Kubernetes SD role \"" + kc.role + "\"");
     }
     if (!kc.api_server.empty() && !kc.kubeconfig_file.empty()) {
-      w.error(n[i], ip, "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+      w.error(item, ip, "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
     }
     if (!kc.kubeconfig_file.empty() && custom_http) {
-      w.error(n[i], ip,
+      w.error(item, ip,
               "cannot use a custom HTTP client configuration together with 'kubeconfig_file'");
     }
     if (kc.api_server.empty() && kc.kubeconfig_file.empty() && custom_http) {
-      w.error(n[i], ip,
+      w.error(item, ip,
               "to use custom HTTP client configuration please provide the 'api_server' URL "
               "explicitly");
     }
     if (!kc.api_server.empty() && kc.own_namespace) {
-      w.error(n[i], ip, "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
+      w.error(item, ip, "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
     }
     if (!kc.kubeconfig_file.empty() && kc.own_namespace) {
-      w.error(n[i], ip,
+      w.error(item, ip,
               "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously");
     }
     // Which selector roles each SD role accepts.
@@ -210,7 +204,7 @@ void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::stri
       }
     }
     out->push_back(std::move(kc));
-  }
+  });
 }
 
 }  // namespace stoker::cfg

@@ -4,22 +4,10 @@
 namespace stoker::cfg {
 namespace {
 
-// Headers a remote_write endpoint may not set: the push protocol and the HTTP
-// client own them (Prometheus' list, plus Connect's).
-const std::set<std::string> kReservedHeaders = {"host",
-                                                "content-encoding",
-                                                "content-length",
-                                                "content-type",
-                                                "user-agent",
-                                                "connection",
-                                                "keep-alive",
-                                                "proxy-authenticate",
-                                                "proxy-authorization",
-                                                "www-authenticate",
-                                                "accept-encoding",
-                                                "connect-protocol-version",
-                                                "connect-timeout-ms",
-                                                "transfer-encoding"};
+// Headers a remote_write endpoint may not set besides Prometheus' reserved
+// ones: the push protocol (Connect) and the HTTP client own them.
+const std::set<std::string> kPushHeaders = {"connect-protocol-version", "connect-timeout-ms",
+                                            "transfer-encoding"};
 
 }  // namespace
 
@@ -81,7 +69,7 @@ void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
                  w.error(v, sub + "." + l.name,
                          "authorization header must be changed via the basic_auth, "
                          "authorization or bearer_token parameter");
-               } else if (kReservedHeaders.count(lower)) {
+               } else if (kReservedHttpHeaders.count(lower) || kPushHeaders.count(lower)) {
                  w.error(v, sub + "." + l.name,
                          l.name + " is a reserved header. It must not be changed");
                }

@@ -132,22 +132,11 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
   std::optional<Secret> bearer_token;
   std::string bearer_token_file;
   std::vector<std::pair<YAML::Node, std::string>> static_nodes;
-  std::set<std::string> allowed = {"job_name",
-                                   "scrape_interval",
-                                   "scrape_timeout",
-                                   "delta_profiling_duration",
-                                   "scheme",
-                                   "params",
-                                   "body_size_limit",
-                                   "static_configs",
-                                   "profiling_config",
-                                   "relabel_configs",
-                                   "profile_relabel_configs",
-                                   "file_sd_configs",
-                                   "target_limit",
-                                   "label_limit",
-                                   "label_name_length_limit",
-                                   "label_value_length_limit"};
+  std::set<std::string> allowed = {
+      "job_name",         "scrape_interval", "scrape_timeout",          "delta_profiling_duration",
+      "scheme",           "params",          "body_size_limit",         "static_configs",
+      "profiling_config", "relabel_configs", "profile_relabel_configs", "file_sd_configs",
+      "target_limit",     "label_limit",     "label_name_length_limit", "label_value_length_limit"};
   allowed.insert("kubernetes_sd_configs");
   allowed.insert("http_sd_configs");
   allowed.insert("dns_sd_configs");

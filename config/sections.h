@@ -16,10 +16,31 @@ namespace stoker::cfg {
 // The keys of Prometheus' HTTP client options (inlined in scrape configs,
 // kubernetes_sd_configs, http_sd_configs and remote_write).
 inline const std::set<std::string> kHttpClientKeys = {
-    "basic_auth",     "authorization",          "bearer_token",         "bearer_token_file",
-    "tls_config",     "follow_redirects",       "enable_http2",         "oauth2",
-    "proxy_url",      "no_proxy",               "proxy_from_environment", "proxy_connect_header",
+    "basic_auth",  "authorization",    "bearer_token",           "bearer_token_file",
+    "tls_config",  "follow_redirects", "enable_http2",           "oauth2",
+    "proxy_url",   "no_proxy",         "proxy_from_environment", "proxy_connect_header",
     "http_headers"};
+
+// Header names Prometheus refuses in http_headers: the client sets them itself
+// or they change the connection (prometheus/common config/headers.go).
+inline const std::set<std::string> kReservedHttpHeaders = {"authorization",
+                                                           "host",
+                                                           "content-encoding",
+                                                           "content-length",
+                                                           "content-type",
+                                                           "user-agent",
+                                                           "connection",
+                                                           "keep-alive",
+                                                           "proxy-authenticate",
+                                                           "proxy-authorization",
+                                                           "www-authenticate",
+                                                           "accept-encoding",
+                                                           "x-prometheus-remote-write-version",
+                                                           "x-prometheus-remote-read-version",
+                                                           "x-prometheus-scrape-timeout-seconds",
+                                                           "x-amz-date",
+                                                           "x-amz-security-token",
+                                                           "x-amz-content-sha256"};
 
 // `keys` and kHttpClientKeys.
 inline std::set<std::string> with_http_client_keys(std::set<std::string> keys) {

@@ -199,6 +199,17 @@ class Walker {
     if (!v) error(n, path, err);
     return v;
   }
+  // Calls fn(item, item_path) for each entry of list `n` (null: none); anything
+  // else is an error.
+  void each_item(const YAML::Node& n, const std::string& path,
+                 const std::function<void(const YAML::Node&, const std::string&)>& fn) {
+    if (n.IsNull()) return;
+    if (!n.IsSequence()) {
+      error(n, path, "expected a list, got " + kind(n));
+      return;
+    }
+    for (size_t i = 0; i < n.size(); ++i) fn(n[i], path + "[" + std::to_string(i) + "]");
+  }
   std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) {
     std::vector<std::string> out;
     if (n.IsNull()) return out;

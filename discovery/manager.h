@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "discovery/file_sd.h"
 #include "discovery/dns_sd.h"
+#include "discovery/file_sd.h"
 #include "discovery/http_sd.h"
 #include "discovery/kubernetes.h"
 #include "discovery/target.h"

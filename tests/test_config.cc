@@ -225,8 +225,9 @@ TEST_CASE("http_headers, proxies and oauth2 load with Prometheus' rules and word
   CHECK(shown.find("tok1") == std::string::npos);
   CHECK(shown.find(":pw@") == std::string::npos);
   CHECK(shown.find("http://user:<secret>@proxy.local:3128") != std::string::npos);
-  CHECK(shown.find("values:\n          - a\n          - b\n        secrets:\n          - <secret>") !=
-        std::string::npos);
+  CHECK(
+      shown.find("values:\n          - a\n          - b\n        secrets:\n          - <secret>") !=
+      std::string::npos);
 
   auto job = [](const std::string& body) {
     return load("scrape_configs:\n  - job_name: a\n" + body);
@@ -278,10 +279,11 @@ TEST_CASE("http_headers, proxies and oauth2 load with Prometheus' rules and word
 }
 
 TEST_CASE("dns_sd_configs: defaults, types and Prometheus' errors", "[config][dns]") {
-  auto r = load("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n"
-                "      - names: [_pprof._tcp.example.com]\n"
-                "      - names: [db.example.com, web]\n        type: aaaa\n        port: 6060\n"
-                "        refresh_interval: 1m\n");
+  auto r = load(
+      "scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n"
+      "      - names: [_pprof._tcp.example.com]\n"
+      "      - names: [db.example.com, web]\n        type: aaaa\n        port: 6060\n"
+      "        refresh_interval: 1m\n");
   INFO(errors(r));
   REQUIRE(r.config);
   const auto& d = r.config->scrape_configs[0].dns_sd_configs;

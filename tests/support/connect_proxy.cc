@@ -95,30 +95,10 @@ void ConnectProxy::serve(int fd) {
     ::close(fd);
     return;
   }
-  RecordedRequest req;
   std::string head = buf.substr(0, end);
   std::string rest = buf.substr(end + 4);
-  size_t line_end = head.find("\r\n");
-  std::string first = head.substr(0, line_end);
-  auto sp1 = first.find(' '), sp2 = first.rfind(' ');
-  req.method = first.substr(0, sp1);
-  req.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
-  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-  while (pos < head.size()) {
-    size_t e = head.find("\r\n", pos);
-    if (e == std::string::npos) e = head.size();
-    std::string line = head.substr(pos, e - pos);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string k = line.substr(0, colon);
-      std::transform(k.begin(), k.end(), k.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      std::string v = line.substr(colon + 1);
-      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-      req.headers.emplace_back(k, v);
-    }
-    pos = e + 2;
-  }
+  RecordedRequest req = parse_request_head(head);
+  std::string first = head.substr(0, head.find("\r\n"));
   {
     std::lock_guard lock(mu_);
     requests_.push_back(req);
@@ -159,7 +139,7 @@ void ConnectProxy::serve(int fd) {
   } else {
     // The first request goes on in origin form without the proxy's own header;
     // the rest of the connection is piped.
-    std::string fwd = req.method + " " + origin_form + first.substr(sp2) + "\r\n";
+    std::string fwd = req.method + " " + origin_form + first.substr(first.rfind(' ')) + "\r\n";
     for (const auto& [k, v] : req.headers)
       if (k != "proxy-authorization") fwd += k + ": " + v + "\r\n";
     send_all(up, fwd + "\r\n");

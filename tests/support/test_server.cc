@@ -44,6 +44,32 @@ std::vector<RecordedRequest> TestServer::requests() const {
   return requests_;
 }
 
+RecordedRequest parse_request_head(const std::string& head) {
+  RecordedRequest req;
+  size_t line_end = head.find("\r\n");
+  std::string first = head.substr(0, line_end);
+  auto sp1 = first.find(' '), sp2 = first.rfind(' ');
+  req.method = first.substr(0, sp1);
+  req.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t e = head.find("\r\n", pos);
+    if (e == std::string::npos) e = head.size();
+    std::string line = head.substr(pos, e - pos);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string k = line.substr(0, colon);
+      std::transform(k.begin(), k.end(), k.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      std::string v = line.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      req.headers.emplace_back(k, v);
+    }
+    pos = e + 2;
+  }
+  return req;
+}
+
 std::string TestServer::response(int status, const std::string& content_type,
                                  const std::string& body, const std::string& extra_headers) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " Status\r\n";
@@ -84,30 +110,8 @@ void TestServer::serve(int fd) {
       buf.append(chunk, static_cast<size_t>(n));
     }
     if (stopping_) break;
-    RecordedRequest req;
-    std::string head = buf.substr(0, end);
+    RecordedRequest req = parse_request_head(buf.substr(0, end));
     buf.erase(0, end + 4);
-    size_t line_end = head.find("\r\n");
-    std::string first = head.substr(0, line_end);
-    auto sp1 = first.find(' '), sp2 = first.rfind(' ');
-    req.method = first.substr(0, sp1);
-    req.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
-    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string::npos) e = head.size();
-      std::string line = head.substr(pos, e - pos);
-      auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string k = line.substr(0, colon);
-        std::transform(k.begin(), k.end(), k.begin(),
-                       [](unsigned char c) { return std::tolower(c); });
-        std::string v = line.substr(colon + 1);
-        while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-        req.headers.emplace_back(k, v);
-      }
-      pos = e + 2;
-    }
     size_t want =
         static_cast<size_t>(std::strtoull(req.header("content-length").c_str(), nullptr, 10));
     while (buf.size() < want && !stopping_) {

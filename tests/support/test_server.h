@@ -20,6 +20,10 @@ struct RecordedRequest {
   std::string header(const std::string& name) const;
 };
 
+// Method, target and headers (names lower-cased) of a request head without its
+// final blank line.
+RecordedRequest parse_request_head(const std::string& head);
+
 // What to send back. `hang` keeps the connection open without answering until the
 // server stops. `close_after` closes the connection after the response.
 struct RawResponse {
