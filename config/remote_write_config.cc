@@ -68,7 +68,7 @@ void parse_remote_write(Walker& w, const YAML::Node& n, const std::string& path,
                if (lower == "authorization") {
                  w.error(v, sub + "." + l.name,
                          "authorization header must be changed via the basic_auth, "
-                         "authorization or bearer_token parameter");
+                         "authorization, oauth2 or bearer_token parameter");
                } else if (kReservedHttpHeaders.count(lower) || kPushHeaders.count(lower)) {
                  w.error(v, sub + "." + l.name,
                          l.name + " is a reserved header. It must not be changed");

@@ -322,6 +322,10 @@ struct HttpClient::Impl {
     }
     *value = t.header;
     std::lock_guard lock(g_token_mu);
+    for (auto it = g_tokens.begin(); it != g_tokens.end();) {  // e.g. after secret rotations
+      it = it->second.expiry && *it->second.expiry < Clock::now() ? g_tokens.erase(it)
+                                                                   : std::next(it);
+    }
     g_tokens[key] = std::move(t);
     co_return true;
   }

@@ -853,21 +853,29 @@ TEST_CASE("http_sd_configs load with Prometheus' defaults and words", "[config][
   CHECK(has_error(sd("url: http://a\n        refresh_interval: 0s\n"),
                   {"refresh_interval must be greater than 0"}));
   CHECK(has_error(sd("url: http://a\n        port: 1\n"), {"unknown key \"port\""}));
-  // Prometheus' own bad configs for HTTP SD, with its words.
+  // Prometheus' own bad configs for HTTP SD and remote_write headers, with its words.
   auto doc = stoker::test::load_vectors("config_testdata_cases.json").as_object();
   int checked = 0;
   for (const auto& cv : doc.at("bad").as_array()) {
     const auto& c = cv.as_object();
     std::string name(c.at("filename").as_string());
-    if (name.rfind("http_url_", 0) != 0 && name != "http_token_file.bad.yml") continue;
+    bool remote_write =
+        name.rfind("remote_write_", 0) == 0 && name.find("header") != std::string::npos;
+    if (name.rfind("http_url_", 0) != 0 && name != "http_token_file.bad.yml" && !remote_write)
+      continue;
     auto res = load_config_string(std::string(c.at("yaml").as_string()), name, "/tmp");
     std::string want(c.at("expected_error_contains").as_string());
+    // Prometheus names auth methods stoker lacks (sigv4, azuread, google_iam).
+    if (name == "remote_write_authorization_header.bad.yml")
+      want =
+          "authorization header must be changed via the basic_auth, authorization, oauth2 or "
+          "bearer_token parameter";
     INFO(name << " should fail with: " << want << "\ngot:\n" << errors(res));
     CHECK_FALSE(res.config);
     CHECK(has_error(res, {want}));
     ++checked;
   }
-  CHECK(checked == 4);
+  CHECK(checked == 6);
 }
 
 TEST_CASE("Prometheus service discoveries stoker lacks are named as such, not as typos",
