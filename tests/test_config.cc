@@ -1,3 +1,5 @@
+#include <yaml-cpp/yaml.h>
+
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -980,4 +982,50 @@ TEST_CASE("web config files load with the exporter toolkit's keys and words", "[
       dir.path());
   CHECK_THAT(joined(ca.errors),
              Catch::Contains("client CA's have been configured without a Client Auth Policy"));
+}
+
+TEST_CASE("the http_headers, oauth2 and dns_sd_configs blocks of Prometheus' conf.good.yml load",
+          "[config][conformance]") {
+  // conf.good.yml as a whole uses many Prometheus-only keys; its blocks for the
+  // features stoker implements are loaded inside a job of stoker's.
+  auto doc = stoker::test::load_vectors("config_testdata_cases.json").as_object();
+  std::string text;
+  for (const auto& cv : doc.at("good").as_array())
+    if (cv.at("filename") == "conf.good.yml") text = std::string(cv.at("yaml").as_string());
+  REQUIRE(!text.empty());
+  YAML::Node root = YAML::Load(text);
+  YAML::Node headers = root["scrape_configs"][0]["http_headers"];
+  YAML::Node dns = root["scrape_configs"][1]["dns_sd_configs"];
+  YAML::Node oauth2 = root["remote_write"][0]["oauth2"];
+  REQUIRE(headers);
+  REQUIRE(dns);
+  REQUIRE(oauth2);
+  stoker::test::TempDir dir;
+  for (const char* f : {"valid_password_file", "valid_cert_file", "valid_key_file"})
+    stoker::test::write_file(dir.file(f), "x\n");
+  YAML::Node job;
+  job["job_name"] = "from-prometheus";
+  job["http_headers"] = headers;
+  job["dns_sd_configs"] = dns;
+  job["oauth2"] = oauth2;
+  YAML::Node cfg;
+  cfg["scrape_configs"].push_back(job);
+  YAML::Emitter em;
+  em << cfg;
+  auto r = load_config_string(em.c_str(), "c.yaml", dir.path());
+  INFO(em.c_str() << "\n" << errors(r));
+  REQUIRE(r.config);
+  const auto& h = r.config->scrape_configs[0].http;
+  REQUIRE(h.headers.size() == 1);
+  CHECK(h.headers[0].name == "foo");
+  CHECK(h.headers[0].values == std::vector<std::string>{"foobar"});
+  CHECK(h.headers[0].secrets.size() == 2);
+  CHECK(h.headers[0].files == std::vector<std::string>{dir.file("valid_password_file")});
+  REQUIRE(h.oauth2);
+  CHECK(h.oauth2->client_id == "123");
+  CHECK(h.oauth2->client_secret.value == "456");
+  CHECK(h.oauth2->token_url == "http://remote1/auth");
+  CHECK(h.oauth2->tls.cert_file == dir.file("valid_cert_file"));
+  CHECK(r.config->scrape_configs[0].dns_sd_configs.size() == 2);
+  CHECK(r.config->redacted_yaml.find("456") == std::string::npos);
 }
