@@ -448,7 +448,6 @@ struct HttpClient::Impl {
     auto conn = std::make_unique<Connection>();
     const std::string& host = route ? route->host : ep.host;
     const std::string& port = route ? route->port : ep.port;
-    std::string via = route ? "proxy " + route->display() : host + ":" + port;
     tcp::resolver resolver(ex);
     asio::steady_timer timer(ex, deadline);
     auto res = co_await (resolver.async_resolve(host, port, asio::as_tuple(asio::use_awaitable)) ||
@@ -468,7 +467,7 @@ struct HttpClient::Impl {
     if (cec) {
       *error = route ? "cannot connect to proxy " + route->display() + ": " +
                            describe_error(cec, "connect")
-                     : describe_error(cec, "connect to " + via);
+                     : describe_error(cec, "connect to " + host + ":" + port);
       co_return nullptr;
     }
     if (!ep.tls) {
