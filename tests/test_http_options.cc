@@ -285,7 +285,7 @@ TEST_CASE("oauth2: a client-credentials token is fetched, cached, refreshed befo
   CHECK(target.requests().back().header("authorization") == "Bearer tok-1");
 
   // A token about to expire (Go's oauth2 refreshes 10 s early) is replaced.
-  auth.expires_in = 11;
+  auth.expires_in = 13;  // usable for 3 s
   cfg.oauth2->endpoint_params["audience"] = "other";  // a new cache entry
   asio::io_context io2;
   HttpClient short_lived(io2.get_executor(), cfg, 0, "stoker-test");
@@ -293,7 +293,7 @@ TEST_CASE("oauth2: a client-credentials token is fetched, cached, refreshed befo
   CHECK(target.requests().back().header("authorization") == "Bearer tok-2");
   get(short_lived, io2, url);
   CHECK(target.requests().back().header("authorization") == "Bearer tok-2");
-  std::this_thread::sleep_for(1200ms);
+  std::this_thread::sleep_for(3200ms);
   r = get(short_lived, io2, url);
   CHECK(r.status == 200);
   CHECK(target.requests().back().header("authorization") == "Bearer tok-3");

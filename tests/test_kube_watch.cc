@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "discovery/kubernetes.h"
+#include "tests/support/connect_proxy.h"
 #include "tests/support/fake_kube.h"
 #include "tests/support/process.h"
 
@@ -176,6 +177,41 @@ TEST_CASE("the API is reached over TLS with the bearer token, re-read when it ro
   REQUIRE(test::wait_for([&] { return got.live() == 1; }, 5000));
 }
 
+TEST_CASE("the API is reached through a CONNECT proxy with an OAuth2 token",
+          "[kube][watch][proxy][oauth2]") {
+  test::TempDir dir;
+  test::make_test_certs(dir.path());
+  test::FakeKube api({"kube-token", dir.file("server.pem"), dir.file("server.key")});
+  api.create("Pod", pod("default", "a", "10.0.0.1"));
+  test::TestServer auth([](const test::RecordedRequest&) {
+    return test::RawResponse{test::TestServer::response(
+        200, "application/json", R"({"access_token":"kube-token","expires_in":3600})")};
+  });
+  test::ConnectProxy proxy({{"stoker.test", "127.0.0.1"}}, "X-Proxy-Token");
+  KubernetesSdConfig cfg;
+  cfg.role = "pod";
+  cfg.api_server = "https://stoker.test:" + std::to_string(api.port());
+  cfg.http.tls.ca_file = dir.file("ca.pem");
+  cfg.http.proxy.url = proxy.url();
+  cfg.http.proxy.connect_headers = {{"X-Proxy-Token", Secret{"p"}}};
+  cfg.http.oauth2 = OAuth2Config{};
+  cfg.http.oauth2->client_id = "stoker";
+  cfg.http.oauth2->token_url = auth.base_url() + "/token";
+  Collector got;
+  KubernetesDiscoverer d("job", cfg, got.sink(), fast());
+  std::string err;
+  REQUIRE(d.start(&err));
+  REQUIRE(test::wait_for([&] { return got.live() == 1; }, 5000));  // listed and watched
+  REQUIRE(test::wait_for([&] { return api.open_watches() == 1; }, 5000));
+  CHECK(api.unauthorized() == 0);
+  auto seen = proxy.requests();
+  REQUIRE(seen.size() >= 2);  // the list and the watch, each through its own tunnel
+  for (const auto& r : seen) {
+    CHECK(r.method == "CONNECT");
+    CHECK(r.target == "stoker.test:" + std::to_string(api.port()));
+  }
+  CHECK(auth.requests().size() == 1);  // one token for both
+}
 TEST_CASE("selectors and namespaces narrow what is listed and watched", "[kube][watch]") {
   test::FakeKube api;
   api.create("Pod", pod("ns1", "on-mine", "10.0.0.1", "mine"));

@@ -9,6 +9,7 @@
 #include "proto/push.pb.h"
 #include "storage/outbox.h"
 #include "storage/storage.h"
+#include "tests/support/connect_proxy.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
 #include "tests/support/push_receiver.h"
@@ -434,4 +435,34 @@ TEST_CASE("retention deleting undelivered profiles counts them per endpoint", "[
   REQUIRE(ob->status("up", &st, &err));
   CHECK(st.dropped == 3);
   CHECK(st.pending == 0);
+}
+
+TEST_CASE("remote_write goes through a proxy with an OAuth2 token and http_headers",
+          "[remote_write][proxy][oauth2]") {
+  test::PushReceiver receiver;
+  test::TestServer auth([](const test::RecordedRequest&) {
+    return test::RawResponse{test::TestServer::response(
+        200, "application/json", R"({"access_token":"rw-token","expires_in":3600})")};
+  });
+  test::ConnectProxy proxy;
+  Rig rig;
+  auto c = rig.endpoint(receiver.url());
+  c.http.proxy.url = proxy.url();  // proxy_url alone proxies loopback too, as in Go
+  c.http.headers.push_back({"X-Tenant", {"t1"}, {}, {}});
+  c.http.oauth2 = OAuth2Config{};
+  c.http.oauth2->client_id = "stoker";
+  c.http.oauth2->client_secret = Secret{"s"};
+  c.http.oauth2->token_url = auth.base_url() + "/token";
+  rig.start(c);
+  rig.add(3);
+  REQUIRE(test::wait_for([&] { return receiver.received().size() >= 3; }, 10000));
+  auto reqs = receiver.requests();
+  REQUIRE(!reqs.empty());
+  CHECK(reqs.back().header("authorization") == "Bearer rw-token");
+  CHECK(reqs.back().header("x-tenant") == "t1");
+  auto seen = proxy.requests();
+  REQUIRE(!seen.empty());
+  CHECK(seen[0].method == "POST");
+  CHECK(seen[0].target.rfind(receiver.url() + "/push.v1.PusherService/Push", 0) == 0);
+  CHECK(auth.requests().size() == 1);
 }
