@@ -1,6 +1,11 @@
 // dns_sd_configs against a DNS server on 127.0.0.1 (tests/support/fake_dns),
 // reached through STOKER_DNS_SERVERS, with a resolv.conf of the test's own
 // (STOKER_RESOLV_CONF) for search domains.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
@@ -104,18 +109,32 @@ TEST_CASE("DNS names are completed with the resolver's search domains", "[dns]")
 }
 
 TEST_CASE("a silent DNS server is an error within the timeout, not a hang", "[dns]") {
-  // A UDP port nobody answers on.
+  // A UDP socket that takes queries and never answers (a closed port would
+  // answer at once with ICMP "port unreachable").
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   test::TempDir dir;
-  test::write_file(dir.file("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+  test::write_file(dir.file("resolv.conf"), "nameserver 127.0.0.1\n");
   ::setenv("STOKER_RESOLV_CONF", dir.file("resolv.conf").c_str(), 1);
-  ::setenv("STOKER_DNS_SERVERS", ("127.0.0.1:" + std::to_string(test::free_port())).c_str(), 1);
+  ::setenv("STOKER_DNS_SERVERS", ("127.0.0.1:" + std::to_string(ntohs(addr.sin_port))).c_str(), 1);
   auto start = std::chrono::steady_clock::now();
-  auto r = dns_lookup("app.stoker.test", "A", 80, 3s);
+  auto r = dns_lookup("app.stoker.test", "A", 80, 20s);
   auto took = std::chrono::steady_clock::now() - start;
+  // And a caller's deadline shorter than the resolver's own retries.
+  auto capped = dns_lookup("app.stoker.test", "A", 80, 1s);
   ::unsetenv("STOKER_RESOLV_CONF");
   ::unsetenv("STOKER_DNS_SERVERS");
-  CHECK_FALSE(r.error.empty());
+  ::close(fd);
+  INFO(r.error);
+  CHECK(r.error.find("could not resolve \"app.stoker.test\" (A)") != std::string::npos);
+  CHECK(took >= 3s);  // 2 tries of 2 s each
   CHECK(took < 10s);
+  CHECK(capped.error == "the lookup of app.stoker.test timed out");
 }
 
 TEST_CASE("the DNS discoverer follows changing answers and keeps targets through failures",
