@@ -159,6 +159,8 @@ void HttpDiscoverer::stop() {
   asio::post(impl_->io, [impl = impl_] { impl->timer.cancel(); });
   impl_->io.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  // The client outlives the io_context (see Impl), but its sockets must not.
+  if (impl_->client) impl_->client->close_idle();
 }
 
 std::vector<TargetGroup> HttpDiscoverer::fetch_once(const HttpSdConfig& cfg, std::string* error) {

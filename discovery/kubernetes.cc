@@ -588,7 +588,8 @@ void KubernetesDiscoverer::stop() {
   if (d.stopping.exchange(true)) return;
   d.io->stop();
   if (d.thread.joinable()) d.thread.join();
-  d.io.reset();  // destroys the suspended coroutines
+  if (d.client) d.client->close_idle();  // its sockets belong to the io_context
+  d.io.reset();                          // destroys the suspended coroutines
   d.client.reset();
   if (!d.conn.temp_dir.empty()) {
     std::error_code ec;
@@ -627,6 +628,7 @@ std::vector<TargetGroup> KubernetesDiscoverer::list_once(const KubernetesSdConfi
       },
       asio::detached);
   d.io->run();
+  d.client->close_idle();  // its sockets belong to the io_context
   d.io.reset();
   if (!d.conn.temp_dir.empty()) {
     std::error_code ec;

@@ -613,6 +613,7 @@ HttpClient::~HttpClient() = default;
 
 void HttpClient::close_idle() {
   impl_->idle.clear();
+  if (impl_->token_client) impl_->token_client->close_idle();
 }
 
 asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point deadline,

@@ -69,7 +69,8 @@ class HttpClient {
   boost::asio::awaitable<HttpResult> stream(HttpRequest req, Clock::time_point deadline,
                                             std::function<bool(std::string_view)> on_data);
 
-  // Closes idle connections.
+  // Closes idle connections (the OAuth2 token client's too). Must be called
+  // before the io_context is destroyed if the client outlives it.
   void close_idle();
 
   struct Impl;
