@@ -124,6 +124,7 @@ ProxySelector::ProxySelector(const ProxyConfig& cfg, const Getenv& getenv_fn) {
       continue;
     }
     if (host.rfind("*.", 0) == 0) host.erase(0, 1);
+    if (host.empty() || host == ".") continue;  // ":80", "*.": nothing to match
     bool match_host = host.front() != '.';
     if (match_host) host = "." + host;
     no_proxy_.push_back({Matcher::kDomain, host, port, match_host});

@@ -119,7 +119,7 @@ TEST_CASE("which requests go through a proxy follows Go's rules", "[http][proxy]
   env.from_environment = true;
   std::map<std::string, std::string> vars = {{"http_proxy", "plain.proxy:8080"},
                                              {"HTTPS_PROXY", "http://tls.proxy:8443"},
-                                             {"NO_PROXY", "*.skip.me"}};
+                                             {"NO_PROXY", ":80, *., ,*.skip.me"}};
   ProxySelector from_env(env, [&](const char* k) -> const char* {
     auto it = vars.find(k);
     return it == vars.end() ? nullptr : it->second.c_str();
@@ -285,7 +285,7 @@ TEST_CASE("oauth2: a client-credentials token is fetched, cached, refreshed befo
   CHECK(target.requests().back().header("authorization") == "Bearer tok-1");
 
   // A token about to expire (Go's oauth2 refreshes 10 s early) is replaced.
-  auth.expires_in = 13;  // usable for 3 s
+  auth.expires_in = 13;                               // usable for 3 s
   cfg.oauth2->endpoint_params["audience"] = "other";  // a new cache entry
   asio::io_context io2;
   HttpClient short_lived(io2.get_executor(), cfg, 0, "stoker-test");
