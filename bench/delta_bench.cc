@@ -101,14 +101,14 @@ int main(int argc, char** argv) {
     std::string wire = make(samples, 20000, k, static_cast<uint32_t>(k)).SerializeAsString();
     bytes = wire.size();
     auto decoded = stoker::pprof::decode_view(wire);
-    if (!decoded.view) return 1;
-    scrapes.push_back(decoded.view);
+    if (!decoded) return 1;
+    scrapes.push_back(*decoded);
   }
   std::printf("profile: %zu samples, %zu bytes uncompressed\n", samples, bytes);
   DeltaState state;
   auto cols = DeltaState::cumulative_columns(*scrapes[0], "memory");
   scrapes[0]->hash_strings();
-  if (state.apply(*scrapes[0], cols) != DeltaState::Result::kPrimed) return 1;
+  if (state.apply(*scrapes[0], cols) != DeltaState::Outcome::kPrimed) return 1;
   // The steady state of a scrape loop: one state, one delta per scrape. The
   // strings are hashed first, as the scrape path does (storage uses the
   // hashes too); both are timed.
@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
     auto r = state.apply(*scrapes[static_cast<size_t>(run)], cols);
     ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    if (r != DeltaState::Result::kDelta) {
+    if (r != DeltaState::Outcome::kDelta) {
       std::fprintf(stderr, "unexpected result\n");
       return 1;
     }

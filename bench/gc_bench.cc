@@ -19,6 +19,7 @@
 #include "model/timeparse.h"
 #include "storage/sqlite_util.h"
 #include "storage/storage.h"
+#include "tests/support/or_exit.h"
 
 using namespace stoker;
 
@@ -49,12 +50,7 @@ void run(const std::string& path, bool epochs, int services, int every_minutes, 
   opt.clock = [&now] { return now; };
   // Off: an epoch longer than the run, so nothing is ever collected.
   opt.symbol_epoch = epochs ? Duration(0) : std::chrono::hours(24 * 365);
-  std::string err;
-  auto store = Storage::open(cfg, &err, opt);
-  if (!store) {
-    std::fprintf(stderr, "gc_bench: %s\n", err.c_str());
-    std::exit(1);
-  }
+  auto store = test::or_exit(Storage::open(cfg, opt), "open");
   std::vector<std::unique_ptr<bench::SynthService>> svcs;
   bench::SynthShape shape;
   shape.samples = 1200;
@@ -82,7 +78,7 @@ void run(const std::string& path, bool epochs, int services, int every_minutes, 
       r.scrape_time_ns = now;
       r.profile =
           std::make_shared<perftools::profiles::Profile>(svcs[i]->cpu(now, 10 * 1'000'000'000LL));
-      while (!store->append(std::move(r), &err)) store->flush(std::chrono::seconds(60));
+      while (!store->append(std::move(r)).ok()) store->flush(std::chrono::seconds(60));
     }
     bool day_end = (t + step) % (24 * 60 * kMinute) == 0;
     if ((t + step) % (60 * kMinute) == 0) {

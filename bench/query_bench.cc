@@ -27,6 +27,7 @@
 #include "query/call_tree.h"
 #include "query/engine.h"
 #include "storage/storage.h"
+#include "tests/support/or_exit.h"
 
 using namespace stoker;
 using Clock = std::chrono::steady_clock;
@@ -50,8 +51,7 @@ long status_kib(const char* field) {
 }
 
 void append(Storage& s, ProfileRecord r) {
-  std::string err;
-  while (!s.append(r, &err)) s.flush(std::chrono::seconds(60));
+  while (!s.append(r).ok()) s.flush(std::chrono::seconds(60));
 }
 
 struct Timed {
@@ -64,12 +64,7 @@ struct Timed {
 std::unique_ptr<query::Engine> open_engine(const std::string& db) {
   query::Limits limits;
   limits.max_profiles = 1'000'000;
-  std::string err;
-  auto e = query::Engine::open(db, limits, &err);
-  if (!e) {
-    std::fprintf(stderr, "%s\n", err.c_str());
-    std::exit(1);
-  }
+  auto e = test::or_exit(query::Engine::open(db, limits), "open");
   return e;
 }
 
@@ -112,7 +107,7 @@ int64_t flame(query::Engine& e, int64_t from_ms, int64_t to_ms, const std::strin
   query::MergeInfo info;
   auto s = e.merge_stacks({kCpu, sel, from_ms, to_ms}, &set, &info);
   if (!s.ok()) {
-    std::fprintf(stderr, "merge failed: %s\n", s.message.c_str());
+    std::fprintf(stderr, "merge failed: %s\n", s.message().c_str());
     std::exit(1);
   }
   auto fg = query::CallTree::build(set).flame_graph(8192);
@@ -121,8 +116,9 @@ int64_t flame(query::Engine& e, int64_t from_ms, int64_t to_ms, const std::strin
 }
 
 void report(const char* what, const Timed& t) {
-  std::printf("%-52s %7.1f ms cold  %7.1f ms warm  peak +%.1f MiB  (%zu profiles or points, %lld)\n",
-              what, t.cold_ms, t.warm_ms, t.peak_mib, t.profiles, static_cast<long long>(t.total));
+  std::printf(
+      "%-52s %7.1f ms cold  %7.1f ms warm  peak +%.1f MiB  (%zu profiles or points, %lld)\n", what,
+      t.cold_ms, t.warm_ms, t.peak_mib, t.profiles, static_cast<long long>(t.total));
 }
 
 // Builds dir/hour.db (240 realistic profiles, also written as .pb.gz files)
@@ -139,8 +135,7 @@ int64_t build_stores(const std::string& dir, bool hour_only) {
   StorageConfig cfg;
   cfg.path = dir + "/hour.db";
   cfg.max_size = 0;
-  std::string err;
-  auto store = Storage::open(cfg, &err);
+  auto store = test::or_exit(Storage::open(cfg), "open");
   size_t gz = 0, samples = 0, functions = 0;
   for (int i = 0; i < 240; ++i) {
     int64_t ts = now - hour_ns + static_cast<int64_t>(i) * 15 * kSec;
@@ -159,7 +154,7 @@ int64_t build_stores(const std::string& dir, bool hour_only) {
               static_cast<double>(gz) / 240 / 1000, samples / 240, functions / 240);
   if (hour_only) return now;
   cfg.path = dir + "/day.db";
-  auto day_store = Storage::open(cfg, &err);
+  auto day_store = test::or_exit(Storage::open(cfg), "open");
   bench::SynthService day(42);
   bench::SynthShape small_shape;
   small_shape.functions = 40;

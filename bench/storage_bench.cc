@@ -18,6 +18,7 @@
 #include "model/timeparse.h"
 #include "pprof/pprof_decode.h"
 #include "storage/storage.h"
+#include "tests/support/or_exit.h"
 
 namespace fs = std::filesystem;
 using namespace stoker;
@@ -57,16 +58,11 @@ void run(const std::string& name, const std::vector<const Input*>& inputs, size_
   cfg.path = path;
   cfg.retention = Duration(0);
   cfg.max_size = 0;
-  std::string err;
   int64_t base = 0, ts = now_unix_nanos();
   double gz_total = 0, secs = 0;
   size_t measured = 0;
   for (size_t phase = 0; phase < 2; ++phase) {
-    auto store = Storage::open(cfg, &err);
-    if (!store) {
-      std::fprintf(stderr, "%s\n", err.c_str());
-      std::exit(1);
-    }
+    auto store = test::or_exit(Storage::open(cfg), "open");
     auto t0 = std::chrono::steady_clock::now();
     for (size_t i = phase ? warmup : 0; i < (phase ? inputs.size() : warmup); ++i) {
       ProfileRecord r;
@@ -75,7 +71,7 @@ void run(const std::string& name, const std::vector<const Input*>& inputs, size_
       r.scrape_time_ns = ts + static_cast<int64_t>(i) * 1'000'000'000;
       r.profile = inputs[i]->profile;
       r.wire_size = inputs[i]->gz.size();
-      store->append(std::move(r), &err);
+      (void)store->append(std::move(r));
       if (phase) {
         gz_total += static_cast<double>(inputs[i]->gz.size());
         ++measured;
@@ -113,12 +109,11 @@ int main(int argc, char** argv) {
       std::ostringstream s;
       s << in.rdbuf();
       auto dec = pprof::decode(s.str());
-      if (!dec.error.empty()) {
-        std::fprintf(stderr, "%s: %s\n", f.c_str(), dec.error.c_str());
+      if (!dec.ok()) {
+        std::fprintf(stderr, "%s: %s\n", f.c_str(), dec.error().c_str());
         return 1;
       }
-      by_type[d.path().filename()].push_back(
-          {d.path().filename(), s.str(), std::move(dec.profile)});
+      by_type[d.path().filename()].push_back({d.path().filename(), s.str(), std::move(*dec)});
     }
   }
   std::string dir = fs::temp_directory_path() / "stoker-storage-bench";

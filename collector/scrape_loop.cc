@@ -2,24 +2,19 @@
 
 #include <atomic>
 
-#include "collector/self_metrics.h"
+#include "model/hash.h"
 #include "model/log.h"
 #include "model/timeparse.h"
 #include "net/asio_pch.h"
 #include "net/http_client.h"
+#include "pprof/compress.h"
 #include "pprof/pprof_decode.h"
-#include "pprof/view.h"
-#include "storage/storage.h"
 
 namespace stoker {
 
 namespace asio = boost::asio;
 
 namespace {
-// Differenced profiles are re-encoded for remote_write at libdeflate's
-// fastest level (≈240 MB/s here), about as small as Go's gzip.BestSpeed,
-// which is what Go programs and Alloy send.
-constexpr int kForwardGzipLevel = 1;
 
 // Process-wide bound on profiles being decoded and not yet handed to storage.
 constexpr int kMaxDecoding = 4;
@@ -35,25 +30,25 @@ struct DecodeSlot {
     if (acquired) g_decoding.fetch_sub(1, std::memory_order_relaxed);
   }
 };
+
 }  // namespace
 
-ScrapeLoop::ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval,
-                       std::shared_ptr<LoopState> state)
+ScrapeLoop::ScrapeLoop(Deps deps, std::shared_ptr<const Settings> settings,
+                       std::shared_ptr<HealthCell> health, std::shared_ptr<ingest::DeltaCell> delta)
     : deps_(std::move(deps)),
-      target_(std::move(target)),
-      endpoint_(std::move(endpoint)),
-      interval_(interval),
-      state_(state ? std::move(state) : std::make_shared<LoopState>()),
-      computes_delta_(computes_delta(endpoint_.type)),
+      settings_(std::move(settings)),
+      computes_delta_(computes_delta(settings_->endpoint.type)),
       timer_(deps_.ex) {
+  if (health) health_ = std::move(health);
+  if (delta) delta_ = std::move(delta);
   if (deps_.metrics) {
-    std::vector<std::string> lv{target_.job, endpoint_.type.name};
-    m_.scrapes = &deps_.metrics->scrapes.with(lv);
-    m_.failures = &deps_.metrics->scrape_failures.with(lv);
-    m_.bytes = &deps_.metrics->scraped_bytes.with(lv);
-    m_.stored = &deps_.metrics->profiles_stored.with(lv);
-    m_.primed = &deps_.metrics->delta_primed.with(lv);
-    m_.duration = &deps_.metrics->scrape_duration.with(lv);
+    std::vector<std::string> lv{settings_->target.job, settings_->endpoint.type.name};
+    m_.scrapes = deps_.metrics->scrapes.handle(lv);
+    m_.failures = deps_.metrics->failures.handle(lv);
+    m_.bytes = deps_.metrics->bytes.handle(lv);
+    m_.stored = deps_.metrics->stored.handle(lv);
+    m_.primed = deps_.metrics->primed.handle(lv);
+    m_.duration = deps_.metrics->duration.handle(lv);
   }
 }
 
@@ -92,82 +87,88 @@ void ScrapeLoop::stop() {
   });
 }
 
+void ScrapeLoop::reconfigure(std::shared_ptr<const Settings> settings) {
+  settings_ = std::move(settings);
+}
+
 asio::awaitable<void> ScrapeLoop::run() {
-  timer_.expires_after(offset(target_.loop_key(endpoint_), interval_));
+  const auto& first = *settings_;
+  const Duration interval = first.target.interval;  // part of the loop's identity
+  timer_.expires_after(offset(first.target.loop_key(first.endpoint), interval));
   auto next = timer_.expiry();
   co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   while (!stopped_) {
-    next += interval_;
+    next += interval;
     co_await scrape_once();
     if (stopped_) break;
     auto now = asio::steady_timer::clock_type::now();
-    while (next <= now) next += interval_;  // skip missed ticks
+    while (next <= now) next += interval;  // skip missed ticks
     timer_.expires_at(next);
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
-ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,
-                             const std::string& content_encoding, const std::string& body_in,
-                             const pprof::Limits& limits) {
-  ScrapeOutcome out;
+Status check_http(int status, const std::string& reason, const std::string& content_type,
+                  const std::string& content_encoding, std::string* body, size_t max_decompressed) {
   std::string http = "HTTP " + std::to_string(status);
   if (status < 200 || status > 299) {
-    if (status == 400 && body_in.find("exceeds server's WriteTimeout") != std::string::npos) {
-      out.error =
+    if (status == 400 && body->find("exceeds server's WriteTimeout") != std::string::npos) {
+      return Status::invalid(
           "the target refused the profile duration (" + http +
           " \"profile duration exceeds server's WriteTimeout\"): lower delta_profiling_duration "
-          "or scrape_interval below the target's http.Server WriteTimeout";
-      return out;
+          "or scrape_interval below the target's http.Server WriteTimeout");
     }
-    out.error = "expected pprof, got " + pprof::describe_body(content_type, body_in) + " (" + http +
-                (reason.empty() ? "" : " " + reason) + ")";
-    return out;
+    return Status::unavailable("expected pprof, got " + pprof::describe_body(content_type, *body) +
+                               " (" + http + (reason.empty() ? "" : " " + reason) + ")");
   }
-  std::string inflated;
-  const std::string* body = &body_in;
   if (content_encoding == "gzip") {
-    std::string err = pprof::gunzip(body_in, limits.max_decompressed, &inflated);
-    if (!err.empty()) {
-      out.error = "invalid response (" + http + ", Content-Encoding gzip): " + err;
-      return out;
+    std::string inflated;
+    if (Status s = pprof::gunzip(*body, max_decompressed, &inflated); !s.ok()) {
+      return s.context("invalid response (" + http + ", Content-Encoding gzip)");
     }
-    body = &inflated;
+    body->swap(inflated);
   }
-  auto decoded = pprof::decode_view(*body, limits);
-  if (!decoded.error.empty()) {
-    out.error = pprof::explain_not_pprof(content_type, *body, decoded.error, http);
-    return out;
+  return Status();
+}
+
+Result<std::shared_ptr<pprof::View>> check_response(int status, const std::string& reason,
+                                                    const std::string& content_type,
+                                                    const std::string& content_encoding,
+                                                    std::string body, const pprof::Limits& limits) {
+  if (Status s = check_http(status, reason, content_type, content_encoding, &body,
+                            limits.max_decompressed);
+      !s.ok()) {
+    return s;
   }
-  out.profile = std::move(decoded.view);
-  return out;
+  auto decoded = pprof::decode_view(body, limits);
+  if (!decoded) {
+    return pprof::explain_not_pprof(content_type, body, decoded.status(),
+                                    "HTTP " + std::to_string(status));
+  }
+  return decoded;
 }
 
 asio::awaitable<void> ScrapeLoop::scrape_once() {
   using Clock = std::chrono::steady_clock;
+  auto settings = settings_;  // this scrape's, whatever a reload does meanwhile
+  const Target& target = settings->target;
+  const ProfileEndpoint& endpoint = settings->endpoint;
   auto started = Clock::now();
   int64_t started_ns = now_unix_nanos();
   HttpResult res =
-      co_await deps_.client->get(endpoint_.url, started + endpoint_.timeout, endpoint_.timeout);
+      co_await settings->client->get(endpoint.url, started + endpoint.timeout, endpoint.timeout);
   if (stopped_) co_return;
   const size_t wire_size = res.body.size();
-  ScrapeOutcome outcome;
-  pprof::DeltaState::Result delta = pprof::DeltaState::Result::kDelta;
-  // With remote_write endpoints running, the bytes to forward are prepared
-  // here: the body as received when stoker does not change the profile, else
-  // the differenced profile encoded once (fast compression).
-  const bool forwarding = deps_.storage->forward_cache().active();
-  std::shared_ptr<const std::string> forward;
+  Status outcome = res.error;
+  auto disposition = ingest::Prepared::Disposition::kStore;
   DecodeSlot decode_slot;
-  if (!res.error.empty()) {
-    outcome.error = res.error;
-  } else {
+  if (outcome.ok()) {
     // Decoded profiles are several times their compressed bodies: decode a
     // few at a time (the pool has few threads anyway), and while the store is
     // behind, wait before decoding (for at most a minute).
-    // (The slot is held until the profile is appended, below.)
+    // (The slot is held until the profile is queued for storage, below.)
     for (int i = 0; i < 600 && !decode_slot.acquired; ++i) {
-      if (deps_.storage->pending_bytes() <= Storage::kSoftPendingBytes &&
+      if (deps_.pipeline->pending_bytes() <= Storage::kSoftPendingBytes &&
           decode_slot.try_acquire()) {
         break;
       }
@@ -176,80 +177,65 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (stopped_) co_return;
     }
-    // Decoding and differencing are CPU work: do them on the worker pool, then
-    // come back here.
+    // The pipeline's work is CPU work: it runs on the worker pool, then the
+    // loop comes back here.
     outcome = co_await asio::co_spawn(
         deps_.pool->get_executor(),
-        [this, &res, &delta, &forward, forwarding]() -> asio::awaitable<ScrapeOutcome> {
-          auto out = check_response(res.status, res.reason, res.content_type, res.content_encoding,
-                                    res.body);
-          bool changed = false;
-          // Strings are hashed here, on the pool, once: the delta and the
-          // storage writer both use the hashes.
-          if (out.profile) out.profile->hash_strings();
-          if (out.profile && computes_delta_) {
-            auto columns =
-                pprof::DeltaState::cumulative_columns(*out.profile, endpoint_.type.series_name());
-            if (!columns.empty()) {
-              std::lock_guard lock(state_->mu);
-              delta = state_->delta.apply(*out.profile, columns);
-              changed = true;
-            }
-            // Samples without new counts are gone: so are the symbols only they used.
-            if (changed && delta == pprof::DeltaState::Result::kDelta) out.profile->prune();
+        [&]() -> asio::awaitable<Status> {
+          ingest::Input in;
+          if (Status s = check_http(res.status, res.reason, res.content_type, res.content_encoding,
+                                    &res.body, in.limits.max_decompressed);
+              !s.ok()) {
+            co_return s;
           }
-          if (out.profile && forwarding && delta == pprof::DeltaState::Result::kDelta) {
-            if (changed || res.content_encoding == "gzip" || !pprof::is_gzip(res.body)) {
-              forward = std::make_shared<const std::string>(
-                  pprof::gzip(out.profile->encode(), kForwardGzipLevel));
-            } else {
-              res.body.shrink_to_fit();  // a chunked body grew by doubling
-              forward = std::make_shared<const std::string>(std::move(res.body));
-            }
+          in.origin = ingest::Origin::kScrape;
+          in.body = std::move(res.body);
+          in.content_type = res.content_type;
+          in.where = "HTTP " + std::to_string(res.status);
+          in.labels = target.profile_labels(endpoint.type);
+          in.policy = settings->policy;
+          in.time_ns = started_ns;
+          if (computes_delta_) {
+            in.delta = delta_;
+            // Tell upstream not to difference again (Alloy's convention).
+            in.delta_flag = "false";
           }
-          co_return out;
+          in.wire_bytes = wire_size;
+          auto prepared = deps_.pipeline->prepare(std::move(in));
+          if (!prepared) co_return prepared.status();
+          disposition = prepared->disposition;
+          if (disposition != ingest::Prepared::Disposition::kStore) co_return Status();
+          std::vector<ingest::Prepared> batch;
+          batch.push_back(std::move(*prepared));
+          auto queued = deps_.pipeline->store(std::move(batch));
+          if (!queued) co_return queued.status().context("not stored");
+          co_return Status();
         },
         uncancelled_awaitable());
+    if (stopped_) co_return;
   }
   if (m_.bytes) m_.bytes->inc(static_cast<double>(wire_size));
-  bool store = outcome.error.empty();
-  if (store && delta != pprof::DeltaState::Result::kDelta) {
-    // Primed (first scrape) or re-primed (a counter went down: the target
-    // restarted): there is no delta to store yet.
-    store = false;
-    if (m_.primed) m_.primed->inc();
-    if (delta == pprof::DeltaState::Result::kReset) {
-      log::info("scrape",
-                "a cumulative counter went down (target restarted?); delta state re-primed",
-                {{"job", target_.job},
-                 {"instance", std::string(target_.labels.get("instance"))},
-                 {"profile", endpoint_.type.name}});
-    }
-  }
-  if (store) {
-    auto labels =
-        target_.series_labels(endpoint_.type, deps_.external_labels, *deps_.profile_relabel);
-    if (labels) outcome.error = deps_.limits.check_labels(*labels);
-    if (labels &&
-        outcome.error.empty()) {  // nullopt: dropped by profile_relabel_configs, on purpose
-      // Tell upstream not to difference again (Alloy's convention).
-      if (computes_delta_) labels->set("__delta__", "false");
-      ProfileRecord rec;
-      rec.labels = std::move(*labels);
-      rec.scrape_time_ns = started_ns;
-      rec.view = outcome.profile;
-      rec.wire_size = wire_size;
-      rec.forward_gzip = std::move(forward);
-      if (!deps_.storage->append(std::move(rec), &outcome.error)) {
-        outcome.error = "not stored: " + outcome.error;
-      } else if (m_.stored) {
-        m_.stored->inc();
+  using Disposition = ingest::Prepared::Disposition;
+  if (outcome.ok()) {
+    if (disposition == Disposition::kStore) {
+      if (m_.stored) m_.stored->inc();
+    } else if (disposition == Disposition::kPrimed || disposition == Disposition::kReset) {
+      // Primed (first scrape) or re-primed (a counter went down: the target
+      // restarted): there is no delta to store yet.
+      if (m_.primed) m_.primed->inc();
+      if (disposition == Disposition::kReset) {
+        log::info("scrape",
+                  "a cumulative counter went down (target restarted?); delta state re-primed",
+                  {{"job", target.job},
+                   {"instance", std::string(target.labels.get("instance"))},
+                   {"profile", endpoint.type.name}});
       }
     }
+    // kDropped: profile_relabel_configs dropped it, on purpose.
   }
   double secs = std::chrono::duration<double>(Clock::now() - started).count();
-  bool ok = outcome.error.empty();
-  state_->health->record(ok, outcome.error, started_ns, secs);
+  bool ok = outcome.ok();
+  health_->record(ok, outcome.message(), started_ns, secs);
   if (m_.scrapes) {
     m_.scrapes->inc();
     m_.duration->observe(secs);
@@ -257,19 +243,19 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   }
   if (!ok) {
     // A new or changed error is worth a warning; repeats of the same one are debug noise.
-    bool repeat = last_failed_ && outcome.error == last_logged_error_;
+    bool repeat = last_failed_ && outcome.message() == last_logged_error_;
     log::write(repeat ? log::Level::kDebug : log::Level::kWarn, "scrape", "scrape failed",
-               {{"job", target_.job},
-                {"instance", std::string(target_.labels.get("instance"))},
-                {"profile", endpoint_.type.name},
-                {"url", endpoint_.url},
-                {"err", outcome.error}});
-    last_logged_error_ = outcome.error;
+               {{"job", target.job},
+                {"instance", std::string(target.labels.get("instance"))},
+                {"profile", endpoint.type.name},
+                {"url", endpoint.url},
+                {"err", outcome.message()}});
+    last_logged_error_ = outcome.message();
   } else if (last_failed_) {
     log::info("scrape", "scrape recovered",
-              {{"job", target_.job},
-               {"instance", std::string(target_.labels.get("instance"))},
-               {"profile", endpoint_.type.name}});
+              {{"job", target.job},
+               {"instance", std::string(target.labels.get("instance"))},
+               {"profile", endpoint.type.name}});
   }
   last_failed_ = !ok;
 }

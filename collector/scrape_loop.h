@@ -2,10 +2,15 @@
 //
 // The first scrape waits a deterministic offset within the interval (a hash of
 // the loop key) so that loops spread out; then it scrapes every interval,
-// skipping ticks it missed. Each scrape fetches, checks and decodes the profile
-// off the I/O thread and queues it to storage; its outcome is recorded in a
-// HealthCell that the API reads. Runs on one io_context; start/stop may be
-// called from any thread.
+// skipping ticks it missed. Each scrape fetches the profile and hands the body
+// to the ingest pipeline (ingest/pipeline.h) on the worker pool: decoding,
+// the delta of cumulative types against the loop's DeltaCell, labels, store.
+// Its outcome is recorded in a HealthCell that the API reads. A reload that
+// keeps the target and endpoint but changes other settings (auth, timeouts,
+// profile_relabel_configs, limits, external labels) hands the loop new
+// Settings: it keeps its timer, delta state and health. Runs on one
+// io_context: start(), stop() and reconfigure() are called on its thread
+// (stop() may be called from any thread).
 #pragma once
 
 #include <atomic>
@@ -17,10 +22,11 @@
 #include <mutex>
 #include <string>
 
-#include "pprof/delta.h"
-#include "pprof/pprof_decode.h"
-#include "discovery/target.h"
-#include "model/metrics.h"
+#include "collector/scrape_metrics.h"
+#include "collector/target.h"
+#include "collector/target_status.h"
+#include "ingest/pipeline.h"
+#include "model/status.h"
 
 namespace boost::asio {
 class thread_pool;
@@ -29,20 +35,6 @@ class thread_pool;
 namespace stoker {
 
 class HttpClient;
-class Storage;
-struct SelfMetrics;
-
-struct ScrapeHealth {
-  enum class State { kUnknown, kUp, kDown };
-  State state = State::kUnknown;
-  std::string last_error;
-  int64_t last_scrape_ns = 0;
-  double last_duration_s = 0;
-  uint64_t scrapes = 0, failures = 0;
-  static const char* name(State s) {
-    return s == State::kUp ? "up" : s == State::kDown ? "down" : "unknown";
-  }
-};
 
 // Thread-safe holder of one loop's health.
 class HealthCell {
@@ -66,42 +58,40 @@ class HealthCell {
   ScrapeHealth h_;
 };
 
-// What a loop carries across a config reload that keeps its (target, endpoint):
-// the delta state of a cumulative profile type, and its health.
-struct LoopState {
-  std::mutex mu;  // the delta state is used from the worker pool
-  pprof::DeltaState delta;
-  std::shared_ptr<HealthCell> health = std::make_shared<HealthCell>();
-};
-
 class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
  public:
+  // What one scrape uses; a reload may replace it (reconfigure()).
+  struct Settings {
+    Target target;
+    ProfileEndpoint endpoint;
+    std::shared_ptr<HttpClient> client;
+    std::shared_ptr<const ingest::LabelPolicy> policy;  // never null
+  };
   struct Deps {
     boost::asio::any_io_executor ex;
     boost::asio::thread_pool* pool = nullptr;  // decoding runs here
-    Storage* storage = nullptr;
-    Labels external_labels;
-    std::shared_ptr<const RelabelRules> profile_relabel;  // never null
-    ScrapeLimits limits;
-    std::shared_ptr<HttpClient> client;
-    SelfMetrics* metrics = nullptr;  // optional
+    ingest::Pipeline* pipeline = nullptr;
+    ScrapeMetrics* metrics = nullptr;  // optional
   };
 
-  // `state` continues a previous loop of the same target and endpoint (reload);
-  // null starts fresh.
-  ScrapeLoop(Deps deps, Target target, ProfileEndpoint endpoint, Duration interval,
-             std::shared_ptr<LoopState> state = nullptr);
+  // `health` and `delta` (both or neither) continue a loop this one replaces.
+  ScrapeLoop(Deps deps, std::shared_ptr<const Settings> settings,
+             std::shared_ptr<HealthCell> health = nullptr,
+             std::shared_ptr<ingest::DeltaCell> delta = nullptr);
   void start();
   // Cancels the loop, including an in-flight request. Idempotent.
   void stop();
-  const std::shared_ptr<HealthCell>& health() const { return state_->health; }
-  const std::shared_ptr<LoopState>& state() const { return state_; }
+  // New settings for the same target and endpoint (loop_key() unchanged),
+  // used from the next scrape on.
+  void reconfigure(std::shared_ptr<const Settings> settings);
+
+  const std::shared_ptr<HealthCell>& health() const { return health_; }
+  const std::shared_ptr<ingest::DeltaCell>& delta() const { return delta_; }
+  const Settings& settings() const { return *settings_; }
   // True when this loop differences a cumulative type itself (memory, block,
   // mutex not from godeltaprof and not fetched with ?seconds=N).
   bool computes_delta() const { return computes_delta_; }
   static bool computes_delta(const ProfileTypeConfig& type);
-  const Target& target() const { return target_; }
-  const ProfileEndpoint& endpoint() const { return endpoint_; }
 
   // The first-scrape offset for `key` within `interval`.
   static Duration offset(const std::string& key, Duration interval);
@@ -111,15 +101,15 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   boost::asio::awaitable<void> scrape_once();
 
   Deps deps_;
-  Target target_;
-  ProfileEndpoint endpoint_;
-  Duration interval_;
-  std::shared_ptr<LoopState> state_;
+  std::shared_ptr<const Settings> settings_;
+  std::shared_ptr<HealthCell> health_ = std::make_shared<HealthCell>();
+  std::shared_ptr<ingest::DeltaCell> delta_ = std::make_shared<ingest::DeltaCell>();
   bool computes_delta_ = false;
+  // Held so that the scrape manager can remove the series while a stopped
+  // loop's last scrape is still finishing.
   struct Handles {
-    metrics::Counter *scrapes = nullptr, *failures = nullptr, *bytes = nullptr,
-                     *stored = nullptr, *primed = nullptr;
-    metrics::Histogram* duration = nullptr;
+    std::shared_ptr<metrics::Counter> scrapes, failures, bytes, stored, primed;
+    std::shared_ptr<metrics::Histogram> duration;
   } m_;
   boost::asio::steady_timer timer_;
   boost::asio::cancellation_signal cancel_;
@@ -128,14 +118,20 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   std::string last_logged_error_;
 };
 
-// Turns an HTTP exchange into either a decoded profile or a message saying what
-// was received instead. Pure; exposed for tests.
-struct ScrapeOutcome {
-  std::shared_ptr<pprof::View> profile;
-  std::string error;
-};
-ScrapeOutcome check_response(int status, const std::string& reason, const std::string& content_type,
-                             const std::string& content_encoding, const std::string& body,
-                             const pprof::Limits& limits = {});
+// The HTTP part of a scrape's outcome: a non-2xx status is a failure saying
+// what came back (Go's WriteTimeout refusal explained); a body sent with
+// Content-Encoding: gzip is inflated in place (up to `max_decompressed`).
+// Pure; exposed for tests.
+Status check_http(int status, const std::string& reason, const std::string& content_type,
+                  const std::string& content_encoding, std::string* body,
+                  size_t max_decompressed = pprof::Limits().max_decompressed);
+
+// check_http() and then what the pipeline makes of the body: the decoded
+// profile, or a message saying what was received instead. Pure; for tests.
+Result<std::shared_ptr<pprof::View>> check_response(int status, const std::string& reason,
+                                                    const std::string& content_type,
+                                                    const std::string& content_encoding,
+                                                    std::string body,
+                                                    const pprof::Limits& limits = {});
 
 }  // namespace stoker

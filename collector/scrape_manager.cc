@@ -1,8 +1,9 @@
 #include "collector/scrape_manager.h"
 
+#include "discovery/static_sd.h"
+#include "model/log.h"
 #include "net/asio_pch.h"
 #include "net/http_client.h"
-#include "model/log.h"
 
 namespace stoker {
 
@@ -18,8 +19,8 @@ TargetStatus target_status(const Target& t) {
 }
 
 ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool,
-                             Storage* storage, SelfMetrics* metrics)
-    : io_(io), pool_(pool), storage_(storage), metrics_(metrics) {}
+                             ingest::Pipeline* pipeline, ScrapeMetrics* metrics)
+    : io_(io), pool_(pool), pipeline_(pipeline), metrics_(metrics) {}
 
 ScrapeManager::~ScrapeManager() {
   stop_all();
@@ -36,13 +37,19 @@ void ScrapeManager::set_config(const Config& cfg) {
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       auto c = configs_.find(it->first);
       if (c == configs_.end()) {
-        for (auto& [key, loop] : it->second.loops) loop->stop();
+        std::set<std::string> types;
+        for (auto& [key, loop] : it->second.loops) {
+          types.insert(loop->settings().endpoint.type.name);
+          loop->stop();
+        }
+        std::string job = it->first;
         it = jobs_.erase(it);
+        forget_metrics(job, types, nullptr);
+        log::info("scrape", "job removed", {{"job", job}});
         continue;
       }
       if (external_changed || c->second.fingerprint != it->second.config.fingerprint) {
         it->second.stale = true;
-        it->second.client.reset();  // HTTP settings may have changed
         changed.push_back(it->first);
       }
       ++it;
@@ -60,7 +67,7 @@ void ScrapeManager::set_config(const Config& cfg) {
 
 void ScrapeManager::apply_config(const Config& cfg) {
   set_config(cfg);
-  for (const auto& sc : cfg.scrape_configs) apply_targets(sc, static_groups(sc));
+  for (const auto& sc : cfg.scrape_configs) apply_targets(sc, static_groups(sc.static_configs));
 }
 
 void ScrapeManager::apply_groups(const std::string& job, const std::vector<TargetGroup>& groups) {
@@ -84,14 +91,32 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   std::lock_guard lock(mu_);
   if (stopped_) return;  // updates still queued while shutting down start nothing
   Job& job = jobs_[sc.job_name];
-  job.config = sc;
-  job.groups = groups;
-  if (!job.client) {
+  std::set<std::string> types_before;
+  for (const auto& [key, loop] : job.loops)
+    types_before.insert(loop->settings().endpoint.type.name);
+  if (!job.client || job.stale) {
+    // HTTP settings, relabeling, limits or external labels may have changed.
     job.client = std::make_shared<HttpClient>(io_.get_executor(), sc.http, sc.body_size_limit,
                                               "stoker/" STOKER_VERSION_STRING);
+    auto policy = std::make_shared<ingest::LabelPolicy>();
+    policy->relabel = sc.profile_relabel;
+    policy->external = external_labels_;
+    policy->limits = sc.limits;
+    job.policy = std::move(policy);
   }
+  job.config = sc;
+  job.groups = groups;
+  auto settings_for = [&](const Target& t, const ProfileEndpoint& ep) {
+    auto settings = std::make_shared<ScrapeLoop::Settings>();
+    settings->target = t;
+    settings->endpoint = ep;
+    settings->client = job.client;
+    settings->policy = job.policy;
+    return settings;
+  };
   std::map<std::string, std::shared_ptr<ScrapeLoop>> next;
-  size_t started = 0;
+  std::vector<std::pair<const Target*, const ProfileEndpoint*>> fresh;
+  size_t started = 0, reconfigured = 0, continued = 0;
   for (const auto& t : targets) {
     if (t.dropped) continue;
     if (!t.error.empty()) {
@@ -102,39 +127,73 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
     }
     for (const auto& ep : t.endpoints) {
       std::string key = t.loop_key(ep);
+      if (next.count(key)) continue;  // the same target from two groups: one loop
       auto it = job.loops.find(key);
-      std::shared_ptr<LoopState> carried;
-      if (it != job.loops.end()) {
-        if (!job.stale) {
-          next[key] = std::move(it->second);
-          job.loops.erase(it);
-          continue;
-        }
-        // Same target and endpoint under new settings: continue its state.
-        carried = it->second->state();
+      if (it == job.loops.end()) {
+        next[key] = nullptr;  // started below
+        fresh.emplace_back(&t, &ep);
+        continue;
       }
-      ScrapeLoop::Deps deps{io_.get_executor(), &pool_,    storage_,  external_labels_,
-                            sc.profile_relabel, sc.limits, job.client, metrics_};
-      auto loop = std::make_shared<ScrapeLoop>(std::move(deps), t, ep, t.interval, carried);
-      loop->start();
-      next[key] = std::move(loop);
-      if (!carried) ++started;
+      if (job.stale) {
+        it->second->reconfigure(settings_for(t, ep));
+        ++reconfigured;
+      }
+      next[key] = std::move(it->second);
+      job.loops.erase(it);
     }
   }
-  size_t stopped = 0;
+  // A loop that goes because only its timing changed (scrape_interval,
+  // scrape_timeout: the target's labels and the ?seconds= of its URL) hands
+  // its delta state and health to the loop that replaces it.
+  std::map<std::string, std::shared_ptr<ScrapeLoop>> leaving;
   for (auto& [key, loop] : job.loops) {
-    loop->stop();
-    stopped += !next.count(key);
+    const auto& st = loop->settings();
+    leaving[st.target.state_key(st.endpoint)] = loop;
   }
+  for (const auto& [t, ep] : fresh) {
+    ScrapeLoop::Deps deps{io_.get_executor(), &pool_, pipeline_, metrics_};
+    std::shared_ptr<ScrapeLoop> loop;
+    auto same = leaving.find(t->state_key(*ep));
+    if (same != leaving.end()) {
+      loop = std::make_shared<ScrapeLoop>(std::move(deps), settings_for(*t, *ep),
+                                          same->second->health(), same->second->delta());
+      leaving.erase(same);
+      ++continued;
+    } else {
+      loop = std::make_shared<ScrapeLoop>(std::move(deps), settings_for(*t, *ep));
+      ++started;
+    }
+    loop->start();
+    next[t->loop_key(*ep)] = std::move(loop);
+  }
+  size_t stopped = job.loops.size();
+  for (auto& [key, loop] : job.loops) loop->stop();
   job.loops = std::move(next);
   job.stale = false;
   job.targets = std::move(targets);
+  forget_metrics(sc.job_name, types_before, &job);
   log::info("scrape", "targets updated",
             {{"job", sc.job_name},
              {"targets", std::to_string(job.targets.size())},
              {"loops", std::to_string(job.loops.size())},
              {"started", std::to_string(started)},
-             {"stopped", std::to_string(stopped)}});
+             {"stopped", std::to_string(stopped - continued)},
+             {"reconfigured", std::to_string(reconfigured)},
+             {"continued", std::to_string(continued)}});
+}
+
+void ScrapeManager::forget_metrics(const std::string& job, const std::set<std::string>& types,
+                                   const Job* remaining) {
+  if (!metrics_) return;
+  std::set<std::string> live;
+  if (remaining) {
+    for (const auto& [key, loop] : remaining->loops) {
+      live.insert(loop->settings().endpoint.type.name);
+    }
+  }
+  for (const auto& t : types) {
+    if (!live.count(t)) metrics_->remove(job, t);
+  }
 }
 
 void ScrapeManager::stop_all() {
@@ -181,9 +240,9 @@ std::pair<size_t, size_t> ScrapeManager::delta_state() const {
   size_t stacks = 0, bytes = 0;
   for (const auto& [name, job] : jobs_) {
     for (const auto& [key, loop] : job.loops) {
-      std::lock_guard state_lock(loop->state()->mu);
-      stacks += loop->state()->delta.tracked_stacks();
-      bytes += loop->state()->delta.memory_bytes();
+      std::lock_guard state_lock(loop->delta()->mu);
+      stacks += loop->delta()->state.tracked_stacks();
+      bytes += loop->delta()->state.memory_bytes();
     }
   }
   return {stacks, bytes};

@@ -103,6 +103,7 @@ struct ProfileTypeConfig {
 struct FileSdConfig {
   std::vector<std::string> files;  // absolute; `*` allowed in the file name
   Duration refresh_interval = std::chrono::minutes(5);
+  std::string fingerprint;  // see ScrapeConfig::fingerprint; set by the loader
 };
 
 // kubernetes_sd_configs: targets from the Kubernetes API (Prometheus' keys).
@@ -120,6 +121,7 @@ struct KubernetesSdConfig {
     bool node = false, namespace_ = false, deployment = false, job = false, cronjob = false;
   } attach_metadata;
   HttpClientConfig http;  // used with api_server
+  std::string fingerprint;
 };
 
 // http_sd_configs: target groups from an HTTP endpoint (Prometheus' HTTP SD).
@@ -127,6 +129,7 @@ struct HttpSdConfig {
   std::string url;
   Duration refresh_interval = std::chrono::seconds(60);
   HttpClientConfig http;
+  std::string fingerprint;
 };
 
 // dns_sd_configs: targets from DNS records (Prometheus' DNS SD).
@@ -135,6 +138,7 @@ struct DnsSdConfig {
   std::string type = "SRV";  // SRV, A, AAAA, MX or NS (upper case)
   int port = 0;              // required for all types but SRV
   Duration refresh_interval = std::chrono::seconds(30);
+  std::string fingerprint;
 };
 
 struct StaticConfig {
@@ -148,8 +152,9 @@ struct ScrapeLimits {
   uint64_t label_limit = 0;               // labels of a stored series
   uint64_t label_name_length_limit = 0;   // bytes of a label name
   uint64_t label_value_length_limit = 0;  // bytes of a label value
-  // "" when `labels` is within the label limits, else which limit and why.
-  std::string check_labels(const Labels& labels) const;
+  // OK when `labels` is within the label limits, else which limit and why
+  // (invalid_argument: the series is refused, as Pyroscope refuses it).
+  Status check_labels(const Labels& labels) const;
 };
 
 struct ScrapeConfig {
@@ -180,6 +185,9 @@ struct ScrapeConfig {
 
   // What a config reload compares: the job's YAML, the global section and the
   // config's directory. Equal fingerprints mean the job's loops can keep running.
+  // Each service discovery config has a fingerprint of its own (its YAML and
+  // the directory relative paths resolve against): equal fingerprints mean the
+  // same discoverer, which a reload keeps running.
   std::string fingerprint;
 
   // N in ?seconds=N for delta types: delta_profiling_duration, else the

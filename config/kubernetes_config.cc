@@ -13,10 +13,11 @@ namespace {
 // Kubernetes label selector syntax (labels.Parse): comma-separated terms of
 // `k`, `!k`, `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`.
 bool valid_label_selector(const std::string& s, std::string* bad_term) {
-  static const auto kTerm = compile_anchored(
-      R"(\s*(!?\s*[A-Za-z0-9_./-]+|[A-Za-z0-9_./-]+\s*(=|==|!=)\s*[A-Za-z0-9_.-]*|)"
-      R"([A-Za-z0-9_./-]+\s+(in|notin)\s+\(\s*[A-Za-z0-9_.-]*(\s*,\s*[A-Za-z0-9_.-]*)*\s*\))\s*)",
-      nullptr);
+  static const auto kTerm =
+      compile_anchored(
+          R"(\s*(!?\s*[A-Za-z0-9_./-]+|[A-Za-z0-9_./-]+\s*(=|==|!=)\s*[A-Za-z0-9_.-]*|)"
+          R"([A-Za-z0-9_./-]+\s+(in|notin)\s+\(\s*[A-Za-z0-9_.-]*(\s*,\s*[A-Za-z0-9_.-]*)*\s*\))\s*)")
+          .value();
   // Split on commas outside parentheses.
   int depth = 0;
   std::string term;

@@ -65,7 +65,6 @@ std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML:
       continue;
     }
     // The regex first: Prometheus compiles it while reading the rule, before validating.
-    std::string err;
     RelabelConfig probe = rc;
     probe.action = "labeldrop";  // an action that only needs the regex
     probe.source_labels.clear();
@@ -73,24 +72,23 @@ std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML:
     probe.separator = ";";
     probe.replacement = "$1";
     probe.modulus = 0;
-    if (!RelabelRules::compile({probe}, &err)) {
-      w.error(regex_node ? regex_node : n[i], ip + ".regex", err.substr(err.find(": ") + 2));
+    if (auto probed = RelabelRules::compile({probe}); !probed) {
+      const std::string& msg = probed.error();
+      w.error(regex_node ? regex_node : n[i], ip + ".regex", msg.substr(msg.find(": ") + 2));
       ok = false;
       continue;
     }
-    err = validate_relabel(rc);
-    if (!err.empty()) {
-      w.error(n[i], ip, err);
+    if (Status bad = validate_relabel(rc); !bad.ok()) {
+      w.error(n[i], ip, bad.message());
       ok = false;
       continue;
     }
     out->push_back(std::move(rc));
   }
   if (!ok) return nullptr;
-  std::string err;
-  auto rules = RelabelRules::compile(*out, &err);
+  auto rules = RelabelRules::compile(*out);
   if (!rules) {
-    w.error(n, path, err);
+    w.error(n, path, rules.error());
     return nullptr;
   }
   return std::make_shared<const RelabelRules>(std::move(*rules));

@@ -86,7 +86,7 @@ void parse_file_sd_configs(Walker& w, const YAML::Node& n, const std::string& pa
   }
   // Prometheus' patFileSDName: a `*` only in the file name, and a known extension.
   static const auto kPattern =
-      compile_anchored(R"([^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML))", nullptr);
+      compile_anchored(R"([^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML))").value();
   for (size_t i = 0; i < n.size(); ++i) {
     std::string ip = path + "[" + std::to_string(i) + "]";
     FileSdConfig fc;
@@ -141,6 +141,13 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
   allowed.insert("http_sd_configs");
   allowed.insert("dns_sd_configs");
   allowed = with_http_client_keys(std::move(allowed));
+  // Each service discovery config's identity across reloads.
+  auto stamp = [&](auto& list, size_t before, const YAML::Node& v, const char* kind) {
+    if (!v.IsSequence()) return;
+    for (size_t j = before, i = 0; j < list.size() && i < v.size(); ++j, ++i) {
+      list[j].fingerprint = std::string(kind) + "\x1f" + w.dir() + "\x1f" + YAML::Dump(v[i]);
+    }
+  };
   w.each(n, path, allowed, [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
     if (k == "job_name") {
       has_job = true;
@@ -189,13 +196,21 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     } else if (kLimitKeys.count(k)) {
       w.limit(k, v, sub, sc.limits);
     } else if (k == "file_sd_configs") {
+      size_t before = sc.file_sd_configs.size();
       parse_file_sd_configs(w, v, sub, &sc.file_sd_configs);
+      stamp(sc.file_sd_configs, before, v, "file");
     } else if (k == "kubernetes_sd_configs") {
+      size_t before = sc.kubernetes_sd_configs.size();
       parse_kubernetes_sd_configs(w, v, sub, &sc.kubernetes_sd_configs);
+      stamp(sc.kubernetes_sd_configs, before, v, "kubernetes");
     } else if (k == "dns_sd_configs") {
+      size_t before = sc.dns_sd_configs.size();
       parse_dns_sd_configs(w, v, sub, &sc.dns_sd_configs);
+      stamp(sc.dns_sd_configs, before, v, "dns");
     } else if (k == "http_sd_configs") {
+      size_t before = sc.http_sd_configs.size();
       parse_http_sd_configs(w, v, sub, &sc.http_sd_configs);
+      stamp(sc.http_sd_configs, before, v, "http");
     } else if (k == "relabel_configs") {
       if (auto r = parse_relabel_configs(w, v, sub, "target", &sc.relabel_configs)) sc.relabel = r;
     } else if (k == "profile_relabel_configs") {
@@ -288,25 +303,26 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
 
 }  // namespace cfg
 
-std::string ScrapeLimits::check_labels(const Labels& labels) const {
+Status ScrapeLimits::check_labels(const Labels& labels) const {
   if (label_limit && labels.size() > label_limit) {
-    return "label_limit exceeded (number of labels: " + std::to_string(labels.size()) +
-           ", limit: " + std::to_string(label_limit) + ")";
+    return Status::invalid(
+        "label_limit exceeded (number of labels: " + std::to_string(labels.size()) +
+        ", limit: " + std::to_string(label_limit) + ")");
   }
   for (const auto& l : labels) {
     if (label_name_length_limit && l.name.size() > label_name_length_limit) {
-      return "label_name_length_limit exceeded (label name: " + l.name.substr(0, 50) +
-             ", length: " + std::to_string(l.name.size()) +
-             ", limit: " + std::to_string(label_name_length_limit) + ")";
+      return Status::invalid("label_name_length_limit exceeded (label name: " +
+                             l.name.substr(0, 50) + ", length: " + std::to_string(l.name.size()) +
+                             ", limit: " + std::to_string(label_name_length_limit) + ")");
     }
     if (label_value_length_limit && l.value.size() > label_value_length_limit) {
-      return "label_value_length_limit exceeded (label name: " + l.name.substr(0, 50) +
-             ", value: " + quote(l.value.substr(0, 50)) +
-             ", length: " + std::to_string(l.value.size()) +
-             ", limit: " + std::to_string(label_value_length_limit) + ")";
+      return Status::invalid("label_value_length_limit exceeded (label name: " +
+                             l.name.substr(0, 50) + ", value: " + quote(l.value.substr(0, 50)) +
+                             ", length: " + std::to_string(l.value.size()) +
+                             ", limit: " + std::to_string(label_value_length_limit) + ")");
     }
   }
-  return "";
+  return Status();
 }
 
 std::string ProfileTypeConfig::series_name() const {

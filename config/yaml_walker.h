@@ -32,13 +32,12 @@ inline const std::set<std::string> kOtherServiceDiscovery = {
     "azure_sd_configs",     "consul_sd_configs",      "digitalocean_sd_configs",
     "docker_sd_configs",    "dockerswarm_sd_configs", "ec2_sd_configs",
     "eureka_sd_configs",    "gce_sd_configs",         "hetzner_sd_configs",
-    "ionos_sd_configs",       "kuma_sd_configs",
-    "lightsail_sd_configs", "linode_sd_configs",      "marathon_sd_configs",
-    "nerve_sd_configs",     "nomad_sd_configs",       "oci_sd_configs",
-    "outscale_sd_configs",  "openstack_sd_configs",   "ovhcloud_sd_configs",
-    "puppetdb_sd_configs",  "scaleway_sd_configs",    "serverset_sd_configs",
-    "stackit_sd_configs",   "triton_sd_configs",      "uyuni_sd_configs",
-    "vultr_sd_configs"};
+    "ionos_sd_configs",     "kuma_sd_configs",        "lightsail_sd_configs",
+    "linode_sd_configs",    "marathon_sd_configs",    "nerve_sd_configs",
+    "nomad_sd_configs",     "oci_sd_configs",         "outscale_sd_configs",
+    "openstack_sd_configs", "ovhcloud_sd_configs",    "puppetdb_sd_configs",
+    "scaleway_sd_configs",  "serverset_sd_configs",   "stackit_sd_configs",
+    "triton_sd_configs",    "uyuni_sd_configs",       "vultr_sd_configs"};
 
 // Keys of a prometheus.yml that a profile collector has no use for.
 inline const std::set<std::string> kPrometheusOnly = {"evaluation_interval",
@@ -148,8 +147,11 @@ class Walker {
     }
     if (n.Tag() == "tag:yaml.org,2002:binary") {  // as Go's yaml accepts for strings
       auto decoded = base64_decode(n.Scalar());
-      if (!decoded) error(n, path, "!!binary value contains invalid base64 data");
-      return decoded;
+      if (!decoded) {
+        error(n, path, "!!binary value contains invalid base64 data");
+        return std::nullopt;
+      }
+      return *decoded;
     }
     return n.Scalar();
   }
@@ -166,10 +168,12 @@ class Walker {
   std::optional<Duration> duration(const YAML::Node& n, const std::string& path) {
     auto s = str(n, path);
     if (!s) return std::nullopt;
-    std::string err;
-    auto d = parse_duration(*s, &err);
-    if (!d) error(n, path, err);
-    return d;
+    auto d = parse_duration(*s);
+    if (!d) {
+      error(n, path, d.error());
+      return std::nullopt;
+    }
+    return *d;
   }
   std::optional<uint64_t> uint(const YAML::Node& n, const std::string& path) {
     auto s = str(n, path);
@@ -194,10 +198,12 @@ class Walker {
   std::optional<uint64_t> size(const YAML::Node& n, const std::string& path) {
     auto s = str(n, path);
     if (!s) return std::nullopt;
-    std::string err;
-    auto v = parse_size(*s, &err);
-    if (!v) error(n, path, err);
-    return v;
+    auto v = parse_size(*s);
+    if (!v) {
+      error(n, path, v.error());
+      return std::nullopt;
+    }
+    return *v;
   }
   // Calls fn(item, item_path) for each entry of list `n` (null: none); anything
   // else is an error.
@@ -284,6 +290,7 @@ class Walker {
   }
 
   const std::string& file() const { return file_; }
+  const std::string& dir() const { return dir_; }
   size_t error_count() const { return errors_->size(); }
 
  private:

@@ -4,16 +4,17 @@
 #include <arpa/inet.h>
 #include <poll.h>
 
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "model/log.h"
+#include "net/asio_pch.h"
 
 namespace stoker {
+
+namespace asio = boost::asio;
 
 namespace {
 
@@ -133,9 +134,9 @@ std::once_flag g_ares_init;
 
 }  // namespace
 
-DnsLookup dns_lookup(const std::string& name, const std::string& type, int port,
-                     std::chrono::milliseconds timeout, const std::atomic<bool>* cancel) {
-  DnsLookup out;
+Result<std::vector<Labels>> dns_lookup(const std::string& name, const std::string& type, int port,
+                                       std::chrono::milliseconds timeout,
+                                       const std::atomic<bool>* cancel) {
   std::call_once(g_ares_init, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   ares_options opts{};
   int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
@@ -150,14 +151,13 @@ DnsLookup dns_lookup(const std::string& name, const std::string& type, int port,
   ares_channel channel = nullptr;
   int rc = ares_init_options(&channel, &opts, mask);
   if (rc != ARES_SUCCESS) {
-    out.error = std::string("cannot read the resolver configuration: ") + ares_strerror(rc);
-    return out;
+    return Status::internal(std::string("cannot read the resolver configuration: ") +
+                            ares_strerror(rc));
   }
   const char* servers = std::getenv("STOKER_DNS_SERVERS");
   if (servers && *servers && (rc = ares_set_servers_ports_csv(channel, servers)) != ARES_SUCCESS) {
     ares_destroy(channel);
-    out.error = std::string("STOKER_DNS_SERVERS: ") + ares_strerror(rc);
-    return out;
+    return Status::invalid(std::string("STOKER_DNS_SERVERS: ") + ares_strerror(rc));
   }
   int qtype = qtype_of(type);
   Query q;
@@ -197,100 +197,108 @@ DnsLookup dns_lookup(const std::string& name, const std::string& type, int port,
   }
   ares_destroy(channel);
   if (!q.done || q.status == ARES_ECANCELLED) {
-    out.error = "the lookup of " + name + " timed out";
-    if (cancel && *cancel) out.error = "cancelled";
-    return out;
+    if (cancel && *cancel) return Status::unavailable("cancelled");
+    return Status::deadline("the lookup of " + name + " timed out");
   }
-  if (q.status == ARES_ENOTFOUND || q.status == ARES_ENODATA) return out;  // no such records
+  std::vector<Labels> targets;
+  if (q.status == ARES_ENOTFOUND || q.status == ARES_ENODATA) return targets;  // no such records
   if (q.status != ARES_SUCCESS) {
-    out.error = "could not resolve \"" + name + "\" (" + type + "): " + ares_strerror(q.status);
-    return out;
+    return Status::unavailable("could not resolve \"" + name + "\" (" + type +
+                               "): " + ares_strerror(q.status));
   }
   std::string err;
-  if (!parse_answer(name, qtype, port, q.answer, &out.targets, &err)) out.error = err;
-  return out;
+  if (!parse_answer(name, qtype, port, q.answer, &targets, &err)) return Status::invalid(err);
+  return targets;
 }
 
-struct DnsDiscoverer::Impl {
+struct DnsDiscoverer::Impl : std::enable_shared_from_this<DnsDiscoverer::Impl> {
   std::string job;
   DnsSdConfig cfg;
-  Callback on_update;
-  std::thread thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::atomic<bool> stopping{false};
+  Sink sink;
+  DiscoveryMetrics* metrics = nullptr;
+  asio::thread_pool* blocking = nullptr;
+  asio::steady_timer timer;
+  std::atomic<bool> stopping{false};              // read by lookups on the blocking pool
   std::map<std::string, std::string> last_error;  // name → error of the last refresh
 
+  explicit Impl(asio::io_context& io) : timer(io) {}
+
+  // Looks every name up on the blocking pool, then continues on the io_context.
   void refresh() {
+    asio::post(*blocking, [self = shared_from_this()] {
+      std::vector<std::pair<std::string, Result<std::vector<Labels>>>> answers;
+      for (const auto& name : self->cfg.names) {
+        if (self->stopping) return;
+        answers.emplace_back(name, dns_lookup(name, self->cfg.type, self->cfg.port,
+                                              std::chrono::seconds(20), &self->stopping));
+      }
+      asio::post(self->timer.get_executor(), [self, answers = std::move(answers)]() mutable {
+        self->done(std::move(answers));
+      });
+    });
+  }
+
+  void done(std::vector<std::pair<std::string, Result<std::vector<Labels>>>> answers) {
+    if (stopping) return;
     std::vector<TargetGroup> update;
-    for (const auto& name : cfg.names) {
-      if (stopping) return;
-      DnsLookup r = dns_lookup(name, cfg.type, cfg.port, std::chrono::seconds(20), &stopping);
-      if (stopping) return;
+    for (auto& [name, r] : answers) {
       std::string& last = last_error[name];
-      if (!r.error.empty()) {
-        log::write(r.error == last ? log::Level::kDebug : log::Level::kWarn, "discovery",
+      if (!r) {
+        metrics->refresh_failures(SdKind::kDns).inc();
+        log::write(r.error() == last ? log::Level::kDebug : log::Level::kWarn, "discovery",
                    "dns_sd_configs lookup failed; keeping the previous targets",
-                   {{"job", job}, {"name", name}, {"type", cfg.type}, {"err", r.error}});
-        last = r.error;
+                   {{"job", job}, {"name", name}, {"type", cfg.type}, {"err", r.error()}});
+        last = r.error();
         continue;
       }
       if (!last.empty()) {
         log::info("discovery", "dns_sd_configs lookup recovered", {{"job", job}, {"name", name}});
       }
       last.clear();
-      update.push_back(TargetGroup{name, std::move(r.targets), {}});
+      update.push_back(TargetGroup{name, std::move(*r), {}});
     }
-    if (!update.empty()) on_update(std::move(update));
-  }
-
-  void run() {
-    std::unique_lock lock(mu);
-    while (!stopping) {
-      lock.unlock();
-      refresh();
-      lock.lock();
-      cv.wait_for(lock, cfg.refresh_interval, [&] { return stopping.load(); });
-    }
+    // A name that failed sends nothing: the manager keeps its previous targets.
+    if (!update.empty()) sink(std::move(update));
+    timer.expires_after(cfg.refresh_interval);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec && !self->stopping) self->refresh();
+    });
   }
 };
 
-DnsDiscoverer::DnsDiscoverer(std::string job, DnsSdConfig cfg, Callback on_update)
-    : impl_(std::make_unique<Impl>()) {
+DnsDiscoverer::DnsDiscoverer(std::string job, DnsSdConfig cfg, const DiscoveryContext& ctx)
+    : impl_(std::make_shared<Impl>(*ctx.io)) {
   impl_->job = std::move(job);
   impl_->cfg = std::move(cfg);
-  impl_->on_update = std::move(on_update);
+  impl_->metrics = ctx.metrics;
+  impl_->blocking = ctx.blocking;
 }
 
 DnsDiscoverer::~DnsDiscoverer() {
   stop();
 }
 
-void DnsDiscoverer::start() {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+void DnsDiscoverer::start(Sink sink) {
+  impl_->sink = std::move(sink);
+  impl_->refresh();
 }
 
 void DnsDiscoverer::stop() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->stopping.exchange(true)) return;
+  impl_->timer.cancel();
 }
 
-std::vector<TargetGroup> DnsDiscoverer::lookup_once(const DnsSdConfig& cfg,
-                                                    std::vector<std::string>* errors) {
-  std::vector<TargetGroup> out;
+Status DnsDiscoverer::lookup_once(const DnsSdConfig& cfg, std::vector<TargetGroup>* out) {
+  std::string failures;
   for (const auto& name : cfg.names) {
-    DnsLookup r = dns_lookup(name, cfg.type, cfg.port, std::chrono::seconds(20));
-    if (!r.error.empty()) {
-      errors->push_back(r.error);
+    auto r = dns_lookup(name, cfg.type, cfg.port, std::chrono::seconds(20));
+    if (!r) {
+      failures += (failures.empty() ? "" : "; ") + r.error();
       continue;
     }
-    out.push_back(TargetGroup{name, std::move(r.targets), {}});
+    out->push_back(TargetGroup{name, std::move(*r), {}});
   }
-  return out;
+  return failures.empty() ? Status() : Status::unavailable(failures);
 }
 
 }  // namespace stoker

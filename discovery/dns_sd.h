@@ -16,48 +16,48 @@
 // /etc/resolv.conf and STOKER_DNS_SERVERS ("127.0.0.1:5353,[::1]:5353")
 // replaces its nameservers.
 //
-// DnsDiscoverer refreshes every refresh_interval on its own thread and calls
-// `on_update` from it; stop() (or the destructor) joins it.
+// DnsDiscoverer refreshes every refresh_interval: its timer and state live on
+// the process's io_context, the lookups (blocking c-ares calls, up to 20 s
+// each) run on the blocking pool so that they never hold up the io_context.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
-#include "discovery/target.h"
+#include "discovery/discoverer.h"
+#include "discovery/target_group.h"
+#include "model/status.h"
 
 namespace stoker {
 
-struct DnsLookup {
-  std::string error;            // empty: an answer (possibly with no records)
-  std::vector<Labels> targets;  // __address__ and the __meta_dns_* labels
-};
+// The targets of `name` (__address__ and the __meta_dns_* labels; none when
+// the name or its records do not exist), or why the lookup failed. `type`:
+// SRV, A, AAAA, MX or NS; `port` for all but SRV. Gives up after `timeout` or
+// when `*cancel` becomes true. Blocks.
+Result<std::vector<Labels>> dns_lookup(const std::string& name, const std::string& type, int port,
+                                       std::chrono::milliseconds timeout,
+                                       const std::atomic<bool>* cancel = nullptr);
 
-// `type`: SRV, A, AAAA, MX or NS; `port` for all but SRV. Gives up after
-// `timeout` or when `*cancel` becomes true.
-DnsLookup dns_lookup(const std::string& name, const std::string& type, int port,
-                     std::chrono::milliseconds timeout, const std::atomic<bool>* cancel = nullptr);
-
-class DnsDiscoverer {
+class DnsDiscoverer : public Discoverer {
  public:
-  using Callback = std::function<void(std::vector<TargetGroup>)>;
-  DnsDiscoverer(std::string job, DnsSdConfig cfg, Callback on_update);
-  ~DnsDiscoverer();
-  void start();
-  void stop();
+  // `ctx.blocking` must be set.
+  DnsDiscoverer(std::string job, DnsSdConfig cfg, const DiscoveryContext& ctx);
+  ~DnsDiscoverer() override;
+  void start(Sink sink) override;
+  void stop() override;
 
-  // Looks every name up once (for `stoker targets`); errors are appended.
-  static std::vector<TargetGroup> lookup_once(const DnsSdConfig& cfg,
-                                              std::vector<std::string>* errors);
+  // Looks every name up once and appends the groups (for `stoker targets`);
+  // the failure lists the names that could not be looked up.
+  static Status lookup_once(const DnsSdConfig& cfg, std::vector<TargetGroup>* out);
 
   struct Impl;
 
  private:
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace stoker

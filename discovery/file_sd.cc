@@ -1,8 +1,6 @@
 #include "discovery/file_sd.h"
 
 #include <glob.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -15,10 +13,12 @@
 #include <sstream>
 
 #include "model/log.h"
+#include "net/asio_pch.h"
 
 namespace stoker {
 
 namespace json = boost::json;
+namespace asio = boost::asio;
 
 namespace {
 
@@ -29,62 +29,56 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-bool parse_json_groups(const std::string& path, const std::string& content,
-                       std::vector<TargetGroup>* out, std::string* error) {
+Result<std::vector<TargetGroup>> parse_json_groups(const std::string& path,
+                                                   const std::string& content) {
+  std::vector<TargetGroup> groups;
+  auto* out = &groups;
   boost::system::error_code ec;
   json::value doc = json::parse(content, ec);
   if (ec) {
-    *error = path + ": invalid JSON: " + ec.message();
-    return false;
+    return Status::invalid(path + ": invalid JSON: " + ec.message());
   }
   if (!doc.is_array()) {
-    *error = path + ": expected a JSON list of target groups";
-    return false;
+    return Status::invalid(path + ": expected a JSON list of target groups");
   }
   for (const auto& g : doc.as_array()) {
     if (g.is_null()) {
-      *error = path + ": nil target group item found";
-      return false;
+      return Status::invalid(path + ": nil target group item found");
     }
     if (!g.is_object()) {
-      *error = path + ": a target group must be an object with \"targets\" and \"labels\"";
-      return false;
+      return Status::invalid(path +
+                             ": a target group must be an object with \"targets\" and \"labels\"");
     }
     TargetGroup tg;
     for (const auto& [k, v] : g.as_object()) {
       if (k == "targets") {
         if (!v.is_array()) {
-          *error = path + ": \"targets\" must be a list of strings";
-          return false;
+          return Status::invalid(path + ": \"targets\" must be a list of strings");
         }
         for (const auto& t : v.as_array()) {
           if (!t.is_string()) {
-            *error = path + ": \"targets\" must be a list of strings";
-            return false;
+            return Status::invalid(path + ": \"targets\" must be a list of strings");
           }
           tg.targets.push_back(Labels{{"__address__", std::string(t.as_string())}});
         }
       } else if (k == "labels") {
         if (v.is_null()) continue;
         if (!v.is_object()) {
-          *error = path + ": \"labels\" must be an object of strings";
-          return false;
+          return Status::invalid(path + ": \"labels\" must be an object of strings");
         }
         for (const auto& [lk, lv] : v.as_object()) {
           if (!lv.is_string()) {
-            *error = path + ": label \"" + std::string(lk) + "\" must be a string";
-            return false;
+            return Status::invalid(path + ": label \"" + std::string(lk) + "\" must be a string");
           }
           tg.labels.set(std::string(lk), std::string(lv.as_string()));
         }
       } else {
-        *error = path + ": unknown field \"" + std::string(k) + "\" in target group";
-        return false;
+        return Status::invalid(path + ": unknown field \"" + std::string(k) + "\" in target group");
       }
     }
     out->push_back(std::move(tg));
   }
-  return true;
+  return groups;
 }
 
 namespace {
@@ -168,17 +162,22 @@ bool same_groups(const std::vector<TargetGroup>& a, const std::vector<TargetGrou
 
 }  // namespace
 
-bool parse_sd_file(const std::string& path, const std::string& content,
-                   std::vector<TargetGroup>* groups, std::string* error) {
-  groups->clear();
-  bool ok = ends_with(path, ".json") ? parse_json_groups(path, content, groups, error)
-                                     : parse_yaml_groups(path, content, groups, error);
-  if (!ok) return false;
-  for (size_t i = 0; i < groups->size(); ++i) {
-    (*groups)[i].source = path + ":" + std::to_string(i);
-    (*groups)[i].labels.set("__meta_filepath", path);
+Result<std::vector<TargetGroup>> parse_sd_file(const std::string& path,
+                                               const std::string& content) {
+  std::vector<TargetGroup> groups;
+  if (ends_with(path, ".json")) {
+    auto parsed = parse_json_groups(path, content);
+    if (!parsed) return parsed.status();
+    groups = std::move(*parsed);
+  } else {
+    std::string error;
+    if (!parse_yaml_groups(path, content, &groups, &error)) return Status::invalid(error);
   }
-  return true;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    groups[i].source = path + ":" + std::to_string(i);
+    groups[i].labels.set("__meta_filepath", path);
+  }
+  return groups;
 }
 
 std::vector<std::string> expand_sd_patterns(const std::vector<std::string>& patterns) {
@@ -203,17 +202,17 @@ void FileSdState::refresh(const std::vector<std::string>& patterns,
     std::ifstream in(path, std::ios::binary);
     std::ostringstream buf;
     buf << in.rdbuf();
-    std::vector<TargetGroup> groups;
-    std::string err;
-    if (!in || !parse_sd_file(path, buf.str(), &groups, &err)) {
-      if (err.empty()) err = path + ": cannot read file";
-      errors->push_back(err);
+    auto parsed =
+        in ? parse_sd_file(path, buf.str())
+           : Result<std::vector<TargetGroup>>(Status::invalid(path + ": cannot read file"));
+    if (!parsed) {
+      errors->push_back(parsed.error());
       // Keep what the file gave before, as Prometheus does.
       auto it = last_.find(path);
       if (it != last_.end()) now[path] = it->second;
       continue;
     }
-    now[path] = std::move(groups);
+    now[path] = std::move(*parsed);
   }
   for (const auto& [path, groups] : now) {
     auto it = last_.find(path);
@@ -231,72 +230,110 @@ void FileSdState::refresh(const std::vector<std::string>& patterns,
   last_ = std::move(now);
 }
 
+struct FileDiscoverer::Impl {
+  std::vector<std::string> patterns;
+  Duration refresh_interval;
+  Sink sink;
+  DiscoveryMetrics* metrics = nullptr;
+  FileSdState state;
+  asio::posix::stream_descriptor inotify;
+  asio::steady_timer timer;   // the periodic refresh
+  asio::steady_timer settle;  // lets a burst of writes settle before reading
+  bool stopping = false, settling = false;
+  std::set<std::string> logged_errors;
+  char events[4096];
+
+  explicit Impl(asio::io_context& io) : inotify(io), timer(io), settle(io) {}
+
+  void refresh(bool first) {
+    std::vector<TargetGroup> updates;
+    std::vector<std::string> errors;
+    state.refresh(patterns, &updates, &errors);
+    std::set<std::string> now_errors(errors.begin(), errors.end());
+    for (const auto& e : now_errors) {
+      if (!logged_errors.count(e)) {
+        log::error("discovery", "file_sd file kept its previous targets", {{"err", e}});
+      }
+    }
+    if (!errors.empty()) metrics->refresh_failures(SdKind::kFile).inc();
+    logged_errors = std::move(now_errors);
+    if (first || !updates.empty()) sink(std::move(updates));
+  }
+
+  void schedule_refresh(const std::shared_ptr<Impl>& self) {
+    timer.expires_after(refresh_interval);
+    timer.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->stopping) return;
+      self->refresh(false);
+      self->schedule_refresh(self);
+    });
+  }
+
+  void watch(const std::shared_ptr<Impl>& self) {
+    inotify.async_read_some(
+        asio::buffer(events), [self](const boost::system::error_code& ec, size_t) {
+          if (ec || self->stopping) return;
+          if (!self->settling) {
+            self->settling = true;
+            self->settle.expires_after(std::chrono::milliseconds(100));
+            self->settle.async_wait([self](const boost::system::error_code& sec) {
+              self->settling = false;
+              if (sec || self->stopping) return;
+              self->refresh(false);
+            });
+          }
+          self->watch(self);
+        });
+  }
+};
+
 FileDiscoverer::FileDiscoverer(std::vector<std::string> patterns, Duration refresh_interval,
-                               Callback on_update)
-    : patterns_(std::move(patterns)),
-      refresh_(refresh_interval),
-      on_update_(std::move(on_update)) {}
+                               const DiscoveryContext& ctx)
+    : impl_(std::make_shared<Impl>(*ctx.io)) {
+  impl_->patterns = std::move(patterns);
+  impl_->refresh_interval = refresh_interval;
+  impl_->metrics = ctx.metrics;
+}
 
 FileDiscoverer::~FileDiscoverer() {
   stop();
 }
 
-void FileDiscoverer::start() {
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
-  thread_ = std::thread([this] { run(); });
+void FileDiscoverer::start(Sink sink) {
+  auto& d = *impl_;
+  d.sink = std::move(sink);
+  int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd >= 0) {
+    std::set<std::string> dirs;
+    for (const auto& p : d.patterns) dirs.insert(std::filesystem::path(p).parent_path().string());
+    for (const auto& dir : dirs) {
+      // Renames cover editors and tools that write a temporary file and move it into place.
+      if (::inotify_add_watch(fd, dir.empty() ? "." : dir.c_str(),
+                              IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
+                                  IN_MOVED_FROM) < 0) {
+        log::warn("discovery", "cannot watch directory; relying on refresh_interval",
+                  {{"dir", dir}, {"err", std::strerror(errno)}});
+      }
+    }
+    d.inotify.assign(fd);
+    d.watch(impl_);
+  }
+  // The first result is posted, so that the caller finishes setting up first.
+  asio::post(d.timer.get_executor(), [self = impl_] {
+    if (self->stopping) return;
+    self->refresh(true);
+    self->schedule_refresh(self);
+  });
 }
 
 void FileDiscoverer::stop() {
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
-  thread_.join();
-  ::close(stop_fd_);
-  stop_fd_ = -1;
-}
-
-void FileDiscoverer::run() {
-  int ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  std::set<std::string> dirs;
-  for (const auto& p : patterns_) dirs.insert(std::filesystem::path(p).parent_path().string());
-  for (const auto& d : dirs) {
-    // Renames cover editors and tools that write a temporary file and move it into place.
-    if (ino >= 0 && ::inotify_add_watch(ino, d.empty() ? "." : d.c_str(),
-                                        IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE |
-                                            IN_MOVED_TO | IN_MOVED_FROM) < 0) {
-      log::warn("discovery", "cannot watch directory; relying on refresh_interval",
-                {{"dir", d}, {"err", std::strerror(errno)}});
-    }
-  }
-  std::set<std::string> logged_errors;
-  auto refresh = [&] {
-    std::vector<TargetGroup> updates;
-    std::vector<std::string> errors;
-    state_.refresh(patterns_, &updates, &errors);
-    std::set<std::string> now_errors(errors.begin(), errors.end());
-    for (const auto& e : now_errors) {
-      if (!logged_errors.count(e))
-        log::error("discovery", "file_sd file kept its previous targets", {{"err", e}});
-    }
-    logged_errors = std::move(now_errors);
-    if (!updates.empty()) on_update_(std::move(updates));
-  };
-  refresh();
-  while (true) {
-    pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {ino, POLLIN, 0}};
-    int rc = ::poll(fds, ino >= 0 ? 2 : 1,
-                    static_cast<int>(std::min<int64_t>(refresh_.count(), INT32_MAX)));
-    if (rc > 0 && (fds[0].revents & POLLIN)) break;
-    if (rc > 0 && ino >= 0 && (fds[1].revents & POLLIN)) {
-      char buf[4096];
-      while (::read(ino, buf, sizeof buf) > 0) {
-      }
-      // Let a burst of writes settle before reading the files.
-      ::poll(fds, 1, 100);
-    }
-    refresh();
-  }
-  if (ino >= 0) ::close(ino);
+  auto& d = *impl_;
+  if (d.stopping) return;
+  d.stopping = true;
+  boost::system::error_code ec;
+  d.timer.cancel();
+  d.settle.cancel();
+  d.inotify.close(ec);
 }
 
 }  // namespace stoker

@@ -9,27 +9,25 @@
 // for the vanished sources. Not thread-safe; FileDiscoverer drives it.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "discovery/target.h"
+#include "discovery/discoverer.h"
+#include "discovery/target_group.h"
 #include "model/units.h"
 
 namespace stoker {
 
 // Parses Prometheus' target-group JSON (a list of {"targets": [...],
 // "labels": {...}}), as SD files and HTTP SD hold it; errors start with `what`.
-bool parse_json_groups(const std::string& what, const std::string& content,
-                       std::vector<TargetGroup>* groups, std::string* error);
+Result<std::vector<TargetGroup>> parse_json_groups(const std::string& what,
+                                                   const std::string& content);
 
-// Parses the content of one SD file (JSON if `path` ends in .json, YAML otherwise).
-// Returns false with a message naming the path (and line for YAML) on error.
-bool parse_sd_file(const std::string& path, const std::string& content,
-                   std::vector<TargetGroup>* groups, std::string* error);
+// Parses the content of one SD file (JSON if `path` ends in .json, YAML
+// otherwise); a failure names the path (and line for YAML).
+Result<std::vector<TargetGroup>> parse_sd_file(const std::string& path, const std::string& content);
 
 // Expands each pattern (`*` allowed in the file name) to the existing files, sorted.
 std::vector<std::string> expand_sd_patterns(const std::vector<std::string>& patterns);
@@ -45,26 +43,22 @@ class FileSdState {
   std::map<std::string, std::vector<TargetGroup>> last_;  // by file
 };
 
-// Watches the files of one file_sd_config: inotify on their directories for prompt
-// pick-up, and a full refresh every refresh_interval. Calls `on_update` from its
-// own thread with changed groups. stop() (or the destructor) joins the thread.
-class FileDiscoverer {
+// Watches the files of one file_sd_config on the process's io_context: inotify
+// on their directories for prompt pick-up (a burst of writes settles for 100
+// ms), and a full refresh every refresh_interval. Files are small and read on
+// the io_context's thread.
+class FileDiscoverer : public Discoverer {
  public:
-  using Callback = std::function<void(std::vector<TargetGroup>)>;
-  FileDiscoverer(std::vector<std::string> patterns, Duration refresh_interval, Callback on_update);
-  ~FileDiscoverer();
-  void start();
-  void stop();
+  FileDiscoverer(std::vector<std::string> patterns, Duration refresh_interval,
+                 const DiscoveryContext& ctx);
+  ~FileDiscoverer() override;
+  void start(Sink sink) override;
+  void stop() override;
+
+  struct Impl;
 
  private:
-  void run();
-
-  std::vector<std::string> patterns_;
-  Duration refresh_;
-  Callback on_update_;
-  FileSdState state_;
-  int stop_fd_ = -1;  // eventfd that wakes the thread to stop
-  std::thread thread_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace stoker

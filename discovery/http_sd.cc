@@ -1,11 +1,8 @@
 #include "discovery/http_sd.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <thread>
 
 #include "discovery/file_sd.h"
 #include "model/log.h"
@@ -55,31 +52,34 @@ HttpClient::Clock::time_point deadline_for(const HttpSdConfig& cfg) {
   return HttpClient::Clock::now() + std::chrono::duration_cast<HttpClient::Clock::duration>(d);
 }
 
-asio::awaitable<std::string> fetch(HttpClient& client, const HttpSdConfig& cfg,
-                                   std::vector<TargetGroup>* groups) {
+asio::awaitable<Status> fetch(HttpClient& client, const HttpSdConfig& cfg,
+                              std::vector<TargetGroup>* groups) {
   HttpResult r = co_await client.send(request_for(cfg), deadline_for(cfg));
-  if (!r.error.empty()) co_return r.error;
+  if (!r.error.ok()) co_return r.error;
   co_return parse_http_sd_response(cfg.url, r.status, r.reason, r.content_type, r.body, groups);
 }
 
 }  // namespace
 
-std::string parse_http_sd_response(const std::string& url, int status, const std::string& reason,
-                                   const std::string& content_type, const std::string& body,
-                                   std::vector<TargetGroup>* groups) {
+Status parse_http_sd_response(const std::string& url, int status, const std::string& reason,
+                              const std::string& content_type, const std::string& body,
+                              std::vector<TargetGroup>* groups) {
   groups->clear();
   if (status != 200) {
-    return "server returned HTTP status " + std::to_string(status) +
-           (reason.empty() ? "" : " " + reason);
+    return Status::unavailable("server returned HTTP status " + std::to_string(status) +
+                               (reason.empty() ? "" : " " + reason));
   }
-  if (!json_content_type(content_type)) return "unsupported content type \"" + content_type + "\"";
-  std::string err;
-  if (!parse_json_groups("the answer", body, groups, &err)) return err;
+  if (!json_content_type(content_type)) {
+    return Status::invalid("unsupported content type \"" + content_type + "\"");
+  }
+  auto parsed = parse_json_groups("the answer", body);
+  if (!parsed) return parsed.status();
+  *groups = std::move(*parsed);
   for (size_t i = 0; i < groups->size(); ++i) {
     (*groups)[i].source = source_of(url, i);
     (*groups)[i].labels.set("__meta_url", url);
   }
-  return "";
+  return Status();
 }
 
 std::vector<TargetGroup> HttpSdState::update(const std::string& url,
@@ -93,34 +93,35 @@ std::vector<TargetGroup> HttpSdState::update(const std::string& url,
 struct HttpDiscoverer::Impl {
   std::string job;
   HttpSdConfig cfg;
-  Callback on_update;
-  // Declared before the io_context so that it outlives it: destroying the
-  // io_context destroys a coroutine suspended in a request to it.
+  Sink sink;
+  DiscoveryMetrics* metrics = nullptr;
   std::unique_ptr<HttpClient> client;
-  asio::io_context io;
-  asio::steady_timer timer{io};
-  std::thread thread;
-  std::atomic<bool> stopping{false};
+  asio::steady_timer timer;
+  asio::cancellation_signal cancel;
+  bool stopping = false;
   HttpSdState state;
   std::string last_error;
+
+  Impl(asio::io_context& io) : timer(io) {}
 
   asio::awaitable<void> run() {
     while (!stopping) {
       std::vector<TargetGroup> groups;
-      std::string err = co_await fetch(*client, cfg, &groups);
+      Status s = co_await fetch(*client, cfg, &groups);
       if (stopping) break;
-      if (err.empty()) {
+      if (s.ok()) {
         if (!last_error.empty()) {
           log::info("discovery", "http_sd_configs refresh recovered",
                     {{"job", job}, {"url", cfg.url}});
         }
         last_error.clear();
-        on_update(state.update(cfg.url, std::move(groups)));
+        sink(state.update(cfg.url, std::move(groups)));
       } else {
-        log::write(err == last_error ? log::Level::kDebug : log::Level::kWarn, "discovery",
+        metrics->refresh_failures(SdKind::kHttp).inc();
+        log::write(s.message() == last_error ? log::Level::kDebug : log::Level::kWarn, "discovery",
                    "http_sd_configs refresh failed; keeping the previous targets",
-                   {{"job", job}, {"url", cfg.url}, {"err", err}});
-        last_error = err;
+                   {{"job", job}, {"url", cfg.url}, {"err", s.message()}});
+        last_error = s.message();
       }
       timer.expires_after(cfg.refresh_interval);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -128,12 +129,12 @@ struct HttpDiscoverer::Impl {
   }
 };
 
-HttpDiscoverer::HttpDiscoverer(std::string job, HttpSdConfig cfg, Callback on_update)
-    : impl_(std::make_shared<Impl>()) {
+HttpDiscoverer::HttpDiscoverer(std::string job, HttpSdConfig cfg, const DiscoveryContext& ctx)
+    : impl_(std::make_shared<Impl>(*ctx.io)) {
   impl_->job = std::move(job);
   impl_->cfg = std::move(cfg);
-  impl_->on_update = std::move(on_update);
-  impl_->client = std::make_unique<HttpClient>(impl_->io.get_executor(), impl_->cfg.http,
+  impl_->metrics = ctx.metrics;
+  impl_->client = std::make_unique<HttpClient>(ctx.io->get_executor(), impl_->cfg.http,
                                                kHttpSdBodyLimit, "stoker/" STOKER_VERSION_STRING);
 }
 
@@ -141,38 +142,34 @@ HttpDiscoverer::~HttpDiscoverer() {
   stop();
 }
 
-void HttpDiscoverer::start() {
-  asio::co_spawn(impl_->io, impl_->run(), asio::detached);
-  impl_->thread = std::thread([impl = impl_] {
-    pthread_setname_np(pthread_self(), "stoker-http-sd");
-    try {
-      impl->io.run();
-    } catch (const std::exception& e) {
-      log::error("discovery", "http_sd_configs stopped unexpectedly",
-                 {{"job", impl->job}, {"err", e.what()}});
-    }
-  });
+void HttpDiscoverer::start(Sink sink) {
+  impl_->sink = std::move(sink);
+  asio::co_spawn(
+      impl_->timer.get_executor(), [impl = impl_] { return impl->run(); },
+      asio::bind_cancellation_slot(impl_->cancel.slot(), asio::detached));
 }
 
 void HttpDiscoverer::stop() {
-  if (impl_->stopping.exchange(true)) return;
-  asio::post(impl_->io, [impl = impl_] { impl->timer.cancel(); });
-  impl_->io.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-  // The client outlives the io_context (see Impl), but its sockets must not.
-  if (impl_->client) impl_->client->close_idle();
+  if (impl_->stopping) return;
+  impl_->stopping = true;
+  impl_->cancel.emit(asio::cancellation_type::terminal);
+  impl_->timer.cancel();
+  impl_->client->close_idle();
 }
 
-std::vector<TargetGroup> HttpDiscoverer::fetch_once(const HttpSdConfig& cfg, std::string* error) {
+Status HttpDiscoverer::fetch_once(const HttpSdConfig& cfg, std::vector<TargetGroup>* out) {
   asio::io_context io;
   HttpClient client(io.get_executor(), cfg.http, kHttpSdBodyLimit, "stoker/" STOKER_VERSION_STRING);
   std::vector<TargetGroup> groups;
+  Status result;
   asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { *error = co_await fetch(client, cfg, &groups); },
+      io, [&]() -> asio::awaitable<void> { result = co_await fetch(client, cfg, &groups); },
       asio::detached);
   io.run();
-  if (!error->empty()) groups.clear();
-  return groups;
+  client.close_idle();
+  if (!result.ok()) return result;
+  out->insert(out->end(), groups.begin(), groups.end());
+  return Status();
 }
 
 }  // namespace stoker

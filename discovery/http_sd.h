@@ -5,30 +5,29 @@
 // target-group JSON; each group gets the source "<url>:<index>" and the label
 // __meta_url. HttpSdState turns successive answers into updates, with empty
 // groups for indexes that vanished. HttpDiscoverer polls the URL every
-// refresh_interval on its own thread (its own io_context and HTTP client, with
-// the config's auth and TLS): a failed refresh keeps the previous targets and
-// is logged once (repeats at debug, recovery at info). Calls `on_update` from
-// that thread. stop() (or the destructor) joins it.
+// refresh_interval on the process's io_context (with an HTTP client of its own
+// carrying the config's auth and TLS): a failed refresh keeps the previous
+// targets, is counted and logged once (repeats at debug, recovery at info).
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
-#include "discovery/target.h"
+#include "discovery/discoverer.h"
+#include "discovery/target_group.h"
 
 namespace stoker {
 
 // Bodies larger than this are refused (an HTTP SD answer is a target list).
 constexpr uint64_t kHttpSdBodyLimit = 16ull << 20;
 
-// Checks and parses one answer of `url`. Returns "" or the error, in
-// Prometheus' words where it has them.
-std::string parse_http_sd_response(const std::string& url, int status, const std::string& reason,
-                                   const std::string& content_type, const std::string& body,
-                                   std::vector<TargetGroup>* groups);
+// Checks and parses one answer of `url`; a failure is in Prometheus' words
+// where it has them.
+Status parse_http_sd_response(const std::string& url, int status, const std::string& reason,
+                              const std::string& content_type, const std::string& body,
+                              std::vector<TargetGroup>* groups);
 
 class HttpSdState {
  public:
@@ -40,16 +39,15 @@ class HttpSdState {
   size_t last_size_ = 0;
 };
 
-class HttpDiscoverer {
+class HttpDiscoverer : public Discoverer {
  public:
-  using Callback = std::function<void(std::vector<TargetGroup>)>;
-  HttpDiscoverer(std::string job, HttpSdConfig cfg, Callback on_update);
-  ~HttpDiscoverer();
-  void start();
-  void stop();
+  HttpDiscoverer(std::string job, HttpSdConfig cfg, const DiscoveryContext& ctx);
+  ~HttpDiscoverer() override;
+  void start(Sink sink) override;
+  void stop() override;
 
-  // Fetches once (for `stoker targets`); sets `error` on failure.
-  static std::vector<TargetGroup> fetch_once(const HttpSdConfig& cfg, std::string* error);
+  // Fetches once and appends the groups (for `stoker targets`).
+  static Status fetch_once(const HttpSdConfig& cfg, std::vector<TargetGroup>* out);
 
   struct Impl;
 

@@ -11,12 +11,12 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <string>
 #include <set>
+#include <string>
 #include <vector>
 
-#include "discovery/target.h"
 #include "config/config.h"
+#include "discovery/target_group.h"
 
 namespace stoker::kube {
 

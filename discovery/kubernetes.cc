@@ -1,6 +1,5 @@
 #include "discovery/kubernetes.h"
 
-#include <pthread.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -9,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <list>
 #include <map>
 #include <random>
 
@@ -249,34 +249,32 @@ bool from_kubeconfig(const std::string& path, KubernetesConnection* out, std::st
 
 }  // namespace
 
-KubernetesSdStats& kubernetes_sd_stats() {
-  static KubernetesSdStats stats;
-  return stats;
-}
-
-bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const KubernetesOptions& opts,
-                                   KubernetesConnection* out, std::string* error) {
-  *out = KubernetesConnection{};
+Result<KubernetesConnection> resolve_kubernetes_connection(const KubernetesSdConfig& cfg,
+                                                           const KubernetesOptions& opts) {
+  KubernetesConnection conn;
+  KubernetesConnection* out = &conn;
   if (!cfg.api_server.empty()) {
     out->base_url = cfg.api_server;
     out->http = cfg.http;
-    return true;
+    return conn;
   }
-  if (!cfg.kubeconfig_file.empty()) return from_kubeconfig(cfg.kubeconfig_file, out, error);
+  if (!cfg.kubeconfig_file.empty()) {
+    std::string error;
+    if (!from_kubeconfig(cfg.kubeconfig_file, out, &error)) return Status::invalid(error);
+    return conn;
+  }
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (!host || !port || !*host || !*port) {
-    *error =
+    return Status::precondition(
         "not running in a Kubernetes cluster (KUBERNETES_SERVICE_HOST and "
-        "KUBERNETES_SERVICE_PORT are not set): set api_server or kubeconfig_file";
-    return false;
+        "KUBERNETES_SERVICE_PORT are not set): set api_server or kubeconfig_file");
   }
   std::string h = host;
   out->base_url = "https://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + port;
   std::string token = opts.service_account_dir + "/token";
   if (access(token.c_str(), R_OK) != 0) {
-    *error = "in-cluster: cannot read the service account token " + token;
-    return false;
+    return Status::precondition("in-cluster: cannot read the service account token " + token);
   }
   Authorization a;
   a.credentials_file = token;  // re-read on every request: token rotation works
@@ -288,28 +286,36 @@ bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const Kubernet
     read_file(opts.service_account_dir + "/namespace", &ns);
     out->own_namespace = trim(ns);
     if (out->own_namespace.empty()) {
-      *error = "could not read own namespace name (empty file)";
-      return false;
+      return Status::precondition("could not read own namespace name (empty file)");
     }
   }
-  return true;
+  return conn;
 }
 
-struct KubernetesDiscoverer::Impl {
+struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<KubernetesDiscoverer::Impl> {
   std::string job;
   KubernetesSdConfig cfg;
   Sink sink;
   KubernetesOptions opts;
   KubernetesConnection conn;
-  // Owned through a pointer so that stop() can destroy it — and with it the
-  // coroutines and their sockets — while the rest of Impl is still intact.
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
+  asio::io_context* io = nullptr;
+  DiscoveryMetrics* metrics = &DiscoveryMetrics::unregistered();
   std::shared_ptr<HttpClient> client;
   std::unique_ptr<kube::GroupBuilder> builder;
-  std::thread thread;
-  std::atomic<bool> stopping{false};
-  asio::cancellation_signal cancel;
+  bool stopping = false;
+  // One per coroutine (a signal has one slot); a list keeps their addresses.
+  std::list<asio::cancellation_signal> cancels;
   std::mt19937 rng{std::random_device{}()};
+  // The first result waits for the first list of every (kind, namespace).
+  size_t initial_lists_left = 0;
+  bool reported = false;
+
+  ~Impl() {
+    if (!conn.temp_dir.empty()) {
+      std::error_code ec;
+      fs::remove_all(conn.temp_dir, ec);
+    }
+  }
 
   std::vector<std::string> namespaces() const {
     std::vector<std::string> out = cfg.namespaces;
@@ -334,10 +340,9 @@ struct KubernetesDiscoverer::Impl {
     return u;
   }
 
-  // LIST: the items and the list's resourceVersion; "" and an error on failure.
-  asio::awaitable<bool> list(const std::string& kind, const std::string& ns,
-                             std::vector<json::object>* items, std::string* rv, std::string* error,
-                             int* status) {
+  // LIST: the items and the list's resourceVersion.
+  asio::awaitable<Status> list(const std::string& kind, const std::string& ns,
+                               std::vector<json::object>* items, std::string* rv) {
     HttpRequest req;
     req.url = url(kind, ns, "");
     req.headers = {{"Accept", "application/json"}};
@@ -353,27 +358,21 @@ struct KubernetesDiscoverer::Impl {
                                   body.append(chunk);
                                   return true;
                                 });
-    *status = res.status;
     if (too_big) {
-      *error = "list of " + kind + " exceeds " + std::to_string(opts.max_list_bytes) + " bytes";
-      co_return false;
+      co_return Status::exhausted("list of " + kind + " exceeds " +
+                                  std::to_string(opts.max_list_bytes) + " bytes");
     }
-    if (!res.error.empty()) {
-      *error = "list " + req.url + ": " + res.error;
-      co_return false;
-    }
+    if (!res.error.ok()) co_return res.error.context("list " + req.url);
     if (res.status != 200) {
-      *error = "list " + req.url + ": HTTP " + std::to_string(res.status) + " " +
-               res.body.substr(0, 300);
-      co_return false;
+      co_return Status::unavailable("list " + req.url + ": HTTP " + std::to_string(res.status) +
+                                    " " + res.body.substr(0, 300));
     }
     // Items are parsed one at a time and slimmed at once, so a large list never
     // exists as a whole document: the peak is the response text plus the store.
     items->clear();
     size_t begin = 0, end = 0;
     if (!find_items_array(body, &begin, &end)) {
-      *error = "list " + req.url + ": response has no items array";
-      co_return false;
+      co_return Status::invalid("list " + req.url + ": response has no items array");
     }
     std::string bad;
     if (!each_array_element(body, begin, end, [&](std::string_view text) {
@@ -386,8 +385,8 @@ struct KubernetesDiscoverer::Impl {
           items->push_back(kube::slim(kind, v.as_object()));
           return true;
         })) {
-      *error = "list " + req.url + ": " + (bad.empty() ? "malformed items array" : bad);
-      co_return false;
+      co_return Status::invalid("list " + req.url + ": " +
+                                (bad.empty() ? "malformed items array" : bad));
     }
     // The rest of the document (without the items) carries the resourceVersion.
     std::string rest = body.substr(0, begin) + "[]" + body.substr(end + 1);
@@ -395,19 +394,27 @@ struct KubernetesDiscoverer::Impl {
     boost::system::error_code ec;
     json::value doc = json::parse(rest, ec);
     if (ec || !doc.is_object()) {
-      *error = "list " + req.url + ": response is not a JSON object";
-      co_return false;
+      co_return Status::invalid("list " + req.url + ": response is not a JSON object");
     }
     *rv = "";
     if (auto* meta = doc.as_object().if_contains("metadata"); meta && meta->is_object()) {
       if (auto* v = meta->as_object().if_contains("resourceVersion"); v && v->is_string())
         *rv = std::string(v->as_string());
     }
-    co_return true;
+    co_return Status();
   }
 
   void deliver(std::vector<TargetGroup> groups) {
-    if (!groups.empty() && sink) sink(std::move(groups));
+    if (stopping || !reported || groups.empty()) return;
+    sink(std::move(groups));
+  }
+
+  // The first result: every group, once every kind was listed (or the wait
+  // for a failing list ran out).
+  void report_first() {
+    if (stopping || reported) return;
+    reported = true;
+    sink(builder->current());
   }
 
   static std::string resource_version(const json::object& o) {
@@ -423,13 +430,24 @@ struct KubernetesDiscoverer::Impl {
     co_return !stopping;
   }
 
+  // Reports whatever is there if the first lists take longer than this.
+  asio::awaitable<void> first_result_deadline() {
+    co_await sleep(std::chrono::seconds(30));
+    if (!stopping && !reported) {
+      log::warn("kubernetes", "not every kind could be listed yet; using what was",
+                {{"job", job}, {"lists_missing", std::to_string(initial_lists_left)}});
+      report_first();
+    }
+  }
+
   // list → watch → (watch again | relist), with backoff, until stopped.
   asio::awaitable<void> run(std::string kind, std::string ns) {
     auto backoff = opts.min_backoff;
     std::string last_error;
     std::string where = kind + (ns.empty() ? "" : " in " + ns);
+    bool listed_once = false;
     auto failed = [&](const std::string& err) -> asio::awaitable<bool> {
-      ++kubernetes_sd_stats().failures;
+      metrics->refresh_failures(SdKind::kKubernetes).inc();
       if (err != last_error) {
         log::warn("kubernetes", "discovery request failed; retrying",
                   {{"job", job}, {"what", where}, {"err", err}});
@@ -443,14 +461,14 @@ struct KubernetesDiscoverer::Impl {
     };
     while (!stopping) {
       std::vector<json::object> items;
-      std::string rv, err;
-      int status = 0;
-      ++kubernetes_sd_stats().lists;
-      if (!co_await list(kind, ns, &items, &rv, &err, &status)) {
-        if (!co_await failed(err)) co_return;
+      std::string rv;
+      metrics->kube_lists.inc();
+      Status listed = co_await list(kind, ns, &items, &rv);
+      if (stopping) co_return;
+      if (!listed.ok()) {
+        if (!co_await failed(listed.message())) co_return;
         continue;
       }
-      if (stopping) co_return;
       if (!last_error.empty()) {
         log::info("kubernetes", "discovery recovered", {{"job", job}, {"what", where}});
         last_error.clear();
@@ -458,6 +476,10 @@ struct KubernetesDiscoverer::Impl {
       backoff = opts.min_backoff;
       deliver(builder->replace(kind, ns, std::move(items)));
       std::vector<json::object>().swap(items);
+      if (!listed_once) {
+        listed_once = true;
+        if (--initial_lists_left == 0) report_first();
+      }
       // Watch until the version expires (then relist) or an error (then back off).
       bool relist = false;
       while (!stopping && !relist) {
@@ -503,7 +525,7 @@ struct KubernetesDiscoverer::Impl {
             }
             std::string v = resource_version(obj);
             if (!v.empty()) rv = v;
-            ++kubernetes_sd_stats().events;
+            metrics->kube_events.inc();
             if (type == "BOOKMARK") continue;
             if (type == "ADDED" || type == "MODIFIED") {
               deliver(builder->apply(kind, obj, false));
@@ -518,19 +540,19 @@ struct KubernetesDiscoverer::Impl {
           }
           return !stopping;
         };
-        ++kubernetes_sd_stats().watches;
+        metrics->kube_watches.inc();
         auto res = co_await client->stream(
             req, std::chrono::steady_clock::now() + std::chrono::seconds(secs + 60), on_data);
         if (stopping) co_return;
         if (expired || res.status == 410) {
-          ++kubernetes_sd_stats().expired;
+          metrics->kube_expired.inc();
           relist = true;  // the version is too old: start over with a list
           log::debug("kubernetes", "watch expired; relisting", {{"job", job}, {"what", where}});
           break;
         }
         std::string err2 =
-            !stream_error.empty()                   ? stream_error
-            : !res.error.empty() && res.status == 0 ? "watch " + req.url + ": " + res.error
+            !stream_error.empty()                ? stream_error
+            : !res.error.ok() && res.status == 0 ? "watch " + req.url + ": " + res.error.message()
             : res.status != 200 ? "watch " + req.url + ": HTTP " + std::to_string(res.status) +
                                       " " + res.body.substr(0, 300)
                                 : "";
@@ -542,100 +564,115 @@ struct KubernetesDiscoverer::Impl {
       }
     }
   }
+
+  // Starts the coroutine `make` returns, with a cancellation signal of its own.
+  // `make` holds a reference to this state, which keeps it alive until the
+  // coroutine ends.
+  template <typename F>
+  void spawn(F make) {
+    auto& signal = cancels.emplace_back();
+    asio::co_spawn(
+        *io, std::move(make), asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const boost::system::system_error& ex) {
+            if (ex.code() == asio::error::operation_aborted) return;
+            log::error("kubernetes", "discovery stopped unexpectedly", {{"err", ex.what()}});
+          } catch (const std::exception& ex) {
+            log::error("kubernetes", "discovery stopped unexpectedly", {{"err", ex.what()}});
+          }
+        }));
+  }
 };
 
-KubernetesDiscoverer::KubernetesDiscoverer(std::string job, KubernetesSdConfig cfg, Sink sink,
-                                           KubernetesOptions opts)
-    : impl_(std::make_shared<Impl>()) {
-  impl_->job = std::move(job);
-  impl_->cfg = std::move(cfg);
-  impl_->sink = std::move(sink);
-  impl_->opts = opts;
+Result<std::unique_ptr<KubernetesDiscoverer>> KubernetesDiscoverer::make(
+    std::string job, KubernetesSdConfig cfg, const DiscoveryContext& ctx) {
+  auto conn = resolve_kubernetes_connection(cfg, ctx.kubernetes);
+  if (!conn) return conn.status();
+  std::unique_ptr<KubernetesDiscoverer> d(new KubernetesDiscoverer());
+  auto& impl = *d->impl_;
+  impl.job = std::move(job);
+  impl.cfg = std::move(cfg);
+  impl.opts = ctx.kubernetes;
+  impl.conn = std::move(*conn);
+  impl.io = ctx.io;
+  impl.metrics = ctx.metrics;
+  impl.client = std::make_shared<HttpClient>(impl.io->get_executor(), impl.conn.http, 0,
+                                             "stoker/" STOKER_VERSION_STRING);
+  impl.builder = std::make_unique<kube::GroupBuilder>(impl.cfg);
+  return d;
 }
+
+KubernetesDiscoverer::KubernetesDiscoverer() : impl_(std::make_shared<Impl>()) {}
 
 KubernetesDiscoverer::~KubernetesDiscoverer() {
   stop();
 }
 
-bool KubernetesDiscoverer::start(std::string* error) {
+void KubernetesDiscoverer::start(Sink sink) {
   auto& d = *impl_;
-  if (!resolve_kubernetes_connection(d.cfg, d.opts, &d.conn, error)) return false;
-  d.client = std::make_shared<HttpClient>(d.io->get_executor(), d.conn.http, 0,
-                                          "stoker/" STOKER_VERSION_STRING);
-  d.builder = std::make_unique<kube::GroupBuilder>(d.cfg);
+  d.sink = std::move(sink);
+  std::vector<std::pair<std::string, std::string>> streams;
   for (const auto& kind : d.builder->kinds()) {
     const KindInfo* k = kind_info(kind);
     std::vector<std::string> nss = k->namespaced ? d.namespaces() : std::vector<std::string>{""};
-    for (const auto& ns : nss) {
-      asio::co_spawn(*d.io, d.run(kind, ns),
-                     asio::bind_cancellation_slot(d.cancel.slot(), asio::detached));
-    }
+    for (const auto& ns : nss) streams.emplace_back(kind, ns);
   }
-  d.thread = std::thread([impl = impl_] {
-    pthread_setname_np(pthread_self(), "stoker-k8s-sd");  // visible in top -H and /proc
-    try {
-      impl->io->run();
-    } catch (const std::exception& e) {
-      log::error("kubernetes", "discovery stopped unexpectedly",
-                 {{"job", impl->job}, {"err", e.what()}});
-    }
-  });
-  return true;
+  d.initial_lists_left = streams.size();
+  for (auto& [kind, ns] : streams) {
+    d.spawn([self = impl_, kind, ns] { return self->run(kind, ns); });
+  }
+  d.spawn([self = impl_] { return self->first_result_deadline(); });
 }
 
 void KubernetesDiscoverer::stop() {
   auto& d = *impl_;
-  if (d.stopping.exchange(true)) return;
-  d.io->stop();
-  if (d.thread.joinable()) d.thread.join();
-  if (d.client) d.client->close_idle();  // its sockets belong to the io_context
-  d.io.reset();                          // destroys the suspended coroutines
-  d.client.reset();
-  if (!d.conn.temp_dir.empty()) {
-    std::error_code ec;
-    fs::remove_all(d.conn.temp_dir, ec);
-  }
+  if (d.stopping) return;
+  d.stopping = true;
+  for (auto& c : d.cancels) c.emit(asio::cancellation_type::terminal);
+  if (d.client) d.client->close_idle();
 }
 
-std::vector<TargetGroup> KubernetesDiscoverer::list_once(const KubernetesSdConfig& cfg,
-                                                         std::string* error,
-                                                         const KubernetesOptions& opts) {
-  Impl d;
-  d.cfg = cfg;
-  d.opts = opts;
-  std::vector<TargetGroup> out;
-  if (!resolve_kubernetes_connection(cfg, opts, &d.conn, error)) return out;
-  d.client = std::make_shared<HttpClient>(d.io->get_executor(), d.conn.http, 0,
-                                          "stoker/" STOKER_VERSION_STRING);
-  d.builder = std::make_unique<kube::GroupBuilder>(cfg);
-  auto kinds = d.builder->kinds();
+Status KubernetesDiscoverer::list_once(const KubernetesSdConfig& cfg, std::vector<TargetGroup>* out,
+                                       const KubernetesOptions& opts) {
+  auto conn = resolve_kubernetes_connection(cfg, opts);
+  if (!conn) return conn.status();
+  asio::io_context io;
+  auto d = std::make_shared<Impl>();
+  d->cfg = cfg;
+  d->opts = opts;
+  d->conn = std::move(*conn);
+  d->io = &io;
+  d->client = std::make_shared<HttpClient>(io.get_executor(), d->conn.http, 0,
+                                           "stoker/" STOKER_VERSION_STRING);
+  d->builder = std::make_unique<kube::GroupBuilder>(cfg);
+  auto kinds = d->builder->kinds();
+  Status result;
   asio::co_spawn(
-      *d.io,
+      io,
       [&]() -> asio::awaitable<void> {
         // Related kinds first, so the role's groups see their metadata.
         for (auto k = kinds.rbegin(); k != kinds.rend(); ++k) {
           const KindInfo* info = kind_info(*k);
           std::vector<std::string> nss =
-              info->namespaced ? d.namespaces() : std::vector<std::string>{""};
+              info->namespaced ? d->namespaces() : std::vector<std::string>{""};
           for (const auto& ns : nss) {
             std::vector<json::object> items;
             std::string rv;
-            int status = 0;
-            if (!co_await d.list(*k, ns, &items, &rv, error, &status)) co_return;
-            d.builder->replace(*k, ns, std::move(items));
+            result = co_await d->list(*k, ns, &items, &rv);
+            if (!result.ok()) co_return;
+            d->builder->replace(*k, ns, std::move(items));
           }
         }
       },
       asio::detached);
-  d.io->run();
-  d.client->close_idle();  // its sockets belong to the io_context
-  d.io.reset();
-  if (!d.conn.temp_dir.empty()) {
-    std::error_code ec;
-    fs::remove_all(d.conn.temp_dir, ec);
-  }
-  if (!error->empty()) return out;
-  return d.builder->current();
+  io.run();
+  d->client->close_idle();  // its sockets belong to `io`
+  if (!result.ok()) return result;
+  auto groups = d->builder->current();
+  out->insert(out->end(), groups.begin(), groups.end());
+  return Status();
 }
 
 }  // namespace stoker

@@ -5,35 +5,28 @@
 // Jobs, pods or services for metadata) and every namespace asked for, a
 // coroutine lists the objects, then watches from the list's resourceVersion with
 // bookmarks, handing each event to a GroupBuilder and the changed target groups
-// to the sink. A watch that ends is resumed from the last resourceVersion; 410
-// Gone (or an ERROR event saying so) relists; failures back off from 800 ms to
-// 30 s. Responses are parsed with Boost.JSON and bounded in size. The API is
-// reached through `api_server` (with the config's auth and TLS), a kubeconfig
-// file (current context), or in-cluster (KUBERNETES_SERVICE_HOST/PORT and the
-// service account's token — re-read on every request — and CA). Runs on its own
-// thread; the sink is called from it.
+// to the sink. The first result is every group once each (kind, namespace) was
+// listed (or after 30 s with what could be listed). A watch that ends is resumed
+// from the last resourceVersion; 410 Gone (or an ERROR event saying so)
+// relists; failures back off from 800 ms to 30 s. Responses are parsed with
+// Boost.JSON and bounded in size. The API is reached through `api_server` (with
+// the config's auth and TLS), a kubeconfig file (current context), or
+// in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service account's token —
+// re-read on every request — and CA). Runs on the process's io_context (see
+// discovery/discoverer.h); stop() cancels the open lists and watches.
 #pragma once
 
-#include <atomic>
-#include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "discovery/target.h"
 #include "config/config.h"
+#include "discovery/discoverer.h"
+#include "discovery/kubernetes_options.h"
+#include "discovery/target_group.h"
+#include "model/status.h"
 
 namespace stoker {
-
-struct KubernetesOptions {
-  std::string service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
-  std::chrono::milliseconds min_backoff{800}, max_backoff{30000};
-  // Watch timeoutSeconds is random in [min, 2·min) like client-go's reflector.
-  std::chrono::seconds min_watch_timeout{300};
-  uint64_t max_list_bytes = 512ull << 20;  // a LIST response larger than this fails
-};
 
 // Where and how to reach the API server, resolved from a KubernetesSdConfig.
 struct KubernetesConnection {
@@ -43,35 +36,28 @@ struct KubernetesConnection {
   std::string temp_dir;       // kubeconfig *-data written here; removed by the owner
 };
 
-// Resolves api_server / kubeconfig_file / in-cluster. False with a message
-// naming what is missing.
-bool resolve_kubernetes_connection(const KubernetesSdConfig& cfg, const KubernetesOptions& opts,
-                                   KubernetesConnection* out, std::string* error);
+// Resolves api_server / kubeconfig_file / in-cluster. A failure names what is
+// missing.
+Result<KubernetesConnection> resolve_kubernetes_connection(const KubernetesSdConfig& cfg,
+                                                           const KubernetesOptions& opts);
 
-// Process-wide counters of Kubernetes discovery, for /metrics.
-struct KubernetesSdStats {
-  std::atomic<uint64_t> lists{0}, watches{0}, events{0}, failures{0}, expired{0};
-};
-KubernetesSdStats& kubernetes_sd_stats();
-
-class KubernetesDiscoverer {
+class KubernetesDiscoverer : public Discoverer {
  public:
-  using Sink = std::function<void(std::vector<TargetGroup>)>;
-  KubernetesDiscoverer(std::string job, KubernetesSdConfig cfg, Sink sink,
-                       KubernetesOptions opts = {});
-  ~KubernetesDiscoverer();
-  // Resolves the connection and starts watching; false (and nothing started)
-  // when the connection cannot be resolved.
-  bool start(std::string* error);
-  void stop();
+  // Resolves the connection; fails (nothing started) when it cannot be resolved.
+  static Result<std::unique_ptr<KubernetesDiscoverer>> make(std::string job, KubernetesSdConfig cfg,
+                                                            const DiscoveryContext& ctx);
+  ~KubernetesDiscoverer() override;
+  void start(Sink sink) override;
+  void stop() override;
 
-  // Lists every needed kind once and returns the groups (for `stoker targets`).
-  static std::vector<TargetGroup> list_once(const KubernetesSdConfig& cfg, std::string* error,
-                                            const KubernetesOptions& opts = {});
+  // Lists every needed kind once and appends the groups (for `stoker targets`).
+  static Status list_once(const KubernetesSdConfig& cfg, std::vector<TargetGroup>* out,
+                          const KubernetesOptions& opts = {});
 
   struct Impl;
 
  private:
+  KubernetesDiscoverer();
   std::shared_ptr<Impl> impl_;
 };
 

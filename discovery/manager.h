@@ -1,68 +1,68 @@
 // DiscoveryManager: runs the discoverers of every job and hands the scrape
-// manager full target sets (static, file_sd, http_sd, dns_sd and kubernetes_sd).
+// manager each job's full target set (Prometheus' discovery.Manager).
 //
-// Each job's state is the union of its static groups and the groups its file
-// discoverers pushed, keyed by source; an empty group removes its source. When a
-// job changes, its full set is sent to the sink; sends are coalesced to at most
-// one per job every `coalesce` period (the first is immediate), so a burst of
-// file edits costs one reconcile. The sink is called from the manager's own
-// thread. start() and stop() are called from one thread; updates may arrive
-// from any thread.
+// Discoverers are providers keyed by their SD config (discovery/discoverer.h):
+// jobs with identical SD sections share one, and apply_config() on a reload
+// keeps every provider whose config did not change — running, with the groups
+// it has found — so a reload with the same config sends nothing at all. A job
+// that loses a provider (its config changed or went) keeps that provider's
+// last groups until every provider it gained has sent its first result (or
+// `retire_timeout` passes), so that a changed config never leaves the job
+// without targets in between. A job's set is the union of its providers'
+// groups; whenever it changes it is sent to the sink, coalesced to at most one
+// send per `coalesce` period (the first is immediate), so a burst of file edits
+// costs one reconcile. Runs on the process's io_context: apply_config(),
+// stop() and the sink all run on its thread. Not thread-safe otherwise.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "config/config.h"
-#include "discovery/dns_sd.h"
-#include "discovery/file_sd.h"
-#include "discovery/http_sd.h"
-#include "discovery/kubernetes.h"
-#include "discovery/target.h"
+#include "discovery/discoverer.h"
+#include "discovery/target_group.h"
+#include "model/metrics.h"
+#include "model/status.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace stoker {
 
 class DiscoveryManager {
  public:
   using Sink = std::function<void(const std::string& job, std::vector<TargetGroup> groups)>;
-  DiscoveryManager(Sink sink, Duration coalesce = std::chrono::seconds(5),
-                   KubernetesOptions kube_options = {});
+  struct Options {
+    Duration coalesce = std::chrono::seconds(5);
+    Duration retire_timeout = std::chrono::minutes(1);
+    KubernetesOptions kubernetes;
+  };
+  // `registry` (may be null) receives the stoker_sd_* metrics.
+  DiscoveryManager(boost::asio::io_context& io, Sink sink, metrics::Registry* registry,
+                   Options options);
+  DiscoveryManager(boost::asio::io_context& io, Sink sink, metrics::Registry* registry = nullptr);
   ~DiscoveryManager();
 
-  // start() after stop() begins afresh with the new config (reload).
-  void start(const Config& cfg);
+  // Starts, keeps and stops providers to match the SD configs of `cfg`'s jobs.
+  void apply_config(const Config& cfg);
+  // Stops every discoverer; later results are ignored.
   void stop();
+  // Discoverers running now (shared ones count once).
+  size_t providers() const;
 
-  // Reads every job's targets once (no watching): for
-  // `stoker targets`. Appends one message per unreadable file to `errors`.
+  // Runs every job's discovery once (no watching): for `stoker targets`.
+  // Appends one failure per SD config that could not be read to `problems`.
   static std::map<std::string, std::vector<TargetGroup>> discover_once(
-      const Config& cfg, std::vector<std::string>* errors,
-      const KubernetesOptions& kube_options = {});
+      const Config& cfg, std::vector<Status>* problems, const KubernetesOptions& kubernetes = {});
+
+  struct Impl;
 
  private:
-  void update(const std::string& job, const std::string& provider, std::vector<TargetGroup> groups);
-  void send_loop();
-
-  Sink sink_;
-  Duration coalesce_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::map<std::string, TargetGroup>> state_;  // job → source → group
-  std::set<std::string> dirty_;
-  bool stopping_ = false;
-  std::thread sender_;
-  std::vector<std::unique_ptr<FileDiscoverer>> discoverers_;
-  std::vector<std::unique_ptr<KubernetesDiscoverer>> kube_;
-  std::vector<std::unique_ptr<HttpDiscoverer>> http_;
-  std::vector<std::unique_ptr<DnsDiscoverer>> dns_;
-  KubernetesOptions kube_options_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace stoker

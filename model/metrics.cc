@@ -109,19 +109,24 @@ std::vector<std::pair<std::string, std::string>> zip(const std::vector<std::stri
 }  // namespace
 
 template <>
-Counter& Family<Counter>::with(const std::vector<std::string>& values) {
+std::shared_ptr<Counter> Family<Counter>::handle(const std::vector<std::string>& values) {
   std::lock_guard lock(mu_);
   auto& slot = children_[values];
-  if (!slot) slot = std::make_unique<Counter>();
-  return *slot;
+  if (!slot) slot = std::make_shared<Counter>();
+  return slot;
 }
 
 template <>
-Histogram& Family<Histogram>::with(const std::vector<std::string>& values) {
+std::shared_ptr<Histogram> Family<Histogram>::handle(const std::vector<std::string>& values) {
   std::lock_guard lock(mu_);
   auto& slot = children_[values];
-  if (!slot) slot = std::make_unique<Histogram>(&bounds_);
-  return *slot;
+  if (!slot) slot = std::make_shared<Histogram>(&bounds_);
+  return slot;
+}
+
+template <typename T>
+T& Family<T>::with(const std::vector<std::string>& values) {
+  return *handle(values);
 }
 
 template <typename T>

@@ -2,8 +2,9 @@
 // Prometheus text exposition format (version 0.0.4) for GET /metrics.
 //
 // A family is registered once with its label names; `with(values…)` returns a
-// child whose address stays valid for the registry's lifetime, so hot paths keep
-// a pointer and update it with one atomic operation. Gauges whose value lives
+// child (`handle(values…)` a shared pointer to it), so hot paths keep it and
+// update it with one atomic operation; remove() forgets a child whose job,
+// target or endpoint is gone, as Prometheus deletes such series. Gauges whose value lives
 // elsewhere (database size, outbox depth, RSS) are collected by callbacks at
 // render time. Thread-safe.
 #pragma once
@@ -65,9 +66,13 @@ class Family {
         kind_(kind),
         label_names_(std::move(label_names)),
         bounds_(std::move(bounds)) {}
-  // The child for these label values (created on first use).
+  // The child for these label values (created on first use). The reference
+  // stays valid until remove(); hot paths that may outlive that hold a handle().
   T& with(const std::vector<std::string>& values);
-  // Forgets a child (e.g. an endpoint removed by a reload).
+  // The child, kept alive by the handle even after remove().
+  std::shared_ptr<T> handle(const std::vector<std::string>& values);
+  // Forgets a child (e.g. an endpoint removed by a reload): it is no longer
+  // rendered, and a later with() starts a new one from zero.
   void remove(const std::vector<std::string>& values);
   void render(std::string& out) const;
 
@@ -77,7 +82,7 @@ class Family {
   std::vector<std::string> label_names_;
   std::vector<double> bounds_;
   mutable std::mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<T>> children_;
+  std::map<std::vector<std::string>, std::shared_ptr<T>> children_;
 };
 
 using CounterFamily = Family<Counter>;

@@ -8,7 +8,7 @@ std::string ProfileTypeId::id() const {
   return name + ":" + sample_type + ":" + sample_unit + ":" + period_type + ":" + period_unit;
 }
 
-std::optional<ProfileTypeId> ProfileTypeId::parse(std::string_view s, std::string* error) {
+Result<ProfileTypeId> ProfileTypeId::parse(std::string_view s) {
   std::vector<std::string_view> parts;
   size_t start = 0;
   while (true) {
@@ -18,13 +18,10 @@ std::optional<ProfileTypeId> ProfileTypeId::parse(std::string_view s, std::strin
     start = colon + 1;
   }
   if (parts.size() != 5 && parts.size() != 6) {
-    if (error) {
-      *error =
-          "profile-type selection must be of the form "
-          "<name>:<sample-type>:<sample-unit>:<period-type>:<period-unit>(:delta), got(" +
-          std::to_string(parts.size()) + "): \"" + std::string(s) + "\"";
-    }
-    return std::nullopt;
+    return Status::invalid(
+        "profile-type selection must be of the form "
+        "<name>:<sample-type>:<sample-unit>:<period-type>:<period-unit>(:delta), got(" +
+        std::to_string(parts.size()) + "): \"" + std::string(s) + "\"");
   }
   ProfileTypeId t{std::string(parts[0]), std::string(parts[1]), std::string(parts[2]),
                   std::string(parts[3]), std::string(parts[4])};

@@ -5,9 +5,10 @@
 // profile's sample types and its period type. Pure value type.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
+
+#include "model/status.h"
 
 namespace stoker {
 
@@ -18,7 +19,7 @@ struct ProfileTypeId {
   std::string id() const;
   // Parses `name:st:su:pt:pu` (a sixth part, `:delta`, is accepted and
   // ignored, as Pyroscope does). Any other shape is an error naming the form.
-  static std::optional<ProfileTypeId> parse(std::string_view s, std::string* error);
+  static Result<ProfileTypeId> parse(std::string_view s);
   bool operator==(const ProfileTypeId&) const = default;
 };
 

@@ -158,7 +158,10 @@ std::string expand_template(const std::string& tmpl,
   return out;
 }
 
-std::string validate_relabel(const RelabelConfig& c, NameValidation scheme) {
+namespace {
+
+// Prometheus' message for what is wrong with a rule, or "".
+std::string relabel_problem(const RelabelConfig& c, NameValidation scheme) {
   Action a = parse_action(c.action);
   if (c.action.empty()) return "relabel action cannot be empty";
   if (a == Action::kUnknown) return "unknown relabel action \"" + c.action + "\"";
@@ -206,6 +209,12 @@ std::string validate_relabel(const RelabelConfig& c, NameValidation scheme) {
   return "";
 }
 
+}  // namespace
+
+Status validate_relabel(const RelabelConfig& c, NameValidation scheme) {
+  return Status::from_message(relabel_problem(c, scheme));
+}
+
 struct RelabelRules::Rule {
   RelabelConfig cfg;
   Action action;
@@ -234,12 +243,12 @@ struct RelabelRules::Rule {
   }
 };
 
-std::optional<RelabelRules> RelabelRules::compile(const std::vector<RelabelConfig>& configs,
-                                                  std::string* error, NameValidation scheme) {
+Result<RelabelRules> RelabelRules::compile(const std::vector<RelabelConfig>& configs,
+                                           NameValidation scheme) {
   RelabelRules out;
   for (size_t i = 0; i < configs.size(); ++i) {
     const auto& c = configs[i];
-    std::string err = validate_relabel(c, scheme);
+    std::string err = relabel_problem(c, scheme);
     auto rule = std::make_shared<Rule>();
     rule->cfg = c;
     rule->action = parse_action(c.action);
@@ -251,8 +260,7 @@ std::optional<RelabelRules> RelabelRules::compile(const std::vector<RelabelConfi
         err = "error parsing regexp: " + rule->re->error() + " in \"" + c.regex + "\"";
     }
     if (!err.empty()) {
-      if (error) *error = "relabel rule " + std::to_string(i) + ": " + err;
-      return std::nullopt;
+      return Status::invalid("relabel rule " + std::to_string(i) + ": " + err);
     }
     rule->group_names.assign(static_cast<size_t>(rule->re->NumberOfCapturingGroups()) + 1, "");
     for (const auto& [name, idx] : rule->re->NamedCapturingGroups()) {

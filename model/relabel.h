@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/labels.h"
+#include "model/status.h"
 
 namespace re2 {
 class RE2;
@@ -34,9 +35,8 @@ struct RelabelConfig {
   std::string action = "replace";  // lower-case action name; "" is invalid
 };
 
-// Checks one rule; returns "" when valid, else Prometheus' error message.
-std::string validate_relabel(const RelabelConfig& cfg,
-                             NameValidation scheme = NameValidation::kUtf8);
+// Checks one rule; a failure carries Prometheus' error message.
+Status validate_relabel(const RelabelConfig& cfg, NameValidation scheme = NameValidation::kUtf8);
 
 // Whether `s` is a valid target label under the legacy scheme, allowing $1,
 // ${name} references (Prometheus' relabelTargetLegacy pattern).
@@ -52,11 +52,10 @@ std::string expand_template(const std::string& tmpl,
 class RelabelRules {
  public:
   RelabelRules() = default;
-  // Validates and compiles `configs`. On error returns nullopt and sets `error`
-  // to "relabel rule N: <message>" (N counted from 0).
-  static std::optional<RelabelRules> compile(const std::vector<RelabelConfig>& configs,
-                                             std::string* error,
-                                             NameValidation scheme = NameValidation::kUtf8);
+  // Validates and compiles `configs`. A failure says "relabel rule N:
+  // <message>" (N counted from 0).
+  static Result<RelabelRules> compile(const std::vector<RelabelConfig>& configs,
+                                      NameValidation scheme = NameValidation::kUtf8);
 
   // Applies the rules to `labels` in place. Returns false when the set is dropped.
   bool apply(Labels& labels) const;

@@ -6,14 +6,13 @@
 
 namespace stoker {
 
-std::shared_ptr<const re2::RE2> compile_anchored(std::string_view pattern, std::string* error) {
+Result<std::shared_ptr<const re2::RE2>> compile_anchored(std::string_view pattern) {
   RE2::Options opts;
   opts.set_log_errors(false);
   auto re = std::make_shared<const re2::RE2>("^(?s:" + std::string(pattern) + ")$", opts);
   if (!re->ok()) {
-    if (error)
-      *error = "invalid regular expression \"" + std::string(pattern) + "\": " + re->error();
-    return nullptr;
+    return Status::invalid("invalid regular expression \"" + std::string(pattern) +
+                           "\": " + re->error());
   }
   return re;
 }
@@ -40,14 +39,11 @@ namespace {
 
 class Parser {
  public:
-  Parser(std::string_view s, std::string* error) : s_(s), error_(error) {}
+  explicit Parser(std::string_view s) : s_(s) {}
 
-  std::optional<Selector> fail(const std::string& what) {
-    if (error_) {
-      *error_ = "bad selector \"" + std::string(s_) + "\" at position " + std::to_string(pos_ + 1) +
-                ": " + what;
-    }
-    return std::nullopt;
+  Status fail(const std::string& what) {
+    return Status::invalid("bad selector \"" + std::string(s_) + "\" at position " +
+                           std::to_string(pos_ + 1) + ": " + what);
   }
   void skip_ws() {
     while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
@@ -101,13 +97,12 @@ class Parser {
 
   size_t pos_ = 0;
   std::string_view s_;
-  std::string* error_;
 };
 
 }  // namespace
 
-std::optional<Selector> Selector::parse(std::string_view text, std::string* error) {
-  Parser p(text, error);
+Result<Selector> Selector::parse(std::string_view text) {
+  Parser p(text);
   Selector sel;
   p.skip_ws();
   if (p.at_end()) return sel;
@@ -146,9 +141,9 @@ std::optional<Selector> Selector::parse(std::string_view text, std::string* erro
     if (!p.string_lit(&value)) return p.fail("expected a quoted value");
     std::shared_ptr<const re2::RE2> re;
     if (op == Matcher::Op::kRegex || op == Matcher::Op::kNotRegex) {
-      std::string re_err;
-      re = compile_anchored(value, &re_err);
-      if (!re) return p.fail(re_err);
+      auto compiled = compile_anchored(value);
+      if (!compiled) return p.fail(compiled.error());
+      re = std::move(*compiled);
     }
     sel.matchers_.emplace_back(std::move(name), op, std::move(value), std::move(re));
     p.skip_ws();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/labels.h"
+#include "model/status.h"
 
 namespace re2 {
 class RE2;
@@ -37,9 +38,8 @@ class Matcher {
 
 class Selector {
  public:
-  // Parses `text`; on error returns nullopt and sets `error` to a message that
-  // quotes the offending position.
-  static std::optional<Selector> parse(std::string_view text, std::string* error);
+  // Parses `text`; a failure quotes the offending position.
+  static Result<Selector> parse(std::string_view text);
 
   bool matches(const Labels& labels) const;
   // The profile type this selector pins with `__name__=`, if any.
@@ -51,7 +51,7 @@ class Selector {
 };
 
 // Compiles `pattern` fully anchored as ^(?s:pattern)$ (Prometheus semantics).
-// Returns nullptr and sets `error` if it does not compile.
-std::shared_ptr<const re2::RE2> compile_anchored(std::string_view pattern, std::string* error);
+// A failure quotes the pattern and RE2's reason.
+Result<std::shared_ptr<const re2::RE2>> compile_anchored(std::string_view pattern);
 
 }  // namespace stoker

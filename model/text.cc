@@ -8,7 +8,7 @@ namespace {
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 }
 
-std::optional<std::string> base64_decode(std::string_view in) {
+Result<std::string> base64_decode(std::string_view in) {
   std::string out;
   uint32_t acc = 0;
   int bits = 0;
@@ -31,9 +31,9 @@ std::optional<std::string> base64_decode(std::string_view in) {
     } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
       continue;
     } else {
-      return std::nullopt;
+      return Status::invalid("not valid base64");
     }
-    if (padded) return std::nullopt;  // data after padding
+    if (padded) return Status::invalid("not valid base64");  // data after padding
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {

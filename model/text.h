@@ -9,11 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "model/status.h"
+
 namespace stoker {
 
 // Decodes standard base64 with or without padding; whitespace is skipped.
-// nullopt for any other character or data after padding.
-std::optional<std::string> base64_decode(std::string_view in);
+// A failure for any other character or data after padding.
+Result<std::string> base64_decode(std::string_view in);
 std::string base64_encode(std::string_view in);
 
 // Escapes & < > " ' for HTML and XML; control characters other than tab,

@@ -28,13 +28,10 @@ std::string format_time(int64_t ns) {
   return buf;
 }
 
-std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::string* error) {
-  auto bad = [&]() -> std::optional<int64_t> {
-    if (error) {
-      *error = "cannot parse time \"" + std::string(text) +
-               "\": use RFC 3339 (2026-11-25T10:00:00Z), unix seconds, or now-1h";
-    }
-    return std::nullopt;
+Result<int64_t> parse_time(std::string_view text, int64_t now_ns) {
+  auto bad = [&]() -> Result<int64_t> {
+    return Status::invalid("cannot parse time \"" + std::string(text) +
+                           "\": use RFC 3339 (2026-11-25T10:00:00Z), unix seconds, or now-1h");
   };
   if (text == "now") return now_ns;
   if (text.rfind("now-", 0) == 0 || text.rfind("now+", 0) == 0) {
@@ -94,19 +91,17 @@ std::optional<int64_t> parse_time(std::string_view text, int64_t now_ns, std::st
   return secs * 1'000'000'000LL + frac_ns;
 }
 
-std::optional<int64_t> parse_attime_ms(std::string_view s, int64_t now_ms, std::string* error) {
+Result<int64_t> parse_attime_ms(std::string_view s, int64_t now_ms) {
   if (s.empty() || s == "now") return now_ms;
   bool digits = s.find_first_not_of("0123456789") == std::string_view::npos;
   if (digits) {
     errno = 0;
     long long v = std::strtoll(std::string(s).c_str(), nullptr, 10);
     if (s.size() > 19 || errno == ERANGE) {
-      *error = "\"" + std::string(s) + "\" is not a time";
-      return std::nullopt;
+      return Status::invalid("\"" + std::string(s) + "\" is not a time");
     }
     if (v == 0) {
-      *error = "0 is not a valid time";
-      return std::nullopt;
+      return Status::invalid("0 is not a valid time");
     }
     switch (s.size()) {
       case 8: {  // YYYYMMDD, UTC
@@ -124,25 +119,23 @@ std::optional<int64_t> parse_attime_ms(std::string_view s, int64_t now_ms, std::
         return v / 1'000'000;
       default:
         if (v > INT64_MAX / 1000) {
-          *error = "\"" + std::string(s) + "\" is not a time";
-          return std::nullopt;
+          return Status::invalid("\"" + std::string(s) + "\" is not a time");
         }
         return v * 1000;
     }
   }
   if (s.substr(0, 4) == "now-" || s.substr(0, 4) == "now+") {
-    auto d = parse_duration(s.substr(4), error);
-    if (!d) return std::nullopt;
+    auto d = parse_duration(s.substr(4));
+    if (!d) return d.status();
     int64_t t;
     if (s[3] == '-' ? __builtin_sub_overflow(now_ms, d->count(), &t)
                     : __builtin_add_overflow(now_ms, d->count(), &t)) {
-      *error = "\"" + std::string(s) + "\" is out of range";
-      return std::nullopt;
+      return Status::invalid("\"" + std::string(s) + "\" is out of range");
     }
     return t;
   }
-  auto t = parse_time(s, now_ms * 1'000'000, error);
-  if (!t) return std::nullopt;
+  auto t = parse_time(s, now_ms * 1'000'000);
+  if (!t) return t.status();
   return *t / 1'000'000;
 }
 

@@ -20,18 +20,12 @@ constexpr Unit kDurationUnits[] = {
     {"ms", 1},
 };
 
-bool fail(std::string* error, std::string msg) {
-  if (error) *error = std::move(msg);
-  return false;
-}
-
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text, std::string* error) {
-  auto bad = [&](std::string why) -> std::optional<Duration> {
-    fail(error, "not a valid duration string: \"" + std::string(text) + "\"" +
-                    (why.empty() ? "" : " (" + why + ")"));
-    return std::nullopt;
+Result<Duration> parse_duration(std::string_view text) {
+  auto bad = [&](std::string why) -> Result<Duration> {
+    return Status::invalid("not a valid duration string: \"" + std::string(text) + "\"" +
+                           (why.empty() ? "" : " (" + why + ")"));
   };
   if (text == "0") return Duration(0);
   if (text.empty()) return bad("empty");
@@ -56,9 +50,8 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
       if (kDurationUnits[k].name == unit) idx = k;
     }
     if (idx < 0 && !unit.empty()) {  // Prometheus' exact wording
-      fail(error,
-           "unknown unit \"" + std::string(unit) + "\" in duration \"" + std::string(text) + "\"");
-      return std::nullopt;
+      return Status::invalid("unknown unit \"" + std::string(unit) + "\" in duration \"" +
+                             std::string(text) + "\"");
     }
     if (idx < 0) return bad("missing unit");
     if (idx <= last_unit) return bad("units must go from largest to smallest, each at most once");
@@ -90,26 +83,25 @@ std::string format_duration(Duration d) {
   return out;
 }
 
-std::optional<uint64_t> parse_size(std::string_view text, std::string* error) {
+Result<uint64_t> parse_size(std::string_view text) {
   size_t i = 0;
   uint64_t n = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
     if (n > (1ULL << 60) / 10) {
-      fail(error, "size too large: \"" + std::string(text) + "\"");
-      return std::nullopt;
+      return Status::invalid("size too large: \"" + std::string(text) + "\"");
     }
     n = n * 10 + static_cast<uint64_t>(text[i] - '0');
     ++i;
   }
   if (i == 0) {
-    fail(error, "not a valid size: \"" + std::string(text) + "\" (expected for example 50MiB)");
-    return std::nullopt;
+    return Status::invalid("not a valid size: \"" + std::string(text) +
+                           "\" (expected for example 50MiB)");
   }
   std::string_view unit = text.substr(i);
   if (unit.empty() && n != 0) {
-    fail(error, "not a valid size: \"" + std::string(text) + "\" has no unit (use for example " +
-                    std::string(text) + "MiB; units B, KiB, MiB, GiB, TiB, PiB)");
-    return std::nullopt;
+    return Status::invalid("not a valid size: \"" + std::string(text) +
+                           "\" has no unit (use for example " + std::string(text) +
+                           "MiB; units B, KiB, MiB, GiB, TiB, PiB)");
   }
   static constexpr std::pair<std::string_view, int> kUnits[] = {
       {"", 0},    {"B", 0},    {"KB", 10}, {"KiB", 10}, {"MB", 20}, {"MiB", 20},
@@ -120,9 +112,8 @@ std::optional<uint64_t> parse_size(std::string_view text, std::string* error) {
       return n << shift;
     }
   }
-  fail(error, "not a valid size: \"" + std::string(text) +
-                  "\" (units: B, KiB, MiB, GiB, TiB, PiB; KB/MB/GB are read as 1024-based)");
-  return std::nullopt;
+  return Status::invalid("not a valid size: \"" + std::string(text) +
+                         "\" (units: B, KiB, MiB, GiB, TiB, PiB; KB/MB/GB are read as 1024-based)");
 }
 
 std::string format_size(uint64_t bytes) {

@@ -8,20 +8,21 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
+
+#include "model/status.h"
 
 namespace stoker {
 
 using Duration = std::chrono::milliseconds;
 
-// On failure returns nullopt and, if `error` is set, a message naming the problem.
-std::optional<Duration> parse_duration(std::string_view text, std::string* error = nullptr);
+// A failure names the text and the problem.
+Result<Duration> parse_duration(std::string_view text);
 // Formats like Prometheus' model.Duration.String(): "1m30s", "15s", "500ms", "0s".
 std::string format_duration(Duration d);
 
-std::optional<uint64_t> parse_size(std::string_view text, std::string* error = nullptr);
+Result<uint64_t> parse_size(std::string_view text);
 // Human form with the largest exact binary unit: "50MiB", "1536B".
 std::string format_size(uint64_t bytes);
 

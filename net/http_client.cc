@@ -39,6 +39,15 @@ bool read_secret_file(const std::string& path, std::string* out, std::string* er
   return true;
 }
 
+// What the exchange code fills in; turned into the public HttpResult at the end.
+struct RawResult {
+  std::string error;  // empty on success
+  Status::Code code = Status::Code::kUnavailable;
+  int status = 0;
+  std::string reason, content_type, content_encoding, body, final_url;
+  int redirects = 0;
+};
+
 struct Endpoint {
   bool tls = false;
   std::string host;  // without brackets
@@ -214,8 +223,7 @@ struct HttpClient::Impl {
                                       std::string* error) {
     const OAuth2Config& o = *cfg.oauth2;
     std::string secret = o.client_secret.value;
-    if (!o.client_secret_file.empty() &&
-        !read_secret_file(o.client_secret_file, &secret, error)) {
+    if (!o.client_secret_file.empty() && !read_secret_file(o.client_secret_file, &secret, error)) {
       *error = "oauth2: " + *error;
       co_return false;
     }
@@ -243,7 +251,7 @@ struct HttpClient::Impl {
       tc.proxy = o.proxy;
       token_client = std::make_unique<HttpClient>(ex, tc, 1u << 20, user_agent);
     }
-    HttpResult res;
+    HttpResult res;  // the public result: a Status for a failed exchange
     for (int in_params = 0; in_params < 2; ++in_params) {
       HttpRequest req;
       req.method = "POST";
@@ -260,7 +268,7 @@ struct HttpClient::Impl {
             "Basic " + base64_encode(form_escape(o.client_id) + ":" + form_escape(secret)));
       }
       res = co_await token_client->send(std::move(req), deadline);
-      if (!res.error.empty() || (res.status >= 200 && res.status < 300)) break;
+      if (!res.error.ok() || (res.status >= 200 && res.status < 300)) break;
     }
     std::string shown = o.token_url;  // never with credentials, should the URL hold any
     if (auto u = boost::urls::parse_uri(o.token_url); u && u->has_userinfo()) {
@@ -269,8 +277,8 @@ struct HttpClient::Impl {
       shown = std::string(copy.buffer());
     }
     std::string prefix = "oauth2: cannot fetch token from " + shown + ": ";
-    if (!res.error.empty()) {
-      *error = prefix + res.error;
+    if (!res.error.ok()) {
+      *error = prefix + res.error.message();
       co_return false;
     }
     // JSON (the standard) or a form-encoded body (some older servers).
@@ -324,7 +332,7 @@ struct HttpClient::Impl {
     std::lock_guard lock(g_token_mu);
     for (auto it = g_tokens.begin(); it != g_tokens.end();) {  // e.g. after secret rotations
       it = it->second.expiry && *it->second.expiry < Clock::now() ? g_tokens.erase(it)
-                                                                   : std::next(it);
+                                                                  : std::next(it);
     }
     g_tokens[key] = std::move(t);
     co_return true;
@@ -382,10 +390,13 @@ struct HttpClient::Impl {
 
   // The proxy for `ep`, or a direct connection; false when the proxy URL is unusable.
   bool route_for(const Endpoint& ep, std::optional<ProxyRoute>* route, std::string* error) {
-    std::string err;
-    *route = proxy.route(ep.tls, ep.host, ep.port, &err);
-    if (!err.empty()) *error = err;
-    return err.empty();
+    auto r = proxy.route(ep.tls, ep.host, ep.port);
+    if (!r) {
+      *error = r.error();
+      return false;
+    }
+    *route = std::move(*r);
+    return true;
   }
 
   // Idle connections are pooled per target and per way of reaching it.
@@ -397,7 +408,7 @@ struct HttpClient::Impl {
   template <typename Stream>
   asio::awaitable<void> read_streaming(Stream& s, Connection& c, Clock::time_point deadline,
                                        const std::function<bool(std::string_view)>& on_data,
-                                       HttpResult* out) {
+                                       RawResult* out) {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
     parser.header_limit(64 * 1024);
@@ -420,8 +431,8 @@ struct HttpClient::Impl {
       parser.get().body().data = buf;
       parser.get().body().size = sizeof buf;
       // read_some: return with whatever arrived, not when the buffer is full.
-      auto [ec, n] = co_await http::async_read_some(s, c.buffer, parser,
-                                                    asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await http::async_read_some(s, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)n;
       if (ec == http::error::need_buffer) ec = {};
       size_t got = sizeof buf - parser.get().body().size;
@@ -546,7 +557,7 @@ struct HttpClient::Impl {
   // One request/response exchange. `reused` tells whether the connection came from
   // the idle pool, in which case a failure before any response byte is retryable.
   asio::awaitable<bool> exchange(Connection& c, http::request<http::string_body>& req,
-                                 Clock::time_point deadline, HttpResult* out, bool* keep_alive,
+                                 Clock::time_point deadline, RawResult* out, bool* keep_alive,
                                  bool* retryable) {
     *retryable = false;
     c.lowest().expires_at(deadline);
@@ -576,6 +587,7 @@ struct HttpClient::Impl {
     if (ec) {
       *retryable = !parser.got_some() && ec != beast::error::timeout;
       if (ec == http::error::body_limit) {
+        out->code = Status::Code::kResourceExhausted;
         out->error =
             "response body exceeds the body size limit of " + std::to_string(body_limit) + " bytes";
       } else if (ec == beast::error::timeout) {
@@ -626,9 +638,12 @@ asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point d
   co_return co_await send(std::move(r), deadline);
 }
 
-asio::awaitable<HttpResult> HttpClient::stream(HttpRequest r, Clock::time_point deadline,
-                                               std::function<bool(std::string_view)> on_data) {
-  HttpResult out;
+namespace {
+
+asio::awaitable<RawResult> stream_raw(HttpClient::Impl* impl_, HttpRequest r,
+                                      HttpClient::Clock::time_point deadline,
+                                      std::function<bool(std::string_view)> on_data) {
+  RawResult out;
   Endpoint ep;
   if (!parse_url(r.url, &ep, &out.error)) co_return out;
   std::optional<ProxyRoute> route;
@@ -663,8 +678,9 @@ asio::awaitable<HttpResult> HttpClient::stream(HttpRequest r, Clock::time_point 
   co_return out;
 }
 
-asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point deadline) {
-  HttpResult out;
+asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
+                                    HttpClient::Clock::time_point deadline) {
+  RawResult out;
   std::string original_host;
   std::string url = std::move(r.url);
   bool post = r.method == "POST";
@@ -683,9 +699,9 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
     }
     http::request<http::string_body> req;
     if (!impl_->build_request(ep, route, r, auth, &req, &out.error)) co_return out;
-    std::string key = Impl::pool_key(ep, route);
+    std::string key = HttpClient::Impl::pool_key(ep, route);
 
-    HttpResult attempt;
+    RawResult attempt;
     bool done = false;
     for (int tries = 0; tries < 2 && !done; ++tries) {
       std::unique_ptr<Connection> conn;
@@ -704,7 +720,7 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
         }
       }
       bool keep_alive = false, retryable = false;
-      attempt = HttpResult{};
+      attempt = RawResult{};
       bool ok = co_await impl_->exchange(*conn, req, deadline, &attempt, &keep_alive, &retryable);
       if (ok) {
         done = true;
@@ -726,16 +742,17 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
       co_return out;
     }
     bool keeps_method = attempt.status == 307 || attempt.status == 308;
-    bool is_redirect = keeps_method || (!post && (attempt.status == 301 || attempt.status == 302 ||
-                                                  attempt.status == 303));
+    bool is_redirect =
+        keeps_method ||
+        (!post && (attempt.status == 301 || attempt.status == 302 || attempt.status == 303));
     if (!is_redirect || !impl_->cfg.follow_redirects) {
       attempt.redirects = hop;
       if (attempt.final_url.empty() || !is_redirect) attempt.final_url = url;
       co_return attempt;
     }
-    if (hop >= kMaxRedirects) {
-      out.error =
-          "stopped after " + std::to_string(kMaxRedirects) + " redirects (last to " + url + ")";
+    if (hop >= HttpClient::kMaxRedirects) {
+      out.error = "stopped after " + std::to_string(HttpClient::kMaxRedirects) +
+                  " redirects (last to " + url + ")";
       co_return out;
     }
     std::string next = resolve_redirect(url, attempt.final_url);
@@ -746,6 +763,31 @@ asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point de
     }
     url = next;
   }
+}
+
+// The public form: the failure as a Status.
+HttpResult publish(RawResult r) {
+  HttpResult out;
+  if (!r.error.empty()) out.error = Status(r.code, std::move(r.error));
+  out.status = r.status;
+  out.reason = std::move(r.reason);
+  out.content_type = std::move(r.content_type);
+  out.content_encoding = std::move(r.content_encoding);
+  out.body = std::move(r.body);
+  out.final_url = std::move(r.final_url);
+  out.redirects = r.redirects;
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point deadline) {
+  co_return publish(co_await send_raw(impl_.get(), std::move(r), deadline));
+}
+
+asio::awaitable<HttpResult> HttpClient::stream(HttpRequest r, Clock::time_point deadline,
+                                               std::function<bool(std::string_view)> on_data) {
+  co_return publish(co_await stream_raw(impl_.get(), std::move(r), deadline, std::move(on_data)));
 }
 
 }  // namespace stoker

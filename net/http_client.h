@@ -1,11 +1,14 @@
-// HttpClient: fetches scrape URLs over HTTP/1.1 or HTTPS for one target.
+// HttpClient: HTTP/1.1 and HTTPS requests with one HttpClientConfig: scrapes of
+// a job's targets, Kubernetes API and HTTP SD requests, remote_write pushes.
 //
-// Keeps idle keep-alive connections per host for reuse, applies the scrape
-// config's auth (credential files are re-read on every request so rotation
+// Keeps idle keep-alive connections per host for reuse, applies the config's
+// auth (credential files are re-read on every request so rotation
 // works), TLS settings, redirect policy and body size limit, and enforces an
 // absolute deadline on every step (resolve, connect, handshake, write, read).
-// Every failure is returned as a readable message, never thrown. Must be used
-// from the io_context it was created on (not thread-safe).
+// Every failure is returned as a Status with a readable message, never thrown:
+// unavailable for network failures and timeouts, resource_exhausted for a body
+// over the limit. Must be used from the io_context it was created on (not
+// thread-safe).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -19,11 +22,12 @@
 #include <vector>
 
 #include "config/config.h"
+#include "model/status.h"
 
 namespace stoker {
 
 struct HttpResult {
-  std::string error;  // empty on success (any HTTP status counts as success here)
+  Status error;  // OK when a response arrived (any HTTP status counts as success here)
   int status = 0;
   std::string reason;
   std::string content_type;

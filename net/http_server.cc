@@ -187,11 +187,10 @@ WebServer::~WebServer() {
   stop();
 }
 
-bool WebServer::start(const std::string& listen, std::string* error) {
+Status WebServer::start(const std::string& listen) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
-    *error = "invalid listen address \"" + listen + "\" (want host:port)";
-    return false;
+    return Status::invalid("invalid listen address \"" + listen + "\" (want host:port)");
   }
   std::string host = listen.substr(0, colon);
   std::string port = listen.substr(colon + 1);
@@ -202,8 +201,7 @@ bool WebServer::start(const std::string& listen, std::string* error) {
   tcp::resolver resolver(impl_->io);
   auto results = resolver.resolve(host, port, ec);
   if (ec || results.empty()) {
-    *error = "cannot resolve listen address \"" + listen + "\": " + ec.message();
-    return false;
+    return Status::invalid("cannot resolve listen address \"" + listen + "\": " + ec.message());
   }
   tcp::endpoint ep = results.begin()->endpoint();
   auto& acc = impl_->acceptor;
@@ -212,12 +210,12 @@ bool WebServer::start(const std::string& listen, std::string* error) {
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    *error = "cannot listen on " + listen + ": " + ec.message();
+    std::string why = ec.message();
     acc.close(ec);
-    return false;
+    return Status::invalid("cannot listen on " + listen + ": " + why);
   }
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
-  return true;
+  return Status();
 }
 
 unsigned short WebServer::port() const {

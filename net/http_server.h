@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/status.h"
+
 namespace boost::asio {
 class io_context;
 class thread_pool;
@@ -69,8 +71,8 @@ class WebServer {
  public:
   WebServer(boost::asio::io_context& io, WebHandler handler, WebServerOptions options = {});
   ~WebServer();
-  // Binds and listens on host:port; returns false with a message on failure.
-  bool start(const std::string& listen_address, std::string* error);
+  // Binds and listens on host:port; a failure names the address and why.
+  Status start(const std::string& listen_address);
   // The bound port (useful with port 0).
   unsigned short port() const;
   void stop();

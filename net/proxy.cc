@@ -153,14 +153,13 @@ bool ProxySelector::bypass(const std::string& host_in, const std::string& port) 
   return false;
 }
 
-std::optional<ProxyRoute> ProxySelector::parse(const std::string& raw, std::string* error) const {
+Result<ProxyRoute> ProxySelector::parse(const std::string& raw) const {
   // Go accepts an environment value without a scheme as an http:// proxy.
   std::string url = raw.find("://") == std::string::npos ? "http://" + raw : raw;
   auto r = boost::urls::parse_uri(url);
   if (!r || r->scheme() != "http" || r->host_address().empty()) {
     // The URL may hold a password: name the proxy only by what precedes it.
-    *error = "unusable proxy URL (stoker supports http://[user:password@]host:port)";
-    return std::nullopt;
+    return Status::invalid("unusable proxy URL (stoker supports http://[user:password@]host:port)");
   }
   ProxyRoute route;
   route.host = r->host_address();
@@ -172,12 +171,14 @@ std::optional<ProxyRoute> ProxySelector::parse(const std::string& raw, std::stri
   return route;
 }
 
-std::optional<ProxyRoute> ProxySelector::route(bool tls, const std::string& host,
-                                               const std::string& port, std::string* error) const {
+Result<std::optional<ProxyRoute>> ProxySelector::route(bool tls, const std::string& host,
+                                                       const std::string& port) const {
   const std::string& proxy = tls ? https_proxy_ : http_proxy_;
-  if (proxy.empty()) return std::nullopt;
-  if (!fixed_ && bypass(host, port)) return std::nullopt;
-  return parse(proxy, error);
+  if (proxy.empty()) return std::optional<ProxyRoute>();
+  if (!fixed_ && bypass(host, port)) return std::optional<ProxyRoute>();
+  auto r = parse(proxy);
+  if (!r) return r.status();
+  return std::optional<ProxyRoute>(std::move(*r));
 }
 
 }  // namespace stoker

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "model/status.h"
 
 namespace stoker {
 
@@ -34,9 +35,9 @@ class ProxySelector {
   explicit ProxySelector(const ProxyConfig& cfg, const Getenv& getenv = nullptr);
 
   // The proxy for a request to `host`:`port` (`tls`: an https URL); nullopt
-  // for a direct connection. `error` is set when the proxy URL is unusable.
-  std::optional<ProxyRoute> route(bool tls, const std::string& host, const std::string& port,
-                                  std::string* error) const;
+  // for a direct connection. A failure when the proxy URL is unusable.
+  Result<std::optional<ProxyRoute>> route(bool tls, const std::string& host,
+                                          const std::string& port) const;
 
  private:
   struct Matcher {
@@ -46,7 +47,7 @@ class ProxySelector {
     bool match_host = false;  // a domain entry without a leading '.' also matches itself
   };
   bool bypass(const std::string& host, const std::string& port) const;
-  std::optional<ProxyRoute> parse(const std::string& url, std::string* error) const;
+  Result<ProxyRoute> parse(const std::string& url) const;
 
   bool fixed_ = false;  // proxy_url without no_proxy: everything through it
   std::string http_proxy_, https_proxy_;

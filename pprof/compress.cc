@@ -66,11 +66,11 @@ bool is_gzip(std::string_view d) {
          static_cast<unsigned char>(d[1]) == 0x8b;
 }
 
-std::string gunzip(std::string_view in, size_t limit, std::string* out) {
+Status gunzip(std::string_view in, size_t limit, std::string* out) {
   out->clear();
   std::string_view rest = in;
   do {
-    if (rest.size() < 18) return "truncated gzip stream";
+    if (rest.size() < 18) return Status::invalid("truncated gzip stream");
     // The trailer's ISIZE is the size of a lone member (mod 2^32); DEFLATE
     // cannot expand more than 1032:1, so a larger claim is not believed.
     uint32_t isize;
@@ -91,19 +91,19 @@ std::string gunzip(std::string_view in, size_t limit, std::string* out) {
       if (rc == LIBDEFLATE_INSUFFICIENT_SPACE) {
         if (cap >= room) {
           out->clear();
-          return "decompressed profile exceeds " + std::to_string(limit) +
-                 " bytes (possible gzip bomb)";
+          return Status::exhausted("decompressed profile exceeds " + std::to_string(limit) +
+                                   " bytes (possible gzip bomb)");
         }
         cap = std::min(room, cap * 2);
         continue;
       }
       out->clear();
-      return explain_bad_gzip(rest);
+      return Status::invalid(explain_bad_gzip(rest));
     }
   } while (!rest.empty() && is_gzip(rest));
   // Anything after the last member (padding some writers add) is ignored, as
   // Go's reader ignores trailing zeros.
-  return "";
+  return Status();
 }
 
 std::string gzip(std::string_view in, int level) {
@@ -122,10 +122,13 @@ std::string zlib_compress(std::string_view in, int level) {
   return out;
 }
 
-bool zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out) {
+Status zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out) {
   out->resize(raw_size);
-  return libdeflate_zlib_decompress(decompressor(), in.data(), in.size(), out->data(), raw_size,
-                                    nullptr) == LIBDEFLATE_SUCCESS;
+  if (libdeflate_zlib_decompress(decompressor(), in.data(), in.size(), out->data(), raw_size,
+                                 nullptr) != LIBDEFLATE_SUCCESS) {
+    return Status::invalid("corrupt zlib block (expected " + std::to_string(raw_size) + " bytes)");
+  }
+  return Status();
 }
 
 }  // namespace stoker::pprof

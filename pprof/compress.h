@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "model/status.h"
+
 namespace stoker::pprof {
 
 // True when `data` starts with the gzip magic bytes.
@@ -14,9 +16,10 @@ bool is_gzip(std::string_view data);
 
 // Inflates a gzip stream — several members in a row, as RFC 1952 allows, are
 // one stream — into `out`, failing once more than `limit` bytes would be
-// produced. Returns "" on success, otherwise the error ("truncated gzip
-// stream", "corrupt gzip stream: …", "decompressed profile exceeds …").
-std::string gunzip(std::string_view in, size_t limit, std::string* out);
+// produced. A failure says what is wrong: "truncated gzip stream", "corrupt
+// gzip stream: …" (invalid_argument), "decompressed profile exceeds …"
+// (resource_exhausted).
+Status gunzip(std::string_view in, size_t limit, std::string* out);
 // Compresses `in` as one gzip member. Level 1 (fastest) to 12 (smallest);
 // 6 is about zlib's default size in less time.
 std::string gzip(std::string_view in, int level = 6);
@@ -24,6 +27,6 @@ std::string gzip(std::string_view in, int level = 6);
 // zlib-format (RFC 1950) buffers, for storage blocks.
 std::string zlib_compress(std::string_view in, int level = 6);
 // Inflates `in`, which must inflate to exactly `raw_size` bytes, into `out`.
-bool zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out);
+Status zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out);
 
 }  // namespace stoker::pprof

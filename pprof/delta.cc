@@ -56,9 +56,9 @@ std::vector<size_t> DeltaState::cumulative_columns(const Profile& p,
   return cumulative_columns(*view_of(p), series_name);
 }
 
-DeltaState::Result DeltaState::apply(Profile& p, const std::vector<size_t>& columns) {
+DeltaState::Outcome DeltaState::apply(Profile& p, const std::vector<size_t>& columns) {
   auto v = view_of(p);
-  Result r = apply(*v, columns);
+  Outcome r = apply(*v, columns);
   p = v->to_proto();
   return r;
 }
@@ -76,7 +76,7 @@ struct Scratch {
 
 }  // namespace
 
-DeltaState::Result DeltaState::apply(View& p, const std::vector<size_t>& cols_in) {
+DeltaState::Outcome DeltaState::apply(View& p, const std::vector<size_t>& cols_in) {
   thread_local Scratch t;
   std::vector<size_t> columns(cols_in.begin(),
                               cols_in.begin() + std::min(cols_in.size(), kMaxColumns));
@@ -180,18 +180,18 @@ DeltaState::Result DeltaState::apply(View& p, const std::vector<size_t>& cols_in
   ncols_ = ncols;
   if (!diff) {
     primed_ = true;
-    return Result::kPrimed;
+    return Outcome::kPrimed;
   }
   // A counter that went down anywhere means the target restarted: start over
   // from this profile (which is not used).
-  if (reset) return Result::kReset;
+  if (reset) return Outcome::kReset;
   // Drop samples with nothing left in any column.
   size_t out = 0;
   for (size_t i = 0; i < nsamples; ++i) {
     if (t.keep[i]) p.samples[out++] = p.samples[i];
   }
   p.samples.resize(out);
-  return Result::kDelta;
+  return Outcome::kDelta;
 }
 
 }  // namespace stoker::pprof

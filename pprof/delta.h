@@ -24,7 +24,7 @@ namespace stoker::pprof {
 
 class DeltaState {
  public:
-  enum class Result {
+  enum class Outcome {
     kPrimed,  // first profile: state primed, nothing to store
     kReset,   // a counter decreased: state re-primed, nothing to store
     kDelta,   // the profile now holds deltas
@@ -37,13 +37,12 @@ class DeltaState {
   // Differences the `columns` of `p` in place against the previous profile and
   // drops samples that became all zero. Samples with the same stack and labels
   // count as one: the first gets their delta, the others zero.
-  Result apply(View& p, const std::vector<size_t>& columns);
+  Outcome apply(View& p, const std::vector<size_t>& columns);
 
   // The same on protobuf objects (converted to and from a View; not for the
   // hot path).
-  static std::vector<size_t> cumulative_columns(const Profile& p,
-                                                const std::string& series_name);
-  Result apply(Profile& p, const std::vector<size_t>& columns);
+  static std::vector<size_t> cumulative_columns(const Profile& p, const std::string& series_name);
+  Outcome apply(Profile& p, const std::vector<size_t>& columns);
 
   size_t tracked_stacks() const { return keys_.size(); }
   // Bytes held by the state (its two arrays).
@@ -55,7 +54,7 @@ class DeltaState {
   static constexpr size_t kMaxColumns = 4;
 
  private:
-  std::vector<uint64_t> keys_;  // sorted, distinct
+  std::vector<uint64_t> keys_;   // sorted, distinct
   std::vector<int64_t> values_;  // keys_.size() × ncols_, in key order
   size_t ncols_ = 0;
   bool primed_ = false;

@@ -6,7 +6,10 @@
 
 namespace stoker::pprof {
 
-std::string validate(const Profile& p, const Limits& limits) {
+namespace {
+
+// What is inconsistent in the profile, or "".
+std::string problem(const Profile& p, const Limits& limits) {
   const auto nstr = static_cast<int64_t>(p.string_table_size());
   if (nstr == 0 || !p.string_table(0).empty()) return "string_table[0] must be ''";
   auto bad_str = [&](int64_t i) { return i < 0 || i >= nstr; };
@@ -73,24 +76,29 @@ std::string validate(const Profile& p, const Limits& limits) {
   return "";
 }
 
-Decoded decode(std::string_view body, const Limits& limits) {
-  Decoded d;
-  if (body.empty()) {
-    d.error = "empty body";
-    return d;
-  }
+}  // namespace
+
+Status validate(const Profile& p, const Limits& limits) {
+  std::string why = problem(p, limits);
+  if (why.empty()) return Status();
+  // A limit is resource_exhausted; anything else means the bytes are not a
+  // consistent profile.
+  return why.find("more than the limit") != std::string::npos ? Status::exhausted(why)
+                                                              : Status::invalid(why);
+}
+
+Result<std::shared_ptr<Profile>> decode(std::string_view body, const Limits& limits) {
+  if (body.empty()) return Status::invalid("empty body");
   std::string inflated;
   std::string_view raw = body;
   if (is_gzip(body)) {
-    d.error = gunzip(body, limits.max_decompressed, &inflated);
-    if (!d.error.empty()) return d;
+    if (Status s = gunzip(body, limits.max_decompressed, &inflated); !s.ok()) return s;
     raw = inflated;
   }
   if (raw.size() > limits.max_decompressed) {
-    d.error = "profile exceeds " + std::to_string(limits.max_decompressed) + " bytes";
-    return d;
+    return Status::exhausted("profile exceeds " + std::to_string(limits.max_decompressed) +
+                             " bytes");
   }
-  d.raw_size = raw.size();
   // On an arena: a profile's many small messages sit together in a few blocks,
   // which makes reading it (deltas, storage) cache-friendly and freeing it cheap.
   // The returned pointer shares ownership of the arena.
@@ -98,25 +106,23 @@ Decoded decode(std::string_view body, const Limits& limits) {
   Profile* p = google::protobuf::Arena::CreateMessage<Profile>(arena.get());
   if (raw.size() > static_cast<size_t>(INT32_MAX) ||
       !p->ParseFromArray(raw.data(), static_cast<int>(raw.size()))) {
-    d.error = "not a valid pprof protobuf message";
-    return d;
+    return Status::invalid("not a valid pprof protobuf message");
   }
-  d.error = validate(*p, limits);
-  if (d.error.empty()) d.profile = std::shared_ptr<Profile>(arena, p);
-  return d;
+  if (Status s = validate(*p, limits); !s.ok()) return s;
+  return std::shared_ptr<Profile>(arena, p);
 }
 
-std::string explain_not_pprof(std::string_view content_type, std::string_view body,
-                              const std::string& error, const std::string& where) {
+Status explain_not_pprof(std::string_view content_type, std::string_view body, const Status& error,
+                         const std::string& where) {
   std::string at = where.empty() ? "" : " (" + where + ")";
-  if (body.empty()) return "expected pprof, got an empty body" + at;
+  if (body.empty()) return Status::invalid("expected pprof, got an empty body" + at);
   std::string what = describe_body(content_type, body);
   if (is_gzip(body) || what == "binary data" ||
       content_type.rfind("application/octet-stream", 0) == 0) {
-    return "invalid pprof (" + (where.empty() ? "" : where + ", ") + std::to_string(body.size()) +
-           " bytes): " + error;
+    return Status(error.code(), "invalid pprof (" + (where.empty() ? "" : where + ", ") +
+                                    std::to_string(body.size()) + " bytes): " + error.message());
   }
-  return "expected pprof, got " + what + at;
+  return Status::invalid("expected pprof, got " + what + at);
 }
 
 std::string describe_body(std::string_view content_type, std::string_view body) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "model/status.h"
 #include "pprof/compress.h"
 #include "proto/profile.pb.h"
 
@@ -25,17 +26,14 @@ struct Limits {
   size_t max_locations = 4'000'000;
 };
 
-struct Decoded {
-  std::shared_ptr<Profile> profile;  // set on success; allocated on its own arena
-  std::string error;                 // set on failure
-  size_t raw_size = 0;               // uncompressed protobuf size
-};
+// Decodes gzipped or raw pprof into a profile allocated on its own arena. A
+// failure does not mention any target (callers add context); it is
+// resource_exhausted when a limit was hit, else invalid_argument.
+Result<std::shared_ptr<Profile>> decode(std::string_view body, const Limits& limits = {});
 
-// Decodes gzipped or raw pprof. The error does not mention any target; callers add context.
-Decoded decode(std::string_view body, const Limits& limits = {});
-
-// Checks the internal references of a parsed profile; returns "" when valid.
-std::string validate(const Profile& p, const Limits& limits = {});
+// Checks the internal references of a parsed profile and the sample and
+// location limits.
+Status validate(const Profile& p, const Limits& limits = {});
 
 // A short human description of a body that is not pprof, for error messages:
 // "text/html", "JSON", "plain text \"404 page not found\"", "an empty body".
@@ -43,9 +41,10 @@ std::string describe_body(std::string_view content_type, std::string_view body);
 // Why `body` (which failed to decode with `error`) is not a usable profile:
 // "expected pprof, got an empty body", "expected pprof, got text/html", or, for
 // what looks like pprof (gzip, binary, application/octet-stream), "invalid
-// pprof (N bytes): <error>". `where` ("HTTP 200"), when set, goes in the brackets.
-std::string explain_not_pprof(std::string_view content_type, std::string_view body,
-                              const std::string& error, const std::string& where = "");
+// pprof (N bytes): <error>" (with `error`'s code). `where` ("HTTP 200"), when
+// set, goes in the brackets.
+Status explain_not_pprof(std::string_view content_type, std::string_view body, const Status& error,
+                         const std::string& where = "");
 
 // Serializes and gzips a profile, as pprof files are stored on disk.
 std::string encode_gzip(const Profile& p);

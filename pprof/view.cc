@@ -707,7 +707,10 @@ Profile View::to_proto() const {
   return p;
 }
 
-std::string validate(const View& v, const Limits& limits) {
+namespace {
+
+// What is inconsistent in the profile, or "".
+std::string problem(const View& v, const Limits& limits) {
   const auto nstr = static_cast<int64_t>(v.strings.size());
   if (nstr == 0 || !v.strings[0].empty()) return "string_table[0] must be ''";
   auto bad_str = [&](int64_t i) { return i < 0 || i >= nstr; };
@@ -779,6 +782,17 @@ std::string validate(const View& v, const Limits& limits) {
   return "";
 }
 
+}  // namespace
+
+Status validate(const View& v, const Limits& limits) {
+  std::string why = problem(v, limits);
+  if (why.empty()) return Status();
+  // A limit is resource_exhausted; anything else means the bytes are not a
+  // consistent profile.
+  return why.find("more than the limit") != std::string::npos ? Status::exhausted(why)
+                                                              : Status::invalid(why);
+}
+
 namespace {
 
 // Views are reused: their buffers and arrays keep their allocations, so the
@@ -841,36 +855,32 @@ void View::reset() {
   string_hashes.clear();
 }
 
-DecodedView decode_view(std::string_view body, const Limits& limits) {
-  DecodedView d;
-  if (body.empty()) {
-    d.error = "empty body";
-    return d;
-  }
+Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& limits) {
+  if (body.empty()) return Status::invalid("empty body");
   auto v = view_pool().acquire();
   if (is_gzip(body)) {
-    d.error = gunzip(body, limits.max_decompressed, &v->buf);
-    if (!d.error.empty()) return d;
+    if (Status s = gunzip(body, limits.max_decompressed, &v->buf); !s.ok()) return s;
   } else {
     if (body.size() > limits.max_decompressed) {
-      d.error = "profile exceeds " + std::to_string(limits.max_decompressed) + " bytes";
-      return d;
+      return Status::exhausted("profile exceeds " + std::to_string(limits.max_decompressed) +
+                               " bytes");
     }
     v->buf.assign(body);
   }
-  d.raw_size = v->buf.size();
-  if (v->buf.size() > static_cast<size_t>(UINT32_MAX) || !parse(*v, limits, &d.error)) {
-    if (d.error.empty()) d.error = "not a valid pprof protobuf message";
-    return d;
+  std::string why;
+  if (v->buf.size() > static_cast<size_t>(UINT32_MAX) || !parse(*v, limits, &why)) {
+    if (why.empty()) why = "not a valid pprof protobuf message";
+    // The parser refuses counts over the limits before storing them.
+    return why.find("profile has more than") != std::string::npos ? Status::exhausted(why)
+                                                                  : Status::invalid(why);
   }
-  d.error = validate(*v, limits);
-  if (d.error.empty()) d.view = std::move(v);
-  return d;
+  if (Status s = validate(*v, limits); !s.ok()) return s;
+  return v;
 }
 
 std::shared_ptr<View> view_of(const Profile& p) {
   auto d = decode_view(p.SerializeAsString(), Limits{SIZE_MAX, SIZE_MAX, SIZE_MAX});
-  if (d.view) return d.view;
+  if (d.ok()) return *d;
   // An invalid profile still gets a view (tests build those on purpose).
   auto v = std::make_shared<View>();
   v->buf = p.SerializeAsString();

@@ -112,18 +112,12 @@ struct View {
   Profile to_proto() const;
 };
 
-struct DecodedView {
-  std::shared_ptr<View> view;  // set on success
-  std::string error;           // set on failure
-  size_t raw_size = 0;         // uncompressed protobuf size
-};
-
 // Decodes gzipped or raw pprof into a View and validates it as validate()
 // does for protobuf objects; the errors are the same.
-DecodedView decode_view(std::string_view body, const Limits& limits = {});
+Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& limits = {});
 // A View of a protobuf profile (serializes and decodes it).
 std::shared_ptr<View> view_of(const Profile& p);
-// Checks the internal references of a view; returns "" when valid.
-std::string validate(const View& v, const Limits& limits = {});
+// Checks the internal references of a view and the limits.
+Status validate(const View& v, const Limits& limits = {});
 
 }  // namespace stoker::pprof

@@ -52,9 +52,8 @@ int64_t ms_to_ns(int64_t ms) {
 // A selector from each matcher string, ANDed by the caller.
 Status parse_matchers(const std::vector<std::string>& texts, std::vector<Selector>* out) {
   for (const auto& t : texts) {
-    std::string err;
-    auto sel = Selector::parse(t, &err);
-    if (!sel) return Status::invalid(err);
+    auto sel = Selector::parse(t);
+    if (!sel) return sel.status();
     out->push_back(std::move(*sel));
   }
   return {};
@@ -87,7 +86,7 @@ class Engine::Impl {
       while (st.step()) {
         int64_t id = st.col_int(0);
         std::string name(st.col_text(1));
-        auto parsed = ProfileTypeId::parse(name, nullptr);
+        auto parsed = ProfileTypeId::parse(name);
         if (parsed) types_[id] = TypeInfo{*parsed, parsed->id()};
         last_type_ = id;
       }
@@ -176,9 +175,8 @@ class Engine::Impl {
                 ProfileTypeId* type) {
     Status s = check_range(sel.start_ms, sel.end_ms, limits);
     if (!s.ok()) return s;
-    std::string err;
-    auto parsed = ProfileTypeId::parse(sel.profile_type, &err);
-    if (!parsed) return Status::invalid(err);
+    auto parsed = ProfileTypeId::parse(sel.profile_type);
+    if (!parsed) return parsed.status();
     *type = *parsed;
     std::vector<Selector> sels;
     s = parse_matchers({sel.label_selector}, &sels);
@@ -207,7 +205,7 @@ class Engine::Impl {
         if (!wanted.empty() && !wanted.count(id)) continue;
         out->push_back({id, st.col_int(1), v});
         if (out->size() > limits.max_profiles) {
-          return {Code::kResourceExhausted,
+          return {Status::Code::kResourceExhausted,
                   "the query selects more than " + std::to_string(limits.max_profiles) +
                       " profiles (the limit); narrow the time range or the label selector"};
         }
@@ -308,9 +306,9 @@ class Engine::Impl {
 
   Status deadline(Clock::time_point started, const Limits& limits) {
     if (Clock::now() - started > limits.timeout) {
-      return {Code::kDeadlineExceeded, "the query did not finish within " +
-                                           format_duration(limits.timeout) +
-                                           "; narrow the time range or the label selector"};
+      return {Status::Code::kDeadlineExceeded, "the query did not finish within " +
+                                                   format_duration(limits.timeout) +
+                                                   "; narrow the time range or the label selector"};
     }
     return {};
   }
@@ -339,7 +337,8 @@ class Engine::Impl {
       int col = column(*rows[k].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
                        &num_values);
       if (col < 0) continue;
-      if (!blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)) {
+      if (!blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)
+               .ok()) {
         return Status::internal("profile " + std::to_string(rows[k].id) +
                                 " has a corrupt sample block");
       }
@@ -454,8 +453,10 @@ class Engine::Impl {
             size_t num_values = 0;
             int col = column(*v, row_st.col_null(0) ? "" : row_st.col_blob(0), row_st.col_blob(1),
                              &num_values);
-            if (col >= 0 && blocks_.read(row_st.col_blob(2), num_values, static_cast<size_t>(col),
-                                         &stacks_, &values_)) {
+            if (col >= 0 && blocks_
+                                .read(row_st.col_blob(2), num_values, static_cast<size_t>(col),
+                                      &stacks_, &values_)
+                                .ok()) {
               found = true;
               for (size_t i = 0; i < stacks_.size(); ++i) {
                 if (!call_site.empty()) {
@@ -570,7 +571,8 @@ class Engine::Impl {
       int col = column(*rows[i].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
                        &num_values);
       if (col < 0 ||
-          !blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)) {
+          !blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)
+               .ok()) {
         continue;
       }
       int64_t ts = rows[i].ts;
@@ -632,7 +634,7 @@ Engine::Engine(std::unique_ptr<Impl> impl, Limits limits)
     : impl_(std::move(impl)), limits_(limits) {}
 Engine::~Engine() = default;
 
-std::unique_ptr<Engine> Engine::open(const std::string& path, Limits limits, std::string* error) {
+Result<std::unique_ptr<Engine>> Engine::open(const std::string& path, Limits limits) {
   try {
     {
       // An older database: let the writer's migrations bring it up to date.
@@ -641,12 +643,11 @@ std::unique_ptr<Engine> Engine::open(const std::string& path, Limits limits, std
         sql::Db upgraded = schema::open_for_write(path);
       }
     }
-    auto reader = Reader::open(path, error);
-    if (!reader) return nullptr;
-    return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(reader)), limits));
+    auto reader = Reader::open(path);
+    if (!reader) return reader.status();
+    return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(*reader)), limits));
   } catch (const std::exception& e) {
-    if (error) *error = e.what();
-    return nullptr;
+    return Status::internal(e.what());
   }
 }
 
@@ -763,10 +764,7 @@ Status Engine::merge_pprof(const Selection& sel, perftools::profiles::Profile* o
     if (rows.empty()) return s;
     std::vector<int64_t> ids;
     for (const auto& r : rows) ids.push_back(r.id);
-    std::string err;
-    if (!impl_->reader_->build(ids, out, &err)) {
-      return {Code::kInvalidArgument, err};
-    }
+    if (Status built = impl_->reader_->build(ids, out); !built.ok()) return built;
     if (!pprof::keep_sample_type(*out, info->type.sample_type, info->type.sample_unit)) {
       return Status::internal("the merged profile has no sample type " + info->type.sample_type +
                               "/" + info->type.sample_unit);
@@ -785,12 +783,11 @@ Status Engine::profile(int64_t id, perftools::profiles::Profile* out, Labels* la
         impl_->db_,
         "SELECT s.labels FROM profiles p JOIN series s ON s.id = p.series_id WHERE p.id = ?");
     st.bind(1, id);
-    if (!st.step()) return {Code::kNotFound, "no stored profile with id " + std::to_string(id)};
+    if (!st.step())
+      return {Status::Code::kNotFound, "no stored profile with id " + std::to_string(id)};
     *labels = parse_canonical_labels(st.col_text(0));
     st.reset();
-    std::string err;
-    if (!impl_->reader_->build({id}, out, &err)) return Status::internal(err);
-    return {};
+    return impl_->reader_->build({id}, out);
   });
 }
 
@@ -830,7 +827,7 @@ Status Engine::default_profile_type(const std::string& name, const std::string& 
     }
     st.reset();
     if (newest_series == 0) {
-      return {Code::kNotFound, "no " + name + " profiles match in that time range"};
+      return {Status::Code::kNotFound, "no " + name + " profiles match in that time range"};
     }
     sql::Stmt h_st(impl_->db_, "SELECT header FROM profiles WHERE series_id = ? AND ts = ?");
     h_st.bind(1, newest_series).bind(2, newest_ts);
@@ -852,7 +849,7 @@ Status Engine::default_profile_type(const std::string& name, const std::string& 
   });
 }
 
-std::unique_ptr<Engine> EnginePool::take(std::string* error) {
+Result<std::unique_ptr<Engine>> EnginePool::take() {
   {
     std::lock_guard lock(mu_);
     if (!idle_.empty()) {
@@ -861,7 +858,7 @@ std::unique_ptr<Engine> EnginePool::take(std::string* error) {
       return e;
     }
   }
-  return Engine::open(path_, limits_, error);
+  return Engine::open(path_, limits_);
 }
 
 void EnginePool::give(std::unique_ptr<Engine> e) {

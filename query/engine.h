@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "model/labels.h"
 #include "model/profile_type.h"
+#include "model/status.h"
 #include "query/stack_set.h"
 
 namespace perftools::profiles {
@@ -34,24 +35,6 @@ class Profile;
 }
 
 namespace stoker::query {
-
-// Error classes map to Connect codes / HTTP statuses in the API.
-enum class Code {
-  kOk,
-  kInvalidArgument,
-  kNotFound,
-  kResourceExhausted,
-  kDeadlineExceeded,
-  kInternal
-};
-
-struct Status {
-  Code code = Code::kOk;
-  std::string message;
-  bool ok() const { return code == Code::kOk; }
-  static Status invalid(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
-  static Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
-};
 
 struct Limits {
   // Longest time range a query may cover.
@@ -128,8 +111,8 @@ struct ProfileStats {
 class Engine {
  public:
   // Opens `path` read-only. A database written by an older stoker is upgraded
-  // first (that needs write access once). nullptr and a message on failure.
-  static std::unique_ptr<Engine> open(const std::string& path, Limits limits, std::string* error);
+  // first (that needs write access once).
+  static Result<std::unique_ptr<Engine>> open(const std::string& path, Limits limits);
   ~Engine();
 
   const Limits& limits() const { return limits_; }
@@ -189,17 +172,16 @@ class EnginePool {
   // are busy); a failure to open comes back as an internal Status.
   template <typename Fn>
   Status with(Fn&& fn) {
-    std::string error;
-    std::unique_ptr<Engine> e = take(&error);
-    if (!e) return Status::internal("cannot open the database: " + error);
-    Status s = fn(*e);
-    give(std::move(e));
+    auto e = take();
+    if (!e) return e.status().context("cannot open the database");
+    Status s = fn(**e);
+    give(std::move(*e));
     return s;
   }
   const Limits& limits() const { return limits_; }
 
  private:
-  std::unique_ptr<Engine> take(std::string* error);
+  Result<std::unique_ptr<Engine>> take();
   void give(std::unique_ptr<Engine> e);
 
   std::string path_;

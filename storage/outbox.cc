@@ -102,13 +102,12 @@ class Outbox::Impl {
   // Appends `it` with its profile rebuilt from the store; returns its size.
   size_t add_rebuilt(OutboxItem it, std::vector<OutboxItem>* out,
                      std::vector<std::string>* broken) {
-    std::string err;
-    if (!reader_->build({it.id}, &profile_, &err)) {
+    if (Status built = reader_->build({it.id}, &profile_); !built.ok()) {
       sql::Stmt still(db_, "SELECT 1 FROM profiles WHERE id = ?");
       still.bind(1, it.id);
       if (!still.step()) return 0;  // deleted by retention meanwhile (counted there)
       out->push_back(std::move(it));
-      broken->push_back("cannot rebuild the stored profile: " + err);
+      broken->push_back("cannot rebuild the stored profile: " + built.message());
       return 0;
     }
     it.pprof_gzip = pprof::encode_gzip(profile_);
@@ -195,66 +194,74 @@ class Outbox::Impl {
 Outbox::Outbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Outbox::~Outbox() = default;
 
-std::unique_ptr<Outbox> Outbox::open(const std::string& path, std::string* error) {
+Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path) {
   try {
     sql::Db db = schema::open_for_write(path);
-    auto reader = Reader::open(path, error);
-    if (!reader) return nullptr;
+    auto reader = Reader::open(path);
+    if (!reader) return reader.status();
     return std::unique_ptr<Outbox>(
-        new Outbox(std::make_unique<Impl>(std::move(db), std::move(reader))));
+        new Outbox(std::make_unique<Impl>(std::move(db), std::move(*reader))));
   } catch (const std::exception& e) {
-    if (error) *error = e.what();
-    return nullptr;
+    return Status::internal(e.what());
   }
 }
 
 namespace {
-// Runs `f`, turning an SQLite exception into a message.
+// Runs `f` (which returns false only after an SQLite exception would have
+// said why), turning an SQLite exception into a failure.
 template <typename F>
-auto guarded(std::string* error, F&& f) -> decltype(f()) {
+Status guarded(F&& f) {
   try {
-    return f();
+    if (!f()) return Status::internal("the outbox could not be updated");
+    return Status();
   } catch (const std::exception& e) {
-    if (error) *error = e.what();
-    return decltype(f()){};
+    return Status::internal(e.what());
   }
 }
 }  // namespace
 
-bool Outbox::sync_endpoints(const std::vector<std::string>& keys, std::string* error) {
-  return guarded(error, [&] { return impl_->sync_endpoints(keys); });
+Status Outbox::sync_endpoints(const std::vector<std::string>& keys) {
+  return guarded([&] { return impl_->sync_endpoints(keys); });
 }
-int64_t Outbox::delivered_id(const std::string& key, std::string* error) {
+Result<int64_t> Outbox::delivered_id(const std::string& key) {
   int64_t v = -1;
-  bool ok = guarded(error, [&] {
+  Status s = guarded([&] {
     v = impl_->delivered_id(key);
     return true;
   });
-  return ok ? v : -1;
+  if (!s.ok()) return s;
+  return v;
 }
-bool Outbox::next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
-                  std::vector<OutboxItem>* out, std::vector<std::string>* broken,
-                  std::string* error) {
-  return guarded(error,
-                 [&] { return impl_->next(after_id, max_count, max_bytes, cache, out, broken); });
+Status Outbox::next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
+                    std::vector<OutboxItem>* out, std::vector<std::string>* broken) {
+  return guarded([&] { return impl_->next(after_id, max_count, max_bytes, cache, out, broken); });
 }
-bool Outbox::mark_delivered(const std::string& key, int64_t id, std::string* error) {
-  return guarded(error, [&] { return impl_->mark_delivered(key, id); });
+Status Outbox::mark_delivered(const std::string& key, int64_t id) {
+  return guarded([&] { return impl_->mark_delivered(key, id); });
 }
-bool Outbox::set_aside(const std::string& key, const OutboxItem& item, int status,
-                       const std::string& reason, std::string* error) {
-  return guarded(error, [&] { return impl_->set_aside(key, item, status, reason); });
+Status Outbox::set_aside(const std::string& key, const OutboxItem& item, int status,
+                         const std::string& reason) {
+  return guarded([&] { return impl_->set_aside(key, item, status, reason); });
 }
-bool Outbox::status(const std::string& key, OutboxStatus* out, std::string* error) {
-  return guarded(error, [&] {
-    if (impl_->status(key, out)) return true;
-    if (error) *error = "unknown outbox endpoint " + key;
-    return false;
+Result<OutboxStatus> Outbox::status(const std::string& key) {
+  OutboxStatus out;
+  bool known = false;
+  Status s = guarded([&] {
+    known = impl_->status(key, &out);
+    return true;
   });
+  if (!s.ok()) return s;
+  if (!known) return Status::not_found("unknown outbox endpoint " + key);
+  return out;
 }
-std::vector<SetAsideEntry> Outbox::set_aside_list(const std::string& key, size_t limit,
-                                                  std::string* error) {
-  return guarded(error, [&] { return impl_->set_aside_list(key, limit); });
+Result<std::vector<SetAsideEntry>> Outbox::set_aside_list(const std::string& key, size_t limit) {
+  std::vector<SetAsideEntry> out;
+  Status s = guarded([&] {
+    out = impl_->set_aside_list(key, limit);
+    return true;
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 }  // namespace stoker

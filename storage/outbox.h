@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "model/labels.h"
+#include "model/status.h"
 #include "storage/forward_cache.h"
 
 namespace stoker {
@@ -52,32 +53,32 @@ struct SetAsideEntry {
 class Outbox {
  public:
   // Opens the database at `path` (which Storage has already created).
-  static std::unique_ptr<Outbox> open(const std::string& path, std::string* error);
+  static Result<std::unique_ptr<Outbox>> open(const std::string& path);
   ~Outbox();
 
   // Makes the endpoint rows match `keys`: a new endpoint starts at the newest
   // committed profile (it receives what is scraped from now on), an endpoint
   // no longer configured is removed with its set-aside list.
-  bool sync_endpoints(const std::vector<std::string>& keys, std::string* error);
+  Status sync_endpoints(const std::vector<std::string>& keys);
   // The endpoint's delivery cursor; -1 when the endpoint is unknown.
-  int64_t delivered_id(const std::string& key, std::string* error);
+  Result<int64_t> delivered_id(const std::string& key);
   // Profiles after `after_id`, oldest first: at most `max_count`, and stopping
   // once `max_bytes` of gzipped pprof is reached (always at least one). Those
   // in `cache` (may be null) are taken from it as they are; the others are
   // rebuilt from the store. Profiles that cannot be rebuilt are returned with
   // an empty pprof_gzip and the reason in `broken` (same index), to be set aside.
-  bool next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
-            std::vector<OutboxItem>* out, std::vector<std::string>* broken, std::string* error);
+  Status next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
+              std::vector<OutboxItem>* out, std::vector<std::string>* broken);
   // Marks every profile up to `id` delivered.
-  bool mark_delivered(const std::string& key, int64_t id, std::string* error);
+  Status mark_delivered(const std::string& key, int64_t id);
   // Records `item` as set aside for `key` (status 0 for a network error) and
   // moves the cursor past it.
-  bool set_aside(const std::string& key, const OutboxItem& item, int status,
-                 const std::string& reason, std::string* error);
-  bool status(const std::string& key, OutboxStatus* out, std::string* error);
+  Status set_aside(const std::string& key, const OutboxItem& item, int status,
+                   const std::string& reason);
+  // The endpoint's delivery figures; not_found for an endpoint not configured.
+  Result<OutboxStatus> status(const std::string& key);
   // The newest set-aside entries of `key` ("" for all endpoints).
-  std::vector<SetAsideEntry> set_aside_list(const std::string& key, size_t limit,
-                                            std::string* error);
+  Result<std::vector<SetAsideEntry>> set_aside_list(const std::string& key, size_t limit);
 
   class Impl;
 

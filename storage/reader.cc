@@ -131,7 +131,7 @@ class Reader::Impl {
       duration += st.col_int(1);
       period = std::max(period, st.col_int(2));
       SampleBlock block;
-      if (!SampleBlock::decode(st.col_blob(4), h.sample_types.size(), &block)) {
+      if (!SampleBlock::decode(st.col_blob(4), h.sample_types.size(), &block).ok()) {
         *error = "profile " + std::to_string(ids[k]) + " has a corrupt sample block";
         return false;
       }
@@ -310,12 +310,11 @@ class Reader::Impl {
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Reader::~Reader() = default;
 
-std::unique_ptr<Reader> Reader::open(const std::string& path, std::string* error) {
+Result<std::unique_ptr<Reader>> Reader::open(const std::string& path) {
   try {
     return std::unique_ptr<Reader>(new Reader(std::make_unique<Impl>(schema::open_for_read(path))));
   } catch (const std::exception& e) {
-    if (error) *error = e.what();
-    return nullptr;
+    return Status::invalid(e.what());
   }
 }
 
@@ -329,39 +328,37 @@ std::vector<SeriesSummary> Reader::series(const Selector& sel, const TimeRange& 
 std::vector<int64_t> Reader::profile_ids(const Selector& sel, const TimeRange& range) {
   return impl_->profile_ids(sel, range);
 }
-bool Reader::build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out,
-                   std::string* error) {
+Status Reader::build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out) {
   try {
-    return impl_->build(ids, out, error);
+    std::string err;
+    if (!impl_->build(ids, out, &err)) return Status::invalid(err);
+    return Status();
   } catch (const std::exception& e) {
-    *error = e.what();
-    return false;
+    return Status::internal(e.what());
   }
 }
 
-bool Reader::export_merged(const Selector& sel, const TimeRange& range,
-                           perftools::profiles::Profile* out, size_t* count, std::string* error) {
+Result<size_t> Reader::export_merged(const Selector& sel, const TimeRange& range,
+                                     perftools::profiles::Profile* out) {
   try {
     auto found = impl_->series(sel, range);
     std::set<std::string> types;
     for (const auto& s : found) types.insert(std::string(s.labels.get("__name__")));
     if (found.empty()) {
-      *error = "no stored profiles match the selector in that time range";
-      return false;
+      return Status::not_found("no stored profiles match the selector in that time range");
     }
     if (types.size() > 1) {
       std::string list;
       for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
-      *error = "the selector matches several profile types (" + list +
-               "); put one first, for example " + *types.begin() + "{...}";
-      return false;
+      return Status::invalid("the selector matches several profile types (" + list +
+                             "); put one first, for example " + *types.begin() + "{...}");
     }
     auto ids = impl_->profile_ids(sel, range);
-    if (count) *count = ids.size();
-    return impl_->build(ids, out, error);
+    std::string err;
+    if (!impl_->build(ids, out, &err)) return Status::invalid(err);
+    return ids.size();
   } catch (const std::exception& e) {
-    *error = e.what();
-    return false;
+    return Status::internal(e.what());
   }
 }
 

@@ -43,9 +43,9 @@ Labels parse_canonical_labels(std::string_view s);
 
 class Reader {
  public:
-  // Opens `path` read-only; nullptr and a message when it is missing, corrupt or
+  // Opens `path` read-only; a failure says whether it is missing, corrupt or
   // not a stoker database.
-  static std::unique_ptr<Reader> open(const std::string& path, std::string* error);
+  static Result<std::unique_ptr<Reader>> open(const std::string& path);
   ~Reader();
 
   // Series matching `sel` with at least one profile in `range`, ordered by labels.
@@ -53,13 +53,12 @@ class Reader {
   // Ids of the profiles matching `sel` in `range`, oldest first.
   std::vector<int64_t> profile_ids(const Selector& sel, const TimeRange& range);
   // Rebuilds and merges the given profiles into `out`. They must share sample
-  // types; otherwise returns false with a message naming both.
-  bool build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out,
-             std::string* error);
-  // Convenience: every profile of one profile type matching `sel` in `range`.
-  // `count` receives the number of merged profiles.
-  bool export_merged(const Selector& sel, const TimeRange& range, perftools::profiles::Profile* out,
-                     size_t* count, std::string* error);
+  // types; otherwise the failure names both.
+  Status build(const std::vector<int64_t>& ids, perftools::profiles::Profile* out);
+  // Convenience: every profile of one profile type matching `sel` in `range`,
+  // merged into `out`; gives the number of merged profiles.
+  Result<size_t> export_merged(const Selector& sel, const TimeRange& range,
+                               perftools::profiles::Profile* out);
 
   // The read-only connection, for the query engine running on the same thread
   // (it wraps its queries and build() in one read transaction).

@@ -73,7 +73,7 @@ std::optional<std::string_view> inflate_block(std::string_view data, std::string
     enc::Reader r(data);
     uint64_t size = r.varint();
     if (!r.ok() || size > (1u << 30)) return std::nullopt;
-    if (!pprof::zlib_decompress_exact(r.rest(), size, raw)) return std::nullopt;
+    if (!pprof::zlib_decompress_exact(r.rest(), size, raw).ok()) return std::nullopt;
     return std::string_view(*raw);
   }
   if (format != kFormatDeflate) return std::nullopt;
@@ -101,15 +101,19 @@ std::optional<std::string_view> inflate_block(std::string_view data, std::string
   return std::string_view(raw->data(), used);
 }
 
+Status corrupt() {
+  return Status::internal("corrupt sample block in the database");
+}
+
 }  // namespace
 
-bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* out) {
+Status SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* out) {
   std::string buf;
   auto raw = inflate_block(data, &buf);
-  if (!raw) return false;
+  if (!raw) return corrupt();
   enc::Reader r(*raw);
   uint64_t n = r.varint();
-  if (!r.ok() || n > kMaxRows) return false;
+  if (!r.ok() || n > kMaxRows) return corrupt();
   out->num_values = num_values;
   out->stack_ids.resize(n);
   out->label_set_ids.resize(n);
@@ -120,20 +124,20 @@ bool SampleBlock::decode(std::string_view data, size_t num_values, SampleBlock* 
   for (size_t j = 0; j < num_values; ++j) {
     for (uint64_t i = 0; i < n; ++i) out->values[i * num_values + j] = r.svarint();
   }
-  return r.ok() && r.done();
+  return r.ok() && r.done() ? Status() : corrupt();
 }
 
 SampleColumnReader::SampleColumnReader() = default;
 SampleColumnReader::~SampleColumnReader() = default;
 
-bool SampleColumnReader::read(std::string_view data, size_t num_values, size_t col,
-                              std::vector<int64_t>* stacks, std::vector<int64_t>* values) {
-  if (col >= num_values) return false;
+Status SampleColumnReader::read(std::string_view data, size_t num_values, size_t col,
+                                std::vector<int64_t>* stacks, std::vector<int64_t>* values) {
+  if (col >= num_values) return corrupt();
   auto raw = inflate_block(data, &raw_);
-  if (!raw) return false;
+  if (!raw) return corrupt();
   enc::Reader r(*raw);
   uint64_t n = r.varint();
-  if (!r.ok() || n > kMaxRows) return false;
+  if (!r.ok() || n > kMaxRows) return corrupt();
   stacks->resize(n);
   values->resize(n);
   int64_t prev = 0;
@@ -143,7 +147,7 @@ bool SampleColumnReader::read(std::string_view data, size_t num_values, size_t c
     for (uint64_t i = 0; i < n; ++i) r.varint();
   }
   for (uint64_t i = 0; i < n; ++i) (*values)[i] = r.svarint();
-  return r.ok();
+  return r.ok() ? Status() : corrupt();
 }
 
 }  // namespace stoker

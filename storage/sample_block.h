@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "model/status.h"
+
 namespace stoker {
 
 struct SampleBlock {
@@ -24,8 +26,8 @@ struct SampleBlock {
   // Sorts rows by (stack, label set) and sums rows with equal keys.
   void normalize();
   std::string encode() const;
-  // Returns false when `data` is not a valid block for `num_values` columns.
-  static bool decode(std::string_view data, size_t num_values, SampleBlock* out);
+  // Fails when `data` is not a valid block for `num_values` columns.
+  static Status decode(std::string_view data, size_t num_values, SampleBlock* out);
 };
 
 // Reads the stack ids and one value column of stored blocks, keeping its
@@ -38,10 +40,10 @@ class SampleColumnReader {
   SampleColumnReader(const SampleColumnReader&) = delete;
   SampleColumnReader& operator=(const SampleColumnReader&) = delete;
 
-  // Decodes a block of `num_values` columns; false when it is corrupt or `col`
+  // Decodes a block of `num_values` columns; fails when it is corrupt or `col`
   // is out of range. `stacks` and `values` are replaced (one entry per row).
-  bool read(std::string_view data, size_t num_values, size_t col, std::vector<int64_t>* stacks,
-            std::vector<int64_t>* values);
+  Status read(std::string_view data, size_t num_values, size_t col, std::vector<int64_t>* stacks,
+              std::vector<int64_t>* values);
 
  private:
   std::string raw_;  // inflated columns, reused between blocks

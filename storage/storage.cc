@@ -897,25 +897,28 @@ class Storage::Impl {
 Storage::Storage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Storage::~Storage() = default;
 
-std::unique_ptr<Storage> Storage::open(const StorageConfig& cfg, std::string* error,
-                                       StorageOptions options) {
+Result<std::unique_ptr<Storage>> Storage::open(const StorageConfig& cfg, StorageOptions options) {
   try {
     sql::Db db = schema::open_for_write(cfg.path);
     return std::unique_ptr<Storage>(
         new Storage(std::make_unique<Impl>(cfg, std::move(db), std::move(options))));
   } catch (const std::exception& e) {
-    if (error) *error = e.what();
-    return nullptr;
+    return Status::internal(e.what());
   }
 }
 
-bool Storage::append(ProfileRecord record, std::string* error) {
+Status Storage::append(ProfileRecord record) {
   std::vector<ProfileRecord> one;
   one.push_back(std::move(record));
-  return impl_->append(one, error, nullptr);
+  std::string err;
+  if (!impl_->append(one, &err, nullptr)) return Status::unavailable(err);
+  return Status();
 }
-bool Storage::append_all(std::vector<ProfileRecord> records, std::string* error, uint64_t* ticket) {
-  return impl_->append(records, error, ticket);
+Result<uint64_t> Storage::append_all(std::vector<ProfileRecord> records) {
+  std::string err;
+  uint64_t ticket = 0;
+  if (!impl_->append(records, &err, &ticket)) return Status::unavailable(err);
+  return ticket;
 }
 bool Storage::wait_committed(uint64_t ticket, std::chrono::milliseconds timeout) {
   return impl_->wait_committed(ticket, timeout);

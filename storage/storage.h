@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "model/labels.h"
+#include "model/status.h"
 #include "storage/forward_cache.h"
 
 namespace perftools::profiles {
@@ -69,18 +70,18 @@ class Storage {
  public:
   // Opens or creates the database at cfg.path (creating its directory), checks it
   // is a stoker database, applies schema migrations and starts the writer thread.
-  // Returns nullptr with a message naming the path on any failure.
-  static std::unique_ptr<Storage> open(const StorageConfig& cfg, std::string* error,
-                                       StorageOptions options = {});
+  // A failure names the path.
+  static Result<std::unique_ptr<Storage>> open(const StorageConfig& cfg,
+                                               StorageOptions options = {});
   ~Storage();  // commits everything queued, then stops the writer
 
-  // Queues a profile for writing. Returns false (with a reason) when the queue is
-  // full or the store is closed; the caller reports it against its target.
-  bool append(ProfileRecord record, std::string* error);
+  // Queues a profile for writing. Fails (unavailable, with a reason) when the
+  // queue is full or the store is closed; the caller reports it against its
+  // target.
+  Status append(ProfileRecord record);
   // Queues all of `records` or none of them (a full queue refuses the lot).
-  // `ticket`, when set, receives what wait_committed() takes.
-  bool append_all(std::vector<ProfileRecord> records, std::string* error,
-                  uint64_t* ticket = nullptr);
+  // Gives the ticket that wait_committed() takes.
+  Result<uint64_t> append_all(std::vector<ProfileRecord> records);
   // Blocks until the profiles of `ticket` are committed (true), or `timeout`
   // passes or the store gave up on them at shutdown (false).
   bool wait_committed(uint64_t ticket, std::chrono::milliseconds timeout);

@@ -155,8 +155,8 @@ WebResponse route(const WebRequest& req, const ApiContext& ctx) {
     res.body = ready ? "stoker is Ready.\n" : "stoker is not ready.\n";
   } else if (req.path == "/api/v1/targets") {
     res.content_type = "application/json";
-    res.body =
-        "{\"status\":\"success\",\"data\":" + targets_json(ctx.scrape->snapshot(), true) + "}";
+    res.body = "{\"status\":\"success\",\"data\":" +
+               targets_json(ctx.targets ? ctx.targets() : std::vector<TargetStatus>{}, true) + "}";
   } else if (const ui::Asset* asset = ui::find(is_page(req.path) ? "/index.html" : req.path)) {
     // The web page: its routes all load index.html, which picks the view.
     res.content_type = asset->content_type;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "collector/scrape_manager.h"
+#include "collector/target_status.h"
 #include "net/http_server.h"
 
 namespace stoker::query {
@@ -20,7 +20,7 @@ namespace stoker {
 class Receiver;
 
 struct ApiContext {
-  const ScrapeManager* scrape = nullptr;
+  std::function<std::vector<TargetStatus>()> targets;  // GET /api/v1/targets
   const std::atomic<bool>* ready = nullptr;
   // Optional parts (a 404 when unset).
   std::function<std::string()> metrics;            // GET /metrics

@@ -92,6 +92,33 @@ WebResponse error(Code code, const std::string& message) {
   return r;
 }
 
+Code code_of(Status::Code c) {
+  switch (c) {
+    case Status::Code::kOk:
+    case Status::Code::kInternal:
+      return Code::kInternal;
+    case Status::Code::kInvalidArgument:
+      return Code::kInvalidArgument;
+    case Status::Code::kNotFound:
+      return Code::kNotFound;
+    case Status::Code::kResourceExhausted:
+      return Code::kResourceExhausted;
+    case Status::Code::kDeadlineExceeded:
+      return Code::kDeadlineExceeded;
+    case Status::Code::kUnavailable:
+      return Code::kUnavailable;
+    case Status::Code::kFailedPrecondition:
+      return Code::kFailedPrecondition;
+    case Status::Code::kUnimplemented:
+      return Code::kUnimplemented;
+  }
+  return Code::kUnknown;
+}
+
+WebResponse error(const Status& s) {
+  return error(code_of(s.code()), s.message());
+}
+
 std::optional<WebResponse> decode(const WebRequest& req, google::protobuf::Message* msg,
                                   Codec* codec) {
   if (req.method != "POST") {
@@ -122,8 +149,9 @@ std::optional<WebResponse> decode(const WebRequest& req, google::protobuf::Messa
   std::string inflated;
   std::string encoding = lower(req.header("content-encoding"));
   if (encoding == "gzip") {
-    std::string err = pprof::gunzip(req.body, kMaxInflated, &inflated);
-    if (!err.empty()) return error(Code::kInvalidArgument, "invalid gzip request body: " + err);
+    if (Status s = pprof::gunzip(req.body, kMaxInflated, &inflated); !s.ok()) {
+      return error(Code::kInvalidArgument, "invalid gzip request body: " + s.message());
+    }
     body = &inflated;
   } else if (!encoding.empty() && encoding != "identity") {
     return error(Code::kUnimplemented,

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "model/status.h"
 #include "net/http_server.h"
 
 namespace google::protobuf {
@@ -38,14 +39,20 @@ int http_status(Code c);
 
 // A Connect error response (also used by the /pyroscope/* handlers).
 WebResponse error(Code code, const std::string& message);
+// The Connect code for a Status code (same names), and the error response
+// for a failed Status.
+Code code_of(Status::Code c);
+WebResponse error(const Status& s);
 
 struct Codec {
   bool json = false;
 };
 
 // Checks the method, content type, protocol version and request encoding, and
-// parses the body into `msg`. Returns the error response to send when the
-// request cannot be taken; nullopt when `msg` and `codec` are ready.
+// parses the body into `msg`. Returns the refusal to send (a response, since
+// Connect prescribes its status and headers: 405 with Allow, 415 with
+// Accept-Post) when the request cannot be taken; nullopt when `msg` and
+// `codec` are ready.
 std::optional<WebResponse> decode(const WebRequest& req, google::protobuf::Message* msg,
                                   Codec* codec);
 // `msg` in the request's codec, with the matching Content-Type.

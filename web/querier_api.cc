@@ -105,7 +105,7 @@ WebResponse profile_types(const WebRequest& req, query::EnginePool& pool) {
   default_range(&start, &end);
   std::vector<ProfileTypeId> types;
   auto s = pool.with([&](query::Engine& e) { return e.profile_types(start, end, &types); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   querier::v1::ProfileTypesResponse out;
   for (const auto& t : types) {
     auto* p = out.add_profile_types();
@@ -128,7 +128,7 @@ WebResponse label_names(const WebRequest& req, query::EnginePool& pool) {
   std::vector<std::string> matchers(in.matchers().begin(), in.matchers().end());
   std::vector<std::string> names;
   auto s = pool.with([&](query::Engine& e) { return e.label_names(matchers, start, end, &names); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   bool utf8 = req.header("accept").find("allow-utf8-labelnames=true") != std::string::npos;
   types::v1::LabelNamesResponse out;
   for (const auto& n : names) {
@@ -148,7 +148,7 @@ WebResponse label_values(const WebRequest& req, query::EnginePool& pool) {
   std::vector<std::string> values;
   auto s = pool.with(
       [&](query::Engine& e) { return e.label_values(in.name(), matchers, start, end, &values); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   types::v1::LabelValuesResponse out;
   for (const auto& v : values) out.add_names(v);
   return connect::encode(out, codec);
@@ -165,7 +165,7 @@ WebResponse series(const WebRequest& req, query::EnginePool& pool) {
   std::vector<Labels> sets;
   auto s =
       pool.with([&](query::Engine& e) { return e.series(matchers, names, start, end, &sets); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   querier::v1::SeriesResponse out;
   for (const auto& set : sets) {
     auto* l = out.add_labels_set();
@@ -187,7 +187,7 @@ std::optional<WebResponse> merge(const querier::v1::SelectMergeStacktracesReques
   query::StackSet stacks;
   query::MergeInfo info;
   auto s = pool.with([&](query::Engine& e) { return e.merge_stacks(sel, &stacks, &info); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   *tree = query::CallTree::build(stacks);
   return std::nullopt;
 }
@@ -217,7 +217,7 @@ WebResponse select_merge_stacktraces(const WebRequest& req, query::EnginePool& p
       query::MergeInfo info;
       auto* profile = out.mutable_pprof()->mutable_profile();
       auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(sel, profile, &info); });
-      if (!s.ok()) return status_error(s);
+      if (!s.ok()) return connect::error(s);
       break;
     }
     default:
@@ -254,7 +254,7 @@ WebResponse select_series(const WebRequest& req, query::EnginePool& pool) {
   }
   std::vector<query::SeriesResult> series;
   auto s = pool.with([&](query::Engine& e) { return e.select_series(q, &series); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   querier::v1::SelectSeriesResponse out;
   for (const auto& r : series) {
     auto* ser = out.add_series();
@@ -292,7 +292,7 @@ WebResponse select_merge_profile(const WebRequest& req, query::EnginePool& pool)
   perftools::profiles::Profile out;
   query::MergeInfo info;
   auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(sel, &out, &info); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   return connect::encode(out, codec);
 }
 
@@ -327,7 +327,7 @@ WebResponse profile_stats(const WebRequest& req, query::EnginePool& pool) {
   if (auto err = connect::decode(req, &in, &codec)) return *err;
   query::ProfileStats stats;
   auto s = pool.with([&](query::Engine& e) { return e.profile_stats(&stats); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   types::v1::GetProfileStatsResponse out;
   out.set_data_ingested(stats.ingested);
   out.set_oldest_profile_time(stats.oldest_ms);
@@ -347,24 +347,6 @@ WebResponse settings_get(const WebRequest& req) {
 bool is_connect_path(std::string_view path) {
   return path.substr(0, kQuerier.size()) == kQuerier ||
          path.substr(0, kSettings.size()) == kSettings;
-}
-
-WebResponse status_error(const query::Status& s) {
-  switch (s.code) {
-    case query::Code::kOk:
-      break;
-    case query::Code::kInvalidArgument:
-      return connect::error(Code::kInvalidArgument, s.message);
-    case query::Code::kNotFound:
-      return connect::error(Code::kNotFound, s.message);
-    case query::Code::kResourceExhausted:
-      return connect::error(Code::kResourceExhausted, s.message);
-    case query::Code::kDeadlineExceeded:
-      return connect::error(Code::kDeadlineExceeded, s.message);
-    case query::Code::kInternal:
-      return connect::error(Code::kInternal, s.message);
-  }
-  return connect::error(Code::kUnknown, s.message);
 }
 
 WebResponse handle_connect(const WebRequest& req, query::EnginePool& pool) {

@@ -18,7 +18,4 @@ namespace stoker {
 bool is_connect_path(std::string_view path);
 WebResponse handle_connect(const WebRequest& req, query::EnginePool& pool);
 
-// The Connect error for an engine status.
-WebResponse status_error(const query::Status& s);
-
 }  // namespace stoker

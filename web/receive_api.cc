@@ -4,15 +4,13 @@
 #include <map>
 #include <set>
 
-#include "collector/ingest.h"
-#include "collector/self_metrics.h"
+#include "ingest/upload.h"
 #include "model/log.h"
+#include "model/text.h"
 #include "model/timeparse.h"
 #include "model/units.h"
 #include "pprof/compress.h"
-#include "pprof/delta.h"
 #include "proto/push.pb.h"
-#include "storage/storage.h"
 #include "web/connect.h"
 
 namespace stoker {
@@ -20,15 +18,35 @@ namespace stoker {
 namespace {
 
 constexpr std::string_view kPushPath = "/push.v1.PusherService/Push";
-// Pushed bodies are compressed: level 1 re-encodes the rare uncompressed one.
-constexpr int kForwardGzipLevel = 1;
 // Beyond this many distinct service_name values, metrics say "other".
 constexpr size_t kMaxMetricServices = 1000;
 // Requests are refused (503) while this much decoded profile data waits for
 // the writer: the client keeps its data and retries.
 constexpr size_t kMaxPendingBytes = 4 * Storage::kSoftPendingBytes;
-// A profile time before 1971 is not a time (old SDKs sent microseconds or 0).
-constexpr int64_t kMinPlausibleNanos = 365LL * 24 * 3600 * 1'000'000'000;
+
+// How a refusal is answered and counted.
+struct Answer {
+  int status;
+  const char* reason;  // the metrics label
+};
+Answer answer_for(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
+      return {400, "invalid"};
+    case Status::Code::kResourceExhausted:
+      return {413, "too_large"};
+    case Status::Code::kUnimplemented:
+      return {415, "unsupported_format"};
+    case Status::Code::kUnavailable:
+      return {503, "queue_full"};
+    case Status::Code::kDeadlineExceeded:
+      return {503, "not_committed"};
+    case Status::Code::kFailedPrecondition:
+      return {404, "disabled"};
+    default:
+      return {500, "internal"};
+  }
+}
 
 WebResponse plain(int status, std::string body) {
   WebResponse r;
@@ -37,139 +55,6 @@ WebResponse plain(int status, std::string body) {
   if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
   if (status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;
-}
-
-std::string not_committed_message(std::chrono::milliseconds timeout) {
-  return "queued but not committed within " + format_duration(timeout) +
-         " (the disk is slow or failing); it may still be stored, retry later";
-}
-
-connect::Code connect_code(int status) {
-  switch (status) {
-    case 400:
-      return connect::Code::kInvalidArgument;
-    case 404:
-      return connect::Code::kUnimplemented;
-    case 413:
-      return connect::Code::kResourceExhausted;
-    case 503:
-      return connect::Code::kUnavailable;
-    default:
-      return connect::Code::kInternal;
-  }
-}
-
-}  // namespace
-
-struct Receiver::Settings {
-  bool enabled = false;
-  ReceiveConfig cfg;
-  Labels external_labels;
-  pprof::Limits limits;
-  std::string ingest_path, pyroscope_ingest_path, push_path;
-};
-
-Receiver::Receiver(Storage* storage, SelfMetrics* metrics, std::chrono::milliseconds commit_timeout)
-    : storage_(storage),
-      metrics_(metrics),
-      commit_timeout_(commit_timeout),
-      settings_(std::make_shared<Settings>()) {}
-
-Receiver::~Receiver() = default;
-
-void Receiver::configure(const Config& cfg) {
-  auto s = std::make_shared<Settings>();
-  s->enabled = cfg.receive.active(cfg.web.listen_address);
-  s->cfg = cfg.receive;
-  s->external_labels = cfg.global.external_labels;
-  s->limits.max_decompressed = cfg.receive.profile_size_limit;
-  s->ingest_path = cfg.receive.path_prefix + "/ingest";
-  s->pyroscope_ingest_path = cfg.receive.path_prefix + "/pyroscope/ingest";
-  s->push_path = cfg.receive.path_prefix + std::string(kPushPath);
-  std::lock_guard lock(mu_);
-  settings_ = std::move(s);
-}
-
-std::shared_ptr<const Receiver::Settings> Receiver::settings() const {
-  std::lock_guard lock(mu_);
-  return settings_;
-}
-
-bool Receiver::enabled() const {
-  return settings()->enabled;
-}
-
-bool Receiver::handles(std::string_view path) const {
-  auto s = settings();
-  return !s->ingest_path.empty() &&
-         (path == s->ingest_path || path == s->pyroscope_ingest_path || path == s->push_path);
-}
-
-size_t Receiver::body_limit(std::string_view path) const {
-  return handles(path) ? settings()->cfg.body_size_limit : 0;
-}
-
-void Receiver::count_too_large(std::string_view path) {
-  if (!metrics_ || !handles(path)) return;
-  metrics_->receive_rejected.with({path.ends_with(kPushPath) ? "push" : "ingest", "too_large"})
-      .inc();
-}
-
-namespace {
-
-// What both routes do with a pushed profile once its labels are known:
-// receive.labels, relabeling, limits, external labels. nullopt: dropped by
-// relabeling. `error` says why the labels are refused.
-std::optional<Labels> finish_labels(Labels labels, const Receiver::Settings& s,
-                                    std::string_view delta, std::string* error);
-void log_refusal(const std::string& format, const std::string& reason, int status,
-                 const std::string& message);
-
-}  // namespace
-
-WebResponse Receiver::handle(const WebRequest& req) {
-  auto s = settings();
-  const bool is_push = req.path == s->push_path;
-  if (!s->enabled) {
-    if (metrics_) metrics_->receive_rejected.with({is_push ? "push" : "ingest", "disabled"}).inc();
-    std::string msg =
-        "stoker does not accept pushed profiles here: set receive.enabled: true in its config "
-        "(it is on by default only when web.listen_address is a loopback address)";
-    log_refusal(is_push ? "push" : "ingest", "disabled", 404, msg);
-    return is_push ? connect::error(connect::Code::kUnimplemented, msg) : plain(404, msg);
-  }
-  return is_push ? push(req, *s) : ingest(req, *s);
-}
-
-namespace {
-
-std::optional<Labels> finish_labels(Labels labels, const Receiver::Settings& s,
-                                    std::string_view delta, std::string* error) {
-  for (const auto& l : s.cfg.labels) labels.set(l.name, l.value);
-  if (!s.cfg.relabel->empty() && !s.cfg.relabel->apply(labels)) return std::nullopt;
-  Labels out;
-  for (const auto& l : labels) {
-    if (l.name.rfind("__", 0) != 0 || l.name == "__name__") out.set(l.name, l.value);
-  }
-  for (const auto& l : s.external_labels) out.set(l.name, l.value);
-  if (out.get("__name__").empty()) {
-    *error = "the series has no __name__ (the profile type, like process_cpu or memory)";
-    return std::nullopt;
-  }
-  if (out.get("service_name").empty()) {
-    *error = "the series has no service_name label";
-    return std::nullopt;
-  }
-  for (const auto& l : out) {
-    if (!valid_utf8(l.name) || !valid_utf8(l.value)) {
-      *error = "label " + quote(l.name) + " is not valid UTF-8";
-      return std::nullopt;
-    }
-  }
-  *error = s.cfg.limits.check_labels(out);
-  if (!error->empty()) return std::nullopt;
-  if (!delta.empty()) out.set("__delta__", delta);
-  return out;
 }
 
 // Refusals are logged as warnings, at most one per format and reason every
@@ -205,261 +90,310 @@ std::string metric_service(std::string_view service) {
 
 }  // namespace
 
+struct Receiver::Settings {
+  bool enabled = false;
+  ReceiveConfig cfg;
+  std::shared_ptr<const ingest::LabelPolicy> policy;
+  pprof::Limits limits;
+  std::string ingest_path, pyroscope_ingest_path, push_path;
+};
+
+struct Receiver::Metrics {
+  metrics::Registry own;  // when none is given
+  metrics::CounterFamily &profiles, &bytes, &dropped, &rejected;
+  explicit Metrics(metrics::Registry* given) : Metrics(given ? *given : own) {}
+  explicit Metrics(metrics::Registry& r)
+      : profiles(r.counter("stoker_received_profiles_total",
+                           "Pushed profiles stored, per service_name and format.",
+                           {"service_name", "format"})),
+        bytes(r.counter(
+            "stoker_received_bytes_total",
+            "Request body bytes of pushed profiles that were stored, per service_name and format.",
+            {"service_name", "format"})),
+        dropped(r.counter(
+            "stoker_received_dropped_profiles_total",
+            "Pushed profiles accepted but not stored because receive.relabel_configs dropped them.",
+            {"format"})),
+        rejected(r.counter(
+            "stoker_receive_rejected_requests_total",
+            "Push requests refused, per format and reason (invalid, too_large, unsupported_format, "
+            "queue_full, not_committed, disabled).",
+            {"format", "reason"})) {}
+};
+
+Receiver::Receiver(ingest::Pipeline* pipeline, metrics::Registry* registry,
+                   std::chrono::milliseconds commit_timeout)
+    : pipeline_(pipeline),
+      metrics_(std::make_unique<Metrics>(registry)),
+      commit_timeout_(commit_timeout),
+      settings_(std::make_shared<Settings>()) {}
+
+Receiver::~Receiver() = default;
+
+void Receiver::configure(const Config& cfg) {
+  auto s = std::make_shared<Settings>();
+  s->enabled = cfg.receive.active(cfg.web.listen_address);
+  s->cfg = cfg.receive;
+  auto policy = std::make_shared<ingest::LabelPolicy>();
+  policy->relabel = cfg.receive.relabel;
+  policy->external = cfg.global.external_labels;
+  policy->limits = cfg.receive.limits;
+  policy->require_service_name = true;
+  s->policy = std::move(policy);
+  s->limits.max_decompressed = cfg.receive.profile_size_limit;
+  s->ingest_path = cfg.receive.path_prefix + "/ingest";
+  s->pyroscope_ingest_path = cfg.receive.path_prefix + "/pyroscope/ingest";
+  s->push_path = cfg.receive.path_prefix + std::string(kPushPath);
+  std::lock_guard lock(mu_);
+  settings_ = std::move(s);
+}
+
+std::shared_ptr<const Receiver::Settings> Receiver::settings() const {
+  std::lock_guard lock(mu_);
+  return settings_;
+}
+
+bool Receiver::enabled() const {
+  return settings()->enabled;
+}
+
+bool Receiver::handles(std::string_view path) const {
+  auto s = settings();
+  return !s->ingest_path.empty() &&
+         (path == s->ingest_path || path == s->pyroscope_ingest_path || path == s->push_path);
+}
+
+size_t Receiver::body_limit(std::string_view path) const {
+  return handles(path) ? settings()->cfg.body_size_limit : 0;
+}
+
+void Receiver::count_too_large(std::string_view path) {
+  if (!handles(path)) return;
+  metrics_->rejected.with({path.ends_with(kPushPath) ? "push" : "ingest", "too_large"}).inc();
+}
+
+WebResponse Receiver::handle(const WebRequest& req) {
+  auto s = settings();
+  const bool is_push = req.path == s->push_path;
+  if (!s->enabled) {
+    metrics_->rejected.with({is_push ? "push" : "ingest", "disabled"}).inc();
+    std::string msg =
+        "stoker does not accept pushed profiles here: set receive.enabled: true in its config "
+        "(it is on by default only when web.listen_address is a loopback address)";
+    log_refusal(is_push ? "push" : "ingest", "disabled", 404, msg);
+    return is_push ? connect::error(connect::Code::kUnimplemented, msg) : plain(404, msg);
+  }
+  return is_push ? push(req, *s) : ingest(req, *s);
+}
+
+// The series labels a pushed profile starts from: what the client sent, then
+// receive.labels over it.
+static Labels with_receive_labels(Labels labels, const ReceiveConfig& cfg) {
+  for (const auto& l : cfg.labels) labels.set(l.name, l.value);
+  return labels;
+}
+
 WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
   std::string format = "ingest";
-  auto refuse = [&](int status, const std::string& reason, const std::string& message) {
-    if (metrics_) metrics_->receive_rejected.with({format, reason}).inc();
-    log_refusal(format, reason, status, message);
-    return plain(status, message);
+  auto refuse = [&](const Status& why) {
+    Answer a = answer_for(why);
+    metrics_->rejected.with({format, a.reason}).inc();
+    log_refusal(format, a.reason, a.status, why.message());
+    return plain(a.status, why.message());
   };
   if (req.method != "POST") {
-    WebResponse r = refuse(405, "invalid", req.method + " is not allowed; use POST");
+    WebResponse r = plain(405, req.method + " is not allowed; use POST");
+    metrics_->rejected.with({format, "invalid"}).inc();
+    log_refusal(format, "invalid", 405, r.body);
     r.headers.emplace_back("Allow", "POST");
     return r;
   }
   const int64_t now = now_unix_nanos();
   ingest::Params params;
   const std::string content_type = req.header("content-type");
-  if (std::string err = ingest::parse_params(req.query, content_type, now, &params); !err.empty()) {
-    return refuse(400, "invalid", err);
+  if (Status bad = ingest::parse_params(req.query, content_type, now, &params); !bad.ok()) {
+    return refuse(bad);
   }
   format = params.format;
   if (format != "pprof" && format != "folded" && format != "lines") {
     if (format == "jfr") {
-      return refuse(415, "unsupported_format",
-                    "format=jfr (Java Flight Recorder) is not supported by stoker yet; send "
-                    "pprof or folded (collapsed) stacks instead");
+      return refuse(Status::unimplemented(
+          "format=jfr (Java Flight Recorder) is not supported by stoker yet; send pprof or "
+          "folded (collapsed) stacks instead"));
     }
     std::string shown = format.size() > 40 ? format.substr(0, 40) + "…" : format;
     format = "other";  // bounded metric labels
-    return refuse(415, "unsupported_format",
-                  "format=" + quote(shown) +
-                      " is not supported by stoker; it accepts pprof, folded and lines");
+    return refuse(Status::unimplemented("format=" + quote(shown) +
+                                        " is not supported by stoker; it accepts pprof, folded "
+                                        "and lines"));
   }
-  if (storage_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
-    return refuse(503, "queue_full", "stoker's store is behind; retry later");
+  if (pipeline_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
+    return refuse(Status::unavailable("stoker's store is behind; retry later"));
   }
   // The body, inflated if the request says it is compressed.
   std::string inflated;
   std::string_view body = req.body;
   std::string encoding = req.header("content-encoding");
   if (encoding == "gzip") {
-    std::string err = pprof::gunzip(req.body, s.cfg.profile_size_limit, &inflated);
-    if (!err.empty()) return refuse(400, "invalid", "invalid gzip request body: " + err);
+    if (Status bad = pprof::gunzip(req.body, s.cfg.profile_size_limit, &inflated); !bad.ok()) {
+      return refuse(bad.context("invalid gzip request body"));
+    }
     body = inflated;
   } else if (!encoding.empty() && encoding != "identity") {
-    return refuse(415, "unsupported_format",
-                  "unsupported Content-Encoding " + quote(encoding) + " (supported: gzip)");
+    return refuse(Status::unimplemented("unsupported Content-Encoding " + quote(encoding) +
+                                        " (supported: gzip)"));
   }
 
-  std::shared_ptr<const pprof::View> view;
-  std::shared_ptr<const std::string> forward;
-  std::string series_name, app = params.app;
-  int64_t ts = params.from_ns;
+  ingest::Input in;
+  in.origin = ingest::Origin::kPush;
+  in.limits = s.limits;
+  in.policy = s.policy;
+  in.time_ns = params.from_ns;
+  in.delta_flag = "false";
+  in.wire_bytes = req.body.size();
+  std::string app = params.app;
+  ingest::SampleTypeConfigs config = ingest::default_sample_type_config();  // outlives `in`
   if (format == "pprof") {
-    std::string_view profile = body, prev;
-    std::string_view profile_type = content_type;
-    ingest::SampleTypeConfigs config = ingest::default_sample_type_config();
+    std::string_view profile = body;
+    in.content_type = content_type;
     if (content_type.find("multipart/form-data") != std::string::npos) {
       std::vector<ingest::Part> parts;
-      if (std::string err = ingest::parse_multipart(body, content_type, &parts); !err.empty()) {
-        return refuse(400, "invalid", "invalid multipart/form-data body: " + err);
+      if (Status bad = ingest::parse_multipart(body, content_type, &parts); !bad.ok()) {
+        return refuse(bad.context("invalid multipart/form-data body"));
       }
       bool has_profile = false;
       for (const auto& p : parts) {
         if (p.name == "profile") {
           profile = p.data;
-          profile_type = p.content_type;
+          in.content_type = p.content_type;
           has_profile = true;
         } else if (p.name == "prev_profile") {
-          prev = p.data;
+          in.prev_body = p.data;
         } else if (p.name == "sample_type_config") {
-          if (std::string err = ingest::parse_sample_type_config(p.data, &config); !err.empty()) {
-            return refuse(400, "invalid", err);
+          if (Status bad = ingest::parse_sample_type_config(p.data, &config); !bad.ok()) {
+            return refuse(bad);
           }
         }
       }
       if (!has_profile) {
-        return refuse(400, "invalid", "the multipart/form-data body has no \"profile\" part");
+        return refuse(Status::invalid("the multipart/form-data body has no \"profile\" part"));
       }
     }
-    auto decoded = pprof::decode_view(profile, s.limits);
-    if (!decoded.error.empty()) {
-      return refuse(decoded.error.find("exceeds") != std::string::npos ? 413 : 400,
-                    decoded.error.find("exceeds") != std::string::npos ? "too_large" : "invalid",
-                    pprof::explain_not_pprof(profile_type, profile, decoded.error));
-    }
-    std::shared_ptr<pprof::View> v = std::move(decoded.view);
-    if (!prev.empty()) {
-      // An SDK that sends cumulative profiles with the previous one (old
-      // pyroscope-go): store the difference of the cumulative sample types.
-      auto before = pprof::decode_view(prev, s.limits);
-      if (!before.error.empty()) {
-        return refuse(400, "invalid",
-                      "prev_profile: " + pprof::explain_not_pprof("", prev, before.error));
-      }
-      bool same_types = before.view->sample_types.size() == v->sample_types.size();
-      for (size_t i = 0; same_types && i < v->sample_types.size(); ++i) {
-        same_types =
-            before.view->str(before.view->sample_types[i].type) ==
-                v->str(v->sample_types[i].type) &&
-            before.view->str(before.view->sample_types[i].unit) == v->str(v->sample_types[i].unit);
-      }
-      if (!same_types) {
-        return refuse(400, "invalid", "prev_profile has other sample types than profile");
-      }
-      auto columns = ingest::cumulative_columns(*v, config);
-      if (!columns.empty()) {
-        if (columns.size() > pprof::DeltaState::kMaxColumns) {
-          return refuse(400, "invalid", "more cumulative sample types than stoker differences");
-        }
-        pprof::DeltaState delta;
-        v->hash_strings();
-        before.view->hash_strings();
-        delta.apply(*before.view, columns);
-        if (delta.apply(*v, columns) == pprof::DeltaState::Result::kReset) {
-          // A counter went down (the program restarted): the profile holds
-          // what accumulated since, as it is.
-          v = pprof::decode_view(profile, s.limits).view;
-        } else {
-          v->prune();
-        }
-      }
-    }
-    v->hash_strings();  // here, not on the single storage writer
-    series_name = ingest::pprof_series_name(*v, config);
-    if (v->time_nanos < kMinPlausibleNanos) v->time_nanos = params.from_ns;
-    ts = v->time_nanos;
-    if (storage_->forward_cache().active()) {
-      forward = std::make_shared<const std::string>(
-          prev.empty() && pprof::is_gzip(profile) ? std::string(profile)
-                                                  : pprof::gzip(v->encode(), kForwardGzipLevel));
-    }
-    view = std::move(v);
+    // The pipeline names the series (and, with a prev_profile from an old
+    // SDK, picks the cumulative sample types) from the profile's sample types.
+    in.body = std::string(profile);
+    in.sample_types = &config;
+    in.prefer_profile_time = true;
+    in.labels = with_receive_labels(ingest::series_labels(params, "", app), s.cfg);
   } else {
     auto converted = ingest::convert_collapsed(body, format == "lines", params, s.limits);
-    if (!converted.error.empty()) return refuse(400, "invalid", converted.error);
-    series_name = converted.series_name;
-    app = converted.app;
-    converted.profile->hash_strings();
-    view = std::move(converted.profile);
+    if (!converted) return refuse(converted.status());
+    in.view = std::move(converted->profile);
+    in.labels = with_receive_labels(
+        ingest::series_labels(params, converted->series_name, converted->app), s.cfg);
   }
-  std::string err;
-  auto labels = finish_labels(ingest::series_labels(params, series_name, app), s, "false", &err);
-  if (!labels) {
-    if (!err.empty()) return refuse(400, "invalid", err);
-    if (metrics_) metrics_->receive_dropped.with({format}).inc();
+  auto prepared = pipeline_->prepare(std::move(in));
+  if (!prepared) return refuse(prepared.status());
+  if (prepared->disposition == ingest::Prepared::Disposition::kDropped) {
+    metrics_->dropped.with({format}).inc();
     return plain(200, "");
   }
-  ProfileRecord rec;
-  rec.labels = std::move(*labels);
-  rec.scrape_time_ns = ts;
-  rec.view = std::move(view);
-  rec.wire_size = req.body.size();
-  rec.forward_gzip = std::move(forward);
-  std::vector<ProfileRecord> records;
-  records.push_back(std::move(rec));
-  if (auto no = commit(std::move(records), format))
-    return refuse(no->status, no->reason, no->message);
+  std::vector<ingest::Prepared> batch;
+  batch.push_back(std::move(*prepared));
+  if (Status s2 = commit(std::move(batch), {req.body.size()}, format); !s2.ok()) {
+    return refuse(s2);
+  }
   return plain(200, "");
 }
 
-std::optional<Receiver::Refusal> Receiver::commit(std::vector<ProfileRecord> records,
-                                                  const std::string& format) {
-  if (records.empty()) return std::nullopt;
+Status Receiver::commit(std::vector<ingest::Prepared> batch, const std::vector<size_t>& wire_bytes,
+                        const std::string& format) {
   // What the metrics need, before the records go to the writer.
   std::vector<std::pair<std::string, size_t>> counted;
-  for (const auto& r : records) counted.emplace_back(r.labels.get("service_name"), r.wire_size);
-  uint64_t ticket = 0;
-  std::string err;
-  if (!storage_->append_all(std::move(records), &err, &ticket)) {
-    return Refusal{503, "queue_full", "not stored: " + err};
-  }
-  if (!storage_->wait_committed(ticket, commit_timeout_)) {
-    return Refusal{503, "not_committed", not_committed_message(commit_timeout_)};
-  }
-  if (metrics_) {
-    for (const auto& [service, bytes] : counted) {
-      auto svc = metric_service(service);
-      metrics_->received_profiles.with({svc, format}).inc();
-      metrics_->received_bytes.with({svc, format}).inc(static_cast<double>(bytes));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    for (const auto& r : batch[i].records) {
+      counted.emplace_back(r.labels.get("service_name"), i < wire_bytes.size() ? wire_bytes[i] : 0);
     }
   }
-  return std::nullopt;
+  if (counted.empty()) return Status();
+  auto ticket = pipeline_->store(std::move(batch));
+  if (!ticket) return ticket.status().context("not stored");
+  if (Status s = pipeline_->wait_committed(*ticket, commit_timeout_); !s.ok()) return s;
+  for (const auto& [service, bytes] : counted) {
+    auto svc = metric_service(service);
+    metrics_->profiles.with({svc, format}).inc();
+    metrics_->bytes.with({svc, format}).inc(static_cast<double>(bytes));
+  }
+  return Status();
 }
 
 WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
   const std::string format = "push";
-  auto refuse = [&](int status, const std::string& reason, const std::string& message) {
-    if (metrics_) metrics_->receive_rejected.with({format, reason}).inc();
-    log_refusal(format, reason, status, message);
-    WebResponse r = connect::error(connect_code(status), message);
-    if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  auto refuse = [&](const Status& why) {
+    Answer a = answer_for(why);
+    metrics_->rejected.with({format, a.reason}).inc();
+    log_refusal(format, a.reason, a.status, why.message());
+    // Connect's code for each: a commit that is late is worth retrying like a full queue.
+    WebResponse r = why.code() == Status::Code::kDeadlineExceeded
+                        ? connect::error(connect::Code::kUnavailable, why.message())
+                        : connect::error(why);
+    if (a.status == 503) r.headers.emplace_back("Retry-After", "1");
     return r;
   };
   push::v1::PushRequest pr;
   connect::Codec codec;
   if (auto bad = connect::decode(req, &pr, &codec)) {
-    if (metrics_) metrics_->receive_rejected.with({format, "invalid"}).inc();
+    metrics_->rejected.with({format, "invalid"}).inc();
     log_refusal(format, "invalid", bad->status, bad->body);
     return *bad;
   }
-  if (storage_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
-    return refuse(503, "queue_full", "stoker's store is behind; retry later");
+  if (pipeline_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
+    return refuse(Status::unavailable("stoker's store is behind; retry later"));
   }
   const int64_t now = now_unix_nanos();
-  const bool forwarding = storage_->forward_cache().active();
-  std::vector<ProfileRecord> records;
+  std::vector<ingest::Prepared> batch;
+  std::vector<size_t> wire_bytes;
   size_t dropped = 0;
   for (int i = 0; i < pr.series_size(); ++i) {
-    const auto& series = pr.series(i);
+    auto* series = pr.mutable_series(i);
     Labels pushed;
     std::string where = "series " + std::to_string(i);
-    for (const auto& lp : series.labels()) {
+    for (const auto& lp : series->labels()) {
       if (lp.name().empty() || pushed.has(lp.name())) {
-        return refuse(
-            400, "invalid",
-            where + ": label names must be non-empty and distinct (" + quote(lp.name()) + ")");
+        return refuse(Status::invalid(where + ": label names must be non-empty and distinct (" +
+                                      quote(lp.name()) + ")"));
       }
       pushed.set(lp.name(), lp.value());
     }
     where += " " + pushed.to_string();
     std::string delta(pushed.get("__delta__"));
-    std::string err;
-    auto labels = finish_labels(pushed, s, delta, &err);
-    if (!labels) {
-      if (!err.empty()) return refuse(400, "invalid", where + ": " + err);
-      dropped += static_cast<size_t>(series.samples_size());
-      continue;
-    }
-    for (int j = 0; j < series.samples_size(); ++j) {
-      const std::string& raw = series.samples(j).raw_profile();
-      auto decoded = pprof::decode_view(raw, s.limits);
-      if (!decoded.error.empty()) {
-        bool big = decoded.error.find("exceeds") != std::string::npos;
-        return refuse(big ? 413 : 400, big ? "too_large" : "invalid",
-                      where + " sample " + std::to_string(j) + ": " +
-                          pprof::explain_not_pprof("", raw, decoded.error));
+    Labels labels = with_receive_labels(std::move(pushed), s.cfg);
+    for (int j = 0; j < series->samples_size(); ++j) {
+      ingest::Input in;
+      in.origin = ingest::Origin::kPush;
+      // The bytes move into the pipeline (and on to the forward cache).
+      in.body.swap(*series->mutable_samples(j)->mutable_raw_profile());
+      in.limits = s.limits;
+      in.labels = labels;
+      in.policy = s.policy;
+      in.time_ns = now;
+      in.prefer_profile_time = true;
+      in.delta_flag = delta;
+      in.wire_bytes = in.body.size();
+      size_t wire = in.wire_bytes;
+      auto prepared = pipeline_->prepare(std::move(in));
+      if (!prepared)
+        return refuse(prepared.status().context(where + " sample " + std::to_string(j)));
+      if (prepared->disposition == ingest::Prepared::Disposition::kDropped) {
+        ++dropped;
+        continue;
       }
-      ProfileRecord rec;
-      rec.labels = *labels;
-      rec.scrape_time_ns =
-          decoded.view->time_nanos >= kMinPlausibleNanos ? decoded.view->time_nanos : now;
-      rec.wire_size = raw.size();
-      if (forwarding) {
-        rec.forward_gzip = std::make_shared<const std::string>(
-            pprof::is_gzip(raw) ? raw : pprof::gzip(raw, kForwardGzipLevel));
-      }
-      // Hashed here, on a receive thread, not by the single storage writer.
-      decoded.view->hash_strings();
-      rec.view = std::move(decoded.view);
-      records.push_back(std::move(rec));
+      batch.push_back(std::move(*prepared));
+      wire_bytes.push_back(wire);
     }
   }
-  if (dropped && metrics_)
-    metrics_->receive_dropped.with({format}).inc(static_cast<double>(dropped));
-  if (auto no = commit(std::move(records), format))
-    return refuse(no->status, no->reason, no->message);
+  if (dropped) metrics_->dropped.with({format}).inc(static_cast<double>(dropped));
+  if (Status s2 = commit(std::move(batch), wire_bytes, format); !s2.ok()) return refuse(s2);
   return connect::encode(push::v1::PushResponse(), codec);
 }
 

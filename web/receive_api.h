@@ -5,36 +5,37 @@
 // trie/tree formats are refused with 415) and `POST
 // /push.v1.PusherService/Push` (Connect, proto or JSON: Alloy's
 // pyroscope.write, another stoker's remote_write), under receive.path_prefix.
-// A pushed profile goes through what a scraped one does — decoding and
-// validation, label limits, receive.relabel_configs, external_labels,
-// storage, the forward cache and outbox — and the request is answered only
-// once its profiles are committed: 200 means stored. A full write queue (or a
-// commit that takes longer than the commit timeout) answers 503 with
-// Retry-After so that the client retries. Thread-safe: handle() runs on pool threads, configure()
-// on the I/O thread at reload.
+// The receiver only reads the request (its parameters, parts and format) and
+// hands each profile to the ingest pipeline (ingest/pipeline.h), the same one
+// scraped profiles take — decoding and validation, deltas against a
+// prev_profile, receive.labels and receive.relabel_configs, label limits,
+// external_labels, storage, forwarding — and answers only once its profiles
+// are committed: 200 means stored. A request is all or nothing. A full write
+// queue (or a commit that takes longer than the commit timeout) answers 503
+// with Retry-After so that the client retries. Thread-safe: handle() runs on
+// pool threads, configure() on the I/O thread at reload.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
+#include "ingest/pipeline.h"
+#include "model/metrics.h"
+#include "model/status.h"
 #include "net/http_server.h"
-#include "storage/storage.h"
 
 namespace stoker {
 
-struct SelfMetrics;
-
 class Receiver {
  public:
-  // `metrics` may be null. A request waits up to `commit_timeout` for its
-  // profiles to be committed.
-  Receiver(Storage* storage, SelfMetrics* metrics,
+  // `registry` (may be null) receives the stoker_receive* metrics. A request
+  // waits up to `commit_timeout` for its profiles to be committed.
+  Receiver(ingest::Pipeline* pipeline, metrics::Registry* registry,
            std::chrono::milliseconds commit_timeout = std::chrono::seconds(10));
   ~Receiver();
   // Takes the receive section, external_labels and the listen address (which
@@ -51,22 +52,18 @@ class Receiver {
   bool enabled() const;
 
   struct Settings;
-  struct Refusal {
-    int status;
-    std::string reason;  // the metrics label
-    std::string message;
-  };
+  struct Metrics;
 
  private:
   std::shared_ptr<const Settings> settings() const;
   WebResponse ingest(const WebRequest& req, const Settings& s);
   WebResponse push(const WebRequest& req, const Settings& s);
-  // Queues `records` all or none, waits for the commit, counts them; the
-  // refusal to send when that fails.
-  std::optional<Refusal> commit(std::vector<ProfileRecord> records, const std::string& format);
+  // Stores `batch` all or none and waits for the commit; counts what was stored.
+  Status commit(std::vector<ingest::Prepared> batch, const std::vector<size_t>& wire_bytes,
+                const std::string& format);
 
-  Storage* storage_;
-  SelfMetrics* metrics_;
+  ingest::Pipeline* pipeline_;
+  std::unique_ptr<Metrics> metrics_;
   std::chrono::milliseconds commit_timeout_;
   mutable std::mutex mu_;
   std::shared_ptr<const Settings> settings_;

@@ -12,6 +12,7 @@
 #include "pprof/pprof_decode.h"
 #include "proto/profile.pb.h"
 #include "query/call_tree.h"
+#include "query/flamebearer.h"
 #include "query/flamegraph_svg.h"
 #include "web/connect.h"
 #include "web/querier_api.h"
@@ -31,27 +32,25 @@ std::string param(const Params& p, const std::string& name, const std::string& f
 }
 
 // A render query `<profile type id>{matchers}` split into its two parts.
-bool split_query(const std::string& q, std::string* type, std::string* selector,
-                 std::string* error) {
+Status split_query(const std::string& q, std::string* type, std::string* selector) {
   size_t brace = q.find('{');
   std::string t = q.substr(0, brace);
   while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
   while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.erase(0, 1);
   if (q.empty()) {
-    *error =
-        "query is required, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}";
-    return false;
+    return Status::invalid(
+        "query is required, e.g. "
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"app\"}");
   }
   if (t.empty()) {
-    *error =
+    return Status::invalid(
         "the query has no profile type: write it before the selector, e.g. "
-        "process_cpu:cpu:nanoseconds:cpu:nanoseconds{...}";
-    return false;
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds{...}");
   }
-  if (!ProfileTypeId::parse(t, error)) return false;
+  if (auto parsed = ProfileTypeId::parse(t); !parsed) return parsed.status();
   *type = t;
   *selector = brace == std::string::npos ? "{}" : q.substr(brace);
-  return true;
+  return Status();
 }
 
 struct RenderRequest {
@@ -63,7 +62,6 @@ struct RenderRequest {
 // "left"/"right" (render-diff).
 std::optional<WebResponse> render_request(const Params& p, const std::string& prefix,
                                           const query::Limits& limits, RenderRequest* out) {
-  std::string err;
   auto key = [&](const char* name) {
     if (prefix.empty()) return std::string(name);
     std::string k = prefix + name;
@@ -71,15 +69,16 @@ std::optional<WebResponse> render_request(const Params& p, const std::string& pr
         static_cast<char>(std::toupper(static_cast<unsigned char>(k[prefix.size()])));
     return k;
   };
-  if (!split_query(param(p, key("query")), &out->sel.profile_type, &out->sel.label_selector,
-                   &err)) {
-    return connect::error(Code::kInvalidArgument, err);
+  if (Status s =
+          split_query(param(p, key("query")), &out->sel.profile_type, &out->sel.label_selector);
+      !s.ok()) {
+    return connect::error(s);
   }
   int64_t now = now_unix_nanos() / 1'000'000;
-  auto from = parse_attime_ms(param(p, key("from"), "now-1h"), now, &err);
-  if (!from) return connect::error(Code::kInvalidArgument, key("from") + ": " + err);
-  auto until = parse_attime_ms(param(p, key("until"), "now"), now, &err);
-  if (!until) return connect::error(Code::kInvalidArgument, key("until") + ": " + err);
+  auto from = parse_attime_ms(param(p, key("from"), "now-1h"), now);
+  if (!from) return connect::error(from.status().context(key("from")));
+  auto until = parse_attime_ms(param(p, key("until"), "now"), now);
+  if (!until) return connect::error(until.status().context(key("until")));
   out->sel.start_ms = *from;
   out->sel.end_ms = *until;
   // stoker: only some stored profiles (a point of the timeline).
@@ -106,35 +105,6 @@ std::optional<WebResponse> render_request(const Params& p, const std::string& pr
     if (v > 0) out->max_nodes = v;
   }
   return std::nullopt;
-}
-
-json::array levels_json(const std::vector<std::vector<int64_t>>& levels) {
-  json::array out;
-  for (const auto& l : levels) {
-    json::array row;
-    for (int64_t v : l) row.push_back(v);
-    out.push_back(std::move(row));
-  }
-  return out;
-}
-
-json::object metadata(const ProfileTypeId& t, const char* format) {
-  json::object m;
-  m["format"] = format;
-  m["spyName"] = "";
-  std::string units = t.sample_unit;
-  int64_t rate = 100;
-  if (t.sample_type == "inuse_objects" || t.sample_type == "alloc_objects" ||
-      t.sample_type == "goroutine" || t.sample_type == "samples") {
-    units = "objects";
-  } else if (t.sample_type == "cpu") {
-    units = "samples";
-    rate = 1'000'000'000;
-  }
-  m["sampleRate"] = rate;
-  m["units"] = units;
-  m["name"] = t.sample_type;
-  return m;
 }
 
 json::object timeline(const query::SeriesResult* s, int64_t from_ms, int64_t until_ms,
@@ -179,17 +149,6 @@ bool flag_param(const Params& p, const std::string& name) {
   return v == "true" || v == "1";
 }
 
-json::object flamebearer_json(const query::FlameGraph& fg) {
-  json::object fb;
-  json::array names;
-  for (const auto& n : fg.names) names.push_back(json::string(n));
-  fb["names"] = std::move(names);
-  fb["levels"] = levels_json(fg.levels);
-  fb["numTicks"] = fg.total;
-  fb["maxSelf"] = fg.max_self;
-  return fb;
-}
-
 std::string attachment(const std::string& name) {
   return "attachment; filename=\"" + name + "\"";
 }
@@ -206,7 +165,7 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
   query::StackSet stacks;
   query::MergeInfo info;
   auto s = pool.with([&](query::Engine& e) { return e.merge_stacks(rr.sel, &stacks, &info); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   // stoker's extensions: the sandwich of one function, bottom-up and
   // collapsed-recursion trees, folded stacks and SVG.
   std::string sandwich = param(p, "sandwich");
@@ -214,11 +173,11 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
     json::object doc;
     doc["version"] = 1;
     doc["function"] = sandwich;
-    doc["callers"] = flamebearer_json(
+    doc["callers"] = query::flamebearer_json(
         query::CallTree::build(stacks.callers(sandwich)).flame_graph(rr.max_nodes));
-    doc["callees"] = flamebearer_json(
+    doc["callees"] = query::flamebearer_json(
         query::CallTree::build(stacks.callees(sandwich)).flame_graph(rr.max_nodes));
-    doc["metadata"] = metadata(info.type, "single");
+    doc["metadata"] = query::flamebearer_metadata(info.type, "single");
     return json_response(doc);
   }
   auto tree =
@@ -251,15 +210,8 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
   }
   auto fg = tree.flame_graph(rr.max_nodes);
   if (param(p, "timeline") == "false") {
-    json::object doc;
-    doc["version"] = 1;
-    doc["flamebearer"] = flamebearer_json(fg);
-    doc["metadata"] = metadata(info.type, "single");
-    doc["profiles"] = info.profiles;
-    doc["timeline"] = nullptr;
-    doc["groups"] = nullptr;
-    doc["heatmap"] = nullptr;
-    return json_response(doc);
+    return json_response(
+        query::flamebearer_document(fg, info.type, static_cast<int64_t>(info.profiles)));
   }
 
   int64_t step = timeline_step_seconds(rr.sel.start_ms, rr.sel.end_ms);
@@ -269,12 +221,12 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
   q.average = param(p, "aggregation") == "avg";
   std::vector<query::SeriesResult> series;
   s = pool.with([&](query::Engine& e) { return e.select_series(q, &series); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
 
   json::object doc;
   doc["version"] = 1;
-  doc["flamebearer"] = flamebearer_json(fg);
-  doc["metadata"] = metadata(info.type, "single");
+  doc["flamebearer"] = query::flamebearer_json(fg);
+  doc["metadata"] = query::flamebearer_metadata(info.type, "single");
   doc["profiles"] = info.profiles;
   doc["timeline"] =
       timeline(series.size() == 1 ? &series[0] : nullptr, rr.sel.start_ms, rr.sel.end_ms, step);
@@ -283,7 +235,7 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
     q.group_by = {group_by->second.front()};
     std::vector<query::SeriesResult> grouped;
     s = pool.with([&](query::Engine& e) { return e.select_series(q, &grouped); });
-    if (!s.ok()) return status_error(s);
+    if (!s.ok()) return connect::error(s);
     json::object groups;
     for (const auto& g : grouped) {
       std::string key = g.labels.empty() ? "*" : g.labels.front().value;
@@ -311,7 +263,7 @@ WebResponse render_diff(const Params& p, query::EnginePool& pool) {
     auto st = e.merge_stacks(left.sel, &ls, &info);
     return st.ok() ? e.merge_stacks(right.sel, &rs, &info) : st;
   });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   auto d = query::flame_graph_diff(query::CallTree::build(ls), query::CallTree::build(rs),
                                    left.max_nodes);
   json::object doc;
@@ -320,11 +272,11 @@ WebResponse render_diff(const Params& p, query::EnginePool& pool) {
   json::array names;
   for (const auto& n : d.names) names.push_back(json::string(n));
   fb["names"] = std::move(names);
-  fb["levels"] = levels_json(d.levels);
+  fb["levels"] = query::levels_json(d.levels);
   fb["numTicks"] = d.total;
   fb["maxSelf"] = d.max_self;
   doc["flamebearer"] = std::move(fb);
-  doc["metadata"] = metadata(info.type, "double");
+  doc["metadata"] = query::flamebearer_metadata(info.type, "double");
   doc["leftTicks"] = d.left_ticks;
   doc["rightTicks"] = d.right_ticks;
   doc["timeline"] = nullptr;
@@ -346,7 +298,7 @@ WebResponse function_series(const Params& p, query::EnginePool& pool) {
   std::vector<query::Point> self, total;
   auto s = pool.with(
       [&](query::Engine& e) { return e.function_series(q, param(p, "function"), &self, &total); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   auto points = [](const std::vector<query::Point>& v) {
     json::array a;
     for (const auto& pt : v) a.push_back(json::array{pt.ts_ms, pt.value});
@@ -365,7 +317,7 @@ WebResponse label_values(const Params& p, query::EnginePool& pool) {
   if (label.empty()) return connect::error(Code::kInvalidArgument, "label is required");
   int64_t end = now_unix_nanos() / 1'000'000, start = end - 3600 * 1000;
   std::vector<std::string> values;
-  query::Status s;
+  Status s;
   if (label == "__name__") {
     std::vector<ProfileTypeId> types;
     s = pool.with([&](query::Engine& e) { return e.profile_types(start, end, &types); });
@@ -373,7 +325,7 @@ WebResponse label_values(const Params& p, query::EnginePool& pool) {
   } else {
     s = pool.with([&](query::Engine& e) { return e.label_values(label, {}, start, end, &values); });
   }
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   json::array arr;
   for (const auto& v : values) arr.push_back(json::string(v));
   WebResponse r;
@@ -401,7 +353,7 @@ WebResponse profile_download(std::string_view id_text, query::EnginePool& pool) 
   perftools::profiles::Profile p;
   Labels labels;
   auto s = pool.with([&](query::Engine& e) { return e.profile(id, &p, &labels); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   return pprof_download(p, file_part(std::string(labels.get("service_name"))) + "_" +
                                file_part(std::string(labels.get("__name__"))) + "_" + text);
 }
@@ -412,7 +364,7 @@ WebResponse merged_download(const Params& p, query::EnginePool& pool) {
   perftools::profiles::Profile out;
   query::MergeInfo info;
   auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(rr.sel, &out, &info); });
-  if (!s.ok()) return status_error(s);
+  if (!s.ok()) return connect::error(s);
   if (info.profiles == 0) {
     return connect::error(Code::kNotFound, "no profiles match the query in that time range");
   }

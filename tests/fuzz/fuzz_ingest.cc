@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "collector/ingest.h"
+#include "ingest/upload.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

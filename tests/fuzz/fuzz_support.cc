@@ -7,6 +7,7 @@
 #include "model/timeparse.h"
 #include "proto/profile.pb.h"
 #include "storage/storage.h"
+#include "tests/support/or_exit.h"
 
 namespace stoker::fuzz {
 
@@ -48,19 +49,14 @@ struct Store {
     dir = mkdtemp(tmpl);
     StorageConfig cfg;
     cfg.path = dir + "/f.db";
-    std::string err;
-    auto storage = Storage::open(cfg, &err);
-    if (!storage) {
-      std::fprintf(stderr, "fuzz store: %s\n", err.c_str());
-      std::abort();
-    }
+    auto storage = test::or_exit(Storage::open(cfg), "open");
     int64_t now = now_unix_nanos();
     for (int i = 0; i < 20; ++i) {
       ProfileRecord r;
       r.labels = Labels{{"__name__", "process_cpu"}, {"service_name", i % 2 ? "a" : "b"}};
       r.scrape_time_ns = now - static_cast<int64_t>(i) * 15'000'000'000;
       r.profile = std::make_shared<perftools::profiles::Profile>(profile(10 + i));
-      storage->append(std::move(r), &err);
+      (void)storage->append(std::move(r));
     }
     storage->flush();
     query::Limits limits;

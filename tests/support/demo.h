@@ -27,7 +27,7 @@ struct Demo {
 // Profiles of one type stored in the database `r` reads.
 inline int64_t profiles_of(Reader& r, const std::string& type) {
   std::string err;
-  auto sel = Selector::parse(type, &err);
+  auto sel = Selector::parse(type);
   int64_t n = 0;
   for (const auto& s : r.series(*sel, {})) n += s.profiles;
   return n;

@@ -59,9 +59,8 @@ RawResponse PushReceiver::handle(const RecordedRequest& req) {
     for (const auto& sample : s.samples()) {
       if (!pprof::is_gzip(sample.raw_profile())) return invalid("raw_profile is not gzipped");
       auto d = pprof::decode(sample.raw_profile());
-      if (!d.error.empty()) return invalid("invalid pprof: " + d.error);
-      got.push_back(
-          {labels, std::shared_ptr<perftools::profiles::Profile>(std::move(d.profile)), 0});
+      if (!d.ok()) return invalid("invalid pprof: " + d.error());
+      got.push_back({labels, std::shared_ptr<perftools::profiles::Profile>(std::move(*d)), 0});
     }
   }
   Policy policy;

@@ -4,6 +4,7 @@
 
 #include "model/timeparse.h"
 #include "storage/storage.h"
+#include "tests/support/must.h"
 
 namespace stoker::test {
 
@@ -14,8 +15,7 @@ void put(Storage& s, const Labels& labels, const perftools::profiles::Profile& p
   r.labels = labels;
   r.scrape_time_ns = ts;
   r.profile = std::make_shared<perftools::profiles::Profile>(p);
-  std::string err;
-  REQUIRE(s.append(std::move(r), &err));
+  REQUIRE(s.append(std::move(r)).ok());
 }
 
 }  // namespace
@@ -33,9 +33,7 @@ perftools::profiles::Profile cpu_profile(const std::vector<SampleSpec>& samples)
 StoreFixture::StoreFixture() : now(now_unix_nanos() / 1'000'000 * 1'000'000), t0(now - 120 * kSec) {
   StorageConfig cfg;
   cfg.path = path;
-  std::string err;
-  auto store = Storage::open(cfg, &err);
-  INFO(err);
+  auto store = test::must(Storage::open(cfg));
   REQUIRE(store);
   Labels api{{"__name__", "process_cpu"}, {"service_name", "api"}, {"job", "a"}, {"pod", "p1"}};
   Labels web{{"__name__", "process_cpu"}, {"service_name", "web"}, {"job", "w"}};

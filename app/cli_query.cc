@@ -1,0 +1,319 @@
+#include "app/cli_query.h"
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "model/timeparse.h"
+#include "model/units.h"
+#include "query/call_tree.h"
+#include "query/engine.h"
+#include "query/flamebearer.h"
+#include "query/flamegraph_svg.h"
+
+namespace stoker::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+struct Resolved {
+  std::unique_ptr<query::Engine> engine;
+  query::Selection sel;
+  ProfileTypeId type;
+  std::string range_text;  // "2026-…Z … 2026-…Z", for messages
+};
+
+std::string types_list(query::Engine& e, int64_t start_ms, int64_t end_ms) {
+  std::vector<ProfileTypeId> types;
+  if (Status s = e.profile_types(start_ms, end_ms, &types); !s.ok())
+    return "unknown (" + s.message() + ")";
+  std::string out;
+  for (const auto& t : types) out += (out.empty() ? "" : ", ") + t.id();
+  return out.empty() ? "none" : out;
+}
+
+// Opens the database and turns --query/--from/--until into a Selection.
+// Returns 0 when ready, else the exit code (the error is printed).
+int resolve(const Args& a, const char* usage, Resolved* r) {
+  auto text = flag(a, "--query");
+  if (!text) return fail(usage, 2);
+  int64_t now = now_unix_nanos();
+  TimeRange range;
+  range.from_ns = now - 3600LL * 1'000'000'000;
+  range.until_ns = now;
+  if (Status s = parse_range(a, &range); !s.ok()) return fail(s.message(), 2);
+  r->sel.start_ms = range.from_ns / 1'000'000;
+  r->sel.end_ms = range.until_ns / 1'000'000;
+  r->range_text = format_time(range.from_ns) + " … " + format_time(range.until_ns);
+
+  auto path = storage_path(a);
+  if (!path) return fail(path.error());
+  query::Limits limits;
+  auto engine = query::Engine::open(*path, limits);
+  if (!engine) return fail(engine.error());
+  r->engine = std::move(*engine);
+
+  size_t brace = text->find('{');
+  std::string type = text->substr(0, brace);
+  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.back()))) type.pop_back();
+  r->sel.label_selector = brace == std::string::npos ? "{}" : text->substr(brace);
+  if (type.empty()) {
+    return fail("--query needs a profile type before the selector, e.g. process_cpu" +
+                    r->sel.label_selector + "; types stored in " + r->range_text + ": " +
+                    types_list(*r->engine, r->sel.start_ms, r->sel.end_ms),
+                2);
+  }
+  if (type.find(':') == std::string::npos) {
+    auto s = r->engine->default_profile_type(type, r->sel.label_selector, r->sel.start_ms,
+                                             r->sel.end_ms, &r->sel.profile_type);
+    if (s.code() == Status::Code::kNotFound) {
+      return fail("no " + type + " profiles match " + r->sel.label_selector + " in " +
+                  r->range_text +
+                  "; types stored then: " + types_list(*r->engine, r->sel.start_ms, r->sel.end_ms));
+    }
+    if (!s.ok()) return fail(s.message(), s.code() == Status::Code::kInvalidArgument ? 2 : 1);
+  } else {
+    r->sel.profile_type = type;
+  }
+  auto parsed = ProfileTypeId::parse(r->sel.profile_type);
+  if (!parsed) return fail(parsed.error(), 2);
+  r->type = *parsed;
+  return 0;
+}
+
+// Merges the selection; 0 when there is data, else the exit code.
+int merge(Resolved& r, query::StackSet* stacks, query::MergeInfo* info) {
+  auto s = r.engine->merge_stacks(r.sel, stacks, info);
+  if (!s.ok()) return fail(s.message(), s.code() == Status::Code::kInvalidArgument ? 2 : 1);
+  if (info->profiles == 0) {
+    return fail("no " + r.type.id() + " profiles match " + r.sel.label_selector + " in " +
+                r.range_text);
+  }
+  return 0;
+}
+
+int64_t int_flag(const Args& a, const std::string& name, int64_t fallback, bool* ok) {
+  auto v = flag(a, name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  long long n = std::strtoll(v->c_str(), &end, 10);
+  if (v->empty() || *end != '\0' || n < 0) {
+    *ok = false;
+    return fallback;
+  }
+  return n;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+int cmd_flamegraph(const Args& a) {
+  const char* usage =
+      "usage: stoker flamegraph --query SELECTOR [--from T] [--until T] [--max-nodes N] "
+      "[--icicle] [--bottom-up] -o FILE.svg|.html|.folded|.json";
+  auto out_path = flag(a, "-o");
+  if (!out_path) return fail(usage, 2);
+  bool ok = true;
+  int64_t max_nodes = int_flag(a, "--max-nodes", 8192, &ok);
+  if (!ok) return fail("--max-nodes must be a non-negative integer", 2);
+  enum { kSvg, kHtml, kFolded, kJson } format;
+  if (ends_with(*out_path, ".svg")) {
+    format = kSvg;
+  } else if (ends_with(*out_path, ".html") || ends_with(*out_path, ".htm")) {
+    format = kHtml;
+  } else if (ends_with(*out_path, ".folded") || ends_with(*out_path, ".txt")) {
+    format = kFolded;
+  } else if (ends_with(*out_path, ".json")) {
+    format = kJson;
+  } else {
+    return fail("cannot tell the format from \"" + *out_path +
+                    "\": use a .svg, .html, .folded or .json file name",
+                2);
+  }
+  Resolved r;
+  if (int rc = resolve(a, usage, &r)) return rc;
+  query::StackSet stacks;
+  query::MergeInfo info;
+  if (int rc = merge(r, &stacks, &info)) return rc;
+  auto tree = query::CallTree::build(stacks, flag(a, "--bottom-up").has_value());
+  std::string data;
+  switch (format) {
+    case kSvg:
+    case kHtml: {
+      query::SvgOptions o;
+      o.title =
+          r.type.name + " " + r.type.sample_type + (flag(a, "--bottom-up") ? " (bottom-up)" : "");
+      o.subtitle = r.sel.label_selector + "  " + r.range_text + "  " +
+                   std::to_string(info.profiles) + " profiles, total " +
+                   query::format_value(tree.total(), r.type.sample_unit);
+      o.sample_unit = r.type.sample_unit;
+      o.icicle = flag(a, "--icicle").has_value();
+      o.max_nodes = max_nodes;
+      data = format == kSvg ? query::render_svg(tree, o) : query::render_html(tree, o);
+      break;
+    }
+    case kFolded:
+      data = tree.folded();
+      break;
+    case kJson:
+      // The document /pyroscope/render answers (format=json, timeline=false).
+      data = json::serialize(query::flamebearer_document(tree.flame_graph(max_nodes), r.type,
+                                                         static_cast<int64_t>(info.profiles))) +
+             "\n";
+      break;
+  }
+  std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) return fail("cannot write " + *out_path + ": " + std::strerror(errno));
+  std::printf("wrote %s: %s, %zu profiles merged, total %s, %zu nodes\n", out_path->c_str(),
+              r.type.id().c_str(), info.profiles,
+              query::format_value(tree.total(), r.type.sample_unit).c_str(), tree.size());
+  return 0;
+}
+
+int cmd_top(const Args& a) {
+  const char* usage =
+      "usage: stoker top --query SELECTOR [--from T] [--until T] [--nodecount N] [--cum] "
+      "[--output table|json]";
+  bool ok = true;
+  int64_t count = int_flag(a, "--nodecount", 20, &ok);
+  if (!ok) return fail("--nodecount must be a non-negative integer", 2);
+  std::string output = flag(a, "--output").value_or("table");
+  if (output != "table" && output != "json") return fail("--output must be table or json", 2);
+  Resolved r;
+  if (int rc = resolve(a, usage, &r)) return rc;
+  query::StackSet stacks;
+  query::MergeInfo info;
+  if (int rc = merge(r, &stacks, &info)) return rc;
+  auto tree = query::CallTree::build(stacks);
+  bool cum = flag(a, "--cum").has_value();
+  auto top = tree.top(cum);
+  size_t shown = count == 0 ? top.size() : std::min<size_t>(top.size(), static_cast<size_t>(count));
+  const int64_t total = tree.total();
+  const std::string& unit = r.type.sample_unit;
+  if (output == "json") {
+    json::array arr;
+    for (size_t i = 0; i < shown; ++i) {
+      json::object o;
+      o["name"] = top[i].name;
+      o["self"] = top[i].self;
+      o["total"] = top[i].total;
+      arr.push_back(std::move(o));
+    }
+    json::object doc;
+    doc["profileType"] = r.type.id();
+    doc["profiles"] = info.profiles;
+    doc["total"] = total;
+    doc["functions"] = std::move(arr);
+    std::cout << json::serialize(doc) << "\n";
+    return 0;
+  }
+  auto pct = [&](int64_t v) {
+    char b[16];
+    std::snprintf(b, sizeof b, "%.2f%%",
+                  total ? 100.0 * static_cast<double>(v) / static_cast<double>(total) : 0.0);
+    return std::string(b);
+  };
+  std::printf(
+      "Type: %s\nProfiles: %zu in %s\nShowing top %zu of %zu functions, total %s, sorted by %s\n",
+      r.type.id().c_str(), info.profiles, r.range_text.c_str(), shown, top.size(),
+      query::format_value(total, unit).c_str(), cum ? "cum" : "flat");
+  std::printf("%12s %8s %8s %12s %8s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", "function");
+  int64_t sum = 0;
+  for (size_t i = 0; i < shown; ++i) {
+    sum += top[i].self;
+    std::printf("%12s %8s %8s %12s %8s  %s\n", query::format_value(top[i].self, unit).c_str(),
+                pct(top[i].self).c_str(), pct(sum).c_str(),
+                query::format_value(top[i].total, unit).c_str(), pct(top[i].total).c_str(),
+                top[i].name.c_str());
+  }
+  return 0;
+}
+
+int cmd_query_series(const Args& a) {
+  const char* usage =
+      "usage: stoker query series --query SELECTOR [--from T] [--until T] [--step DURATION] "
+      "[--group-by LABEL[,LABEL…]] [--output table|json]";
+  std::string output = flag(a, "--output").value_or("table");
+  if (output != "table" && output != "json") return fail("--output must be table or json", 2);
+  Resolved r;
+  if (int rc = resolve(a, usage, &r)) return rc;
+  query::SeriesQuery q;
+  q.sel = r.sel;
+  if (auto step = flag(a, "--step")) {
+    auto d = parse_duration(*step);
+    if (!d) return fail("--step: " + d.error(), 2);
+    if (d->count() <= 0) return fail("--step: must be positive", 2);
+    q.step_s = static_cast<double>(d->count()) / 1000.0;
+  } else {
+    // About 100 points over the range, at least 15 s (Pyroscope's UI).
+    q.step_s = std::max(
+        15.0, std::ceil(static_cast<double>(q.sel.end_ms - q.sel.start_ms) / 1000.0 / 100.0));
+  }
+  if (auto g = flag(a, "--group-by")) {
+    size_t start = 0;
+    while (start <= g->size()) {
+      size_t comma = g->find(',', start);
+      std::string name =
+          g->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!name.empty()) q.group_by.push_back(name);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  std::vector<query::SeriesResult> series;
+  auto s = r.engine->select_series(q, &series);
+  if (!s.ok()) return fail(s.message(), s.code() == Status::Code::kInvalidArgument ? 2 : 1);
+  if (output == "json") {
+    json::array arr;
+    for (const auto& ser : series) {
+      json::object o, labels;
+      for (const auto& l : ser.labels) labels[l.name] = l.value;
+      json::array points;
+      for (const auto& p : ser.points) {
+        json::object pt;
+        pt["time"] = format_time(p.ts_ms * 1'000'000);
+        pt["timestampMs"] = p.ts_ms;
+        pt["value"] = p.value;
+        points.push_back(std::move(pt));
+      }
+      o["labels"] = std::move(labels);
+      o["points"] = std::move(points);
+      arr.push_back(std::move(o));
+    }
+    json::object doc;
+    doc["profileType"] = r.type.id();
+    doc["stepSeconds"] = q.step_s;
+    doc["series"] = std::move(arr);
+    std::cout << json::serialize(doc) << "\n";
+    return 0;
+  }
+  if (series.empty()) {
+    std::printf("no %s profiles match %s in %s\n", r.type.id().c_str(),
+                r.sel.label_selector.c_str(), r.range_text.c_str());
+    return 0;
+  }
+  std::printf("Type: %s, step %gs, values are sums of %s per step\n", r.type.id().c_str(), q.step_s,
+              r.type.sample_unit.c_str());
+  for (const auto& ser : series) {
+    Labels l;
+    for (const auto& x : ser.labels) l.set(x.name, x.value);
+    std::printf("\n%s\n", ser.labels.empty() ? "{} (all matching series)" : l.to_string().c_str());
+    for (const auto& p : ser.points) {
+      std::printf("  %s  %s\n", format_time(p.ts_ms * 1'000'000).c_str(),
+                  query::format_value(static_cast<int64_t>(p.value), r.type.sample_unit).c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace stoker::cli

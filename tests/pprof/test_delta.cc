@@ -1,0 +1,204 @@
+#include <catch2/catch.hpp>
+
+#include "collector/scrape_loop.h"
+#include "config/config.h"
+#include "pprof/delta.h"
+#include "tests/support/profiles.h"
+
+using namespace stoker;
+using pprof::DeltaState;
+
+namespace {
+
+const std::vector<std::pair<std::string, std::string>> kHeap = {{"alloc_objects", "count"},
+                                                                {"alloc_space", "bytes"},
+                                                                {"inuse_objects", "count"},
+                                                                {"inuse_space", "bytes"}};
+
+perftools::profiles::Profile heap(const std::vector<test::SampleSpec>& samples) {
+  return test::make_profile(kHeap, samples);
+}
+
+}  // namespace
+
+TEST_CASE("cumulative columns per profile type", "[delta]") {
+  auto h = heap({{{"f"}, {1, 2, 3, 4}}});
+  CHECK(DeltaState::cumulative_columns(h, "memory") == std::vector<size_t>{0, 1});
+  auto m =
+      test::make_profile({{"contentions", "count"}, {"delay", "nanoseconds"}}, {{{"f"}, {1, 2}}});
+  CHECK(DeltaState::cumulative_columns(m, "mutex") == std::vector<size_t>{0, 1});
+  CHECK(DeltaState::cumulative_columns(m, "block") == std::vector<size_t>{0, 1});
+  CHECK(DeltaState::cumulative_columns(h, "goroutine").empty());
+  CHECK(DeltaState::cumulative_columns(h, "process_cpu").empty());
+}
+
+TEST_CASE("the first profile primes, later ones become deltas, in-use values pass through",
+          "[delta]") {
+  DeltaState state;
+  auto first = heap({{{"malloc", "a"}, {10, 1000, 2, 200}}, {{"malloc", "b"}, {5, 500, 0, 0}}});
+  auto cols = DeltaState::cumulative_columns(first, "memory");
+  CHECK(state.apply(first, cols) == DeltaState::Outcome::kPrimed);
+
+  // Samples in another order, so Go-style location ids differ from the first profile.
+  auto second = heap({{{"malloc", "c"}, {1, 64, 1, 64}},
+                      {{"malloc", "b"}, {5, 500, 0, 0}},
+                      {{"malloc", "a"}, {14, 1400, 3, 300}}});
+  CHECK(state.apply(second, cols) == DeltaState::Outcome::kDelta);
+  auto got = test::canonical(second);
+  auto expect = test::canonical(
+      heap({{{"malloc", "a"}, {4, 400, 3, 300}}, {{"malloc", "c"}, {1, 64, 1, 64}}}));
+  CHECK(got == expect);  // b had no new allocations and nothing in use: dropped
+  CHECK(state.tracked_stacks() == 3);
+}
+
+TEST_CASE("sample labels keep stacks apart", "[delta]") {
+  DeltaState state;
+  auto p1 =
+      heap({{{"malloc", "a"}, {1, 10, 0, 0}, {}, 16}, {{"malloc", "a"}, {1, 100, 0, 0}, {}, 128}});
+  auto cols = DeltaState::cumulative_columns(p1, "memory");
+  state.apply(p1, cols);
+  auto p2 =
+      heap({{{"malloc", "a"}, {3, 30, 0, 0}, {}, 16}, {{"malloc", "a"}, {1, 100, 0, 0}, {}, 128}});
+  REQUIRE(state.apply(p2, cols) == DeltaState::Outcome::kDelta);
+  REQUIRE(p2.sample_size() == 1);
+  CHECK(test::totals(p2) == std::vector<int64_t>{2, 20, 0, 0});
+}
+
+TEST_CASE("a counter that went down re-primes instead of going negative", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = heap({{{"a"}, {100, 1000, 0, 0}}});
+  state.apply(p1, cols);
+  auto restarted = heap({{{"a"}, {3, 30, 0, 0}}});
+  CHECK(state.apply(restarted, cols) == DeltaState::Outcome::kReset);
+  auto p3 = heap({{{"a"}, {5, 50, 0, 0}}});
+  CHECK(state.apply(p3, cols) == DeltaState::Outcome::kDelta);
+  CHECK(test::totals(p3) == std::vector<int64_t>{2, 20, 0, 0});
+}
+
+TEST_CASE("repeated stacks within one profile are differenced once", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = heap({{{"a"}, {1, 10, 0, 0}}, {{"a"}, {1, 10, 0, 0}}});
+  state.apply(p1, cols);
+  auto p2 = heap({{{"a"}, {2, 20, 0, 0}}, {{"a"}, {3, 30, 0, 0}}});
+  REQUIRE(state.apply(p2, cols) == DeltaState::Outcome::kDelta);
+  CHECK(test::totals(p2) == std::vector<int64_t>{3, 30, 0, 0});
+}
+
+TEST_CASE("the deltas of N scrapes add up to last minus first", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  std::vector<int64_t> sum(4, 0);
+  int64_t a = 10, b = 7;
+  auto first = heap({{{"x", "a"}, {a, a * 8, 1, 8}}, {{"y", "b"}, {b, b * 8, 0, 0}}});
+  state.apply(first, cols);
+  for (int i = 1; i <= 20; ++i) {
+    a += i;
+    b += (i % 3 == 0) ? 5 : 0;
+    auto p = heap({{{"y", "b"}, {b, b * 8, 0, 0}}, {{"x", "a"}, {a, a * 8, 1, 8}}});
+    REQUIRE(state.apply(p, cols) == DeltaState::Outcome::kDelta);
+    auto t = test::totals(p);
+    sum[0] += t[0];
+    sum[1] += t[1];
+  }
+  CHECK(sum[0] == (a - 10) + (b - 7));
+  CHECK(sum[1] == 8 * ((a - 10) + (b - 7)));
+}
+
+TEST_CASE("only cumulative types that are not deltas already are differenced", "[delta]") {
+  auto type = [](const std::string& name, bool delta = false) {
+    for (auto t : default_profile_types()) {
+      if (t.name == name) {
+        t.delta = t.delta || delta;
+        return t;
+      }
+    }
+    ProfileTypeConfig custom;
+    custom.name = name;
+    custom.delta = delta;
+    return custom;
+  };
+  CHECK(ScrapeLoop::computes_delta(type("memory")));
+  CHECK(ScrapeLoop::computes_delta(type("block")));
+  CHECK(ScrapeLoop::computes_delta(type("mutex")));
+  // godeltaprof endpoints deliver deltas; `delta: true` fetches ?seconds=N deltas.
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("godeltaprof_memory")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("godeltaprof_mutex")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("godeltaprof_block")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("memory", true)));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("process_cpu")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("goroutine")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("fgprof")));
+  CHECK_FALSE(ScrapeLoop::computes_delta(type("my_custom")));
+}
+
+TEST_CASE("a stack missing from one scrape starts from zero when it comes back", "[delta]") {
+  // The state is the previous scrape only: what it did not have counts from 0.
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = heap({{{"a"}, {5, 50, 0, 0}}, {{"b"}, {7, 70, 0, 0}}});
+  state.apply(p1, cols);
+  auto p2 = heap({{{"a"}, {6, 60, 0, 0}}});
+  REQUIRE(state.apply(p2, cols) == DeltaState::Outcome::kDelta);
+  CHECK(test::totals(p2) == std::vector<int64_t>{1, 10, 0, 0});
+  CHECK(state.tracked_stacks() == 1);
+  auto p3 = heap({{{"a"}, {6, 60, 0, 0}}, {{"b"}, {9, 90, 0, 0}}});
+  REQUIRE(state.apply(p3, cols) == DeltaState::Outcome::kDelta);
+  CHECK(test::totals(p3) == std::vector<int64_t>{9, 90, 0, 0});
+}
+
+TEST_CASE("delta state holds 8 bytes of key and 8 per column for each distinct stack", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  std::vector<test::SampleSpec> samples;
+  for (int i = 0; i < 2000; ++i) {
+    samples.push_back({{"malloc", "f" + std::to_string(i % 97), "g" + std::to_string(i)},
+                       {i + 1, 64 * (i + 1), 0, 0}});
+  }
+  auto p = heap(samples);
+  state.apply(p, cols);
+  for (int round = 0; round < 5; ++round) {
+    for (auto& s : samples) {
+      s.values[0] += 1;
+      s.values[1] += 64;
+    }
+    auto next = heap(samples);
+    REQUIRE(state.apply(next, cols) == DeltaState::Outcome::kDelta);
+    CHECK(test::totals(next)[0] == 2000);
+  }
+  CHECK(state.tracked_stacks() == 2000);
+  CHECK(state.memory_bytes() == 2000 * (8 + 2 * 8));
+}
+
+TEST_CASE("pruning after a delta drops the symbols only dropped samples used", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto v1 =
+      pprof::view_of(heap({{{"malloc", "main.hot", "main.main"}, {5, 50, 0, 0}, {{"k", "a"}}},
+                           {{"malloc", "main.cold", "main.main"}, {7, 70, 0, 0}, {{"k", "b"}}}}));
+  state.apply(*v1, cols);
+  auto v2 =
+      pprof::view_of(heap({{{"malloc", "main.hot", "main.main"}, {9, 90, 0, 0}, {{"k", "a"}}},
+                           {{"malloc", "main.cold", "main.main"}, {7, 70, 0, 0}, {{"k", "b"}}}}));
+  REQUIRE(state.apply(*v2, cols) == DeltaState::Outcome::kDelta);
+  auto before = test::canonical(*v2);
+  size_t locations = v2->locations.size(), functions = v2->functions.size();
+  v2->prune();
+  CHECK(test::canonical(*v2) == before);  // the same samples
+  CHECK(pprof::validate(*v2).ok());
+  CHECK(v2->locations.size() == locations - 1);  // main.cold's frame
+  CHECK(v2->functions.size() == functions - 1);
+  for (auto s : v2->strings) {
+    CHECK(s != "main.cold");
+    CHECK(s != "b");  // its label value
+  }
+  // The encoding round-trips through protobuf and through the view decoder.
+  auto again = pprof::decode_view(v2->encode());
+  REQUIRE(again.ok());
+  CHECK(test::canonical(*(*again)) == before);
+  // Nothing to drop: nothing changes.
+  auto strings = v2->strings.size();
+  v2->prune();
+  CHECK(v2->strings.size() == strings);
+}

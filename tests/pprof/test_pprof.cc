@@ -1,0 +1,254 @@
+#include <catch2/catch.hpp>
+
+#include "pprof/pprof_decode.h"
+#include "pprof/view.h"
+#include "tests/support/profiles.h"
+
+using namespace stoker;
+
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void put_tag(std::string& out, int field, int wire) {
+  put_varint(out, static_cast<uint64_t>(field << 3 | wire));
+}
+void put_bytes(std::string& out, int field, const std::string& b) {
+  put_tag(out, field, 2);
+  put_varint(out, b.size());
+  out += b;
+}
+
+// A profile encoded by hand with the repeated scalars of each sample either
+// packed (as Go does for more than two values) or unpacked.
+std::string hand_encoded(bool packed) {
+  std::string p;
+  for (const char* s : {"", "samples", "count", "main", "cpu", "nanoseconds"}) put_bytes(p, 6, s);
+  for (auto [t, u] : {std::pair{1, 2}, std::pair{4, 5}}) {
+    std::string vt;
+    put_tag(vt, 1, 0);
+    put_varint(vt, static_cast<uint64_t>(t));
+    put_tag(vt, 2, 0);
+    put_varint(vt, static_cast<uint64_t>(u));
+    put_bytes(p, 1, vt);
+  }
+  std::string fn;
+  put_tag(fn, 1, 0);
+  put_varint(fn, 1);
+  put_tag(fn, 2, 0);
+  put_varint(fn, 3);
+  put_bytes(p, 5, fn);
+  std::string loc, line;
+  put_tag(loc, 1, 0);
+  put_varint(loc, 7);
+  put_tag(line, 1, 0);
+  put_varint(line, 1);
+  put_bytes(loc, 4, line);
+  put_bytes(p, 4, loc);
+  std::string sample;
+  if (packed) {
+    std::string ids, vals;
+    put_varint(ids, 7);
+    put_varint(ids, 7);
+    put_bytes(sample, 1, ids);
+    put_varint(vals, 3);
+    put_varint(vals, 30000000);
+    put_bytes(sample, 2, vals);
+  } else {
+    for (uint64_t id : {7, 7}) {
+      put_tag(sample, 1, 0);
+      put_varint(sample, id);
+    }
+    for (uint64_t v : {3, 30000000}) {
+      put_tag(sample, 2, 0);
+      put_varint(sample, v);
+    }
+  }
+  put_bytes(p, 2, sample);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("decodes raw and gzipped pprof", "[pprof]") {
+  auto p = test::make_profile({{"samples", "count"}, {"cpu", "nanoseconds"}},
+                              {{{"a", "b"}, {1, 10}}, {{"c"}, {2, 20}}});
+  std::string raw = p.SerializeAsString();
+  auto d1 = pprof::decode(raw);
+  REQUIRE(d1.ok());
+  CHECK(test::canonical(*(*d1)) == test::canonical(p));
+  auto d2 = pprof::decode(pprof::encode_gzip(p));
+  REQUIRE(d2.ok());
+  CHECK(test::canonical(*(*d2)) == test::canonical(p));
+}
+
+TEST_CASE("a gzip stream of several members, as RFC 1952 allows, is one profile", "[pprof]") {
+  // Go's gzip reader accepts concatenated members; so does stoker. The two
+  // halves of a serialized profile are compressed separately.
+  auto p = test::make_profile({{"samples", "count"}, {"cpu", "nanoseconds"}},
+                              {{{"a", "b"}, {1, 10}}, {{"c"}, {2, 20}}, {{"d", "a"}, {5, 50}}});
+  std::string raw = p.SerializeAsString();
+  size_t half = raw.size() / 2;
+  std::string two = pprof::gzip(raw.substr(0, half), 1) + pprof::gzip(raw.substr(half), 9);
+  auto d = pprof::decode(two);
+  REQUIRE(d.ok());
+  CHECK(test::canonical(*(*d)) == test::canonical(p));
+  // Trailing zeros after the last member (some writers pad) are ignored.
+  auto padded = pprof::decode(pprof::gzip(raw) + std::string(8, '\0'));
+  REQUIRE(padded.ok());
+  CHECK(test::canonical(*(*padded)) == test::canonical(p));
+  // A corrupt second member is an error, not half a profile.
+  std::string bad = two;
+  bad[bad.size() - 12] ^= 0x55;
+  CHECK(pprof::decode(bad).error().rfind("corrupt gzip stream", 0) == 0);
+}
+
+TEST_CASE("accepts packed and unpacked repeated fields alike", "[pprof]") {
+  auto packed = pprof::decode(hand_encoded(true));
+  auto unpacked = pprof::decode(hand_encoded(false));
+  REQUIRE(packed.ok());
+  REQUIRE(unpacked.ok());
+  CHECK(test::canonical(*(*packed)) == test::canonical(*(*unpacked)));
+  CHECK(test::totals(*(*packed)) == std::vector<int64_t>{3, 30000000});
+  CHECK((*packed)->sample(0).location_id_size() == 2);
+}
+
+TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
+  auto p = test::make_profile({{"samples", "count"}}, {{{"a"}, {1}}});
+  std::string gz = pprof::encode_gzip(p);
+  // The collector's own wire decoder and protobuf's parser (plus validate())
+  // agree on every case below, word for word.
+  auto check_same = [](const std::string& body) {
+    INFO(pprof::decode(body).error());
+    CHECK(pprof::decode_view(body).error() == pprof::decode(body).error());
+  };
+  for (const std::string& b :
+       {std::string(), gz.substr(0, gz.size() / 2), std::string("<html><body>404</body></html>")})
+    check_same(b);
+
+  CHECK(pprof::decode("").error() == "empty body");
+  CHECK(pprof::decode(gz.substr(0, gz.size() / 2)).error() == "truncated gzip stream");
+  CHECK(pprof::decode("<html><body>404</body></html>").error() ==
+        "not a valid pprof protobuf message");
+
+  auto raw = p.SerializeAsString();
+  CHECK_FALSE(pprof::decode(raw.substr(0, raw.size() - 3)).ok());
+
+  auto bad = p;
+  bad.set_string_table(0, "x");
+  CHECK(pprof::decode(bad.SerializeAsString()).error() == "string_table[0] must be ''");
+  bad = p;
+  bad.mutable_sample(0)->add_location_id(99);
+  CHECK(pprof::decode(bad.SerializeAsString()).error() == "a sample refers to missing location 99");
+  bad = p;
+  bad.mutable_sample(0)->add_value(5);
+  CHECK(pprof::decode(bad.SerializeAsString())
+            .error()
+            .find("values but the profile has 1 sample types") != std::string::npos);
+  bad = p;
+  bad.mutable_function(0)->set_name(1000);
+  CHECK(pprof::decode(bad.SerializeAsString()).error() == "function refers to a missing string");
+  bad = p;
+  bad.mutable_location(0)->mutable_line(0)->set_function_id(42);
+  CHECK(pprof::decode(bad.SerializeAsString()).error().find("missing function 42") !=
+        std::string::npos);
+  bad = p;
+  bad.clear_sample_type();
+  bad.mutable_sample(0)->clear_value();
+  CHECK(pprof::decode(bad.SerializeAsString()).error() == "profile has no sample types");
+
+  std::vector<perftools::profiles::Profile> broken;
+  for (int k = 0; k < 8; ++k) broken.push_back(p);
+  broken[0].set_string_table(0, "x");
+  broken[1].mutable_sample(0)->add_location_id(99);
+  broken[2].mutable_sample(0)->add_value(5);
+  broken[3].mutable_function(0)->set_name(1000);
+  broken[4].mutable_location(0)->mutable_line(0)->set_function_id(42);
+  broken[5].mutable_location(0)->set_mapping_id(3);
+  broken[6].add_string_table("\xff\xfe not UTF-8");  // proto3 strings are UTF-8
+  broken[7].mutable_function(0)->set_id(0);
+  for (const auto& b : broken) check_same(b.SerializeAsString());
+  check_same(raw.substr(0, raw.size() - 3));
+  // An unknown group must end with its own field number (found by fuzz_pprof).
+  std::string group = raw;
+  put_tag(group, 98, 3);
+  put_tag(group, 97, 4);
+  CHECK_FALSE(pprof::decode(group).ok());
+  check_same(group);
+}
+
+TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
+  // Field order, packed and unpacked repeats, unknown fields (also groups),
+  // repeated singular fields (last wins) and negative numbers.
+  auto p = test::make_profile(
+      {{"alloc_objects", "count"}, {"alloc_space", "bytes"}},
+      {{{"malloc", "main.a", "main.main"}, {3, -300}, {{"k", "v"}}, 64}, {{"main.b"}, {1, 100}}});
+  p.set_period(-7);
+  p.add_comment(1);
+  p.set_drop_frames(2);
+  p.set_doc_url(1);  // newer pprof.proto field 15 (found by fuzz_pprof)
+  p.mutable_location(0)->set_is_folded(true);
+  p.mutable_location(0)->mutable_line(0)->set_column(12);
+  p.mutable_mapping()->Add()->set_id(9);
+  std::string raw = p.SerializeAsString();
+  std::string extra = raw;
+  put_tag(extra, 99, 0);  // an unknown varint field
+  put_varint(extra, 12345);
+  put_tag(extra, 98, 3);  // an unknown group holding a field
+  put_tag(extra, 1, 0);
+  put_varint(extra, 1);
+  put_tag(extra, 98, 4);
+  put_tag(extra, 12, 0);  // period again: the last one counts
+  put_varint(extra, 77);
+  // A 5-byte tag with bits past 32 (found by fuzz_pprof): protobuf reads it
+  // modulo 2^32, here an unknown varint field with a large number.
+  extra += std::string("\xf8\xf8\x80\xe5\x18", 5);
+  put_varint(extra, 5);
+  for (const std::string& body : {raw, extra, hand_encoded(true), hand_encoded(false)}) {
+    auto v = pprof::decode_view(body);
+    auto q = pprof::decode(body);
+    REQUIRE(v.ok());
+    REQUIRE(q.ok());
+    (*q)->DiscardUnknownFields();
+    CHECK((*v)->to_proto().SerializeAsString() == (*q)->SerializeAsString());
+  }
+  CHECK((*pprof::decode_view(extra))->period == 77);
+}
+
+TEST_CASE("a gzip bomb stops at the decompression limit", "[pprof]") {
+  std::string zeros(64u << 20, '\0');
+  std::string bomb = pprof::gzip(zeros, 9);
+  CHECK(bomb.size() < 200u << 10);
+  pprof::Limits limits;
+  limits.max_decompressed = 8u << 20;
+  auto d = pprof::decode(bomb, limits);
+  CHECK(d.error().find("exceeds 8388608 bytes") != std::string::npos);
+  CHECK_FALSE(d.ok());
+}
+
+TEST_CASE("sample and location counts are bounded", "[pprof]") {
+  std::vector<test::SampleSpec> samples;
+  for (int i = 0; i < 50; ++i) samples.push_back({{"f" + std::to_string(i)}, {1}});
+  auto p = test::make_profile({{"samples", "count"}}, samples);
+  pprof::Limits limits;
+  limits.max_samples = 10;
+  CHECK(pprof::decode(p.SerializeAsString(), limits).error().find("50 samples") !=
+        std::string::npos);
+  // The wire decoder stops reading at the limit.
+  CHECK(pprof::decode_view(p.SerializeAsString(), limits).error() ==
+        "profile has more than 10 samples (the limit)");
+}
+
+TEST_CASE("describes bodies that are not pprof", "[pprof]") {
+  CHECK(pprof::describe_body("text/html; charset=utf-8", "<p>x</p>") == "text/html");
+  CHECK(pprof::describe_body("", "<!DOCTYPE html><html>") == "text/html");
+  CHECK(pprof::describe_body("application/json", "{}") == "JSON");
+  CHECK(pprof::describe_body("text/plain", "404 page not found\n") ==
+        "plain text \"404 page not found\"");
+  CHECK(pprof::describe_body("", "") == "an empty body");
+}

@@ -1,0 +1,437 @@
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "model/encoding.h"
+#include "model/timeparse.h"
+#include "pprof/pprof_decode.h"
+#include "storage/forward_cache.h"
+#include "storage/reader.h"
+#include "storage/sample_block.h"
+#include "storage/storage.h"
+#include "tests/support/must.h"
+#include "tests/support/process.h"
+#include "tests/support/profiles.h"
+
+using namespace stoker;
+using test::TempDir;
+
+namespace {
+
+// Scrape times near now: retention (7 days by default) runs whenever a store opens.
+const int64_t kNow = now_unix_nanos();
+
+const std::vector<std::pair<std::string, std::string>> kHeapTypes = {{"alloc_objects", "count"},
+                                                                     {"alloc_space", "bytes"},
+                                                                     {"inuse_objects", "count"},
+                                                                     {"inuse_space", "bytes"}};
+
+perftools::profiles::Profile heap(int64_t scale, int64_t t = 1'700'000'000'000'000'000) {
+  return test::make_profile(
+      kHeapTypes,
+      {{{"malloc", "main.alloc", "main.main"}, {1 * scale, 64 * scale, 1, 64}, {}, 64},
+       {{"malloc", "main.other", "main.main"}, {2 * scale, 256 * scale, 0, 0}, {}, 128},
+       {{"main.main"}, {3, 300, 3, 300}, {{"handler", "/api"}}, 0}},
+      t);
+}
+
+std::unique_ptr<Storage> open_store(const std::string& path) {
+  StorageConfig cfg;
+  cfg.path = path;
+  auto s = test::must(Storage::open(cfg));
+  REQUIRE(s);
+  return s;
+}
+
+// `ts` is an offset from kNow.
+void append(Storage& s, const Labels& labels, const perftools::profiles::Profile& p, int64_t ts) {
+  ProfileRecord r;
+  r.labels = labels;
+  r.scrape_time_ns = kNow + ts;
+  r.profile = std::make_shared<perftools::profiles::Profile>(p);
+  r.wire_size = pprof::encode_gzip(p).size();
+  REQUIRE(s.append(std::move(r)).ok());
+}
+
+int64_t count_rows(const std::string& path, const char* table) {
+  sqlite3* db;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st;
+  sqlite3_prepare_v2(db, (std::string("SELECT count(*) FROM ") + table).c_str(), -1, &st, nullptr);
+  sqlite3_step(st);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+Selector sel(const std::string& s) {
+  auto out = Selector::parse(s);
+  REQUIRE(out);
+  return *out;
+}
+
+}  // namespace
+
+TEST_CASE("sample blocks round-trip and merge duplicates", "[storage]") {
+  SampleBlock b;
+  b.num_values = 2;
+  b.stack_ids = {5, 2, 5, 9};
+  b.label_set_ids = {0, 1, 0, 0};
+  b.values = {1, 10, 2, 20, 3, 30, -4, 40};
+  b.normalize();
+  CHECK(b.stack_ids == std::vector<int64_t>{2, 5, 9});
+  CHECK(b.values == std::vector<int64_t>{2, 20, 4, 40, -4, 40});
+  SampleBlock back;
+  REQUIRE(SampleBlock::decode(b.encode(), 2, &back).ok());
+  CHECK(back.stack_ids == b.stack_ids);
+  CHECK(back.label_set_ids == b.label_set_ids);
+  CHECK(back.values == b.values);
+  std::string enc = b.encode();
+  CHECK_FALSE(SampleBlock::decode(enc.substr(0, enc.size() - 2), 2, &back).ok());
+  CHECK_FALSE(SampleBlock::decode("garbage", 2, &back).ok());
+}
+
+TEST_CASE("blocks written before the sized format still decode", "[storage]") {
+  // Format 1: the zlib stream of the columns, without their size (schema v3's writer).
+  std::string raw;
+  enc::put_varint(raw, 2);   // rows
+  enc::put_svarint(raw, 3);  // stack ids, delta-coded: 3, 7
+  enc::put_svarint(raw, 4);
+  enc::put_varint(raw, 0);  // label sets
+  enc::put_varint(raw, 1);
+  for (int64_t v : {10, -20}) enc::put_svarint(raw, v);  // one value column
+  uLongf bound = compressBound(static_cast<uLong>(raw.size()));
+  std::string z(bound, '\0');
+  REQUIRE(compress2(reinterpret_cast<Bytef*>(z.data()), &bound,
+                    reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()),
+                    6) == Z_OK);
+  std::string block = std::string(1, '\x01') + z.substr(0, bound);
+  SampleBlock back;
+  REQUIRE(SampleBlock::decode(block, 1, &back).ok());
+  CHECK(back.stack_ids == std::vector<int64_t>{3, 7});
+  CHECK(back.label_set_ids == std::vector<int64_t>{0, 1});
+  CHECK(back.values == std::vector<int64_t>{10, -20});
+  SampleColumnReader reader;
+  std::vector<int64_t> stacks, values;
+  REQUIRE(reader.read(block, 1, 0, &stacks, &values).ok());
+  CHECK(stacks == std::vector<int64_t>{3, 7});
+  CHECK(values == std::vector<int64_t>{10, -20});
+  // The current format says its size first and round-trips through the reader too.
+  SampleBlock now = back;
+  std::string sized = now.encode();
+  CHECK(sized[0] == '\x02');
+  REQUIRE(reader.read(sized, 1, 0, &stacks, &values).ok());
+  CHECK(values == std::vector<int64_t>{10, -20});
+  CHECK_FALSE(reader.read(sized.substr(0, sized.size() - 1), 1, 0, &stacks, &values).ok());
+}
+
+TEST_CASE("the forward cache keeps what an endpoint has not passed, within its budget",
+          "[storage]") {
+  auto entry = [](int64_t id, size_t bytes) {
+    return ForwardEntry{id, id * 10, std::make_shared<const Labels>(Labels{{"a", "b"}}),
+                        std::make_shared<const std::string>(bytes, 'x')};
+  };
+  ForwardCache cache(10'000);
+  CHECK_FALSE(cache.active());
+  cache.put({entry(1, 100)});  // nobody forwards: nothing is kept
+  CHECK(cache.size() == 0);
+  CHECK(cache.first_id() == 0);
+
+  cache.register_endpoint("a", 1);
+  cache.register_endpoint("b", 1);
+  CHECK(cache.active());
+  cache.put({entry(2, 1000), entry(3, 1000), entry(4, 1000)});
+  CHECK(cache.first_id() == 2);
+  auto got = cache.after(2, 10, SIZE_MAX);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].id == 3);
+  CHECK(*got[1].pprof_gzip == std::string(1000, 'x'));
+  CHECK(cache.after(1, 10, 1500).size() == 2);  // stops once the byte bound is reached
+  CHECK(cache.after(1, 1, SIZE_MAX).size() == 1);
+
+  // An entry goes once every endpoint has passed it.
+  cache.delivered("a", 3);
+  CHECK(cache.first_id() == 2);
+  cache.delivered("b", 2);
+  CHECK(cache.first_id() == 3);
+  cache.unregister_endpoint("b");
+  CHECK(cache.first_id() == 4);
+
+  // Over budget, the oldest go first (they are then rebuilt from the store).
+  cache.put({entry(5, 4000), entry(6, 4000), entry(7, 4000)});
+  CHECK(cache.bytes() <= 10'000);
+  CHECK(cache.first_id() == 6);
+  // A reader that read the store below id 5 (the first id then) gets nothing
+  // now that 5 is gone from the cache: it must read the store again, not skip 5.
+  CHECK(cache.after(4, 10, SIZE_MAX, 5).empty());
+  CHECK(cache.after(5, 10, SIZE_MAX, 6).size() == 2);
+  // Profiles deleted from the store are forgotten.
+  cache.erase({6});
+  CHECK(cache.first_id() == 7);
+  CHECK(cache.size() == 1);
+  cache.unregister_endpoint("a");
+  CHECK(cache.size() == 0);
+  CHECK_FALSE(cache.active());
+}
+
+TEST_CASE("a stored profile exports with the same samples", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  Labels labels{{"__name__", "memory"}, {"job", "app"}, {"instance", "h:1"}};
+  auto p = heap(10);
+  {
+    auto s = open_store(db);
+    append(*s, labels, p, 1000);
+    s->flush();
+    CHECK(s->stats().profiles_written == 1);
+  }
+  auto r = test::must(Reader::open(db));
+  REQUIRE(r);
+  auto series = r->series(sel(""), {});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0].labels == labels);
+  CHECK(series[0].profiles == 1);
+  perftools::profiles::Profile out;
+  size_t n = 0;
+  n = test::must(r->export_merged(sel("memory"), {}, &out));
+  CHECK(n == 1);
+  CHECK(test::canonical(out) == test::canonical(p));
+  CHECK(out.time_nanos() == p.time_nanos());
+  CHECK(out.sample_type_size() == 4);
+  // The export is itself a valid profile.
+  auto again = pprof::decode(pprof::encode_gzip(out));
+  CHECK(again.ok());
+}
+
+TEST_CASE("symbols and stacks are deduplicated across profiles", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  Labels labels{{"__name__", "memory"}, {"job", "app"}};
+  {
+    auto s = open_store(db);
+    append(*s, labels, heap(1), 1000);
+    s->flush();
+  }
+  int64_t stacks = count_rows(db, "stacks"), functions = count_rows(db, "functions");
+  CHECK(stacks == 3);
+  {
+    auto s = open_store(db);
+    for (int i = 2; i <= 10; ++i) append(*s, labels, heap(i), 1000 + i);
+  }
+  CHECK(count_rows(db, "stacks") == stacks);
+  CHECK(count_rows(db, "functions") == functions);
+  CHECK(count_rows(db, "profiles") == 10);
+  CHECK(count_rows(db, "series") == 1);
+}
+
+TEST_CASE("merged export sums samples, durations and keeps the earliest time", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "memory"}, {"instance", "a"}}, heap(1, 2000), 10);
+    append(*s, {{"__name__", "memory"}, {"instance", "b"}}, heap(2, 1000), 20);
+    append(*s, {{"__name__", "memory"}, {"instance", "b"}}, heap(4, 3000), 30);
+    append(*s, {{"__name__", "goroutine"}, {"instance", "a"}},
+           test::make_profile({{"goroutine", "count"}}, {{{"main.main"}, {1}}}), 15);
+  }
+  auto r = test::must(Reader::open(db));
+  REQUIRE(r);
+  perftools::profiles::Profile out;
+  size_t n = 0;
+  n = test::must(r->export_merged(sel("memory"), {}, &out));
+  CHECK(n == 3);
+  CHECK(out.time_nanos() == 1000);
+  auto t = test::totals(out);
+  auto t1 = test::totals(heap(1)), t2 = test::totals(heap(2)), t4 = test::totals(heap(4));
+  for (size_t i = 0; i < t.size(); ++i) CHECK(t[i] == t1[i] + t2[i] + t4[i]);
+  // Time range and label filters.
+  n = test::must(r->export_merged(sel(R"(memory{instance="b"})"), {kNow + 25, kNow + 100}, &out));
+  CHECK(n == 1);
+  CHECK(test::totals(out) == t4);
+  // Several types at once are refused with the list of types.
+  CHECK_THAT(r->export_merged(sel(""), {}, &out).error(), Catch::Contains("goroutine, memory"));
+  CHECK_THAT(r->export_merged(sel("block"), {}, &out).error(),
+             Catch::Contains("no stored profiles match"));
+}
+
+TEST_CASE("profiles of one type with different sample types are not merged", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "custom"}}, test::make_profile({{"a", "count"}}, {{{"f"}, {1}}}), 1);
+    append(*s, {{"__name__", "custom"}}, test::make_profile({{"b", "bytes"}}, {{{"f"}, {1}}}), 2);
+  }
+  auto r = test::must(Reader::open(db));
+  perftools::profiles::Profile out;
+  std::string err = r->export_merged(sel("custom"), {}, &out).error();
+  CHECK(err.find("a/count") != std::string::npos);
+  CHECK(err.find("b/bytes") != std::string::npos);
+}
+
+TEST_CASE("bad storage paths fail at open with a clear message", "[storage]") {
+  TempDir dir;
+  std::string err;
+  StorageConfig cfg;
+
+  cfg.path = dir.file("garbage.db");
+  test::write_file(cfg.path, std::string(8192, 'x'));
+  err = Storage::open(cfg).error();
+  CHECK(err.find("not a valid stoker database") != std::string::npos);
+  CHECK(err.find(cfg.path) != std::string::npos);
+
+  cfg.path = "/proc/stoker-cannot-write-here/s.db";
+  err = Storage::open(cfg).error();
+  CHECK(err.find("/proc/stoker-cannot-write-here") != std::string::npos);
+
+  // Another application's SQLite database is not adopted.
+  cfg.path = dir.file("other.db");
+  sqlite3* db;
+  sqlite3_open(cfg.path.c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  err = Storage::open(cfg).error();
+  CHECK(err.find("not a stoker store") != std::string::npos);
+
+  err = Reader::open(dir.file("missing.db")).error();
+  CHECK(err.find("no database at") != std::string::npos);
+}
+
+TEST_CASE("a reopened database keeps its data and schema version", "[storage]") {
+  TempDir dir;
+  std::string db = dir.file("s.db");
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "memory"}}, heap(1), 1);
+  }
+  {
+    auto s = open_store(db);
+    append(*s, {{"__name__", "memory"}}, heap(1), 2);
+  }
+  CHECK(count_rows(db, "profiles") == 2);
+  CHECK(count_rows(db, "series") == 1);
+  std::string out = test::run_command(
+      "sqlite3 " + db + " 'PRAGMA user_version; PRAGMA journal_mode; PRAGMA integrity_check'");
+  CHECK(out == std::to_string(kSchemaVersion) + "\nwal\nok\n");
+}
+
+TEST_CASE("symbols only gone profiles used are deleted with their epoch", "[storage]") {
+  // Every simulated hour a "deploy" renames the program's functions; retention
+  // is 3 h and a symbol epoch 1 h. Without collection the symbol tables would
+  // hold every deploy's names; with it, the last few hours' only. The clock
+  // starts now, or a week before the database was created (a clock that went
+  // back must not stop epochs from ending).
+  const int64_t start = GENERATE(kNow, kNow - 7 * 24 * 3600 * 1'000'000'000LL);
+  TempDir dir;
+  StorageConfig cfg;
+  cfg.path = dir.file("s.db");
+  cfg.retention = std::chrono::hours(3);
+  cfg.max_size = 0;
+  // The writer thread reads the clock when it writes a batch, so the clock
+  // moves only between flushes (while the writer is idle): otherwise where
+  // epochs begin would depend on how the writer happened to batch.
+  std::atomic<int64_t> clock{start};
+  StorageOptions opt;
+  opt.clock = [&clock] { return clock.load(); };
+  opt.symbol_epoch = std::chrono::hours(1);
+  auto s = test::must(Storage::open(cfg, opt));
+  REQUIRE(s);
+  const int64_t kQuarter = 15 * 60 * 1'000'000'000LL;
+  std::vector<int64_t> functions_by_hour;
+  for (int hour = 0; hour < 12; ++hour) {
+    std::string v = "v" + std::to_string(hour);
+    const int64_t hour_start = start + hour * 4 * kQuarter;
+    clock = hour_start;
+    for (int q = 0; q < 4; ++q) {
+      const int64_t now = hour_start + q * kQuarter;
+      ProfileRecord r;
+      r.labels = {{"__name__", "process_cpu"}, {"service_name", "app"}};
+      r.scrape_time_ns = now;
+      r.profile = std::make_shared<perftools::profiles::Profile>(test::make_profile(
+          {{"samples", "count"}, {"cpu", "nanoseconds"}},
+          {{{"main.work_" + v, "main.loop_" + v, "main.main"}, {q + 1, (q + 1) * 10}},
+           {{"runtime.mallocgc", "main.alloc_" + v, "main.main"}, {1, 10}}},
+          now));
+      REQUIRE(s->append(std::move(r)).ok());
+    }
+    REQUIRE(s->flush());
+    clock = hour_start + 4 * kQuarter - 1;
+    s->enforce_limits();
+    functions_by_hour.push_back(count_rows(cfg.path, "functions"));
+  }
+  std::string trace;
+  for (int64_t n : functions_by_hour) trace += std::to_string(n) + " ";
+  INFO("functions after each hour: " << trace);
+  // Six functions per deploy; the functions of at most ~5 hours remain.
+  CHECK(functions_by_hour.back() <= 6 * 5);
+  CHECK(functions_by_hour.back() <= functions_by_hour[5] + 6);
+  CHECK(s->stats().symbols_collected > 0);
+  CHECK(count_rows(cfg.path, "symbol_epochs") <= 5);
+  // What is left still reads back whole, with this hour's names.
+  auto reader = test::must(Reader::open(cfg.path));
+  REQUIRE(reader);
+  auto all = reader->profile_ids(sel(""), {0, INT64_MAX});
+  REQUIRE(all.size() >= 8);
+  perftools::profiles::Profile p;
+  REQUIRE(reader->build({all.back()}, &p).ok());
+  std::set<std::string> names(p.string_table().begin(), p.string_table().end());
+  CHECK(names.count("main.work_v11"));
+  CHECK(!names.count("main.work_v0"));
+}
+
+TEST_CASE("retention deletes profiles older than the configured age", "[storage]") {
+  TempDir dir;
+  StorageConfig cfg;
+  cfg.path = dir.file("s.db");
+  cfg.retention = std::chrono::hours(1);
+  auto s = test::must(Storage::open(cfg));
+  REQUIRE(s);
+  append(*s, {{"__name__", "memory"}}, heap(1), -2 * 3600LL * 1'000'000'000LL);
+  append(*s, {{"__name__", "memory"}}, heap(1), 0);
+  s->flush();
+  s->enforce_limits();
+  CHECK(s->stats().deleted_by_retention == 1);
+  s.reset();
+  CHECK(count_rows(cfg.path, "profiles") == 1);
+}
+
+TEST_CASE("max_size deletes the oldest profiles first", "[storage]") {
+  TempDir dir;
+  StorageConfig cfg;
+  cfg.path = dir.file("s.db");
+  cfg.max_size = 1 << 20;
+  auto s = test::must(Storage::open(cfg));
+  REQUIRE(s);
+  // Profiles with pseudo-random values so they do not compress away.
+  uint64_t x = 88172645463325252ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return static_cast<int64_t>(x >> 20);
+  };
+  for (int i = 0; i < 100; ++i) {
+    std::vector<test::SampleSpec> samples;
+    for (int j = 0; j < 2000; ++j)
+      samples.push_back(
+          {{"f" + std::to_string(j % 50)}, {next(), next()}, {{"k", std::to_string(j)}}});
+    append(*s, {{"__name__", "cpu"}},
+           test::make_profile({{"samples", "count"}, {"cpu", "ns"}}, samples), i);
+  }
+  s->flush();
+  s->enforce_limits();
+  auto st = s->stats();
+  CHECK(st.deleted_by_size > 0);
+  s.reset();
+  auto r = test::must(Reader::open(cfg.path));
+  auto series = r->series(sel(""), {});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0].last_ns == kNow + 99);  // the newest survive
+  CHECK(series[0].first_ns > kNow);       // the oldest went first
+}
