@@ -18,23 +18,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
   using namespace stoker::ingest;
   Params params;
-  if (parse_params(head, head, 1'700'000'000'000'000'000, &params).empty()) {
+  if (parse_params(head, head, 1'700'000'000'000'000'000, &params).ok()) {
     stoker::pprof::Limits limits;
     limits.max_samples = 10'000;
     for (bool lines : {false, true}) {
       auto c = convert_collapsed(body, lines, params, limits);
-      if (c.profile) series_labels(params, c.series_name, c.app);
+      if (c) series_labels(params, c->series_name, c->app);
     }
   }
   std::vector<Part> parts;
   std::string content_type = "multipart/form-data; boundary=" + std::string(head.substr(0, 70));
-  if (parse_multipart(body, content_type, &parts).empty()) {
+  if (parse_multipart(body, content_type, &parts).ok()) {
     for (const auto& p : parts) {
       SampleTypeConfigs c;
-      parse_sample_type_config(p.data, &c);
+      (void)parse_sample_type_config(p.data, &c);
     }
   }
   SampleTypeConfigs c;
-  parse_sample_type_config(body, &c);
+  (void)parse_sample_type_config(body, &c);
   return 0;
 }

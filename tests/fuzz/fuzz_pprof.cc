@@ -20,31 +20,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto proto = stoker::pprof::decode(body, limits);
   // The limits are checked at different points (the view while parsing), so
   // only inputs within them are compared.
-  bool over = proto.profile && (static_cast<size_t>(proto.profile->sample_size()) >= 100000 ||
-                                static_cast<size_t>(proto.profile->location_size()) >= 100000);
-  if (!over && static_cast<bool>(view.view) != static_cast<bool>(proto.profile)) {
+  bool over = proto && (static_cast<size_t>((*proto)->sample_size()) >= 100000 ||
+                        static_cast<size_t>((*proto)->location_size()) >= 100000);
+  if (!over && view.ok() != proto.ok()) {
     std::fprintf(stderr, "decoders disagree: view=%s proto=%s\n",
-                 view.view ? "ok" : view.error.c_str(), proto.profile ? "ok" : proto.error.c_str());
+                 view ? "ok" : view.error().c_str(), proto ? "ok" : proto.error().c_str());
     std::abort();
   }
-  if (!view.view || !proto.profile) return 0;
-  proto.profile->DiscardUnknownFields();
+  if (!view || !proto) return 0;
+  (*proto)->DiscardUnknownFields();
   // An empty period_type submessage on the wire is present for protobuf and
   // absent for the view: the same profile (all its fields are 0 either way).
-  if (proto.profile->has_period_type() && proto.profile->period_type().type() == 0 &&
-      proto.profile->period_type().unit() == 0) {
-    proto.profile->clear_period_type();
+  if ((*proto)->has_period_type() && (*proto)->period_type().type() == 0 &&
+      (*proto)->period_type().unit() == 0) {
+    (*proto)->clear_period_type();
   }
-  std::string want = proto.profile->SerializeAsString();
-  if (view.view->to_proto().SerializeAsString() != want) {
+  std::string want = (*proto)->SerializeAsString();
+  if ((*view)->to_proto().SerializeAsString() != want) {
     std::fprintf(stderr, "decoders read different profiles\n");
     std::abort();
   }
   // Pruning keeps a valid profile with the same samples.
-  view.view->prune();
-  if (!stoker::pprof::validate(*view.view, limits).empty()) {
+  (*view)->prune();
+  if (!stoker::pprof::validate(**view, limits).ok()) {
     std::fprintf(stderr, "prune broke the profile: %s\n",
-                 stoker::pprof::validate(*view.view, limits).c_str());
+                 stoker::pprof::validate(**view, limits).message().c_str());
     std::abort();
   }
   return 0;

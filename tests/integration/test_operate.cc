@@ -17,12 +17,16 @@
 #include "tests/support/must.h"
 #include "tests/support/profiles.h"
 #include "tests/support/push_receiver.h"
+#include "tests/support/stoker_api.h"
 
 using namespace stoker;
 using namespace std::chrono_literals;
 using test::Child;
 using test::Demo;
 using test::TempDir;
+using test::metric;
+using test::post;
+using test::ready;
 
 namespace {
 
@@ -73,28 +77,6 @@ std::map<std::string, int> received_keys(const test::PushReceiver& r) {
   std::map<std::string, int> out;
   for (const auto& p : r.received()) ++out[key_of(p.labels, p.profile->time_nanos())];
   return out;
-}
-
-bool ready(int web_port) {
-  std::string body;
-  return test::http_get(web_port, "/-/ready", &body) == 200;
-}
-
-// The value of one sample on stoker's /metrics, or -1 when absent.
-double metric(int web_port, const std::string& series) {
-  std::string body;
-  if (test::http_get(web_port, "/metrics", &body) != 200) return -1;
-  auto pos = body.find("\n" + series + " ");
-  if (pos == std::string::npos) return -1;
-  return std::strtod(body.c_str() + pos + series.size() + 2, nullptr);
-}
-
-std::string post(int port, const std::string& path, int* status) {
-  std::string out = test::run_command(
-      "curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:" + std::to_string(port) + path);
-  auto nl = out.rfind('\n');
-  *status = std::atoi(out.c_str() + nl + 1);
-  return out.substr(0, nl);
 }
 
 }  // namespace
@@ -286,49 +268,43 @@ TEST_CASE("one stoker forwards into another's receive endpoint and loses nothing
   CHECK(m == "ok\n");
 }
 
-TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulative profiles",
-          "[integration][delta]") {
-  Demo demo;
-  TempDir dir;
-  // A recording proxy between stoker and the demo app keeps every raw profile
-  // stoker received, so the test can compute the expected deltas on its own.
+namespace {
+
+// A recording proxy between stoker and the demo app: it keeps every raw allocs
+// profile stoker received, so a test can compute the expected deltas itself.
+struct RecordingProxy {
   std::mutex mu;
   std::vector<std::string> raw;
-  test::TestServer proxy([&](const test::RecordedRequest& r) {
-    std::string body;
-    int code = test::http_get(demo.port, r.target, &body);
-    if (r.target.rfind("/debug/pprof/allocs", 0) == 0 && code == 200) {
-      std::lock_guard lock(mu);
-      raw.push_back(body);
-    }
-    return test::RawResponse{test::TestServer::response(code, "application/octet-stream", body)};
-  });
-  int web_port = test::free_port();
-  std::string db = dir.file("stoker.db");
-  test::write_file(
-      dir.file("stoker.yaml"),
-      demo_config(proxy.port(), web_port, db,
-                  "      goroutine: {enabled: false}\n      mutex: {enabled: false}\n"));
-  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
-  INFO(test::read_file(dir.file("stoker.log")));
-  bool stored = test::wait_for(
-      [&] {
-        auto r = Reader::open(db);  // not there until stoker has started
-        return r && test::profiles_of(**r, "memory") >= 5;
-      },
-      60000);  // generous: the ASan build on a loaded 2-core machine is slow
-  if (!stored) FAIL("stoker log:\n" << test::read_file(dir.file("stoker.log")));
-  REQUIRE(stoker.stop(SIGTERM, 10000) == 0);
-  CHECK(test::read_file(dir.file("stoker.log")).find("re-primed") == std::string::npos);
+  test::TestServer server;
+  explicit RecordingProxy(int demo_port)
+      : server([this, demo_port](const test::RecordedRequest& r) {
+          std::string body;
+          int code = test::http_get(demo_port, r.target, &body);
+          if (r.target.rfind("/debug/pprof/allocs", 0) == 0 && code == 200) {
+            std::lock_guard lock(mu);
+            raw.push_back(body);
+          }
+          return test::RawResponse{
+              test::TestServer::response(code, "application/octet-stream", body)};
+        }) {}
+};
+
+// The memory profiles stored in `db`, in commit order, add up to the last raw
+// cumulative profile minus the first (which only primed the delta state): no
+// window lost, none counted twice, nothing negative. inuse_* pass through.
+void check_deltas_add_up(const std::string& db, RecordingProxy& proxy) {
   auto ob = test::must(Outbox::open(db));
-  REQUIRE(ob);
   std::vector<OutboxItem> items;
   std::vector<std::string> broken;
   REQUIRE(ob->next(0, 1000, SIZE_MAX, nullptr, &items, &broken).ok());
   size_t m = items.size();
   REQUIRE(m >= 5);
-  std::lock_guard lock(mu);
-  REQUIRE(raw.size() >= m + 1);  // the first scrape primed the state, unstored
+  std::lock_guard lock(proxy.mu);
+  const auto& raw = proxy.raw;
+  // Every scrape was stored but the first, which primed the state (and one
+  // that SIGTERM may have cut short after the proxy saw it): a scrape whose
+  // delta went missing in between would make the sums below disagree.
+  REQUIRE(raw.size() >= m + 1);
 
   auto decode = [](const std::string& gz) {
     auto d = pprof::decode(gz);
@@ -369,11 +345,76 @@ TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulativ
     CHECK(total > 0);  // the demo app allocates all the time
     CHECK(summed == expected);
   }
-  // inuse_* pass through: the last stored profile has the raw one's totals.
   auto stored_last = decode(items.back().pprof_gzip);
   int ri = column(*last, "inuse_space"), si = column(*stored_last, "inuse_space");
   CHECK(test::totals(*stored_last)[static_cast<size_t>(si)] ==
         test::totals(*last)[static_cast<size_t>(ri)]);
+}
+
+// Waits until `db` holds `n` memory profiles; fails with the log if it does not.
+void wait_for_memory_profiles(const std::string& db, int64_t n, const std::string& log) {
+  bool stored = test::wait_for(
+      [&] {
+        auto r = Reader::open(db);  // not there until stoker has started
+        return r && test::profiles_of(**r, "memory") >= n;
+      },
+      60000);  // generous: the ASan build on a loaded 2-core machine is slow
+  if (!stored) FAIL("stoker log:\n" << test::read_file(log));
+}
+
+}  // namespace
+
+TEST_CASE("the stored alloc deltas add up to the difference of the raw cumulative profiles",
+          "[integration][delta]") {
+  Demo demo;
+  TempDir dir;
+  RecordingProxy proxy(demo.port);
+  int web_port = test::free_port();
+  std::string db = dir.file("stoker.db");
+  test::write_file(
+      dir.file("stoker.yaml"),
+      demo_config(proxy.server.port(), web_port, db,
+                  "      goroutine: {enabled: false}\n      mutex: {enabled: false}\n"));
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  INFO(test::read_file(dir.file("stoker.log")));
+  wait_for_memory_profiles(db, 5, dir.file("stoker.log"));
+  REQUIRE(stoker.stop(SIGTERM, 10000) == 0);
+  CHECK(test::read_file(dir.file("stoker.log")).find("re-primed") == std::string::npos);
+  check_deltas_add_up(db, proxy);
+}
+
+TEST_CASE("a cumulative series has no gap and no double window across 5 reloads in a row",
+          "[integration][delta][reload]") {
+  Demo demo;
+  TempDir dir;
+  RecordingProxy proxy(demo.port);
+  int web_port = test::free_port();
+  std::string db = dir.file("stoker.db");
+  // Reloads alternate between the same file and one that changes the job's
+  // settings (its body size limit): both keep the loop, with its delta state.
+  auto config = [&](int i) {
+    return demo_config(proxy.server.port(), web_port, db,
+                       "      goroutine: {enabled: false}\n      mutex: {enabled: false}\n"
+                       "    body_size_limit: " +
+                           std::string(i % 2 ? "20MiB" : "10MiB") + "\n");
+  };
+  test::write_file(dir.file("stoker.yaml"), config(0));
+  Child stoker({STOKER_BINARY, "--config", dir.file("stoker.yaml")}, dir.file("stoker.log"));
+  INFO(test::read_file(dir.file("stoker.log")));
+  wait_for_memory_profiles(db, 1, dir.file("stoker.log"));
+  for (int i = 1; i <= 5; ++i) {
+    test::write_file(dir.file("stoker.yaml"), config(i / 2));  // 0,1,1,2→0,… : same, changed, …
+    int status = 0;
+    test::post(web_port, "/-/reload", &status);
+    REQUIRE(status == 200);
+    std::this_thread::sleep_for(700ms);
+  }
+  wait_for_memory_profiles(db, 8, dir.file("stoker.log"));
+  REQUIRE(stoker.stop(SIGTERM, 10000) == 0);
+  std::string log = test::read_file(dir.file("stoker.log"));
+  CHECK(log.find("re-primed") == std::string::npos);
+  CHECK(log.find("reconfigured=1") != std::string::npos);  // the changed settings were taken
+  check_deltas_add_up(db, proxy);
 }
 
 TEST_CASE("reload applies a valid config, keeps delta state, and rejects an invalid one",
