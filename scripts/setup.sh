@@ -67,7 +67,10 @@ if [ ! -f "$root/tests/sdk/node/node_modules/.package-lock.json" ] ||
 fi
 
 if [ "$do_build" -eq 1 ]; then
+  # The sanitizer build only runs the tests: no benchmarks, no browser tests.
+  extra=()
+  if [ "$sanitize" = ON ]; then extra=(-DSTOKER_BENCH=OFF -DSTOKER_BROWSER_TESTS=OFF); fi
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSTOKER_SANITIZE="$sanitize" >/dev/null
+    -DSTOKER_SANITIZE="$sanitize" "${extra[@]}" >/dev/null
   cmake --build "$build_dir" -j2
 fi

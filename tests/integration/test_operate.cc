@@ -23,10 +23,10 @@ using namespace stoker;
 using namespace std::chrono_literals;
 using test::Child;
 using test::Demo;
-using test::TempDir;
 using test::metric;
 using test::post;
 using test::ready;
+using test::TempDir;
 
 namespace {
 

@@ -68,7 +68,17 @@ int64_t folded_total(const std::string& folded) {
 TEST_CASE("the CLI draws the demo app's flame graphs and top tables from the store",
           "[integration][read]") {
   Scraped s(3);
-  std::string db = " --storage.path " + s.db + " --from now-10m";
+  // One fixed range for every command: stoker keeps storing meanwhile, and
+  // the commands below compare their totals. Once two more CPU profiles are
+  // stored, every scrape that started before `until` has been stored.
+  const std::string until = std::to_string(now_unix_nanos() / 1'000'000'000);
+  const std::string from = std::to_string(std::stoll(until) - 600);
+  auto cpu_profiles = [&] {
+    return test::profiles_of(*test::must(Reader::open(s.db)), "process_cpu");
+  };
+  int64_t stored = cpu_profiles();
+  REQUIRE(test::wait_for([&] { return cpu_profiles() >= stored + 2; }, 30000));
+  std::string db = " --storage.path " + s.db + " --from " + from + " --until " + until;
   int status = 0;
 
   std::string out = cmd("flamegraph" + db + " --query 'process_cpu{service_name=\"demo\"}' -o " +
@@ -100,6 +110,18 @@ TEST_CASE("the CLI draws the demo app's flame graphs and top tables from the sto
   CHECK(folded_total(test::read_file(s.dir.file("cpu.folded"))) == total);
   CHECK(test::read_file(s.dir.file("cpu.folded")).find("main.worker;main.burnCPU") !=
         std::string::npos);
+  // The JSON file is the document /pyroscope/render answers for the same range:
+  // the flame graph, and metadata with the units and sample rate.
+  std::string rendered;
+  REQUIRE(test::http_get(s.web_port,
+                         "/pyroscope/render?query=process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+                         "%7B%7D&format=json&timeline=false&from=" +
+                             from + "&until=" + until,
+                         &rendered) == 200);
+  auto file = boost::json::parse(test::read_file(s.dir.file("cpu.json")));
+  CHECK(file == boost::json::parse(rendered));
+  CHECK(file.at("metadata").at("units") == "samples");
+  CHECK(file.at("metadata").at("sampleRate") == 1'000'000'000);
   out = cmd("top" + db + " --query process_cpu --output json --nodecount 0", &status);
   REQUIRE(status == 0);
   auto top = boost::json::parse(out).as_object();

@@ -30,8 +30,8 @@ std::map<std::string, uint64_t> scrapes(int web_port) {
   std::map<std::string, uint64_t> out;
   for (const auto& t : test::active_targets(web_port)) {
     const auto& o = t.as_object();
-    std::string key = std::string(o.at("scrapePool").as_string()) + " " +
-                      boost::json::serialize(o.at("labels"));
+    std::string key =
+        std::string(o.at("scrapePool").as_string()) + " " + boost::json::serialize(o.at("labels"));
     const auto& profiles = o.at("profiles").as_object();
     out[key] = profiles.at("goroutine").at("scrapes").to_number<uint64_t>();
   }
@@ -68,7 +68,8 @@ std::string log_since(const std::string& path, size_t offset) {
 struct DnsEnv {
   TempDir dir;
   explicit DnsEnv(const test::FakeDns& dns) {
-    test::write_file(dir.file("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+    test::write_file(dir.file("resolv.conf"),
+                     "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
     ::setenv("STOKER_RESOLV_CONF", dir.file("resolv.conf").c_str(), 1);
     ::setenv("STOKER_DNS_SERVERS", ("127.0.0.1:" + std::to_string(dns.port())).c_str(), 1);
   }
@@ -91,8 +92,8 @@ TEST_CASE("a reload with the same config keeps every discovered target's loop, f
   std::atomic<int> sd_requests{0};
   test::TestServer http_sd([&](const test::RecordedRequest&) {
     ++sd_requests;
-    return test::RawResponse{test::TestServer::response(
-        200, "application/json", "[{\"targets\": [\"" + addr + "\"]}]")};
+    return test::RawResponse{
+        test::TestServer::response(200, "application/json", "[{\"targets\": [\"" + addr + "\"]}]")};
   });
   // dns_sd
   test::FakeDns dns;
@@ -100,25 +101,24 @@ TEST_CASE("a reload with the same config keeps every discovered target's loop, f
   DnsEnv env(dns);
   // kubernetes_sd
   test::FakeKube api;
-  api.create(
-      "Pod",
-      boost::json::object{
-          {"metadata", boost::json::object{{"name", "demo"}, {"namespace", "shop"}}},
-          {"spec", boost::json::object{
-                       {"containers",
-                        boost::json::array{boost::json::object{
-                            {"name", "app"},
-                            {"ports", boost::json::array{boost::json::object{
-                                          {"containerPort", demo.port}, {"protocol", "TCP"}}}}}}}}},
-          {"status", boost::json::object{{"podIP", "127.0.0.1"}, {"phase", "Running"}}}});
+  api.create("Pod",
+             boost::json::object{
+                 {"metadata", boost::json::object{{"name", "demo"}, {"namespace", "shop"}}},
+                 {"spec",
+                  boost::json::object{
+                      {"containers",
+                       boost::json::array{boost::json::object{
+                           {"name", "app"},
+                           {"ports", boost::json::array{boost::json::object{
+                                         {"containerPort", demo.port}, {"protocol", "TCP"}}}}}}}}},
+                 {"status", boost::json::object{{"podIP", "127.0.0.1"}, {"phase", "Running"}}}});
 
   int web_port = test::free_port();
   const std::string yaml =
       head(web_port, dir.file("stoker.db")) + scrape_block("files") +
       "    file_sd_configs: [{files: ['targets.json']}]\n" + scrape_block("http") +
       "    http_sd_configs: [{url: '" + http_sd.base_url() + "/sd', refresh_interval: 1h}]\n" +
-      scrape_block("dns") +
-      "    dns_sd_configs: [{names: [app.stoker.test], type: A, port: " +
+      scrape_block("dns") + "    dns_sd_configs: [{names: [app.stoker.test], type: A, port: " +
       std::to_string(demo.port) + ", refresh_interval: 1h}]\n" + scrape_block("k8s") +
       "    kubernetes_sd_configs: [{role: pod, api_server: '" + api.url() + "'}]\n";
   test::write_file(dir.file("stoker.yaml"), yaml);
@@ -187,14 +187,16 @@ TEST_CASE("a reload that changes a job's relabeling keeps the loops of unchanged
   REQUIRE(test::wait_for([&] { return all_scraped(scrapes(web_port), 2, 3); }, 20000));
   auto before = scrapes(web_port);
   std::string key_a, key_b;
-  for (const auto& [k, n] : before) (k.find("\"group\":\"a\"") != std::string::npos ? key_a : key_b) = k;
+  for (const auto& [k, n] : before)
+    (k.find("\"group\":\"a\"") != std::string::npos ? key_a : key_b) = k;
   REQUIRE(!key_a.empty());
   REQUIRE(!key_b.empty());
 
   // A rule that changes only group b's labels.
   test::write_file(dir.file("stoker.yaml"),
-                   base + "    relabel_configs: [{source_labels: [group], regex: b, "
-                          "target_label: tier, replacement: gold}]\n");
+                   base +
+                       "    relabel_configs: [{source_labels: [group], regex: b, "
+                       "target_label: tier, replacement: gold}]\n");
   size_t log_offset = test::read_file(dir.file("stoker.log")).size();
   int status = 0;
   test::post(web_port, "/-/reload", &status);
@@ -223,8 +225,8 @@ TEST_CASE("a reload that removes a job removes its targets and its metric series
           "[integration][reload]") {
   Demo demo;
   TempDir dir;
-  const std::string target = "    static_configs: [{targets: ['127.0.0.1:" +
-                             std::to_string(demo.port) + "']}]\n";
+  const std::string target =
+      "    static_configs: [{targets: ['127.0.0.1:" + std::to_string(demo.port) + "']}]\n";
   int web_port = test::free_port();
   const std::string keep = head(web_port, dir.file("stoker.db")) + scrape_block("keep") + target;
   test::write_file(dir.file("stoker.yaml"), keep + scrape_block("gone") + target);

@@ -32,8 +32,8 @@ inline std::string metrics_page(int web_port) {
 }
 
 inline std::string post(int port, const std::string& path, int* status) {
-  std::string out = run_command("curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:" +
-                                std::to_string(port) + path);
+  std::string out = run_command(
+      "curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:" + std::to_string(port) + path);
   auto nl = out.rfind('\n');
   *status = std::atoi(out.c_str() + nl + 1);
   return out.substr(0, nl);
