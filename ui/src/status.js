@@ -7,6 +7,9 @@ import * as api from './api.js';
 import { escapeHtml } from './flamegraph.js';
 import { formatTime } from './format.js';
 
+// An outbox figure; null when the outbox could not be read (outboxError says why).
+const figure = (v) => (v === null || v === undefined ? '–' : v);
+
 function labels(obj) {
   return Object.entries(obj || {}).map(([k, v]) => `<span class="lbl">${escapeHtml(k)}=<b>${escapeHtml(v)}</b></span>`).join(' ');
 }
@@ -69,8 +72,9 @@ export class StatusView {
       rw.innerHTML = d.endpoints.length ? `<table class="grid"><thead><tr><th>Endpoint</th><th>State</th><th class="num">Pending</th>
         <th>Oldest pending</th><th>Last success</th><th class="num">Set aside</th><th class="num">Dropped</th><th>Last error</th></tr></thead><tbody>
         ${d.endpoints.map((e) => `<tr><td>${escapeHtml(e.name)}<div class="sub">${escapeHtml(e.url)}</div></td><td>${escapeHtml(e.state)}</td>
-          <td class="num">${e.pending}</td><td>${when(e.oldestPendingTime)}</td><td>${when(e.lastSuccessTime)}</td>
-          <td class="num">${e.setAside}</td><td class="num">${e.droppedForSpace}</td><td class="err">${escapeHtml(e.lastError || '')}</td></tr>`).join('')}
+          <td class="num">${figure(e.pending)}</td><td>${when(e.oldestPendingTime)}</td><td>${when(e.lastSuccessTime)}</td>
+          <td class="num">${figure(e.setAside)}</td><td class="num">${figure(e.droppedForSpace)}</td>
+          <td class="err">${escapeHtml([e.lastError, e.outboxError].filter(Boolean).join('; '))}</td></tr>`).join('')}
         </tbody></table>` : '<p class="note">No <code>remote_write</code> endpoints: profiles stay in the local store only.</p>';
       if (d.lastReloadError) rw.innerHTML += `<p class="banner error">Last reload failed: ${escapeHtml(d.lastReloadError)}</p>`;
     } catch (e) {
