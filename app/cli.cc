@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include "net/http_server.h"
 #include "net/web_security.h"
 #include "pprof/pprof_decode.h"
+#include "pprof/transform.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
 #include "web/api.h"
@@ -44,14 +46,14 @@ Usage:
                                               discover once, relabel, print what would be scraped
   stoker profiles [--storage.path DB] [--query SELECTOR] [--from T] [--until T] [--output table|json]
                                               list stored series with profile counts and time ranges
-  stoker export [--storage.path DB] --query SELECTOR [--from T] [--until T] -o FILE
+  stoker export [--storage.path DB] --query SELECTOR [--from T] [--until T] [--span-id ID,...] -o FILE
                                               merge matching profiles of one type into a gzipped pprof
   stoker flamegraph [--storage.path DB] --query SELECTOR [--from T] [--until T] [--max-nodes N]
-                    [--icicle] [--bottom-up] -o FILE.svg|.html|.folded|.json
+                    [--span-id ID,...] [--icicle] [--bottom-up] -o FILE.svg|.html|.folded|.json
                                               a merged flame graph: interactive SVG or HTML page,
                                               folded stacks (speedscope, flamegraph.pl) or flamebearer JSON
   stoker top [--storage.path DB] --query SELECTOR [--from T] [--until T] [--nodecount N] [--cum]
-             [--output table|json]            the hottest functions, like go tool pprof -top
+             [--span-id ID,...] [--output table|json]            the hottest functions, like go tool pprof -top
   stoker query series [--storage.path DB] --query SELECTOR [--from T] [--until T] [--step D]
                       [--group-by L,...] [--output table|json]
                                               per-step sums over time, as the API's SelectSeries
@@ -197,16 +199,38 @@ int cmd_export(const Args& a) {
     return fail("usage: stoker export --query SELECTOR [--from T] [--until T] -o FILE", 2);
   auto path = storage_path(a);
   if (!path) return fail(path.error());
-  auto sel = Selector::parse(*query);
+  // A full profile type id names the profile (the export has all its sample
+  // types): its name is what is selected.
+  std::string text = *query;
+  size_t colon = text.find(':');
+  if (colon != std::string::npos && colon < text.find('{')) {
+    text.erase(colon,
+               text.find('{') == std::string::npos ? std::string::npos : text.find('{') - colon);
+  }
+  auto sel = Selector::parse(text);
   if (!sel) return fail(sel.error(), 2);
   TimeRange range;
   if (Status s = parse_range(a, &range); !s.ok()) return fail(s.message(), 2);
   auto reader = Reader::open(*path);
   if (!reader) return fail(reader.error());
   pprof::Profile profile;
+  std::vector<uint64_t> spans;
+  if (auto list = flag(a, "--span-id")) {
+    if (Status s = parse_span_ids({*list}, &spans); !s.ok()) {
+      return fail("--span-id: " + s.message(), 2);
+    }
+    std::sort(spans.begin(), spans.end());
+  }
   auto merged = (*reader)->export_merged(*sel, range, &profile);
   if (!merged) return fail(merged.error());
   size_t count = *merged;
+  if (!spans.empty()) {
+    pprof::keep_span_ids(profile, spans);
+    if (profile.sample_size() == 0) {
+      return fail("no samples of the given span ids in the " + std::to_string(count) +
+                  " profiles matching " + *query);
+    }
+  }
   std::string data = pprof::encode_gzip(profile);
   std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
   out.write(data.data(), static_cast<std::streamsize>(data.size()));

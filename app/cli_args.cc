@@ -14,7 +14,8 @@ Result<Args> parse_args(int argc, char** argv, size_t start) {
       "--log.level", "--log.format",   "--query",
       "--from",      "--until",        "--output",
       "-o",          "--max-nodes",    "--nodecount",
-      "--step",      "--group-by",     "--web.config.file"};
+      "--step",      "--group-by",     "--web.config.file",
+      "--span-id"};
   static const std::set<std::string> kBoolFlags = {
       "--help", "-h", "--version", "--config.expand-env", "--icicle", "--bottom-up", "--cum"};
   Args a;

@@ -48,6 +48,11 @@ int resolve(const Args& a, const char* usage, Resolved* r) {
   if (Status s = parse_range(a, &range); !s.ok()) return fail(s.message(), 2);
   r->sel.start_ms = range.from_ns / 1'000'000;
   r->sel.end_ms = range.until_ns / 1'000'000;
+  if (auto spans = flag(a, "--span-id")) {
+    if (Status s = parse_span_ids({*spans}, &r->sel.span_ids); !s.ok()) {
+      return fail("--span-id: " + s.message(), 2);
+    }
+  }
   r->range_text = format_time(range.from_ns) + " … " + format_time(range.until_ns);
 
   auto path = storage_path(a);
@@ -92,6 +97,10 @@ int merge(Resolved& r, query::StackSet* stacks, query::MergeInfo* info) {
   if (info->profiles == 0) {
     return fail("no " + r.type.id() + " profiles match " + r.sel.label_selector + " in " +
                 r.range_text);
+  }
+  if (!r.sel.span_ids.empty() && stacks->total() == 0) {
+    return fail("no samples of the given span ids in the " + std::to_string(info->profiles) + " " +
+                r.type.id() + " profiles matching " + r.sel.label_selector + " in " + r.range_text);
   }
   return 0;
 }

@@ -14,8 +14,12 @@
 # cores, the ratio to the floor, peak RSS (VmHWM over the whole run), profiles
 # stored and forwarded per second, what is still queued, and scrape failures.
 #
+# With --labels the farm's CPU samples carry labels as a labelled Go
+# service's do (10 endpoints, a span id per request; bench/fleet_farm.go):
+# stoker stores each endpoint as its own series (issue #18).
+#
 #   bench/fleet_bench.sh [--services 300] [--seconds 120] [--warmup 60]
-#                        [--modes "store forward central"] [--stoker PATH]
+#                        [--modes "store forward central"] [--stoker PATH] [--labels]
 set -euo pipefail
 root="${STOKER_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 build="$root/build"
@@ -24,6 +28,7 @@ seconds=120
 warmup=60
 modes="store forward"
 stoker="$build/stoker"
+farm_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --services) services="$2"; shift 2 ;;
@@ -31,6 +36,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup="$2"; shift 2 ;;
     --modes) modes="$2"; shift 2 ;;
     --stoker) stoker="$2"; shift 2 ;;
+    --labels) farm_flags+=(-labels); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +53,7 @@ go build -o "$work/farm" "$root/bench/fleet_farm.go"
 go build -o "$work/sink" "$root/bench/push_sink.go"
 cmake --build "$build" --target inflate_floor >/dev/null
 
-"$work/farm" -services "$services" -port 6060 > "$work/farm.log" 2>&1 &
+"$work/farm" -services "$services" -port 6060 "${farm_flags[@]}" > "$work/farm.log" 2>&1 &
 farm=$!
 pids+=($farm)
 "$work/sink" -listen 127.0.0.1:14050 > "$work/sink.log" 2>&1 &
@@ -70,7 +76,7 @@ metric_sum() {  # sum of a metric's samples on stoker's /metrics (port 14040, or
     awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%d", s}'
 }
 
-echo "fleet: $services services, $(( services * 5 )) profiles per 15 s ($(echo "scale=1; $services * 5 / 15" | bc) profiles/s); warmup ${warmup}s, measured ${seconds}s"
+echo "fleet: ${farm_flags[*]:+labelled CPU samples, }$services services, $(( services * 5 )) profiles per 15 s ($(echo "scale=1; $services * 5 / 15" | bc) profiles/s); warmup ${warmup}s, measured ${seconds}s"
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'); stoker: $stoker"
 results=()
 for mode in $modes; do
@@ -156,7 +162,7 @@ YAML
 done
 
 mkdir -p "$work/round"
-"$work/farm" -services "$services" -dump "$work/round" > "$work/sizes.txt"
+"$work/farm" -services "$services" -dump "$work/round" "${farm_flags[@]}" > "$work/sizes.txt"
 floor_line=$("$build/bench/inflate_floor" --repeat 3 "$work"/round/*.pb.gz)
 field() { sed "s/.*$1=\([^ ]*\).*/\1/" <<<"$floor_line"; }
 floor=$(echo "scale=4; $(field zlib_cpu_seconds_per_round) / 15" | bc)

@@ -16,7 +16,11 @@
 //   - block and mutex: ≈400 sites, cumulative; goroutine: ≈300 stacks, a gauge;
 //   - every program is "deployed" every -deploy-every (staggered): its
 //     addresses move, about 5 % of its functions change name, and every
-//     replica restarts (cumulative counters start again from zero).
+//     replica restarts (cumulative counters start again from zero);
+//   - with -labels, CPU samples carry labels as a labelled Go service's do:
+//     300 requests per profile, each with one of 10 `endpoint` values and its
+//     own `span_id`; one draw in ten is background work without labels
+//     (≈2,570 samples instead of ≈1,460, since a stack splits by request).
 //
 // A profile is one gzip stream, as Go writes it; the symbol part (strings,
 // mappings, locations, functions) of a program/type/deploy is compressed once
@@ -259,6 +263,7 @@ type symbols struct {
 	size     uint32
 	bytesKey uint64 // string index of "bytes" (allocs label)
 	countKey uint64
+	nstrings uint64 // strings in the table: a profile's own strings follow
 }
 
 func header(e *enc, s *strtab, k kind) {
@@ -353,6 +358,7 @@ func (p *program) symbols(k kind, gen int64) *symbols {
 	for _, v := range s.list {
 		e.bytesField(6, []byte(v))
 	}
+	out.nstrings = uint64(len(s.list))
 	var buf bytes.Buffer
 	w, _ := flate.NewWriter(&buf, flate.BestSpeed) // what runtime/pprof uses
 	w.Write(e.b)
@@ -368,6 +374,7 @@ func (p *program) symbols(k kind, gen int64) *symbols {
 type farm struct {
 	programs []*program
 	every    time.Duration
+	labels   bool // CPU samples carry endpoint and span_id labels
 	mu       sync.Mutex
 	cache    map[[3]int64]*symbols // (program, kind, gen)
 }
@@ -452,8 +459,56 @@ func (f *farm) profile(svc int, k kind, t time.Time, seconds int) ([]byte, int) 
 			}
 			counts[lo]++
 		}
-		for s, n := range counts {
-			sample(pop.stacks[s], []uint64{n, n * 10000000}, nil)
+		if !f.labels {
+			for s, n := range counts {
+				sample(pop.stacks[s], []uint64{n, n * 10000000}, nil)
+			}
+		} else {
+			// 300 requests, each with one of 10 endpoints and its own span
+			// id (pprof.Do with otel-profiling-go's labels); one draw in ten
+			// is background work without labels. The strings follow the
+			// cached table's.
+			next := syms.nstrings
+			str := func(v string) uint64 {
+				e.bytesField(6, []byte(v))
+				next++
+				return next - 1
+			}
+			kEndpoint, kSpan := str("endpoint"), str("span_id")
+			var endpoints [10]uint64
+			for i := range endpoints {
+				endpoints[i] = str(fmt.Sprintf("/api/v1/endpoint%d", i))
+			}
+			type req struct{ endpoint, span uint64 }
+			reqs := make([]req, 300)
+			for i := range reqs {
+				reqs[i] = req{endpoints[r.Intn(10)], str(fmt.Sprintf("%016x", r.Uint64()|1))}
+			}
+			for s, n := range counts {
+				split := map[int]uint64{}
+				for u := uint64(0); u < n; u++ {
+					if r.Intn(10) == 0 {
+						split[-1]++
+					} else {
+						split[r.Intn(len(reqs))]++
+					}
+				}
+				for q, m := range split {
+					var label func(*enc)
+					if q >= 0 {
+						rq := reqs[q]
+						label = func(s *enc) {
+							for _, kv := range [][2]uint64{{kEndpoint, rq.endpoint}, {kSpan, rq.span}} {
+								var l enc
+								l.uintField(1, kv[0])
+								l.uintField(2, kv[1])
+								s.bytesField(3, l.b)
+							}
+						}
+					}
+					sample(pop.stacks[s], []uint64{m, m * 10000000}, label)
+				}
+			}
 		}
 		e.uintField(10, uint64(seconds)*uint64(time.Second))
 	case kAllocs:
@@ -520,8 +575,9 @@ func main() {
 	seed := flag.Int64("seed", 1, "seed of the programs")
 	dump := flag.String("dump", "", "write one round of every service's profiles into this directory and exit")
 	sizes := flag.Bool("sizes", false, "print the average size of each profile type and exit")
+	labels := flag.Bool("labels", false, "CPU samples carry endpoint (10 values) and span_id (300 per profile) labels")
 	flag.Parse()
-	f := &farm{every: *every, cache: map[[3]int64]*symbols{}}
+	f := &farm{every: *every, labels: *labels, cache: map[[3]int64]*symbols{}}
 	for i := 0; i < *programs; i++ {
 		f.programs = append(f.programs, newProgram(i, *seed))
 	}

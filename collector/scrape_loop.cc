@@ -194,6 +194,7 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
           in.where = "HTTP " + std::to_string(res.status);
           in.labels = target.profile_labels(endpoint.type);
           in.policy = settings->policy;
+          in.series_cap = settings->series_cap;
           in.time_ns = started_ns;
           if (computes_delta_) {
             in.delta = delta_;

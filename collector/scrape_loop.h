@@ -66,6 +66,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
     ProfileEndpoint endpoint;
     std::shared_ptr<HttpClient> client;
     std::shared_ptr<const ingest::LabelPolicy> policy;  // never null
+    std::shared_ptr<ingest::SeriesCap> series_cap;      // the target's; null: no cap
   };
   struct Deps {
     boost::asio::any_io_executor ex;

@@ -106,12 +106,31 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   }
   job.config = sc;
   job.groups = groups;
+  // A target keeps its series cap (and what it counted) while its labels and
+  // the limit stay the same.
+  std::map<std::string, std::shared_ptr<ingest::SeriesCap>> caps;
+  auto cap_for = [&](const Target& t) -> std::shared_ptr<ingest::SeriesCap> {
+    if (sc.sample_label_series_limit == 0) return nullptr;
+    std::string key = t.labels.without_reserved().to_string();
+    auto& cap = caps[key];
+    if (cap) return cap;
+    auto old = job.caps.find(key);
+    if (old != job.caps.end() && old->second->limit() == sc.sample_label_series_limit) {
+      cap = old->second;
+    } else {
+      cap = std::make_shared<ingest::SeriesCap>(
+          sc.sample_label_series_limit,
+          "job=" + sc.job_name + " instance=" + std::string(t.labels.get("instance")));
+    }
+    return cap;
+  };
   auto settings_for = [&](const Target& t, const ProfileEndpoint& ep) {
     auto settings = std::make_shared<ScrapeLoop::Settings>();
     settings->target = t;
     settings->endpoint = ep;
     settings->client = job.client;
     settings->policy = job.policy;
+    settings->series_cap = cap_for(t);
     return settings;
   };
   std::map<std::string, std::shared_ptr<ScrapeLoop>> next;
@@ -137,6 +156,8 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
       if (job.stale) {
         it->second->reconfigure(settings_for(t, ep));
         ++reconfigured;
+      } else {
+        caps[t.labels.without_reserved().to_string()] = it->second->settings().series_cap;
       }
       next[key] = std::move(it->second);
       job.loops.erase(it);
@@ -169,6 +190,7 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   size_t stopped = job.loops.size();
   for (auto& [key, loop] : job.loops) loop->stop();
   job.loops = std::move(next);
+  job.caps = std::move(caps);
   job.stale = false;
   job.targets = std::move(targets);
   forget_metrics(sc.job_name, types_before, &job);

@@ -72,6 +72,9 @@ class ScrapeManager {
     std::vector<Target> targets;
     bool stale = false;  // loops run with settings older than `config`
     std::map<std::string, std::shared_ptr<ScrapeLoop>> loops;  // by loop key
+    // Each target's cap on series from labels inside its profiles (shared by
+    // its profile types), by the target's public labels.
+    std::map<std::string, std::shared_ptr<ingest::SeriesCap>> caps;
   };
   void apply_targets(const ScrapeConfig& sc, const std::vector<TargetGroup>& groups);
   // Removes the metrics of `job`'s profile types in `types` that have no loop.

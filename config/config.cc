@@ -225,10 +225,12 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
              w.each(v, sub,
                     {"scrape_interval", "scrape_timeout", "external_labels", "target_limit",
                      "label_limit", "label_name_length_limit", "label_value_length_limit",
-                     "body_size_limit"},
+                     "body_size_limit", "sample_label_series_limit"},
                     [&](const std::string& gk, const YAML::Node& gv, const std::string& gs) {
                       if (gk == "body_size_limit") {
                         if (auto sz = w.size(gv, gs)) cfg.global.body_size_limit = *sz;
+                      } else if (gk == "sample_label_series_limit") {
+                        if (auto n = w.uint(gv, gs)) cfg.global.sample_label_series_limit = *n;
                       } else if (kLimitKeys.count(gk)) {
                         w.limit(gk, gv, gs, cfg.global.limits);
                       } else if (gk == "scrape_interval") {

@@ -146,6 +146,10 @@ struct StaticConfig {
   Labels labels;
 };
 
+// How many series the labels inside one source's profiles may create unless
+// configured (0: no cap).
+inline constexpr uint64_t kDefaultSampleLabelSeriesLimit = 1000;
+
 // Prometheus' per-scrape-config limits; 0 means no limit.
 struct ScrapeLimits {
   uint64_t target_limit = 0;              // targets after relabeling
@@ -160,6 +164,9 @@ struct ScrapeLimits {
 struct ScrapeConfig {
   std::string job_name;
   ScrapeLimits limits;
+  // Series that the labels inside one target's profiles may create (0: no
+  // cap); the rest of its labelled samples go to its unlabelled series.
+  uint64_t sample_label_series_limit = kDefaultSampleLabelSeriesLimit;
   Duration scrape_interval{0};
   Duration scrape_timeout{0};
   // Duration of ?seconds=N profiles; unset means scrape_interval - 1s.
@@ -201,6 +208,9 @@ struct GlobalConfig {
   Duration scrape_interval = std::chrono::seconds(15);
   Duration scrape_timeout = std::chrono::seconds(10);
   Labels external_labels;
+  // Series that the labels inside one target's (or push source's) profiles
+  // may create, for scrape configs and receive that do not set their own.
+  uint64_t sample_label_series_limit = kDefaultSampleLabelSeriesLimit;
 };
 
 struct StorageConfig {
@@ -253,6 +263,9 @@ struct ReceiveConfig {
   // Label limits for pushed series: global's where set, else Pyroscope's
   // defaults (30 labels, names up to 1024 bytes, values up to 2048).
   ScrapeLimits limits{0, 30, 1024, 2048};
+  // Series that the labels inside one push source's profiles may create (a
+  // source: the labels a client sends, before relabeling); 0: no cap.
+  uint64_t sample_label_series_limit = kDefaultSampleLabelSeriesLimit;
   bool active(const std::string& listen_address) const {
     return enabled.value_or(is_loopback_listen_address(listen_address));
   }

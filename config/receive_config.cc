@@ -11,12 +11,15 @@ void parse_receive(Walker& w, const YAML::Node& n, const std::string& path,
     rc.limits.label_name_length_limit = global.limits.label_name_length_limit;
   if (global.limits.label_value_length_limit)
     rc.limits.label_value_length_limit = global.limits.label_value_length_limit;
+  rc.sample_label_series_limit = global.sample_label_series_limit;
   w.each(n, path,
          {"enabled", "path_prefix", "body_size_limit", "profile_size_limit", "labels",
-          "relabel_configs"},
+          "relabel_configs", "sample_label_series_limit"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "enabled") {
              if (auto b = w.boolean(v, sub)) rc.enabled = *b;
+           } else if (k == "sample_label_series_limit") {
+             if (auto lim = w.uint(v, sub)) rc.sample_label_series_limit = *lim;
            } else if (k == "path_prefix") {
              if (auto s = w.str(v, sub)) {
                std::string p = *s;

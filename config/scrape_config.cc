@@ -128,6 +128,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     return;
   }
   bool has_job = false, explicit_timeout = false, has_interval = false;
+  std::optional<uint64_t> series_limit;
   YAML::Node timeout_node, delta_node;
   std::optional<Secret> bearer_token;
   std::string bearer_token_file;
@@ -137,6 +138,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
       "scheme",           "params",          "body_size_limit",         "static_configs",
       "profiling_config", "relabel_configs", "profile_relabel_configs", "file_sd_configs",
       "target_limit",     "label_limit",     "label_name_length_limit", "label_value_length_limit"};
+  allowed.insert("sample_label_series_limit");
   allowed.insert("kubernetes_sd_configs");
   allowed.insert("http_sd_configs");
   allowed.insert("dns_sd_configs");
@@ -195,6 +197,8 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
       parse_profiling_config(w, v, sub, sc);
     } else if (kLimitKeys.count(k)) {
       w.limit(k, v, sub, sc.limits);
+    } else if (k == "sample_label_series_limit") {
+      series_limit = w.uint(v, sub);
     } else if (k == "file_sd_configs") {
       size_t before = sc.file_sd_configs.size();
       parse_file_sd_configs(w, v, sub, &sc.file_sd_configs);
@@ -225,6 +229,9 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
     w.error(n, path + ".job_name", "job_name is empty");
   }
   if (!has_interval) sc.scrape_interval = global.scrape_interval;
+  // Unlike Prometheus' limits, 0 is a value here (no cap), so only an absent
+  // key inherits.
+  sc.sample_label_series_limit = series_limit.value_or(global.sample_label_series_limit);
   // Limits left at 0 are inherited from global, as in Prometheus.
   if (!sc.body_size_limit) sc.body_size_limit = global.body_size_limit;
   if (!sc.limits.target_limit) sc.limits.target_limit = global.limits.target_limit;

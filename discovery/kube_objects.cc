@@ -133,24 +133,6 @@ void each_container(const json::object& pod, F&& fn) {
 
 }  // namespace
 
-std::string sanitize_label_name(std::string_view name) {
-  std::string out;
-  out.reserve(name.size());
-  for (size_t i = 0; i < name.size();) {
-    unsigned char c = static_cast<unsigned char>(name[i]);
-    if (std::isalnum(c) || c == '_') {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    out += '_';
-    // One '_' per UTF-8 character: skip its continuation bytes.
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
-    i += len;
-  }
-  return out;
-}
-
 std::string namespace_of(const json::object& o) {
   return str(obj(o, "metadata"), "namespace");
 }
@@ -199,7 +181,8 @@ json::object slim(const std::string& kind, const json::object& o) {
         json::object x = pick(c.get_object(), {"name", "image"});
         json::array ports;
         for (const auto& p : arr(c.get_object(), "ports")) {
-          if (p.is_object()) ports.push_back(pick(p.get_object(), {"name", "containerPort", "protocol"}));
+          if (p.is_object())
+            ports.push_back(pick(p.get_object(), {"name", "containerPort", "protocol"}));
         }
         if (!ports.empty()) x["ports"] = std::move(ports);
         cs.push_back(std::move(x));
@@ -277,9 +260,11 @@ void Store::clear(const std::string& kind) {
 
 std::string source_of(const std::string& role, const json::object& o) {
   if (role == "node") return "node/" + name_of(o);
-  static const std::map<std::string, std::string> kPrefixOf = {
-      {"pod", "pod"},          {"service", "svc"},          {"endpoints", "endpoints"},
-      {"ingress", "ingress"},  {"endpointslice", "endpointslice"}};
+  static const std::map<std::string, std::string> kPrefixOf = {{"pod", "pod"},
+                                                               {"service", "svc"},
+                                                               {"endpoints", "endpoints"},
+                                                               {"ingress", "ingress"},
+                                                               {"endpointslice", "endpointslice"}};
   auto it = kPrefixOf.find(role);
   return (it == kPrefixOf.end() ? role : it->second) + "/" + namespace_of(o) + "/" + name_of(o);
 }
@@ -372,8 +357,7 @@ TargetGroup node_group(const json::object& node) {
   tg.labels.set(kPrefix + "node_name", str(meta, "name"));
   tg.labels.set(kPrefix + "node_provider_id", str(obj(node, "spec"), "providerID"));
   add_meta_labels(tg.labels, meta, kPrefix + "node_");
-  std::string port =
-      str(obj(obj(status, "daemonEndpoints"), "kubeletEndpoint"), "Port");
+  std::string port = str(obj(obj(status, "daemonEndpoints"), "kubeletEndpoint"), "Port");
   Labels t;
   t.set("__address__", join_host_port(addr, port.empty() ? "10250" : port));
   t.set("instance", str(meta, "name"));
@@ -635,10 +619,12 @@ TargetGroup endpointslice_group(const json::object& slice, const Store& store) {
 }
 
 std::string kind_of_role(const std::string& role) {
-  static const std::map<std::string, std::string> kKinds = {
-      {"pod", "Pod"},         {"service", "Service"},
-      {"endpoints", "Endpoints"}, {"endpointslice", "EndpointSlice"},
-      {"node", "Node"},       {"ingress", "Ingress"}};
+  static const std::map<std::string, std::string> kKinds = {{"pod", "Pod"},
+                                                            {"service", "Service"},
+                                                            {"endpoints", "Endpoints"},
+                                                            {"endpointslice", "EndpointSlice"},
+                                                            {"node", "Node"},
+                                                            {"ingress", "Ingress"}};
   auto it = kKinds.find(role);
   return it == kKinds.end() ? "" : it->second;
 }
@@ -721,7 +707,8 @@ void GroupBuilder::rebuild(const std::string& kind, const json::object& o, bool 
       affected = namespace_of(x) == name;
     } else if (kind == "ReplicaSet" || kind == "Job") {
       const auto* ctl = controller_of(x);
-      affected = namespace_of(x) == ns && ctl && str(*ctl, "kind") == kind && str(*ctl, "name") == name;
+      affected =
+          namespace_of(x) == ns && ctl && str(*ctl, "kind") == kind && str(*ctl, "name") == name;
     } else if (kind == "Service") {
       affected = namespace_of(x) == ns;  // endpoints(lices) of the service's namespace
     } else if (kind == "Pod") {

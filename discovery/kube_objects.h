@@ -20,9 +20,7 @@
 
 namespace stoker::kube {
 
-// Prometheus' strutil.SanitizeLabelName: every character outside
-// [a-zA-Z0-9_] (a multi-byte UTF-8 character counts as one) becomes '_'.
-std::string sanitize_label_name(std::string_view name);
+using stoker::sanitize_label_name;  // model/labels.h
 
 // Objects by kind ("Pod", "Node", "Namespace", "ReplicaSet", "Job", …) and
 // "namespace/name" (cluster-scoped objects: "/name"), slimmed and kept as

@@ -1,6 +1,11 @@
 #include "ingest/pipeline.h"
 
+#include <algorithm>
+#include <unordered_map>
+
+#include "model/log.h"
 #include "model/text.h"
+#include "model/timeparse.h"
 #include "pprof/compress.h"
 #include "pprof/pprof_decode.h"
 
@@ -17,6 +22,63 @@ constexpr int64_t kMinPlausibleNanos = 365LL * 24 * 3600 * 1'000'000'000;
 
 const char* kOutcomes[] = {"stored", "dropped", "primed", "invalid", "refused"};
 enum OutcomeIndex { kStored, kDroppedOut, kPrimedOut, kInvalid, kRefused, kOutcomeCount };
+// What became of a group of samples with the same labels inside a profile.
+const char* kGroupOutcomes[] = {"series", "dropped", "folded"};
+enum GroupOutcome { kGroupSeries, kGroupDropped, kGroupFolded, kGroupOutcomeCount };
+
+// Samples of a profile with the same string labels (span_id aside).
+struct SampleGroup {
+  std::vector<std::pair<int64_t, int64_t>> labels;  // (key, value) string indices
+  std::vector<uint32_t> samples;
+};
+
+struct Hash128Hasher {
+  size_t operator()(const Hash128& h) const { return static_cast<size_t>(h.a ^ (h.b << 1)); }
+};
+
+// The samples of `v` grouped by their string labels but span_id, in the order
+// groups first appear; empty when no sample has such a label (the profile is
+// then stored whole, as it is). Numeric labels stay on the samples.
+std::vector<SampleGroup> group_by_sample_labels(const pprof::View& v) {
+  if (v.labels.empty()) return {};
+  std::vector<char> is_span(v.strings.size(), 0);
+  for (size_t i = 1; i < v.strings.size(); ++i) is_span[i] = v.strings[i] == "span_id";
+  auto grouping = [&](const pprof::View::Label& l) {
+    return l.str > 0 && l.key > 0 && static_cast<size_t>(l.key) < is_span.size() &&
+           !is_span[static_cast<size_t>(l.key)];
+  };
+  bool any = false;
+  for (const auto& l : v.labels) {
+    if (grouping(l)) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return {};
+  std::vector<SampleGroup> groups;
+  std::unordered_map<Hash128, size_t, Hash128Hasher> index;
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  for (uint32_t i = 0; i < v.samples.size(); ++i) {
+    const auto& s = v.samples[i];
+    pairs.clear();
+    for (uint32_t k = 0; k < s.label_count; ++k) {
+      const auto& l = v.labels[s.label_begin + k];
+      if (grouping(l)) pairs.emplace_back(l.key, l.str);
+    }
+    // By name, then value, as text: the same labels group together whatever
+    // the string indices.
+    std::sort(pairs.begin(), pairs.end(), [&](const auto& a, const auto& b) {
+      int c = v.str(a.first).compare(v.str(b.first));
+      return c != 0 ? c < 0 : v.str(a.second) < v.str(b.second);
+    });
+    HashMix h(5);
+    for (const auto& [key, value] : pairs) h.add(v.string_hash(key)).add(v.string_hash(value));
+    auto [it, fresh] = index.emplace(h.done(), groups.size());
+    if (fresh) groups.push_back({pairs, {}});
+    groups[it->second].samples.push_back(i);
+  }
+  return groups;
+}
 
 }  // namespace
 
@@ -56,6 +118,7 @@ struct Pipeline::Metrics {
   metrics::Registry own;  // when none is given
   metrics::Counter* profiles[2][kOutcomeCount];
   metrics::Counter* bytes[2];
+  metrics::Counter* groups[2][kGroupOutcomeCount];
   metrics::Histogram* seconds[2];
 
   explicit Metrics(metrics::Registry* given) {
@@ -72,9 +135,17 @@ struct Pipeline::Metrics {
         r.histogram("stoker_ingest_prepare_seconds",
                     "Time to decode, difference and label one profile, per origin.", {"origin"},
                     {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+    auto& g = r.counter(
+        "stoker_ingest_label_groups_total",
+        "Groups of samples with the same labels inside a profile, per origin and outcome: "
+        "series (stored as a series of their own), dropped (by relabeling), folded (into the "
+        "unlabelled series: over the source's sample_label_series_limit, or labels refused).",
+        {"origin", "outcome"});
     for (int o = 0; o < 2; ++o) {
       std::string origin = origin_name(static_cast<Origin>(o));
       for (int k = 0; k < kOutcomeCount; ++k) profiles[o][k] = &p.with({origin, kOutcomes[k]});
+      for (int k = 0; k < kGroupOutcomeCount; ++k)
+        groups[o][k] = &g.with({origin, kGroupOutcomes[k]});
       bytes[o] = &b.with({origin});
       seconds[o] = &h.with({origin});
     }
@@ -177,15 +248,6 @@ Result<Prepared> Pipeline::prepare(Input in) const {
     }
   }
 
-  // Labels.
-  auto labels = finish_labels(std::move(in.labels), *in.policy, in.delta_flag);
-  if (!labels) return refuse(labels.status());
-  if (!*labels) {
-    out.disposition = Prepared::Disposition::kDropped;
-    metrics_->count(in.origin, kDroppedOut);
-    return out;
-  }
-
   int64_t ts = in.time_ns;
   if (in.prefer_profile_time) {
     if (view->time_nanos >= kMinPlausibleNanos) {
@@ -195,29 +257,144 @@ Result<Prepared> Pipeline::prepare(Input in) const {
     }
   }
 
-  ProfileRecord rec;
-  rec.labels = std::move(**labels);
-  rec.scrape_time_ns = ts;
-  rec.wire_size = in.wire_bytes;
-  // With remote_write endpoints running, the bytes to forward are prepared
-  // here: the body as received when stoker did not change the profile, else
-  // the changed profile encoded once.
-  if (forwarding()) {
-    if (changed) {
-      rec.forward_gzip =
-          std::make_shared<const std::string>(pprof::gzip(view->encode(), kForwardGzipLevel));
-    } else if (!in.body.empty()) {
-      if (pprof::is_gzip(in.body)) {
-        in.body.shrink_to_fit();  // a chunked body grew by doubling
-        rec.forward_gzip = std::make_shared<const std::string>(std::move(in.body));
-      } else {
+  // Labels inside the profile: the samples are split into series by them.
+  view->rename_label_key("profile_id", "span_id");
+  std::vector<SampleGroup> groups = group_by_sample_labels(*view);
+  if (groups.empty()) {
+    // The whole profile is one series (today's path).
+    auto labels = finish_labels(std::move(in.labels), *in.policy, in.delta_flag);
+    if (!labels) return refuse(labels.status());
+    if (!*labels) {
+      out.disposition = Prepared::Disposition::kDropped;
+      metrics_->count(in.origin, kDroppedOut);
+      return out;
+    }
+    ProfileRecord rec;
+    rec.labels = std::move(**labels);
+    rec.scrape_time_ns = ts;
+    rec.wire_size = in.wire_bytes;
+    // With remote_write endpoints running, the bytes to forward are prepared
+    // here: the body as received when stoker did not change the profile, else
+    // the changed profile encoded once.
+    if (forwarding()) {
+      if (changed) {
         rec.forward_gzip =
-            std::make_shared<const std::string>(pprof::gzip(in.body, kForwardGzipLevel));
+            std::make_shared<const std::string>(pprof::gzip(view->encode(), kForwardGzipLevel));
+      } else if (!in.body.empty()) {
+        if (pprof::is_gzip(in.body)) {
+          in.body.shrink_to_fit();  // a chunked body grew by doubling
+          rec.forward_gzip = std::make_shared<const std::string>(std::move(in.body));
+        } else {
+          rec.forward_gzip =
+              std::make_shared<const std::string>(pprof::gzip(in.body, kForwardGzipLevel));
+        }
       }
     }
+    rec.view = std::move(view);
+    out.records.push_back(std::move(rec));
+  } else {
+    // Each group: the series labels plus the group's labels the series does
+    // not have (series labels win), then relabeled; groups that end up alike
+    // are one series.
+    const Labels& base = in.labels;
+    const int64_t now = now_unix_nanos();
+    std::vector<std::pair<Labels, std::vector<uint32_t>>> parts;
+    std::unordered_map<std::string, size_t> part_of;
+    size_t counts[kGroupOutcomeCount] = {0, 0, 0};
+    // The unlabelled series, relabeled once when first needed.
+    std::optional<Result<std::optional<Labels>>> unlabelled_result;
+    auto unlabelled = [&]() -> const Result<std::optional<Labels>>& {
+      if (!unlabelled_result) unlabelled_result = finish_labels(base, *in.policy, in.delta_flag);
+      return *unlabelled_result;
+    };
+    for (auto& g : groups) {
+      Labels l = base;
+      bool added = false;
+      for (const auto& [key, value] : g.labels) {
+        std::string name = sanitize_sample_label_name(view->str(key));
+        if (name.empty() || l.has(name)) continue;
+        l.set(name, view->str(value));
+        added = true;
+      }
+      GroupOutcome outcome = kGroupSeries;
+      Result<std::optional<Labels>> labels =
+          added ? finish_labels(std::move(l), *in.policy, in.delta_flag) : unlabelled();
+      if (!labels && added) {
+        // A sample label the limits refuse (too long, too many) costs the
+        // label, not the samples.
+        labels = unlabelled();
+        outcome = kGroupFolded;
+      }
+      if (!labels) return refuse(labels.status());
+      // The cap counts the series that labels inside profiles make, after
+      // relabeling (a group the rules drop or strip costs nothing); over it,
+      // the samples go to the unlabelled series.
+      if (*labels && outcome == kGroupSeries && added && in.series_cap) {
+        const auto& u = unlabelled();
+        bool same = u && *u && **u == **labels;
+        if (!same && !in.series_cap->admit((*labels)->hash(), now)) {
+          if (!u) return refuse(u.status());
+          labels = u;
+          outcome = kGroupFolded;
+        }
+      }
+      if (!*labels) {
+        ++counts[kGroupDropped];
+        continue;
+      }
+      ++counts[outcome];
+      std::string key = (*labels)->to_string();
+      auto [it, fresh] = part_of.emplace(key, parts.size());
+      if (fresh) {
+        parts.emplace_back(std::move(**labels), std::move(g.samples));
+      } else {
+        auto& samples = parts[it->second].second;
+        samples.insert(samples.end(), g.samples.begin(), g.samples.end());
+      }
+    }
+    for (int k = 0; k < kGroupOutcomeCount; ++k) {
+      if (counts[k]) metrics_->groups[o][k]->inc(static_cast<double>(counts[k]));
+    }
+    if (counts[kGroupFolded] && in.series_cap && in.series_cap->first_refusal()) {
+      log::warn(
+          "ingest",
+          "labels inside profiles would make more series than allowed; the rest are stored "
+          "without them, in the unlabelled series",
+          {{"source", in.series_cap->source()}, {"limit", std::to_string(in.series_cap->limit())}});
+    }
+    if (parts.empty()) {
+      out.disposition = Prepared::Disposition::kDropped;
+      metrics_->count(in.origin, kDroppedOut);
+      return out;
+    }
+    std::shared_ptr<const pprof::View> shared = std::move(view);
+    const bool forward = forwarding();
+    for (size_t i = 0; i < parts.size(); ++i) {
+      auto& [labels, samples] = parts[i];
+      ProfileRecord rec;
+      rec.scrape_time_ns = ts;
+      rec.wire_size = i == 0 ? in.wire_bytes : 0;
+      rec.view = shared;
+      rec.split_labels = true;
+      if (samples.size() != shared->samples.size()) {
+        std::sort(samples.begin(), samples.end());
+        rec.samples = std::make_shared<const std::vector<uint32_t>>(std::move(samples));
+      }
+      if (forward) {
+        // What is forwarded is what is stored: this series' samples with the
+        // labels the store keeps on them (upstream splits it into the same
+        // series).
+        std::function<bool(const pprof::View::Label&)> keep = [&](const pprof::View::Label& l) {
+          return l.str == 0 || shared->str(l.key) == "span_id" ||
+                 series_carries(labels, shared->str(l.key), shared->str(l.str));
+        };
+        rec.forward_gzip = std::make_shared<const std::string>(
+            pprof::gzip(shared->encode_subset(rec.samples.get(), &keep), kForwardGzipLevel));
+      }
+      rec.labels = std::move(labels);
+      out.records.push_back(std::move(rec));
+    }
   }
-  rec.view = std::move(view);
-  out.records.push_back(std::move(rec));
   metrics_->seconds[o]->observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return out;
@@ -227,7 +404,7 @@ Result<uint64_t> Pipeline::store(std::vector<Prepared> batch) {
   std::vector<ProfileRecord> records;
   size_t counts[2] = {0, 0};
   for (auto& p : batch) {
-    counts[static_cast<int>(p.origin)] += p.records.size();
+    counts[static_cast<int>(p.origin)] += p.records.empty() ? 0 : 1;  // profiles, not series
     for (auto& r : p.records) records.push_back(std::move(r));
   }
   if (records.empty()) return uint64_t{0};

@@ -8,9 +8,14 @@
 //   decode/validate (gunzip, pprof, limits)
 //   → delta (cumulative sample types against the caller's DeltaCell, or
 //     against a previous profile sent along) → prune what no sample uses
-//   → labels: relabel (profile_relabel_configs / receive.relabel_configs),
-//     drop "__" labels but __name__, external labels, checks and limits,
-//     __delta__
+//   → split by the labels inside the profile (Pyroscope's rules: profile_id
+//     is span_id; samples grouped by their string labels but span_id; a
+//     group's labels join the series labels the series does not have; at
+//     most the source's SeriesCap of such series, the rest in the unlabelled
+//     series)
+//   → labels, per resulting series: relabel (profile_relabel_configs /
+//     receive.relabel_configs), drop "__" labels but __name__, external
+//     labels, checks and limits, __delta__; series that end up alike merge
 //   → the bytes to forward upstream (as received when unchanged)
 //
 // and store() queues prepared profiles for the storage writer, all or none
@@ -29,6 +34,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "ingest/series_cap.h"
 #include "ingest/upload.h"
 #include "model/labels.h"
 #include "model/metrics.h"
@@ -92,6 +98,8 @@ struct Input {
   // The value of __delta__ to store ("false": upstream must not difference
   // again; "" for none).
   std::string delta_flag;
+  // How many series this source's sample labels may create (null: no cap).
+  std::shared_ptr<SeriesCap> series_cap;
   size_t wire_bytes = 0;  // bytes received, for the store's accounting
 };
 
@@ -105,6 +113,8 @@ struct Prepared {
   };
   Disposition disposition = Disposition::kStore;
   Origin origin = Origin::kScrape;
+  // One per series: several when the profile was split by its sample labels
+  // (they share its view; each holds its samples).
   std::vector<ProfileRecord> records;
 };
 

@@ -48,6 +48,19 @@ class Reader {
     return 0;
   }
   int64_t svarint() { return unzigzag(varint()); }
+  // Eight bytes, little endian.
+  uint64_t fixed64() {
+    if (p_.size() < 8) {
+      ok_ = false;
+      p_ = {};
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int b = 0; b < 8; ++b)
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(p_[b])) << (8 * b);
+    p_.remove_prefix(8);
+    return v;
+  }
   bool ok() const { return ok_; }
   bool done() const { return p_.empty(); }
   std::string_view rest() const { return p_; }

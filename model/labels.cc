@@ -1,6 +1,7 @@
 #include "model/labels.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 namespace stoker {
@@ -142,6 +143,81 @@ uint64_t Labels::hash() const {
     h = fnv1a64(std::string_view("\xfe", 1), h);
   }
   return h;
+}
+
+std::string sanitize_label_name(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (size_t i = 0; i < name.size();) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    if (std::isalnum(c) || c == '_') {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    out += '_';
+    // One '_' per UTF-8 character: skip its continuation bytes.
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 1;
+    i += len;
+  }
+  return out;
+}
+
+bool series_carries(const Labels& series, std::string_view key, std::string_view value) {
+  return !value.empty() && series.get(sanitize_sample_label_name(key)) == value;
+}
+
+std::string sanitize_sample_label_name(std::string_view name) {
+  std::string out = sanitize_label_name(name);
+  if (!out.empty() && std::isdigit(static_cast<unsigned char>(out[0])))
+    out.insert(out.begin(), '_');
+  return out;
+}
+
+uint64_t parse_span_id(std::string_view hex) {
+  if (hex.empty() || hex.size() > 16) return 0;
+  uint64_t id = 0;
+  for (char c : hex) {
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return 0;
+    id = id << 4 | static_cast<uint64_t>(d);
+  }
+  return id;
+}
+
+std::string format_span_id(uint64_t id) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, id >>= 4) out[static_cast<size_t>(i)] = kDigits[id & 0xf];
+  return out;
+}
+
+Status parse_span_ids(const std::vector<std::string>& items, std::vector<uint64_t>* out) {
+  for (const auto& item : items) {
+    std::string_view rest = item;
+    while (true) {
+      size_t comma = rest.find(',');
+      std::string_view id = rest.substr(0, comma);
+      while (!id.empty() && (id.front() == ' ' || id.front() == '\t')) id.remove_prefix(1);
+      while (!id.empty() && (id.back() == ' ' || id.back() == '\t')) id.remove_suffix(1);
+      uint64_t v = parse_span_id(id);
+      if (v == 0) {
+        return Status::invalid("invalid span id " + quote(id) +
+                               " (expected 16 hex digits, as OpenTelemetry writes span ids)");
+      }
+      out->push_back(v);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return {};
 }
 
 }  // namespace stoker

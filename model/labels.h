@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/status.h"
+
 namespace stoker {
 
 struct Label {
@@ -60,6 +62,28 @@ class Labels {
 // backslashes, control characters and bytes that are not valid UTF-8.
 std::string quote(std::string_view s);
 bool valid_utf8(std::string_view s);
+
+// Prometheus' strutil.SanitizeLabelName: every character outside
+// [a-zA-Z0-9_] (a multi-byte UTF-8 character counts as one) becomes '_'.
+std::string sanitize_label_name(std::string_view name);
+// The same, and a leading digit gets a '_' before it: a valid (legacy)
+// Prometheus label name for any non-empty input. What a sample label's name
+// becomes as a series label ("trace.endpoint" → "trace_endpoint").
+std::string sanitize_sample_label_name(std::string_view name);
+
+// The span id a sample's `span_id` label value stands for (OpenTelemetry's
+// 16 hex digits; 1 to 16 accepted, either case); 0 when it is not one.
+uint64_t parse_span_id(std::string_view hex);
+// A span id as OpenTelemetry writes it: 16 lower-case hex digits.
+std::string format_span_id(uint64_t id);
+// The span ids of a span filter: each item one id or several separated by
+// commas (blanks around them ignored); invalid_argument naming the first id
+// that is not one.
+Status parse_span_ids(const std::vector<std::string>& items, std::vector<uint64_t>* out);
+
+// Whether a series carries the sample label `key`=`value` (under its
+// sanitized name): the sample labels a profile was split by.
+bool series_carries(const Labels& series, std::string_view key, std::string_view value);
 
 // 64-bit FNV-1a.
 uint64_t fnv1a64(std::string_view data, uint64_t seed = 14695981039346656037ull);

@@ -1,6 +1,9 @@
 #include "pprof/transform.h"
 
+#include <algorithm>
 #include <unordered_map>
+
+#include "model/labels.h"
 
 namespace stoker::pprof {
 
@@ -62,6 +65,33 @@ void keep_call_site(Profile& p, const std::vector<std::string>& root_first) {
       keep = leaf_first[leaf_first.size() - 1 - k] == root_first[k];
     }
     if (!keep) continue;
+    if (out != i) samples->SwapElements(out, i);
+    ++out;
+  }
+  while (samples->size() > out) samples->RemoveLast();
+}
+
+void keep_span_ids(Profile& p, const std::vector<uint64_t>& sorted_ids) {
+  int64_t key = -1;
+  for (int i = 0; i < p.string_table_size(); ++i) {
+    if (p.string_table(i) == "span_id") {
+      key = i;
+      break;
+    }
+  }
+  auto wanted = [&](const perftools::profiles::Sample& s) {
+    if (key < 0) return false;
+    for (const auto& l : s.label()) {
+      if (l.key() != key) continue;
+      uint64_t id = parse_span_id(p.string_table(static_cast<int>(l.str())));
+      return id != 0 && std::binary_search(sorted_ids.begin(), sorted_ids.end(), id);
+    }
+    return false;
+  };
+  auto* samples = p.mutable_sample();
+  int out = 0;
+  for (int i = 0; i < samples->size(); ++i) {
+    if (!wanted(samples->Get(i))) continue;
     if (out != i) samples->SwapElements(out, i);
     ++out;
   }

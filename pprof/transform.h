@@ -3,6 +3,7 @@
 // on the profile, thread-safe on distinct profiles.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,9 @@ bool keep_sample_type(perftools::profiles::Profile& p, const std::string& type,
 // Keeps only samples whose stack, read root first as function names (inlined
 // frames included), starts with `root_first`.
 void keep_call_site(perftools::profiles::Profile& p, const std::vector<std::string>& root_first);
+
+// Keeps only samples whose span_id label is one of `sorted_ids` (ascending),
+// read as a span id (parse_span_id).
+void keep_span_ids(perftools::profiles::Profile& p, const std::vector<uint64_t>& sorted_ids);
 
 }  // namespace stoker::pprof

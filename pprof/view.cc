@@ -543,15 +543,23 @@ std::string value_type(const View::ValueType& vt) {
 }  // namespace
 
 std::string View::encode() const {
+  return encode_subset(nullptr, nullptr);
+}
+
+std::string View::encode_subset(const std::vector<uint32_t>* subset,
+                                const std::function<bool(const Label&)>* keep_label) const {
   std::string out, m, sub, scratch;
   out.reserve(buf.size() + 64);
   for (const auto& vt : sample_types) put_bytes(out, 1, value_type(vt));
-  for (const auto& s : samples) {
+  const size_t n = subset ? subset->size() : samples.size();
+  for (size_t k = 0; k < n; ++k) {
+    const Sample& s = samples[subset ? (*subset)[k] : k];
     m.clear();
     put_packed(m, 1, sample_locations.data() + s.loc_begin, s.loc_count, scratch);
     put_packed(m, 2, values.data() + s.value_begin, s.value_count, scratch);
     for (uint32_t i = 0; i < s.label_count; ++i) {
       const Label& l = labels[s.label_begin + i];
+      if (keep_label && !(*keep_label)(l)) continue;
       sub.clear();
       put_scalar(sub, 1, l.key);
       put_scalar(sub, 2, l.str);
@@ -611,6 +619,27 @@ std::string View::encode() const {
   put_scalar(out, 14, default_sample_type);
   put_scalar(out, 15, doc_url);
   return out;
+}
+
+bool View::rename_label_key(std::string_view from, std::string_view to) {
+  int64_t from_index = -1, to_index = -1;
+  for (size_t i = 1; i < strings.size(); ++i) {
+    if (strings[i] == from && from_index < 0) from_index = static_cast<int64_t>(i);
+    if (strings[i] == to && to_index < 0) to_index = static_cast<int64_t>(i);
+  }
+  if (from_index < 0) return false;
+  bool renamed = false;
+  for (auto& l : labels) {
+    if (l.key != from_index) continue;
+    if (to_index < 0) {
+      to_index = static_cast<int64_t>(strings.size());
+      strings.push_back(to);
+      if (!string_hashes.empty()) string_hashes.push_back(hash_bytes(to, process_hash_seed()));
+    }
+    l.key = to_index;
+    renamed = true;
+  }
+  return renamed;
 }
 
 void View::prune() {

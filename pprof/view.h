@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -108,6 +109,15 @@ struct View {
   void prune();
   // The protobuf encoding of the profile (what pprof files hold, before gzip).
   std::string encode() const;
+  // The same with only the samples at the indices in `subset` (null: all),
+  // and of their labels only those `keep_label` accepts (null: all); the
+  // symbol tables are kept whole.
+  std::string encode_subset(const std::vector<uint32_t>* subset,
+                            const std::function<bool(const Label&)>* keep_label) const;
+  // Renames the sample label key `from` to `to` (adding `to`, which must
+  // outlive the view, to the string table when it is not there). Returns
+  // whether any label was renamed.
+  bool rename_label_key(std::string_view from, std::string_view to);
   // The same profile as protobuf objects (for tests and the non-hot paths).
   Profile to_proto() const;
 };

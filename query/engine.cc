@@ -298,6 +298,13 @@ class Engine::Impl {
     return false;
   }
 
+  static std::vector<uint64_t> sorted_span_ids(const Selection& sel) {
+    std::vector<uint64_t> ids = sel.span_ids;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+  }
+
   static bool under_call_site(const std::vector<uint32_t>& frames,
                               const std::vector<uint32_t>& call_site) {
     if (frames.size() < call_site.size()) return false;
@@ -323,6 +330,8 @@ class Engine::Impl {
     s = profiles(sel, limits, series, &rows);
     if (!s.ok()) return s;
     info->profiles = rows.size();
+    const std::vector<uint64_t> wanted_spans = sorted_span_ids(sel);
+    const bool by_span = !wanted_spans.empty();
 
     FlatMap64 sums(4096);
     sql::Stmt st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
@@ -333,17 +342,25 @@ class Engine::Impl {
       }
       st.reset().bind(1, rows[k].id);
       if (!st.step()) continue;  // deleted by retention since: skip it
+      // A span profile needs only the blocks with span ids.
+      if (by_span && !SampleBlock::has_any_span(st.col_blob(2), wanted_spans)) continue;
       size_t num_values = 0;
       int col = column(*rows[k].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
                        &num_values);
       if (col < 0) continue;
-      if (!blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)
+      if (!blocks_
+               .read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_,
+                     by_span ? &spans_ : nullptr)
                .ok()) {
         return Status::internal("profile " + std::to_string(rows[k].id) +
                                 " has a corrupt sample block");
       }
       for (size_t i = 0; i < stacks_.size(); ++i) {
-        if (values_[i] != 0) sums.add(stacks_[i], values_[i]);
+        if (values_[i] == 0) continue;
+        if (by_span && !std::binary_search(wanted_spans.begin(), wanted_spans.end(), spans_[i])) {
+          continue;
+        }
+        sums.add(stacks_[i], values_[i]);
       }
     }
     st.reset();
@@ -418,7 +435,10 @@ class Engine::Impl {
     sql::Stmt idx_st(db_,
                      "SELECT ts, totals, id FROM profiles WHERE series_id = ? AND ts > ? AND ts "
                      "<= ?");
-    const bool need_ids = q.exemplars || !wanted.empty() || !call_site.empty();
+    // A span filter, like a call site, needs the samples.
+    const std::vector<uint64_t> wanted_spans = sorted_span_ids(q.sel);
+    const bool by_span = !wanted_spans.empty();
+    const bool need_ids = q.exemplars || !wanted.empty() || !call_site.empty() || by_span;
     sql::Stmt row_st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
     size_t seen = 0;
     for (const VSeries* v : series) {
@@ -443,22 +463,27 @@ class Engine::Impl {
         int64_t value = 0;
         bool found = false;
         std::string_view totals = idx_st.col_blob(1);
-        if (call_site.empty() && !totals.empty()) {
+        if (call_site.empty() && !by_span && !totals.empty()) {
           found = find_total(totals, v->type_row, &value);
         } else {
           // Profiles stored before totals existed, or a call-site filter.
           id = idx_st.col_int(2);
           row_st.reset().bind(1, id);
-          if (row_st.step()) {
+          if (row_st.step() &&
+              (!by_span || SampleBlock::has_any_span(row_st.col_blob(2), wanted_spans))) {
             size_t num_values = 0;
             int col = column(*v, row_st.col_null(0) ? "" : row_st.col_blob(0), row_st.col_blob(1),
                              &num_values);
             if (col >= 0 && blocks_
                                 .read(row_st.col_blob(2), num_values, static_cast<size_t>(col),
-                                      &stacks_, &values_)
+                                      &stacks_, &values_, by_span ? &spans_ : nullptr)
                                 .ok()) {
               found = true;
               for (size_t i = 0; i < stacks_.size(); ++i) {
+                if (by_span &&
+                    !std::binary_search(wanted_spans.begin(), wanted_spans.end(), spans_[i])) {
+                  continue;
+                }
                 if (!call_site.empty()) {
                   int64_t* verdict = passes.find_or_insert(stacks_[i], 0);
                   if (*verdict == 0) {
@@ -475,7 +500,7 @@ class Engine::Impl {
           }
           row_st.reset();
         }
-        if (!found) continue;
+        if (!found || (by_span && value == 0)) continue;
         if (buckets.size() == group_start || buckets.back().k != k) buckets.push_back({k});
         Bucket& b = buckets.back();
         b.sum += static_cast<double>(value);
@@ -559,6 +584,8 @@ class Engine::Impl {
     FlatMap64 verdicts(4096);  // stack id → 1 + (leaf is fn) + 2·(fn in stack)
     std::vector<uint32_t> frames;
     std::map<int64_t, std::pair<double, double>> buckets;  // k → (self, total)
+    const std::vector<uint64_t> wanted_spans = sorted_span_ids(q.sel);
+    const bool by_span = !wanted_spans.empty();
     sql::Stmt st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
     for (size_t i = 0; i < rows.size(); ++i) {
       if (i % 64 == 0) {
@@ -567,12 +594,14 @@ class Engine::Impl {
       }
       st.reset().bind(1, rows[i].id);
       if (!st.step()) continue;
+      if (by_span && !SampleBlock::has_any_span(st.col_blob(2), wanted_spans)) continue;
       size_t num_values = 0;
       int col = column(*rows[i].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
                        &num_values);
-      if (col < 0 ||
-          !blocks_.read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_, &values_)
-               .ok()) {
+      if (col < 0 || !blocks_
+                          .read(st.col_blob(2), num_values, static_cast<size_t>(col), &stacks_,
+                                &values_, by_span ? &spans_ : nullptr)
+                          .ok()) {
         continue;
       }
       int64_t ts = rows[i].ts;
@@ -580,6 +609,9 @@ class Engine::Impl {
       if (k > (ms_to_ns(q.sel.end_ms) - start_ns) / step_ns) continue;
       auto& b = buckets[k];
       for (size_t j = 0; j < stacks_.size(); ++j) {
+        if (by_span && !std::binary_search(wanted_spans.begin(), wanted_spans.end(), spans_[j])) {
+          continue;
+        }
         int64_t* v = verdicts.find_or_insert(stacks_[j], 0);
         if (*v == 0) {
           *v = 1;
@@ -623,6 +655,7 @@ class Engine::Impl {
   std::unique_ptr<sql::Stmt> exists_st_;
   SampleColumnReader blocks_;
   std::vector<int64_t> stacks_, values_, frame_ids_;
+  std::vector<uint64_t> spans_;
   // Per query: frame id → StackSet name; location → its names (a span of loc_names_).
   std::unordered_map<int64_t, uint32_t> name_index_;
   FlatMap64 loc_entry_{16};  // location id → 1 + index into loc_spans_
@@ -770,6 +803,7 @@ Status Engine::merge_pprof(const Selection& sel, perftools::profiles::Profile* o
                               "/" + info->type.sample_unit);
     }
     if (!sel.call_site.empty()) pprof::keep_call_site(*out, sel.call_site);
+    if (!sel.span_ids.empty()) pprof::keep_span_ids(*out, Impl::sorted_span_ids(sel));
     out->set_time_nanos(ms_to_ns(sel.end_ms));
     out->set_duration_nanos(ms_to_ns(sel.end_ms - sel.start_ms));
     return s;

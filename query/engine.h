@@ -61,13 +61,15 @@ struct Limits {
 
 // What to merge: one profile type, a label selector, a time range (ms since
 // the epoch, both ends inclusive), optionally only stacks under a call site
-// (root-first function names) and only some profiles (ids).
+// (root-first function names), only some profiles (ids) and only the samples
+// of some spans (their span_id labels as 64-bit ids: a span profile).
 struct Selection {
   std::string profile_type;    // full id, e.g. process_cpu:cpu:nanoseconds:cpu:nanoseconds
   std::string label_selector;  // Prometheus selector, e.g. {service_name="api"}
   int64_t start_ms = 0, end_ms = 0;
   std::vector<std::string> call_site;
   std::vector<int64_t> profile_ids;
+  std::vector<uint64_t> span_ids;  // empty: all samples
 };
 
 struct MergeInfo {
@@ -142,7 +144,8 @@ class Engine {
   Status function_series(const SeriesQuery& q, const std::string& name, std::vector<Point>* self,
                          std::vector<Point>* total);
   // One pprof of the selected profiles with only the selected sample type,
-  // time = end and duration = end − start, as Pyroscope's SelectMergeProfile.
+  // time = end and duration = end − start, as Pyroscope's SelectMergeProfile;
+  // samples keep their labels and span_id.
   Status merge_pprof(const Selection& sel, perftools::profiles::Profile* out, MergeInfo* info);
   // One stored profile, every sample type, and its series labels.
   Status profile(int64_t id, perftools::profiles::Profile* out, Labels* labels);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "model/encoding.h"
@@ -103,7 +104,8 @@ class Reader::Impl {
                  "FROM profiles p JOIN series s ON s.id = p.series_id WHERE p.id = ?");
     ProfileHeader first;
     std::string first_name;
-    std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> merged;
+    // (stack, label set, span id) → summed values.
+    std::map<std::tuple<int64_t, int64_t, uint64_t>, std::vector<int64_t>> merged;
     int64_t time_nanos = 0, duration = 0, period = 0;
     for (size_t k = 0; k < ids.size(); ++k) {
       st.reset().bind(1, ids[k]);
@@ -136,7 +138,8 @@ class Reader::Impl {
         return false;
       }
       for (size_t r = 0; r < block.rows(); ++r) {
-        auto& v = merged[{block.stack_ids[r], block.label_set_ids[r]}];
+        uint64_t span = block.span_ids.empty() ? 0 : block.span_ids[r];
+        auto& v = merged[{block.stack_ids[r], block.label_set_ids[r], span}];
         if (v.empty()) v.assign(block.num_values, 0);
         for (size_t j = 0; j < block.num_values; ++j)
           v[j] += block.values[r * block.num_values + j];
@@ -145,6 +148,7 @@ class Reader::Impl {
     }
 
     string_index_.clear();
+    literal_index_.clear();
     out->add_string_table("");
     for (const auto& [type, unit] : first.sample_types) {
       auto* vt = out->add_sample_type();
@@ -168,12 +172,18 @@ class Reader::Impl {
       for (int64_t v : values) all_zero = all_zero && v == 0;
       if (all_zero) continue;
       auto* s = out->add_sample();
-      for (int64_t loc : stack(key.first)) {
+      const auto& [stack_id, label_set, span] = key;
+      for (int64_t loc : stack(stack_id)) {
         s->add_location_id(static_cast<uint64_t>(loc));
         locations_used.insert(loc);
       }
       for (int64_t v : values) s->add_value(v);
-      if (key.second != 0) add_labels(key.second, s, out);
+      if (label_set != 0) add_labels(label_set, s, out);
+      if (span != 0) {
+        auto* l = s->add_label();
+        l->set_key(literal("span_id", out));
+        l->set_str(literal(format_span_id(span), out));
+      }
     }
     std::set<int64_t> functions_used, mappings_used;
     sql::Stmt loc_st(db_, "SELECT key FROM locations WHERE id = ?");
@@ -250,6 +260,16 @@ class Reader::Impl {
   }
 
   // Maps a database string id to an index in `out`'s string table.
+  // A string of the output that is not a stored string (span ids).
+  int64_t literal(const std::string& value, perftools::profiles::Profile* out) {
+    auto it = literal_index_.find(value);
+    if (it != literal_index_.end()) return it->second;
+    int64_t idx = out->string_table_size();
+    out->add_string_table(value);
+    literal_index_.emplace(value, idx);
+    return idx;
+  }
+
   int64_t str(int64_t db_id, perftools::profiles::Profile* out) {
     if (db_id == 0) return 0;
     auto it = string_index_.find(db_id);
@@ -305,6 +325,7 @@ class Reader::Impl {
   sql::Db db_;
   std::unique_ptr<sql::Stmt> string_st_, stack_st_, labels_st_;
   std::unordered_map<int64_t, int64_t> string_index_;
+  std::unordered_map<std::string, int64_t> literal_index_;
 };
 
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -329,8 +329,13 @@ class Storage::Impl {
       std::vector<ForwardEntry> committed;
       sql::Transaction tx(db_);
       maybe_start_epoch();
+      const pprof::View* previous = nullptr;
       for (const auto& r : batch) {
-        write_one(r);
+        // The records of one split profile share its view: its symbols are
+        // resolved once (the view is alive: the batch holds it).
+        bool same = r.view && r.view.get() == previous;
+        write_one(r, same);
+        previous = r.view.get();
         if (forwarding) {
           committed.push_back({sqlite3_last_insert_rowid(db_.get()), r.scrape_time_ns,
                                std::make_shared<const Labels>(r.labels), r.forward_gzip});
@@ -396,11 +401,14 @@ class Storage::Impl {
   struct ProfileSymbols {
     const pprof::View* p = nullptr;
     const std::vector<Hash128>* str_hash = nullptr;
+    std::vector<Hash128> own_hashes;               // when the view had none
     std::vector<int64_t> str_id;                   // -1: not resolved yet
     pprof::IdIndex<int64_t> mapping_id;            // row ids, all resolved up front
     pprof::IdIndex<uint32_t> fn_index, loc_index;  // pprof id → index + 1
     std::vector<Hash128> fn_hash, loc_hash;
     std::vector<int64_t> fn_id, loc_id;  // 0: not resolved yet
+    int64_t span_key = -1;               // the string index of "span_id"
+    std::vector<std::string> sanitized;  // label key index → series label name (lazily)
   };
 
   int64_t string_id(ProfileSymbols& ps, int64_t i) {
@@ -465,24 +473,46 @@ class Storage::Impl {
   // functions and strings are resolved only for stacks (and so on down) that
   // are new. A profile of known code costs a lookup per stack, not one per
   // string, function, location and stack.
-  void write_one(const ProfileRecord& r) {
+  void write_one(const ProfileRecord& r, bool same_symbols) {
     std::shared_ptr<const pprof::View> converted;
     if (!r.view) converted = pprof::view_of(*r.profile);
     const pprof::View& p = r.view ? *r.view : *converted;
     ProfileSymbols& ps = symbols_;
+    if (!same_symbols) prepare_symbols(p);
+    const std::vector<Hash128>* hashes = ps.str_hash;
+    auto sh = [&](int64_t i) {
+      return i > 0 && static_cast<size_t>(i) < hashes->size() ? (*hashes)[static_cast<size_t>(i)]
+                                                              : Hash128{};
+    };
+    write_rows(r, p, sh);
+  }
+
+  // Hashes and indexes the symbols of `p` for write_rows(); ids are resolved
+  // lazily there.
+  void prepare_symbols(const pprof::View& p) {
+    ProfileSymbols& ps = symbols_;
     ps.p = &p;
     // Hashed once per profile (the delta may have done it already); a
     // converted profile is ours to hash.
-    std::vector<Hash128> own_hashes;
     const std::vector<Hash128>* hashes = &p.string_hashes;
     if (p.string_hashes.size() != p.strings.size()) {
       const uint64_t seed = process_hash_seed();
-      own_hashes.resize(p.strings.size());
-      for (size_t i = 0; i < p.strings.size(); ++i) own_hashes[i] = hash_bytes(p.strings[i], seed);
-      hashes = &own_hashes;
+      ps.own_hashes.resize(p.strings.size());
+      for (size_t i = 0; i < p.strings.size(); ++i) {
+        ps.own_hashes[i] = hash_bytes(p.strings[i], seed);
+      }
+      hashes = &ps.own_hashes;
     }
     ps.str_hash = hashes;
     ps.str_id.assign(p.strings.size(), -1);
+    ps.span_key = -1;
+    ps.sanitized.assign(p.strings.size(), std::string());
+    for (size_t i = 1; i < p.strings.size() && !p.labels.empty(); ++i) {
+      if (p.strings[i] == "span_id") {
+        ps.span_key = static_cast<int64_t>(i);
+        break;
+      }
+    }
     auto sh = [&](int64_t i) {
       return i > 0 && static_cast<size_t>(i) < hashes->size() ? (*hashes)[static_cast<size_t>(i)]
                                                               : Hash128{};
@@ -532,14 +562,33 @@ class Storage::Impl {
       }
       ps.loc_hash[k] = h.done();
     }
+  }
 
+  // Whether a split record's sample keeps string label `lab`: its series
+  // carries it (under its sanitized name) with the same value.
+  bool series_has(const ProfileRecord& r, const pprof::View& p, const pprof::View::Label& lab) {
+    ProfileSymbols& ps = symbols_;
+    auto k = static_cast<size_t>(lab.key);
+    if (k >= ps.sanitized.size()) return false;
+    // series_carries(), with the sanitized name computed once per key.
+    if (ps.sanitized[k].empty()) ps.sanitized[k] = sanitize_sample_label_name(p.str(lab.key));
+    return !p.str(lab.str).empty() && r.labels.get(ps.sanitized[k]) == p.str(lab.str);
+  }
+
+  template <typename StringHash>
+  void write_rows(const ProfileRecord& r, const pprof::View& p, StringHash sh) {
+    ProfileSymbols& ps = symbols_;
     SampleBlock block;
     block.num_values = p.sample_types.size();
-    const size_t nsamples = p.samples.size();
+    const std::vector<uint32_t>* subset = r.samples.get();
+    const size_t nsamples = subset ? subset->size() : p.samples.size();
+    auto sample = [&](size_t i) -> const pprof::View::Sample& {
+      return p.samples[subset ? (*subset)[i] : i];
+    };
     // Stacks: hashed from their locations' hashes, looked up in one batch.
     hashes_.resize(nsamples);
     for (size_t i = 0; i < nsamples; ++i) {
-      const auto& s = p.samples[i];
+      const auto& s = sample(i);
       HashMix h(3);
       h.add(s.loc_count);
       for (uint32_t k = 0; k < s.loc_count; ++k) {
@@ -553,7 +602,7 @@ class Storage::Impl {
     std::string key;
     for (size_t i = 0; i < nsamples; ++i) {
       if (block.stack_ids[i]) continue;
-      const auto& s = p.samples[i];
+      const auto& s = sample(i);
       key.clear();
       for (uint32_t k = 0; k < s.loc_count; ++k) {
         enc::put_varint(
@@ -561,25 +610,39 @@ class Storage::Impl {
       }
       block.stack_ids[i] = stacks_.resolve(key, hashes_[i]);
     }
-    // Label sets, for the samples that have labels.
+    // Label sets, for the samples that have labels; span ids apart.
     block.label_set_ids.assign(nsamples, 0);
+    std::vector<const pprof::View::Label*> kept;
     for (size_t i = 0; i < nsamples; ++i) {
-      const auto& s = p.samples[i];
+      const auto& s = sample(i);
       if (s.label_count == 0) continue;
-      HashMix h(4);
+      kept.clear();
       for (uint32_t k = 0; k < s.label_count; ++k) {
         const auto& lab = p.labels[s.label_begin + k];
-        h.add(sh(lab.key))
-            .add(sh(lab.str))
-            .add(static_cast<uint64_t>(lab.num))
-            .add(sh(lab.num_unit));
+        if (lab.key == ps.span_key && lab.str != 0) {
+          if (uint64_t span = parse_span_id(p.str(lab.str))) {
+            if (block.span_ids.empty()) block.span_ids.assign(nsamples, 0);
+            block.span_ids[i] = span;
+            continue;
+          }
+        }
+        if (r.split_labels && lab.str != 0 && !series_has(r, p, lab)) continue;
+        kept.push_back(&lab);
+      }
+      if (kept.empty()) continue;
+      HashMix h(4);
+      for (const auto* lab : kept) {
+        h.add(sh(lab->key))
+            .add(sh(lab->str))
+            .add(static_cast<uint64_t>(lab->num))
+            .add(sh(lab->num_unit));
       }
       Hash128 lh = h.done();
       int64_t id = label_sets_.cached(lh);
       if (id == 0) {
         key.clear();
-        for (uint32_t k = 0; k < s.label_count; ++k) {
-          const auto& lab = p.labels[s.label_begin + k];
+        for (const auto* labp : kept) {
+          const auto& lab = *labp;
           enc::put_varint(key, static_cast<uint64_t>(string_id(ps, lab.key)));
           enc::put_varint(key, static_cast<uint64_t>(string_id(ps, lab.str)));
           enc::put_svarint(key, lab.num);
@@ -591,7 +654,7 @@ class Storage::Impl {
     }
     block.values.resize(nsamples * block.num_values);
     for (size_t i = 0; i < nsamples; ++i) {
-      std::copy_n(p.sample_values(p.samples[i]), block.num_values,
+      std::copy_n(p.sample_values(sample(i)), block.num_values,
                   block.values.begin() + static_cast<std::ptrdiff_t>(i * block.num_values));
     }
     block.normalize();

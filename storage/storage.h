@@ -5,7 +5,9 @@
 // Symbols (strings, mappings, functions, locations), call stacks and sample label
 // sets are deduplicated across all profiles; each profile row keeps its series,
 // timestamps, period, sample types and a compressed columnar block of
-// (stack, label set, values). The queue is bounded: append() refuses work rather
+// (stack, label set, values, span id). A sample's `span_id` label (16 hex
+// digits, as OpenTelemetry writes span ids) is stored as its 64-bit span id,
+// not as a label. The queue is bounded: append() refuses work rather
 // than growing without limit. Thread-safe.
 #pragma once
 
@@ -42,6 +44,14 @@ struct ProfileRecord {
   // kept while remote_write endpoints are running (forward_cache().active()).
   std::shared_ptr<const std::string> forward_gzip;
   std::shared_ptr<const pprof::View> view;
+  // One series of a profile split by its sample labels: only the samples at
+  // these indices of `view` (null: all of them). Records of one split share
+  // the view and are appended together.
+  std::shared_ptr<const std::vector<uint32_t>> samples;
+  // Of a sample's string labels, keep only those its series carries with the
+  // same value (the labels it was split by); span_id is always kept, as the
+  // sample's span id, and numeric labels always.
+  bool split_labels = false;
 };
 
 struct StorageStats {

@@ -52,13 +52,15 @@ std::optional<WebResponse> selection(const Req& in, query::Selection* sel) {
   if (sel->label_selector.empty()) {
     return connect::error(Code::kInvalidArgument, "missing label selector (use {} for all series)");
   }
-  if (in.has_stack_trace_selector()) {
-    if (in.stack_trace_selector().has_go_pgo()) {
-      return connect::error(Code::kUnimplemented,
-                            "stack_trace_selector.go_pgo is not implemented by stoker");
+  if constexpr (requires { in.stack_trace_selector(); }) {
+    if (in.has_stack_trace_selector()) {
+      if (in.stack_trace_selector().has_go_pgo()) {
+        return connect::error(Code::kUnimplemented,
+                              "stack_trace_selector.go_pgo is not implemented by stoker");
+      }
+      for (const auto& loc : in.stack_trace_selector().call_site())
+        sel->call_site.push_back(loc.name());
     }
-    for (const auto& loc : in.stack_trace_selector().call_site())
-      sel->call_site.push_back(loc.name());
   }
   if constexpr (requires { in.profile_id_selector(); }) {
     for (const auto& id : in.profile_id_selector()) {
@@ -228,6 +230,41 @@ WebResponse select_merge_stacktraces(const WebRequest& req, query::EnginePool& p
   return connect::encode(out, codec);
 }
 
+// Grafana's "Traces to profiles": the merge of the samples of some spans.
+WebResponse select_merge_span_profile(const WebRequest& req, query::EnginePool& pool) {
+  querier::v1::SelectMergeSpanProfileRequest in;
+  connect::Codec codec;
+  if (auto err = connect::decode(req, &in, &codec)) return *err;
+  querier::v1::SelectMergeSpanProfileResponse out;
+  if (in.format() != querier::v1::PROFILE_FORMAT_UNSPECIFIED &&
+      in.format() != querier::v1::PROFILE_FORMAT_FLAMEGRAPH &&
+      in.format() != querier::v1::PROFILE_FORMAT_TREE) {
+    return connect::error(Code::kInvalidArgument,
+                          "format " + querier::v1::ProfileFormat_Name(in.format()) +
+                              " is not available for span profiles (use FLAMEGRAPH or TREE)");
+  }
+  query::Selection sel;
+  if (auto err = selection(in, &sel)) return *err;
+  std::vector<std::string> ids(in.span_selector().begin(), in.span_selector().end());
+  if (Status bad = parse_span_ids(ids, &sel.span_ids); !bad.ok()) return connect::error(bad);
+  int64_t nodes = 0;
+  if (auto err = max_nodes(in.has_max_nodes(), in.max_nodes(), pool.limits(), &nodes)) return *err;
+  query::CallTree tree;
+  if (!sel.span_ids.empty()) {  // no span ids: no samples
+    query::StackSet stacks;
+    query::MergeInfo info;
+    auto s = pool.with([&](query::Engine& e) { return e.merge_stacks(sel, &stacks, &info); });
+    if (!s.ok()) return connect::error(s);
+    tree = query::CallTree::build(stacks);
+  }
+  if (in.format() == querier::v1::PROFILE_FORMAT_TREE) {
+    out.set_tree(tree.tree_bytes(nodes));
+  } else {
+    to_proto(tree.flame_graph(nodes), out.mutable_flamegraph());
+  }
+  return connect::encode(out, codec);
+}
+
 WebResponse select_series(const WebRequest& req, query::EnginePool& pool) {
   querier::v1::SelectSeriesRequest in;
   connect::Codec codec;
@@ -366,8 +403,9 @@ WebResponse handle_connect(const WebRequest& req, query::EnginePool& pool) {
   if (method == "SelectMergeProfile") return select_merge_profile(req, pool);
   if (method == "Diff") return diff(req, pool);
   if (method == "GetProfileStats") return profile_stats(req, pool);
-  static const std::set<std::string_view> kKnown = {"SelectMergeSpanProfile", "SelectHeatmap",
-                                                    "AnalyzeQuery", "GetBlockStats"};
+  if (method == "SelectMergeSpanProfile") return select_merge_span_profile(req, pool);
+  static const std::set<std::string_view> kKnown = {"SelectHeatmap", "AnalyzeQuery",
+                                                    "GetBlockStats"};
   if (kKnown.count(method)) {
     return connect::error(Code::kUnimplemented, "querier.v1.QuerierService/" + std::string(method) +
                                                     " is not implemented by stoker");

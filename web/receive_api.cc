@@ -188,6 +188,18 @@ WebResponse Receiver::handle(const WebRequest& req) {
 
 // The series labels a pushed profile starts from: what the client sent, then
 // receive.labels over it.
+// The series cap of the client that pushed `labels` (its labels but __name__:
+// one per process of an SDK, whatever profile types it sends).
+static std::shared_ptr<ingest::SeriesCap> cap_for(ingest::SeriesCaps& caps, const Labels& labels,
+                                                  const ReceiveConfig& cfg) {
+  if (cfg.sample_label_series_limit == 0) return nullptr;
+  Labels source = labels;
+  source.erase("__name__");
+  std::string name = source.to_string();
+  if (name.size() > 256) name = name.substr(0, 253) + "...";
+  return caps.get(source.hash(), cfg.sample_label_series_limit, name, now_unix_nanos());
+}
+
 static Labels with_receive_labels(Labels labels, const ReceiveConfig& cfg) {
   for (const auto& l : cfg.labels) labels.set(l.name, l.value);
   return labels;
@@ -292,6 +304,7 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
     in.labels = with_receive_labels(
         ingest::series_labels(params, converted->series_name, converted->app), s.cfg);
   }
+  in.series_cap = cap_for(caps_, in.labels, s.cfg);
   auto prepared = pipeline_->prepare(std::move(in));
   if (!prepared) return refuse(prepared.status());
   if (prepared->disposition == ingest::Prepared::Disposition::kDropped) {
@@ -308,12 +321,13 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
 
 Status Receiver::commit(std::vector<ingest::Prepared> batch, const std::vector<size_t>& wire_bytes,
                         const std::string& format) {
-  // What the metrics need, before the records go to the writer.
+  // What the metrics need, before the records go to the writer: a profile
+  // split into several series counts once.
   std::vector<std::pair<std::string, size_t>> counted;
   for (size_t i = 0; i < batch.size(); ++i) {
-    for (const auto& r : batch[i].records) {
-      counted.emplace_back(r.labels.get("service_name"), i < wire_bytes.size() ? wire_bytes[i] : 0);
-    }
+    if (batch[i].records.empty()) continue;
+    counted.emplace_back(batch[i].records[0].labels.get("service_name"),
+                         i < wire_bytes.size() ? wire_bytes[i] : 0);
   }
   if (counted.empty()) return Status();
   auto ticket = pipeline_->store(std::move(batch));
@@ -368,6 +382,7 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
     where += " " + pushed.to_string();
     std::string delta(pushed.get("__delta__"));
     Labels labels = with_receive_labels(std::move(pushed), s.cfg);
+    std::shared_ptr<ingest::SeriesCap> cap = cap_for(caps_, labels, s.cfg);
     for (int j = 0; j < series->samples_size(); ++j) {
       ingest::Input in;
       in.origin = ingest::Origin::kPush;
@@ -376,6 +391,7 @@ WebResponse Receiver::push(const WebRequest& req, const Settings& s) {
       in.limits = s.limits;
       in.labels = labels;
       in.policy = s.policy;
+      in.series_cap = cap;
       in.time_ns = now;
       in.prefer_profile_time = true;
       in.delta_flag = delta;

@@ -67,6 +67,9 @@ class Receiver {
   std::chrono::milliseconds commit_timeout_;
   mutable std::mutex mu_;
   std::shared_ptr<const Settings> settings_;
+  // Per push source (the labels a client sends, but __name__), kept across
+  // reloads.
+  ingest::SeriesCaps caps_;
 };
 
 }  // namespace stoker

@@ -93,6 +93,14 @@ std::optional<WebResponse> render_request(const Params& p, const std::string& pr
       out->sel.profile_ids.push_back(v);
     }
   }
+  // stoker: only the samples of some spans (a span profile, as Grafana's
+  // SelectMergeSpanProfile), ids repeated or separated by commas.
+  auto spans = p.find("spanSelector");
+  if (spans != p.end()) {
+    if (Status bad = parse_span_ids(spans->second, &out->sel.span_ids); !bad.ok()) {
+      return connect::error(bad.context("spanSelector"));
+    }
+  }
   std::string nodes = param(p, "max-nodes", param(p, "maxNodes"));
   out->max_nodes = limits.default_max_nodes;
   if (!nodes.empty()) {

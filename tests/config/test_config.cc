@@ -657,6 +657,28 @@ TEST_CASE("limits load and are inherited from global", "[config][limits]") {
   CHECK(has_error(r, {"test.yaml:3:18:", "label_limit", "expected a non-negative integer"}));
 }
 
+TEST_CASE("sample_label_series_limit: 1000 unless set, 0 is no cap, in global, job and receive",
+          "[config][limits]") {
+  auto r = load("scrape_configs:\n  - job_name: a\n");
+  REQUIRE(r.config);
+  CHECK(r.config->scrape_configs[0].sample_label_series_limit == 1000);
+  CHECK(r.config->receive.sample_label_series_limit == 1000);
+  r = load(
+      "global: {sample_label_series_limit: 50}\nreceive: {sample_label_series_limit: 7}\n"
+      "scrape_configs:\n  - job_name: a\n  - job_name: b\n    sample_label_series_limit: 0\n");
+  INFO(errors(r));
+  REQUIRE(r.config);
+  CHECK(r.config->scrape_configs[0].sample_label_series_limit == 50);
+  CHECK(r.config->scrape_configs[1].sample_label_series_limit == 0);  // explicitly no cap
+  CHECK(r.config->receive.sample_label_series_limit == 7);
+  r = load("global: {sample_label_series_limit: 20}\n");
+  REQUIRE(r.config);
+  CHECK(r.config->receive.sample_label_series_limit == 20);
+  r = load("scrape_configs:\n  - job_name: a\n    sample_label_series_limit: lots\n");
+  CHECK(has_error(
+      r, {"test.yaml:3:32:", "sample_label_series_limit", "expected a non-negative integer"}));
+}
+
 TEST_CASE("bad configs from Prometheus' testdata are rejected for the same reason",
           "[config][conformance]") {
   auto doc = stoker::test::load_vectors("config_testdata_cases.json").as_object();

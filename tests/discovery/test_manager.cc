@@ -218,7 +218,7 @@ TEST_CASE("a new discoverer that never reports hands over after the retire timeo
              Catch::Contains("stoker_sd_refresh_failures_total{mechanism=\"http\"} 1"));
 }
 
-TEST_CASE("jobs with the same SD config share one discoverer; a removed job loses its series",
+TEST_CASE("jobs with the same SD config share one discoverer, a removed job loses its series",
           "[discovery]") {
   test::TempDir dir;
   test::write_file(dir.file("a.json"), R"([{"targets": ["a:1"]}])");

@@ -366,7 +366,7 @@ TEST_CASE("a new writer resumes after the last delivered profile", "[remote_writ
   CHECK(times(receiver.received()) == expected_times(kT0, 15));
 }
 
-TEST_CASE("what scrapes prepared is sent as it is; a backlog from before is rebuilt from the store",
+TEST_CASE("what scrapes prepared is sent as it is, a backlog from before is rebuilt from the store",
           "[remote_write]") {
   auto prepared = [](const test::ReceivedProfile& p) {
     for (int64_t c : p.profile->comment()) {

@@ -611,7 +611,7 @@ TEST_CASE("a pod discovered through the Kubernetes API is scraped until it is de
   REQUIRE(test::wait_for([&] { return metric(web_port, stored) >= 2; }, 20000));
   auto r = test::must(Reader::open(db));
   REQUIRE(r);
-  auto series = r->series(*Selector::parse("goroutine"), {});
+  auto series = r->series(*Selector::parse("goroutine{endpoint=\"\"}"), {});
   REQUIRE(series.size() == 1);
   CHECK(series[0].labels.get("namespace") == "shop");
   CHECK(series[0].labels.get("pod") == "demo-7f9c");

@@ -34,7 +34,7 @@ std::map<std::string, SeriesSummary> series_of(const std::string& db, const std:
 }  // namespace
 
 TEST_CASE(
-    "Pyroscope's Node.js SDK pushes to stoker over TLS with basic auth; go tool pprof "
+    "Pyroscope's Node.js SDK pushes to stoker over TLS with basic auth, and go tool pprof "
     "reads the profiles back",
     "[integration][receive]") {
   INFO("the Node.js SDK is not installed; run scripts/setup.sh (npm ci in " << kSdkDir << ")");

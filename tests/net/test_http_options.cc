@@ -297,7 +297,7 @@ TEST_CASE("oauth2: a client-credentials token is fetched, cached, refreshed befo
   CHECK(target.requests().back().header("authorization") == "Bearer tok-3");
 }
 
-TEST_CASE("oauth2: a wrong secret is a target error that says so; secrets in the body work too",
+TEST_CASE("oauth2: a wrong secret is a target error that says so, secrets in the body work too",
           "[http][oauth2]") {
   TokenServer auth;
   TestServer target([](const RecordedRequest&) { return ok(); });

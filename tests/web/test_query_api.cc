@@ -432,8 +432,20 @@ TEST_CASE("the read API answers bad requests as Pyroscope does (TestStatusCodes)
             .status == 200);
 
   r = s.post_json("/querier.v1.QuerierService/SelectMergeSpanProfile", "{}");
-  CHECK(r.status == 501);
-  CHECK(json::parse(r.body).at("code") == "unimplemented");
+  CHECK(r.status == 400);
+  CHECK(json::parse(r.body).at("message") == "missing label selector (use {} for all series)");
+  r = s.post_json("/querier.v1.QuerierService/SelectMergeSpanProfile",
+                  "{\"profileTypeID\":\"" + kCpu +
+                      "\",\"labelSelector\":\"{}\",\"spanSelector\":[\"nothex\"]" + ok_range + "}");
+  CHECK(r.status == 400);
+  CHECK_THAT(std::string(json::parse(r.body).at("message").as_string()),
+             Catch::Contains("invalid span id \"nothex\""));
+  r = s.post_json("/querier.v1.QuerierService/SelectMergeSpanProfile",
+                  "{\"profileTypeID\":\"" + kCpu +
+                      "\",\"labelSelector\":\"{}\",\"format\":\"PROFILE_FORMAT_PPROF\"" + ok_range +
+                      "}");
+  CHECK(r.status == 400);
+  CHECK(s.post_json("/querier.v1.QuerierService/SelectHeatmap", "{}").status == 501);
   CHECK(s.post_json("/querier.v1.QuerierService/NoSuchMethod", "{}").status == 404);
 
   std::string q = "process_cpu:cpu:nanoseconds:cpu:nanoseconds%7B%7D";

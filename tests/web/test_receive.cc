@@ -7,6 +7,8 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "model/selector.h"
@@ -15,6 +17,7 @@
 #include "net/http_server.h"
 #include "pprof/compress.h"
 #include "proto/push.pb.h"
+#include "query/engine.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
 #include "tests/support/must.h"
@@ -327,7 +330,7 @@ TEST_CASE("bad and oversized uploads are refused with a message, and nothing is 
                                 "\"too_large\"} 1"));
 }
 
-TEST_CASE("push.v1 Push in protobuf and JSON stores every sample; one bad series refuses the lot",
+TEST_CASE("push.v1 Push in protobuf and JSON stores every sample, one bad series refuses the lot",
           "[receive]") {
   ReceiveServer srv;
   auto cpu = [](int64_t v, int64_t t) {
@@ -512,4 +515,96 @@ TEST_CASE("a store that cannot keep up answers 503 with Retry-After and loses no
   CHECK(slow == 1);
   CHECK(backlog == 5);
   CHECK(late == 0);
+}
+
+TEST_CASE("pushed profiles with labels inside are split like scraped ones, capped per client",
+          "[receive][labels]") {
+  ReceiveServer srv(
+      "receive:\n  sample_label_series_limit: 3\n"
+      "  relabel_configs: [{source_labels: [endpoint], regex: /healthz, action: drop}]\n");
+  const int64_t t0 = now_unix_nanos() - 60 * test::kSec;
+  // As an SDK labels its work (Go's TagWrapper, Python's tag_wrapper, …),
+  // with otel-profiling-go's span ids.
+  auto labelled = [&](int64_t t) {
+    auto p = test::cpu_profile({
+        {{"main.checkout"}, {1, 100}, {{"endpoint", "/checkout"}, {"span_id", "00000000000000a1"}}},
+        {{"main.checkout"}, {1, 300}, {{"endpoint", "/checkout"}, {"span_id", "00000000000000a2"}}},
+        {{"main.search"}, {1, 50}, {{"endpoint", "/search"}}},
+        {{"main.health"}, {1, 9}, {{"endpoint", "/healthz"}}},
+        {{"main.gc"}, {1, 10}},
+    });
+    p.set_time_nanos(t);
+    return p;
+  };
+  // /ingest with format=pprof, as pyroscope-go uploads.
+  auto r = srv.post("/ingest?name=shop%7Benv%3Dtest%7D&format=pprof&spyName=gospy&from=" +
+                        std::to_string(t0 / test::kSec) +
+                        "&until=" + std::to_string(t0 / test::kSec + 10),
+                    gz(labelled(t0)));
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  // push.v1, as Alloy forwards.
+  push::v1::PushRequest req;
+  auto* s = req.add_series();
+  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{{"__name__", "process_cpu"},
+                                                                      {"service_name", "cart"}}) {
+    auto* l = s->add_labels();
+    l->set_name(k);
+    l->set_value(v);
+  }
+  s->add_samples()->set_raw_profile(gz(labelled(t0 + test::kSec)));
+  r = srv.post("/push.v1.PusherService/Push", req.SerializeAsString(),
+               {{"Content-Type", "application/proto"}, {"Connect-Protocol-Version", "1"}});
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+
+  auto all = srv.series();
+  std::map<std::string, std::set<std::string>> endpoints;  // service → endpoint values
+  for (const auto& x : all) {
+    endpoints[std::string(x.labels.get("service_name"))].insert(
+        std::string(x.labels.get("endpoint")));
+  }
+  CHECK(endpoints["shop"] == std::set<std::string>{"", "/checkout", "/search"});
+  CHECK(endpoints["cart"] == std::set<std::string>{"", "/checkout", "/search"});
+
+  auto engine = test::must(query::Engine::open(srv.db, query::Limits{}));
+  auto total = [&](const std::string& selector, std::vector<uint64_t> spans = {}) {
+    query::Selection sel;
+    sel.profile_type = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    sel.label_selector = selector;
+    sel.start_ms = t0 / 1'000'000 - 60'000;
+    sel.end_ms = t0 / 1'000'000 + 60'000;
+    sel.span_ids = std::move(spans);
+    query::StackSet stacks;
+    query::MergeInfo info;
+    REQUIRE(engine->merge_stacks(sel, &stacks, &info).ok());
+    return stacks.total();
+  };
+  for (std::string svc : {"shop", "cart"}) {
+    CHECK(total("{service_name=\"" + svc + "\"}") == 460);  // /healthz dropped by the rule
+    CHECK(total("{service_name=\"" + svc + "\",endpoint=\"/checkout\"}") == 400);
+    CHECK(total("{service_name=\"" + svc + "\"}", {0xa2}) == 300);
+  }
+  CHECK_THAT(srv.metrics_text(), Catch::Contains("stoker_ingest_label_groups_total{origin=\"push\","
+                                                 "outcome=\"dropped\"} 2"));
+
+  // A client whose label has a new value per request is capped at 3 series;
+  // the rest lands in its unlabelled series, nothing is lost.
+  std::vector<test::SampleSpec> samples;
+  for (int i = 0; i < 10; ++i) {
+    samples.push_back({{"main.handle"}, {1, 1}, {{"request", std::to_string(i)}}});
+  }
+  auto counter = test::cpu_profile(samples);
+  counter.set_time_nanos(t0);
+  r = srv.post("/ingest?name=noisy&format=pprof&from=" + std::to_string(t0 / test::kSec),
+               gz(counter));
+  REQUIRE(r.status == 200);
+  size_t noisy = 0;
+  for (const auto& x : srv.series()) noisy += x.labels.get("service_name") == "noisy";
+  CHECK(noisy == 4);  // 3 with request=…, 1 without
+  engine = test::must(query::Engine::open(srv.db, query::Limits{}));
+  CHECK(total("{service_name=\"noisy\"}") == 10);
+  CHECK(total("{service_name=\"noisy\",request=\"\"}") == 7);
+  CHECK_THAT(srv.metrics_text(), Catch::Contains("stoker_ingest_label_groups_total{origin=\"push\","
+                                                 "outcome=\"folded\"} 7"));
 }

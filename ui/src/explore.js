@@ -37,6 +37,8 @@ export class ExploreView {
         <div class="toolbar">
           <input class="search" type="search" placeholder="Search (text or /regex/) — press /" spellcheck="false">
           <span class="matched"></span>
+          <input class="spans" type="text" placeholder="Span ids" spellcheck="false"
+            title="A span profile: only the samples of these spans (span_id labels inside the profiles, as OpenTelemetry writes them; 16 hex digits, comma-separated), as Grafana's traces to profiles shows it">
           <div class="seg views">
             <button data-view="both">Flame + table</button><button data-view="flame">Flame graph</button>
             <button data-view="table">Table</button><button data-view="sandwich">Sandwich</button></div>
@@ -100,6 +102,8 @@ export class ExploreView {
     $('.bottomup').addEventListener('click', () => state.set({ bottomUp: !state.get().bottomUp, focus: '' }));
     $('.collapse').addEventListener('click', () => state.set({ collapse: !state.get().collapse, focus: '' }));
     $('.maxnodes').addEventListener('change', () => state.set({ maxNodes: $('.maxnodes').value }));
+    $('.spans').addEventListener('change', () =>
+      state.set({ spans: $('.spans').value.trim().split(/[\s,]+/).filter(Boolean).join(','), focus: '' }));
     $('.reset').addEventListener('click', () => this.flame.reset());
     $('.groupby-select').addEventListener('change', () => state.set({ groupBy: $('.groupby-select').value }));
     $('.export-btn').addEventListener('click', () => { $('.export-menu').hidden = !$('.export-menu').hidden; });
@@ -229,6 +233,8 @@ export class ExploreView {
     $('.collapse').classList.toggle('on', !!s.collapse);
     $('.maxnodes').value = NODE_BUDGETS.includes(s.maxNodes) ? s.maxNodes : '8192';
     if (document.activeElement !== $('.search')) $('.search').value = s.search || '';
+    if (document.activeElement !== $('.spans')) $('.spans').value = s.spans || '';
+    $('.spans').classList.toggle('on', !!s.spans);
     const view = s.view;
     $('.flame-wrap').hidden = !(view === 'both' || view === 'flame');
     $('.table-wrap').hidden = !(view === 'both' || view === 'table');
@@ -237,7 +243,9 @@ export class ExploreView {
     $('.flame-body').hidden = view === 'sandwich';
     const params = this.renderParams(s);
     $('.exp-pprof').href = s.profile ? `/api/v1/profiles/${s.profile}`
-      : api.downloadUrl('/api/v1/profiles/merged', { query: params.query, from: params.from, until: params.until });
+      : api.downloadUrl('/api/v1/profiles/merged', {
+        query: params.query, from: params.from, until: params.until, spanSelector: params.spanSelector,
+      });
     $('.exp-folded').href = api.downloadUrl('/pyroscope/render', { ...params, format: 'folded' });
     $('.exp-svg').href = api.downloadUrl('/pyroscope/render', { ...params, format: 'svg', orientation: s.orient });
   }
@@ -252,6 +260,7 @@ export class ExploreView {
       bottomUp: s.bottomUp ? 'true' : '',
       collapseRecursion: s.collapse ? 'true' : '',
       profileId: s.profile || '',
+      spanSelector: s.spans || '',
     };
   }
 
@@ -277,7 +286,8 @@ export class ExploreView {
                         : { total: sum, totalUnit: t.sampleUnit, totalLabel: 'total' };
     };
     const lines = series.map((ser) => ({
-      label: (ser.labels || []).map((l) => `${l.name}=${l.value}`).join(', ') || (serviceOf(s.query) || 'all'),
+      label: (ser.labels || []).map((l) => `${l.name}=${l.value}`).join(', ') ||
+        (s.groupBy ? `no ${s.groupBy}` : (serviceOf(s.query) || 'all')),
       points: (ser.points || []).map((p) => [Number(p.timestamp), p.value * scale,
         p.exemplars && p.exemplars[0] ? p.exemplars[0].profileId : null]),
       ...summary((ser.points || []).map((p) => p.value)),
@@ -321,7 +331,12 @@ export class ExploreView {
     if (s.profile) {
       notes.push(`Showing one profile (id ${escapeHtml(s.profile)}). <a href="#" class="back-range">Back to the whole range</a>`);
     }
+    if (s.spans) {
+      const n = s.spans.split(',').length;
+      notes.push(`Span profile: only the samples of ${n === 1 ? 'span' : `${n} spans`} ${escapeHtml(s.spans.replaceAll(',', ', '))} (${escapeHtml(formatValue(m.totalAll, t.sampleUnit))}). <a href="#" class="all-spans">Show all samples</a>`);
+    }
     if (fb.profiles === 0) notes.push('No profiles of this type in the range.');
+    else if (s.spans && m.totalAll === 0) notes.push('None of their samples are in this range.');
     const other = otherShare(m);
     const tn = $('.trunc-note');
     tn.hidden = other === 0;
@@ -337,6 +352,10 @@ export class ExploreView {
       this.host.querySelector('.back-range')?.addEventListener('click', (e) => {
         e.preventDefault();
         state.set({ profile: '' });
+      });
+      this.host.querySelector('.all-spans')?.addEventListener('click', (e) => {
+        e.preventDefault();
+        state.set({ spans: '' });
       });
     }
   }

@@ -252,6 +252,43 @@ test('the pprof download opens in go tool pprof; folded and SVG downloads work',
   await page.close();
 });
 
+test('labels inside profiles: group by endpoint draws a line each; a span id narrows the flame graph to that span', async () => {
+  const page = await open('/?from=now-10m&groupBy=endpoint');
+  await flameReady(page);
+  // The demo app labels its requests by endpoint: the group-by menu offers
+  // the label and the timeline draws one line per endpoint.
+  const options = await page.$$eval('.groupby-select option', (os) => os.map((o) => o.textContent));
+  assert.ok(options.includes('endpoint') && options.includes('span_name'), `group-by offers: ${options}`);
+  await waitFor(async () => /endpoint=\/checkout/.test(await page.textContent('.timeline .u-legend')), 10000, 'a line per endpoint');
+  const legend = await page.textContent('.timeline .u-legend');
+  for (const e of ['/search', '/cart']) assert.ok(legend.includes(`endpoint=${e}`), `legend: ${legend}`);
+  await shot(page, 'group-by-endpoint');
+  // The span that cost most, as go tool pprof lists the span_id tags of the download.
+  const res = await fetch(env.base + await page.getAttribute('.exp-pprof', 'href'));
+  const file = join(env.dir, 'spans.pb.gz');
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  const tags = execFileSync(GO, ['tool', 'pprof', '-tags', file], { encoding: 'utf8' });
+  const span = /span_id:[^]*?\b([0-9a-f]{16})\b/.exec(tags)?.[1];
+  assert.ok(span, `go tool pprof lists span ids: ${tags.slice(0, 400)}`);
+  await page.fill('.spans', span);
+  await page.press('.spans', 'Enter');
+  await waitFor(async () => param(page, 'spans') === span, 5000, 'spans in the URL');
+  await waitFor(async () => /Span profile/.test(await page.textContent('.view-explore .banner')), 10000, 'the span note');
+  await waitFor(async () => (await frames(page)).some((f) => f.name.startsWith('main.handle')), 10000, 'the handler of that span');
+  assert.ok(!(await frame(page, 'main.burnCPU')), 'the unlabelled worker is not in the span profile');
+  // The pprof download holds that span only.
+  const sub = join(env.dir, 'span.pb.gz');
+  writeFileSync(sub, Buffer.from(await (await fetch(env.base + await page.getAttribute('.exp-pprof', 'href'))).arrayBuffer()));
+  const subTags = execFileSync(GO, ['tool', 'pprof', '-tags', sub], { encoding: 'utf8' });
+  assert.deepEqual([...new Set(subTags.match(/\b[0-9a-f]{16}\b/g))], [span]);
+  await shot(page, 'span-profile');
+  await page.click('.all-spans');
+  await waitFor(async () => param(page, 'spans') === null, 5000, 'all samples again');
+  await flameReady(page);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('targets, status, the dark theme and an empty range', async () => {
   let page = await open('/targets');
   await waitFor(async () => (await page.$$('table.grid td.health.up')).length >= 5, 10000, 'five healthy endpoints');
