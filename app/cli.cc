@@ -24,6 +24,8 @@
 #include "net/asio_pch.h"
 #include "net/http_server.h"
 #include "net/web_security.h"
+#include "pprof/compress.h"
+#include "pprof/jfr.h"
 #include "pprof/pprof_decode.h"
 #include "pprof/transform.h"
 #include "storage/reader.h"
@@ -48,6 +50,9 @@ Usage:
                                               list stored series with profile counts and time ranges
   stoker export [--storage.path DB] --query SELECTOR [--from T] [--until T] [--span-id ID,...] -o FILE
                                               merge matching profiles of one type into a gzipped pprof
+  stoker convert RECORDING.jfr [--sample-rate HZ] -o OUT.pb.gz
+                                              a Java Flight Recorder file as pprof files, one per
+                                              profile type (OUT.cpu.pb.gz, OUT.alloc_sample.pb.gz, …)
   stoker flamegraph [--storage.path DB] --query SELECTOR [--from T] [--until T] [--max-nodes N]
                     [--span-id ID,...] [--icicle] [--bottom-up] -o FILE.svg|.html|.folded|.json
                                               a merged flame graph: interactive SVG or HTML page,
@@ -241,6 +246,71 @@ int cmd_export(const Args& a) {
   return 0;
 }
 
+// A file name's part for a JFR profile: its first sample type without
+// "_objects" (cpu, wall, alloc_sample, alloc_in_new_tlab, live, …), or the
+// profile's name for lock profiles (mutex, block).
+std::string jfr_part(const pprof::JfrProfile& p) {
+  const auto& pr = p.profile;
+  std::string first =
+      pr.sample_type_size() ? pr.string_table(static_cast<int>(pr.sample_type(0).type())) : p.name;
+  if (first == "contentions") return p.name;
+  if (first.ends_with("_objects")) first = first.substr(0, first.size() - 8);
+  return first;
+}
+
+int cmd_convert(const Args& a) {
+  auto out_path = flag(a, "-o");
+  if (a.positional.size() != 2 || !out_path) {
+    return fail("usage: stoker convert RECORDING.jfr [--sample-rate HZ] -o OUT.pb.gz", 2);
+  }
+  const std::string& in_path = a.positional[1];
+  pprof::JfrOptions opts;
+  if (auto rate = flag(a, "--sample-rate")) {
+    char* end = nullptr;
+    long long v = std::strtoll(rate->c_str(), &end, 10);
+    if (*end != '\0' || v <= 0 || v > 1'000'000) {
+      return fail("--sample-rate must be a whole number of Hz between 1 and 1000000", 2);
+    }
+    opts.sample_rate_hz = v;
+  }
+  std::ifstream in(in_path, std::ios::binary);
+  if (!in) return fail("cannot read " + in_path + ": " + std::strerror(errno));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (pprof::is_gzip(data)) {
+    std::string raw;
+    if (Status s = pprof::gunzip(data, size_t{4} << 30, &raw); !s.ok()) {
+      return fail(in_path + ": " + s.message());
+    }
+    data = std::move(raw);
+  }
+  auto profiles = pprof::jfr_to_pprof(data, opts);
+  if (!profiles) return fail(in_path + ": " + profiles.status().message());
+  if (profiles->empty()) {
+    return fail(in_path +
+                " holds no events stoker turns into profiles (CPU, wall, allocation, "
+                "lock): record with settings=profile or enable them");
+  }
+  // out.pb.gz → out.cpu.pb.gz, out.alloc_sample.pb.gz, …
+  std::string base = *out_path;
+  for (std::string_view ext : {".pb.gz", ".pprof", ".pb"}) {
+    if (base.ends_with(ext)) {
+      base = base.substr(0, base.size() - ext.size());
+      break;
+    }
+  }
+  for (const auto& p : *profiles) {
+    std::string file = base + "." + jfr_part(p) + ".pb.gz";
+    std::string bytes = pprof::encode_gzip(p.profile);
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) return fail("cannot write " + file + ": " + std::strerror(errno));
+    std::printf("wrote %s: %s from %zu %s events, %d samples\n", file.c_str(), p.name.c_str(),
+                p.events, p.event.c_str(), p.profile.sample_size());
+  }
+  return 0;
+}
+
 // How this binary was invoked, so printed hints can be pasted as they are.
 std::string g_self = "stoker";
 
@@ -338,6 +408,7 @@ int run_cli(int argc, char** argv) {
   }
   if (cmd == "targets") return cmd_targets(a);
   if (cmd == "export") return cmd_export(a);
+  if (cmd == "convert") return cmd_convert(a);
   return fail("unknown command \"" + cmd + "\" (see stoker --help)", 2);
 }
 

@@ -15,7 +15,7 @@ Result<Args> parse_args(int argc, char** argv, size_t start) {
       "--from",      "--until",        "--output",
       "-o",          "--max-nodes",    "--nodecount",
       "--step",      "--group-by",     "--web.config.file",
-      "--span-id"};
+      "--span-id",   "--sample-rate"};
   static const std::set<std::string> kBoolFlags = {
       "--help", "-h", "--version", "--config.expand-env", "--icicle", "--bottom-up", "--cum"};
   Args a;

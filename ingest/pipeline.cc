@@ -32,10 +32,6 @@ struct SampleGroup {
   std::vector<uint32_t> samples;
 };
 
-struct Hash128Hasher {
-  size_t operator()(const Hash128& h) const { return static_cast<size_t>(h.a ^ (h.b << 1)); }
-};
-
 // The samples of `v` grouped by their string labels but span_id, in the order
 // groups first appear; empty when no sample has such a label (the profile is
 // then stored whole, as it is). Numeric labels stay on the samples.

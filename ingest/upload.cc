@@ -7,6 +7,8 @@
 
 #include "model/text.h"
 #include "model/timeparse.h"
+#include "pprof/compress.h"
+#include "proto/jfr_labels.pb.h"
 #include "proto/profile.pb.h"
 
 namespace stoker::ingest {
@@ -143,6 +145,7 @@ Status parse_params(std::string_view query, std::string_view content_type, int64
                              quote(rate));
     }
     out->sample_rate = v;
+    out->sample_rate_given = true;
   }
   if (const std::string& u = first(q, "units"); !u.empty()) out->units = u;
   if (const std::string& a = first(q, "aggregationType"); !a.empty()) {
@@ -461,6 +464,71 @@ Labels series_labels(const Params& params, const std::string& series_name, const
     out.set("app_name", app);
   }
   return out;
+}
+
+Result<std::vector<pprof::JfrProfile>> convert_jfr(std::string_view body,
+                                                   std::string_view content_type,
+                                                   const Params& params, size_t max_inflated) {
+  std::string_view recording = body, labels;
+  bool has_labels = false;
+  std::vector<Part> parts;
+  if (content_type.find("multipart/form-data") != std::string_view::npos) {
+    if (Status bad = parse_multipart(body, content_type, &parts); !bad.ok()) {
+      return bad.context("invalid multipart/form-data body");
+    }
+    bool has_jfr = false;
+    for (const auto& p : parts) {
+      if (p.name == "jfr") {
+        recording = p.data;
+        has_jfr = true;
+      } else if (p.name == "labels") {
+        labels = p.data;
+        has_labels = true;
+      }
+    }
+    if (!has_jfr) return Status::invalid("the multipart/form-data body has no \"jfr\" part");
+  }
+  std::string inflated_jfr, inflated_labels;
+  if (pprof::is_gzip(recording)) {
+    if (Status bad = pprof::gunzip(recording, max_inflated, &inflated_jfr); !bad.ok()) {
+      return bad.context("the jfr part");
+    }
+    recording = inflated_jfr;
+  }
+  pprof::JfrOptions opts;
+  if (params.sample_rate_given) opts.sample_rate_hz = params.sample_rate;
+  if (has_labels) {
+    if (pprof::is_gzip(labels)) {
+      if (Status bad = pprof::gunzip(labels, max_inflated, &inflated_labels); !bad.ok()) {
+        return bad.context("the labels part");
+      }
+      labels = inflated_labels;
+    }
+    jfr::v1::LabelsSnapshot snapshot;
+    if (!snapshot.ParseFromArray(labels.data(), static_cast<int>(labels.size()))) {
+      return Status::invalid("the labels part is not a LabelsSnapshot protobuf");
+    }
+    for (const auto& [id, context] : snapshot.contexts()) {
+      auto& out = opts.contexts[id];
+      for (const auto& [k, v] : context.labels()) {
+        auto key = snapshot.strings().find(k);
+        auto value = snapshot.strings().find(v);
+        if (key == snapshot.strings().end() || value == snapshot.strings().end()) {
+          return Status::invalid("the labels part: context " + std::to_string(id) +
+                                 " refers to a string id it does not hold");
+        }
+        out.emplace_back(key->second, value->second);
+      }
+    }
+  }
+  auto profiles = pprof::jfr_to_pprof(recording, opts);
+  if (!profiles) return profiles.status();
+  if (profiles->empty()) {
+    return Status::invalid(
+        "the recording holds no events stoker turns into profiles (jdk.ExecutionSample, "
+        "allocation, jdk.JavaMonitorEnter, jdk.ThreadPark, async-profiler's)");
+  }
+  return profiles;
 }
 
 }  // namespace stoker::ingest

@@ -18,6 +18,7 @@
 
 #include "model/labels.h"
 #include "model/status.h"
+#include "pprof/jfr.h"
 #include "pprof/view.h"
 
 namespace stoker::ingest {
@@ -30,6 +31,7 @@ struct Params {
   std::string format;  // pprof, folded, lines, jfr, … (lower case)
   std::string spy_name = "unknown";
   int64_t sample_rate = 100;
+  bool sample_rate_given = false;  // sampleRate was in the query
   std::string units = "samples";
   std::string aggregation = "sum";
 };
@@ -93,6 +95,16 @@ struct Converted {
 };
 Result<Converted> convert_collapsed(std::string_view body, bool lines, const Params& params,
                                     const pprof::Limits& limits);
+
+// A format=jfr upload, as the Pyroscope Java agent sends it: multipart with
+// part `jfr` (the recording) and optionally `labels` (a LabelsSnapshot: the
+// context ids its events carry → label key/value strings), each gzipped or
+// not; or the recording as the whole body. One profile per event type
+// (pprof/jfr.h); the CPU period from `sampleRate` when it was given, else
+// from the recording. Inflated parts are limited to `max_inflated` bytes.
+Result<std::vector<pprof::JfrProfile>> convert_jfr(std::string_view body,
+                                                   std::string_view content_type,
+                                                   const Params& params, size_t max_inflated);
 
 // The series labels Pyroscope gives an upload: the name's labels (minus
 // reserved `__` ones), __name__, pyroscope_spy, and service_name = `app`

@@ -17,6 +17,11 @@ struct Hash128 {
   bool operator==(const Hash128&) const = default;
 };
 
+// For unordered containers keyed by a Hash128 (already well mixed).
+struct Hash128Hasher {
+  size_t operator()(const Hash128& h) const { return static_cast<size_t>(h.a ^ (h.b << 1)); }
+};
+
 inline uint64_t hash_mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
   return h * 0xff51afd7ed558ccdull;

@@ -28,6 +28,7 @@ packages=(
   prometheus
   clang-16 libclang-rt-16-dev llvm
   chromium
+  openjdk-17-jdk-headless
 )
 # Node.js builds nothing here (the page is plain ES modules) but npm installs
 # the page's packages and node runs the browser tests: Debian's when missing.

@@ -200,6 +200,17 @@ static std::shared_ptr<ingest::SeriesCap> cap_for(ingest::SeriesCaps& caps, cons
   return caps.get(source.hash(), cfg.sample_label_series_limit, name, now_unix_nanos());
 }
 
+// What every /ingest upload's profiles start from.
+static ingest::Input upload_input(const Receiver::Settings& s, const ingest::Params& params) {
+  ingest::Input in;
+  in.origin = ingest::Origin::kPush;
+  in.limits = s.limits;
+  in.policy = s.policy;
+  in.time_ns = params.from_ns;
+  in.delta_flag = "false";
+  return in;
+}
+
 static Labels with_receive_labels(Labels labels, const ReceiveConfig& cfg) {
   for (const auto& l : cfg.labels) labels.set(l.name, l.value);
   return labels;
@@ -227,17 +238,12 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
     return refuse(bad);
   }
   format = params.format;
-  if (format != "pprof" && format != "folded" && format != "lines") {
-    if (format == "jfr") {
-      return refuse(Status::unimplemented(
-          "format=jfr (Java Flight Recorder) is not supported by stoker yet; send pprof or "
-          "folded (collapsed) stacks instead"));
-    }
+  if (format != "pprof" && format != "folded" && format != "lines" && format != "jfr") {
     std::string shown = format.size() > 40 ? format.substr(0, 40) + "…" : format;
     format = "other";  // bounded metric labels
     return refuse(Status::unimplemented("format=" + quote(shown) +
-                                        " is not supported by stoker; it accepts pprof, folded "
-                                        "and lines"));
+                                        " is not supported by stoker; it accepts pprof, jfr, "
+                                        "folded and lines"));
   }
   if (pipeline_->pending_bytes() > kMaxPendingBytes) {  // checked before decoding anything
     return refuse(Status::unavailable("stoker's store is behind; retry later"));
@@ -256,12 +262,9 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
                                         " (supported: gzip)"));
   }
 
-  ingest::Input in;
-  in.origin = ingest::Origin::kPush;
-  in.limits = s.limits;
-  in.policy = s.policy;
-  in.time_ns = params.from_ns;
-  in.delta_flag = "false";
+  if (format == "jfr") return ingest_jfr(req, s, params, body, refuse);
+
+  ingest::Input in = upload_input(s, params);
   in.wire_bytes = req.body.size();
   std::string app = params.app;
   ingest::SampleTypeConfigs config = ingest::default_sample_type_config();  // outlives `in`
@@ -316,6 +319,38 @@ WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
   if (Status s2 = commit(std::move(batch), {req.body.size()}, format); !s2.ok()) {
     return refuse(s2);
   }
+  return plain(200, "");
+}
+
+// A Java Flight Recorder upload: one profile per event type, stored together
+// or not at all.
+WebResponse Receiver::ingest_jfr(const WebRequest& req, const Settings& s,
+                                 const ingest::Params& params, std::string_view body,
+                                 const std::function<WebResponse(const Status&)>& refuse) {
+  auto profiles =
+      ingest::convert_jfr(body, req.header("content-type"), params, s.cfg.profile_size_limit);
+  if (!profiles) return refuse(profiles.status());
+  std::vector<ingest::Prepared> batch;
+  std::vector<size_t> wire_bytes;
+  size_t dropped = 0;
+  for (auto& p : *profiles) {
+    ingest::Input in = upload_input(s, params);
+    in.view = pprof::view_of(p.profile);
+    in.wire_bytes = batch.empty() ? req.body.size() : 0;
+    in.labels = with_receive_labels(ingest::series_labels(params, p.name, params.app), s.cfg);
+    in.series_cap = cap_for(caps_, in.labels, s.cfg);
+    size_t wire = in.wire_bytes;
+    auto prepared = pipeline_->prepare(std::move(in));
+    if (!prepared) return refuse(prepared.status().context(p.event));
+    if (prepared->disposition == ingest::Prepared::Disposition::kDropped) {
+      ++dropped;
+      continue;
+    }
+    batch.push_back(std::move(*prepared));
+    wire_bytes.push_back(wire);
+  }
+  if (dropped) metrics_->dropped.with({"jfr"}).inc(static_cast<double>(dropped));
+  if (Status s2 = commit(std::move(batch), wire_bytes, "jfr"); !s2.ok()) return refuse(s2);
   return plain(200, "");
 }
 

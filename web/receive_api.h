@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,9 @@ class Receiver {
  private:
   std::shared_ptr<const Settings> settings() const;
   WebResponse ingest(const WebRequest& req, const Settings& s);
+  WebResponse ingest_jfr(const WebRequest& req, const Settings& s, const ingest::Params& params,
+                         std::string_view body,
+                         const std::function<WebResponse(const Status&)>& refuse);
   WebResponse push(const WebRequest& req, const Settings& s);
   // Stores `batch` all or none and waits for the commit; counts what was stored.
   Status commit(std::vector<ingest::Prepared> batch, const std::vector<size_t>& wire_bytes,

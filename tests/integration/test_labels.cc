@@ -122,6 +122,21 @@ TEST_CASE("labels inside the demo app's profiles are series, and span profiles m
           "[integration][labels]") {
   Labelled s({}, "");
   s.wait_profiles(3);
+  // Every endpoint has CPU samples stored (the lightest, /cart, can miss a
+  // 1 s CPU profile on a busy machine).
+  bool every_endpoint = test::wait_for(
+      [&] {
+        auto r = Reader::open(s.db);
+        if (!r) return false;
+        std::set<std::string> seen;
+        for (const auto& x : (*r)->series(*Selector::parse("process_cpu"), {})) {
+          seen.insert(std::string(x.labels.get("endpoint")));
+        }
+        return seen.count("/checkout") && seen.count("/search") && seen.count("/cart");
+      },
+      60000);
+  INFO(s.log());
+  REQUIRE(every_endpoint);
   // One fixed range for every question below (stoker keeps storing).
   const int64_t until_s = now_unix_nanos() / 1'000'000'000;
   const int64_t from_s = until_s - 600;

@@ -288,7 +288,7 @@ TEST_CASE("bad and oversized uploads are refused with a message, and nothing is 
       {"folded garbage", "/ingest?name=a.cpu&format=folded", "", "a;b;c twelve\n", 400, "line 1"},
       {"unknown type", "/ingest?name=a.gpu&format=folded", "", "a 1\n", 400,
        "unknown profile type \"gpu\""},
-      {"jfr", "/ingest?name=a&format=jfr", "", "JFR", 415, "format=jfr"},
+      {"not jfr", "/ingest?name=a&format=jfr", "", "JFR", 400, "not a JFR recording"},
       {"trie", "/ingest?name=a", "binary/octet-stream+trie", "x", 415, "format=\"trie\""},
       {"too many labels",
        "/ingest?name=a.cpu%7Bl1%3D1%2Cl2%3D1%2Cl3%3D1%2Cl4%3D1%2Cl5%3D1%2Cl6%3D1"
@@ -325,7 +325,7 @@ TEST_CASE("bad and oversized uploads are refused with a message, and nothing is 
       m, Catch::Contains(
              "stoker_receive_rejected_requests_total{format=\"ingest\",reason=\"too_large\"} 2"));
   CHECK_THAT(m, Catch::Contains("stoker_receive_rejected_requests_total{format=\"jfr\",reason="
-                                "\"unsupported_format\"} 1"));
+                                "\"invalid\"} 1"));
   CHECK_THAT(m, Catch::Contains("stoker_receive_rejected_requests_total{format=\"pprof\",reason="
                                 "\"too_large\"} 1"));
 }
