@@ -51,6 +51,7 @@ trap cleanup EXIT
 export GOCACHE="${GOCACHE:-$build/go-cache}" GO111MODULE=off
 go build -o "$work/farm" "$root/bench/fleet_farm.go"
 go build -o "$work/sink" "$root/bench/push_sink.go"
+cmake -S "$root" -B "$build" -DSTOKER_BENCH=ON >/dev/null  # (scripts/test.sh builds without)
 cmake --build "$build" --target inflate_floor >/dev/null
 
 "$work/farm" -services "$services" -port 6060 "${farm_flags[@]}" > "$work/farm.log" 2>&1 &

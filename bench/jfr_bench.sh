@@ -29,6 +29,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+cmake -S "$root" -B "$build" -DSTOKER_BENCH=ON >/dev/null  # (scripts/test.sh builds without)
 cmake --build "$build" --target stoker jfr_bench >/dev/null
 javac -d "$work" "$root/tests/java/Busy.java"
 java -XX:StartFlightRecording=filename="$work/busy.jfr",settings=profile -cp "$work" Busy 8 10 >/dev/null 2>&1

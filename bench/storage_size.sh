@@ -5,6 +5,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${1:-40}"
 build="$root/build"
+cmake -S "$root" -B "$build" -DSTOKER_BENCH=ON >/dev/null  # (scripts/test.sh builds without)
+cmake --build "$build" --target storage_bench demo_app >/dev/null
 work="$(mktemp -d)"
 trap 'kill ${demo_pid:-0} 2>/dev/null || true; rm -rf "$work"' EXIT
 port=16060

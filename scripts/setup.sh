@@ -3,17 +3,21 @@
 # then configures and builds the project. Safe to run repeatedly: packages that are
 # already installed are not touched, and `apt-get update` runs at most once.
 #
-# Usage: scripts/setup.sh [--no-build] [--sanitize] [--build-dir DIR]
+# Usage: scripts/setup.sh [--no-build] [--sanitize] [--no-bench] [--build-dir DIR]
+# (--no-bench leaves the benchmark programs out of the build, as the test run
+# does; the sanitizer build never has them.)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="$root/build"
 do_build=1
 sanitize=OFF
+bench=ON
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) do_build=0 ;;
     --sanitize) sanitize=ON ;;
+    --no-bench) bench=OFF ;;
     --build-dir) build_dir="$2"; shift ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -69,7 +73,7 @@ fi
 
 if [ "$do_build" -eq 1 ]; then
   # The sanitizer build only runs the tests: no benchmarks, no browser tests.
-  extra=()
+  extra=(-DSTOKER_BENCH="$bench")
   if [ "$sanitize" = ON ]; then extra=(-DSTOKER_BENCH=OFF -DSTOKER_BROWSER_TESTS=OFF); fi
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSTOKER_SANITIZE="$sanitize" "${extra[@]}" >/dev/null

@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -115,18 +116,22 @@ const pprof::JfrProfile* find(const std::vector<pprof::JfrProfile>& ps, const st
   return nullptr;
 }
 
-// Busy.java compiled and recorded once per test run.
+// Busy.java compiled and recorded once per build directory (the test cases
+// run as separate processes; the recordings are kept next to the binary).
 struct Recordings {
-  TempDir dir;
-  std::string profile_jfr = dir.file("profile.jfr");  // settings=profile, 4 threads, 3 s
+  std::string dir =
+      (std::filesystem::path(STOKER_BINARY).parent_path() / "jfr-recordings").string();
+  std::string profile_jfr = dir + "/profile.jfr";  // settings=profile, 4 threads, 3 s
   // + TLAB events, 8 threads, 3 s, in 3 chunks: a second recording that
   // starts after 1 s and stops after 2 makes the JVM rotate chunks twice.
-  std::string tlab_jfr = dir.file("tlab.jfr");
-  std::string both_jfr = dir.file("both.jfr");  // the two, concatenated
+  std::string tlab_jfr = dir + "/tlab.jfr";
+  std::string both_jfr = dir + "/both.jfr";  // the two, concatenated
   Recordings() {
+    if (std::filesystem::exists(both_jfr)) return;
+    std::filesystem::create_directories(dir);
     int status = 0;
     std::string out = test::run_command(
-        "javac -d " + dir.path() + " " + STOKER_SOURCE_DIR + "/tests/java/Busy.java 2>&1", &status);
+        "javac -d " + dir + " " + STOKER_SOURCE_DIR + "/tests/java/Busy.java 2>&1", &status);
     INFO(out);
     REQUIRE(status == 0);
     record(profile_jfr, "", "4 3");
@@ -134,18 +139,20 @@ struct Recordings {
         tlab_jfr,
         ",jdk.ObjectAllocationInNewTLAB#enabled=true,jdk.ObjectAllocationOutsideTLAB#enabled=true"
         "' '-XX:StartFlightRecording=name=rotate,delay=1s,duration=1s,filename=" +
-            dir.file("rotate.jfr"),
+            dir + "/rotate.jfr",
         "8 3");
     std::string summary = test::run_command("jfr summary " + tlab_jfr, &status);
     INFO(summary);
     REQUIRE(summary.find("Chunks: 3") != std::string::npos);
-    test::write_file(both_jfr, test::read_file(profile_jfr) + test::read_file(tlab_jfr));
+    // Written last, under another name first: its presence means all are there.
+    test::write_file(both_jfr + ".tmp", test::read_file(profile_jfr) + test::read_file(tlab_jfr));
+    std::filesystem::rename(both_jfr + ".tmp", both_jfr);
   }
   void record(const std::string& file, const std::string& extra, const std::string& args) {
     int status = 0;
     std::string out =
         test::run_command("java '-XX:StartFlightRecording=filename=" + file + ",settings=profile" +
-                              extra + "' -cp " + dir.path() + " Busy " + args + " 2>&1",
+                              extra + "' -cp " + dir + " Busy " + args + " 2>&1",
                           &status);
     INFO(out);
     REQUIRE(status == 0);

@@ -316,7 +316,7 @@ TEST_CASE("a merge sums each stack over the selected profiles", "[query]") {
   CHECK(info.profiles == 0);
 }
 
-TEST_CASE("series buckets follow Pyroscope: (T-step, T], empty buckets left out", "[query]") {
+TEST_CASE("series buckets follow Pyroscope: T-step < ts <= T, empty buckets left out", "[query]") {
   StoreFixture f;
   auto e = open_engine(f);
   SeriesQuery q;

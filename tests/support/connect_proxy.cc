@@ -137,12 +137,18 @@ void ConnectProxy::serve(int fd) {
   if (connect) {
     send_all(fd, "HTTP/1.1 200 Connection established\r\n\r\n");
   } else {
-    // The first request goes on in origin form without the proxy's own header;
-    // the rest of the connection is piped.
+    // The request goes on in origin form without the proxy's own header, and
+    // with Connection: close: the target closes after answering, so the
+    // client's next request comes on a new connection, rewritten in turn
+    // (this proxy rewrites one request per connection).
     std::string fwd = req.method + " " + origin_form + first.substr(first.rfind(' ')) + "\r\n";
-    for (const auto& [k, v] : req.headers)
-      if (k != "proxy-authorization") fwd += k + ": " + v + "\r\n";
-    send_all(up, fwd + "\r\n");
+    for (const auto& [k, v] : req.headers) {
+      if (k != "proxy-authorization" && k != "connection" && k != "proxy-connection" &&
+          k != "keep-alive") {
+        fwd += k + ": " + v + "\r\n";
+      }
+    }
+    send_all(up, fwd + "connection: close\r\n\r\n");
   }
   if (!rest.empty()) send_all(up, rest);
   pollfd p[2] = {{fd, POLLIN, 0}, {up, POLLIN, 0}};
