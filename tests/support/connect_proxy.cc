@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "tests/support/process.h"
 
@@ -134,23 +135,51 @@ void ConnectProxy::serve(int fd) {
     ::close(fd);
     return;
   }
+  // Absolute-form requests go on in origin form without the proxy's own
+  // header, each of them (a client keeps the connection for the next one):
+  // requests are cut from the client's bytes by their Content-Length.
+  std::string pending;   // client bytes not forwarded yet
+  size_t body_left = 0;  // of the request being forwarded
+  auto forward_requests = [&]() -> bool {
+    while (!pending.empty()) {
+      if (body_left > 0) {
+        size_t n = std::min(body_left, pending.size());
+        if (!send_all(up, pending.substr(0, n))) return false;
+        pending.erase(0, n);
+        body_left -= n;
+        continue;
+      }
+      size_t head_end = pending.find("\r\n\r\n");
+      if (head_end == std::string::npos) return true;  // wait for the rest of the head
+      RecordedRequest r = parse_request_head(pending.substr(0, head_end));
+      std::string line = pending.substr(0, pending.find("\r\n"));
+      std::string target = r.target;
+      if (target.rfind("http://", 0) == 0) {
+        auto slash = target.find('/', 7);
+        target = slash == std::string::npos ? "/" : target.substr(slash);
+      }
+      std::string fwd = r.method + " " + target + line.substr(line.rfind(' ')) + "\r\n";
+      for (const auto& [k, v] : r.headers) {
+        if (k != "proxy-authorization") fwd += k + ": " + v + "\r\n";
+      }
+      if (!send_all(up, fwd + "\r\n")) return false;
+      body_left =
+          static_cast<size_t>(std::strtoull(r.header("content-length").c_str(), nullptr, 10));
+      pending.erase(0, head_end + 4);
+    }
+    return true;
+  };
   if (connect) {
     send_all(fd, "HTTP/1.1 200 Connection established\r\n\r\n");
+    if (!rest.empty()) send_all(up, rest);
   } else {
-    // The request goes on in origin form without the proxy's own header, and
-    // with Connection: close: the target closes after answering, so the
-    // client's next request comes on a new connection, rewritten in turn
-    // (this proxy rewrites one request per connection).
-    std::string fwd = req.method + " " + origin_form + first.substr(first.rfind(' ')) + "\r\n";
-    for (const auto& [k, v] : req.headers) {
-      if (k != "proxy-authorization" && k != "connection" && k != "proxy-connection" &&
-          k != "keep-alive") {
-        fwd += k + ": " + v + "\r\n";
-      }
+    pending = buf;  // the first request, and what came after it
+    if (!forward_requests()) {
+      ::close(up);
+      ::close(fd);
+      return;
     }
-    send_all(up, fwd + "connection: close\r\n\r\n");
   }
-  if (!rest.empty()) send_all(up, rest);
   pollfd p[2] = {{fd, POLLIN, 0}, {up, POLLIN, 0}};
   while (!stopping_) {
     if (::poll(p, 2, 100) <= 0) continue;
@@ -158,7 +187,14 @@ void ConnectProxy::serve(int fd) {
     for (int i = 0; i < 2 && !done; ++i) {
       if (!p[i].revents) continue;
       ssize_t n = ::recv(p[i].fd, chunk, sizeof chunk, 0);
-      if (n <= 0 || !send_all(p[1 - i].fd, std::string(chunk, static_cast<size_t>(n)))) done = true;
+      if (n <= 0) {
+        done = true;
+      } else if (i == 0 && !connect) {
+        pending.append(chunk, static_cast<size_t>(n));
+        done = !forward_requests();
+      } else {
+        done = !send_all(p[1 - i].fd, std::string(chunk, static_cast<size_t>(n)));
+      }
     }
     if (done) break;
   }

@@ -1,7 +1,7 @@
 // ConnectProxy: a real HTTP proxy on 127.0.0.1 for tests. It tunnels CONNECT
-// requests and forwards absolute-form requests (http:// targets) one per
-// connection (with Connection: close, as a client must then reconnect),
-// recording the first request of every connection. Host names are looked up in a table
+// requests and forwards absolute-form requests (http:// targets) in origin
+// form, every request of a kept-alive connection, recording the first
+// request of every connection. Host names are looked up in a table
 // the test fills (so a target can be named app.stoker.test), else used as they
 // are. With `required_header` set, a CONNECT without that header is answered
 // 407 Proxy Authentication Required. One thread per connection; stops in the
