@@ -310,52 +310,37 @@ class Chunk {
     }
   }
 
-  // Indexes every constant pool entry (type, key) → its offset, following the
-  // checkpoint events backwards from `offset`. A later pool's entry wins.
-  void index_pools(size_t offset) {
-    size_t seen = 0;
-    while (in_.ok() && offset != 0) {
-      if (++seen > data_.size()) return in_.fail("constant pool chain does not end");
-      int64_t delta = read_checkpoint(offset);
-      if (delta == 0 || !in_.ok()) break;
-      if (delta > 0 || static_cast<uint64_t>(-delta) > offset) {
-        return in_.fail("bad constant pool delta " + std::to_string(delta));
-      }
-      offset -= static_cast<size_t>(-delta);
-    }
-  }
-
-  // Indexes the entries of the checkpoint event at `offset` that are not
-  // indexed yet; gives its delta to the previous one. Checkpoints off the
-  // chain (found while reading events) add what the chain lacks.
-  int64_t read_checkpoint(size_t offset) {
+  // Indexes the entries of the checkpoint event at `offset`: (type, key) →
+  // where its value starts. Called for every checkpoint in file order (not
+  // only those the header's chain reaches: the JVM writes some off it), so a
+  // later entry for a key replaces an earlier one.
+  void read_checkpoint(size_t offset) {
     in_.seek(offset);
     in_.i32();  // size
     if (static_cast<uint64_t>(in_.i64()) != kCheckpointType) {
       in_.fail("a constant pool offset does not point at a checkpoint event");
-      return 0;
+      return;
     }
     in_.i64();  // start
     in_.i64();  // duration
-    int64_t delta = in_.i64();
-    in_.u8();  // flush / type mask
+    in_.i64();  // delta to the previous checkpoint
+    in_.u8();   // flush / type mask
     size_t pools = in_.count(2, "constant pool");
     for (size_t p = 0; p < pools && in_.ok(); ++p) {
       uint64_t type = static_cast<uint64_t>(in_.i64());
       if (!types.count(type)) {
         in_.fail("constant pool of unknown type " + std::to_string(type));
-        return 0;
+        return;
       }
       size_t entries = in_.count(1, "constant pool entry");
       auto& index = pools_[type];
       for (size_t e = 0; e < entries && in_.ok(); ++e) {
         int64_t key = in_.i64();
-        index.emplace(key, in_.pos());
+        index.insert_or_assign(key, in_.pos());
         Val scratch;
         read_value(type, false, false, &scratch, 0);
       }
     }
-    return delta;
   }
 
   // Decodes a value of `type` at the current position.
@@ -743,9 +728,6 @@ class Reader {
     stacks_.clear();
     methods_.clear();
     c.read_metadata(static_cast<size_t>(meta_offset));
-    if (c.in().ok() && cp_offset >= static_cast<int64_t>(kHeaderSize)) {
-      c.index_pools(static_cast<size_t>(cp_offset));
-    }
     if (!c.in().ok()) return where(c.in().error());
 
     // The event types read, by id.
@@ -756,8 +738,9 @@ class Reader {
     const auto setting = c.type_named("jdk.ActiveSetting");
     const auto execution = c.type_named("jdk.ExecutionSample");
 
-    // Two passes: settings first (they say what ExecutionSample means).
-    for (int pass = 0; pass < 2; ++pass) {
+    // Three passes over the events: the constant pools, then the settings
+    // (they say what ExecutionSample means), then the samples.
+    for (int pass = 0; pass < 3; ++pass) {
       In& in = c.in();
       in.seek(kHeaderSize);
       while (in.ok() && in.pos() < data.size()) {
@@ -773,11 +756,11 @@ class Reader {
         const size_t end = start + static_cast<size_t>(esize);
         if (pass == 0 && type == kCheckpointType) {
           c.read_checkpoint(start);
-        } else if (pass == 0 && setting && type == *setting) {
+        } else if (pass == 1 && setting && type == *setting) {
           Val v;
           c.read_value(type, false, false, &v, 0);
           read_setting(c, v, execution);
-        } else if (pass == 1) {
+        } else if (pass == 2) {
           auto w = wanted.find(type);
           if (w != wanted.end()) {
             if (++events_ > opts_.max_events) {

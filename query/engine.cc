@@ -305,6 +305,19 @@ class Engine::Impl {
     return ids;
   }
 
+  // A selection's span filter (off without span ids): which stored blocks
+  // can hold its samples, and which rows are its samples.
+  struct SpanFilter {
+    explicit SpanFilter(const Selection& sel) : ids(sorted_span_ids(sel)), on(!ids.empty()) {}
+    std::vector<uint64_t> ids;
+    bool on;
+    bool block_may_match(std::string_view blob) const {
+      return !on || SampleBlock::has_any_span(blob, ids);
+    }
+    // (Only when `on`: rows are read without span ids otherwise.)
+    bool keeps(uint64_t span) const { return std::binary_search(ids.begin(), ids.end(), span); }
+  };
+
   static bool under_call_site(const std::vector<uint32_t>& frames,
                               const std::vector<uint32_t>& call_site) {
     if (frames.size() < call_site.size()) return false;
@@ -330,8 +343,8 @@ class Engine::Impl {
     s = profiles(sel, limits, series, &rows);
     if (!s.ok()) return s;
     info->profiles = rows.size();
-    const std::vector<uint64_t> wanted_spans = sorted_span_ids(sel);
-    const bool by_span = !wanted_spans.empty();
+    const SpanFilter spans(sel);
+    const bool by_span = spans.on;
 
     FlatMap64 sums(4096);
     sql::Stmt st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
@@ -343,7 +356,7 @@ class Engine::Impl {
       st.reset().bind(1, rows[k].id);
       if (!st.step()) continue;  // deleted by retention since: skip it
       // A span profile needs only the blocks with span ids.
-      if (by_span && !SampleBlock::has_any_span(st.col_blob(2), wanted_spans)) continue;
+      if (!spans.block_may_match(st.col_blob(2))) continue;
       size_t num_values = 0;
       int col = column(*rows[k].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
                        &num_values);
@@ -357,7 +370,7 @@ class Engine::Impl {
       }
       for (size_t i = 0; i < stacks_.size(); ++i) {
         if (values_[i] == 0) continue;
-        if (by_span && !std::binary_search(wanted_spans.begin(), wanted_spans.end(), spans_[i])) {
+        if (by_span && !spans.keeps(spans_[i])) {
           continue;
         }
         sums.add(stacks_[i], values_[i]);
@@ -436,8 +449,8 @@ class Engine::Impl {
                      "SELECT ts, totals, id FROM profiles WHERE series_id = ? AND ts > ? AND ts "
                      "<= ?");
     // A span filter, like a call site, needs the samples.
-    const std::vector<uint64_t> wanted_spans = sorted_span_ids(q.sel);
-    const bool by_span = !wanted_spans.empty();
+    const SpanFilter spans(q.sel);
+    const bool by_span = spans.on;
     const bool need_ids = q.exemplars || !wanted.empty() || !call_site.empty() || by_span;
     sql::Stmt row_st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
     size_t seen = 0;
@@ -469,8 +482,7 @@ class Engine::Impl {
           // Profiles stored before totals existed, or a call-site filter.
           id = idx_st.col_int(2);
           row_st.reset().bind(1, id);
-          if (row_st.step() &&
-              (!by_span || SampleBlock::has_any_span(row_st.col_blob(2), wanted_spans))) {
+          if (row_st.step() && spans.block_may_match(row_st.col_blob(2))) {
             size_t num_values = 0;
             int col = column(*v, row_st.col_null(0) ? "" : row_st.col_blob(0), row_st.col_blob(1),
                              &num_values);
@@ -480,8 +492,7 @@ class Engine::Impl {
                                 .ok()) {
               found = true;
               for (size_t i = 0; i < stacks_.size(); ++i) {
-                if (by_span &&
-                    !std::binary_search(wanted_spans.begin(), wanted_spans.end(), spans_[i])) {
+                if (by_span && !spans.keeps(spans_[i])) {
                   continue;
                 }
                 if (!call_site.empty()) {
@@ -584,8 +595,8 @@ class Engine::Impl {
     FlatMap64 verdicts(4096);  // stack id → 1 + (leaf is fn) + 2·(fn in stack)
     std::vector<uint32_t> frames;
     std::map<int64_t, std::pair<double, double>> buckets;  // k → (self, total)
-    const std::vector<uint64_t> wanted_spans = sorted_span_ids(q.sel);
-    const bool by_span = !wanted_spans.empty();
+    const SpanFilter spans(q.sel);
+    const bool by_span = spans.on;
     sql::Stmt st(db_, "SELECT totals, header, samples FROM profiles WHERE id = ?");
     for (size_t i = 0; i < rows.size(); ++i) {
       if (i % 64 == 0) {
@@ -594,7 +605,7 @@ class Engine::Impl {
       }
       st.reset().bind(1, rows[i].id);
       if (!st.step()) continue;
-      if (by_span && !SampleBlock::has_any_span(st.col_blob(2), wanted_spans)) continue;
+      if (!spans.block_may_match(st.col_blob(2))) continue;
       size_t num_values = 0;
       int col = column(*rows[i].series, st.col_null(0) ? "" : st.col_blob(0), st.col_blob(1),
                        &num_values);
@@ -609,7 +620,7 @@ class Engine::Impl {
       if (k > (ms_to_ns(q.sel.end_ms) - start_ns) / step_ns) continue;
       auto& b = buckets[k];
       for (size_t j = 0; j < stacks_.size(); ++j) {
-        if (by_span && !std::binary_search(wanted_spans.begin(), wanted_spans.end(), spans_[j])) {
+        if (by_span && !spans.keeps(spans_[j])) {
           continue;
         }
         int64_t* v = verdicts.find_or_insert(stacks_[j], 0);
