@@ -401,6 +401,9 @@ int run_cli(int argc, char** argv) {
   if (cmd == "profiles") return cmd_profiles(a);
   if (cmd == "flamegraph") return cmd_flamegraph(a);
   if (cmd == "top") return cmd_top(a);
+  if (cmd == "list") return cmd_list(a);
+  if (cmd == "graph") return cmd_graph(a);
+  if (cmd == "view") return cmd_view(a, g_self);
   if (cmd == "query") {
     if (a.positional.size() < 2 || a.positional[1] != "series")
       return fail("usage: stoker query series --query SELECTOR ... (see stoker --help)", 2);

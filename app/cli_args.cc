@@ -15,9 +15,14 @@ Result<Args> parse_args(int argc, char** argv, size_t start) {
       "--from",      "--until",        "--output",
       "-o",          "--max-nodes",    "--nodecount",
       "--step",      "--group-by",     "--web.config.file",
-      "--span-id",   "--sample-rate"};
+      "--span-id",   "--sample-rate",  "--focus",
+      "--ignore",    "--hide",         "--show",
+      "--show_from", "--tagfocus",     "--tagignore",
+      "--granularity", "--nodefraction", "--edgefraction",
+      "--diff-base", "--source-path"};
   static const std::set<std::string> kBoolFlags = {
-      "--help", "-h", "--version", "--config.expand-env", "--icicle", "--bottom-up", "--cum"};
+      "--help", "-h", "--version", "--config.expand-env", "--icicle", "--bottom-up", "--cum",
+      "--functions", "--filefunctions", "--lines", "--no-browser"};
   Args a;
   for (size_t i = start; i < static_cast<size_t>(argc); ++i) {
     std::string s = argv[i];

@@ -13,6 +13,9 @@
 #include "query/engine.h"
 #include "query/flamebearer.h"
 #include "query/flamegraph_svg.h"
+#include "query/graph.h"
+#include "query/source.h"
+#include "proto/profile.pb.h"
 
 namespace stoker::cli {
 
@@ -36,6 +39,34 @@ std::string types_list(query::Engine& e, int64_t start_ms, int64_t end_ms) {
   return out.empty() ? "none" : out;
 }
 
+}  // namespace
+
+int refine_flags(const Args& a, std::shared_ptr<const query::Refiner>* out) {
+  query::RefineOptions o;
+  for (const auto& name : query::RefineOptions::names()) {
+    auto v = flag(a, "--" + name);
+    if (!v) continue;
+    if (Status s = o.set(name, *v); !s.ok()) return fail("--" + s.message(), 2);
+  }
+  // pprof's boolean spellings of the granularity.
+  for (const char* g : {"functions", "filefunctions", "lines"}) {
+    if (flag(a, std::string("--") + g)) (void)o.set("granularity", g);
+  }
+  if (!o.active()) return 0;
+  auto r = query::Refiner::compile(o);
+  if (!r) return fail("--" + r.status().message(), 2);
+  *out = *r;
+  return 0;
+}
+
+void warn_unmatched(const std::vector<std::string>& unmatched) {
+  for (const auto& name : unmatched) {
+    std::fprintf(stderr, "warning: --%s matched nothing\n", name.c_str());
+  }
+}
+
+namespace {
+
 // Opens the database and turns --query/--from/--until into a Selection.
 // Returns 0 when ready, else the exit code (the error is printed).
 int resolve(const Args& a, const char* usage, Resolved* r) {
@@ -54,6 +85,7 @@ int resolve(const Args& a, const char* usage, Resolved* r) {
     }
   }
   r->range_text = format_time(range.from_ns) + " … " + format_time(range.until_ns);
+  if (int rc = refine_flags(a, &r->sel.refine)) return rc;
 
   auto path = storage_path(a);
   if (!path) return fail(path.error());
@@ -94,6 +126,7 @@ int resolve(const Args& a, const char* usage, Resolved* r) {
 int merge(Resolved& r, query::StackSet* stacks, query::MergeInfo* info) {
   auto s = r.engine->merge_stacks(r.sel, stacks, info);
   if (!s.ok()) return fail(s.message(), s.code() == Status::Code::kInvalidArgument ? 2 : 1);
+  warn_unmatched(info->unmatched);
   if (info->profiles == 0) {
     return fail("no " + r.type.id() + " profiles match " + r.sel.label_selector + " in " +
                 r.range_text);
@@ -322,6 +355,148 @@ int cmd_query_series(const Args& a) {
                   query::format_value(static_cast<int64_t>(p.value), r.type.sample_unit).c_str());
     }
   }
+  return 0;
+}
+
+namespace {
+
+// The merged pprof of the selection (refine filters applied); 0 when there is
+// data, else the exit code.
+int merge_profile(Resolved& r, perftools::profiles::Profile* p) {
+  query::MergeInfo info;
+  auto s = r.engine->merge_pprof(r.sel, p, &info);
+  if (!s.ok()) return fail(s.message(), s.code() == Status::Code::kInvalidArgument ? 2 : 1);
+  warn_unmatched(info.unmatched);
+  if (info.profiles == 0) {
+    return fail("no " + r.type.id() + " profiles match " + r.sel.label_selector + " in " +
+                r.range_text);
+  }
+  return 0;
+}
+
+double fraction_flag(const Args& a, const std::string& name, double fallback, bool* ok) {
+  auto v = flag(a, name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  double d = std::strtod(v->c_str(), &end);
+  if (v->empty() || *end != '\0' || !(d >= 0 && d <= 1)) {
+    *ok = false;
+    return fallback;
+  }
+  return d;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> source_path_pairs(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                       : comma - start);
+    if (!part.empty()) {
+      auto eq = part.find('=');
+      // FROM=TO rewrites a prefix; a bare DIR is searched for relative paths.
+      if (eq == std::string::npos) out.push_back({"", part});
+      else out.push_back({part.substr(0, eq), part.substr(eq + 1)});
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int cmd_list(const Args& a) {
+  const char* usage =
+      "usage: stoker list REGEX --query SELECTOR [--from T] [--until T] [--source-path "
+      "FROM=TO,DIR,…] [--output text|json] [refine flags]";
+  if (a.positional.size() != 2) return fail(usage, 2);
+  const std::string& regex = a.positional[1];
+  Resolved r;
+  if (int rc = resolve(a, usage, &r)) return rc;
+  perftools::profiles::Profile p;
+  if (int rc = merge_profile(r, &p)) return rc;
+  std::vector<query::SourceLocator::Rewrite> rewrites;
+  for (auto& [from, to] : source_path_pairs(flag(a, "--source-path").value_or(""))) {
+    rewrites.push_back({from, to});
+  }
+  query::SourceLocator locator(std::move(rewrites), {});
+  locator.add_go_defaults();
+  std::vector<query::SourceListing> listings;
+  int64_t total = 0;
+  if (Status s = query::list_source(p, regex, locator, true, &listings, &total); !s.ok()) {
+    return fail(s.message(), 2);
+  }
+  if (listings.empty()) return fail("no function matches \"" + regex + "\" in " + r.type.id(), 1);
+  const std::string& unit = r.type.sample_unit;
+  if (flag(a, "--output").value_or("text") == "json") {
+    json::array arr;
+    for (const auto& l : listings) {
+      json::object o;
+      o["function"] = l.function;
+      o["file"] = l.file;
+      o["path"] = l.path;
+      o["flat"] = l.flat;
+      o["cum"] = l.cum;
+      json::array lines;
+      for (const auto& x : l.lines) {
+        lines.push_back(json::object{{"line", x.line}, {"flat", x.flat}, {"cum", x.cum}});
+      }
+      o["lines"] = std::move(lines);
+      arr.push_back(std::move(o));
+    }
+    std::cout << json::serialize(json::object{{"total", total}, {"listings", std::move(arr)}})
+              << "\n";
+    return 0;
+  }
+  auto v = [&](int64_t x) { return x == 0 ? std::string(".") : query::format_value(x, unit); };
+  std::printf("Total: %s\n", query::format_value(total, unit).c_str());
+  for (const auto& l : listings) {
+    std::printf("ROUTINE ======================== %s in %s\n", l.function.c_str(), l.file.c_str());
+    std::printf("%12s %12s (flat, cum) %.2f%% of Total\n", query::format_value(l.flat, unit).c_str(),
+                query::format_value(l.cum, unit).c_str(),
+                total ? 100.0 * static_cast<double>(l.cum) / static_cast<double>(total) : 0.0);
+    if (l.path.empty()) {
+      std::printf("  (source not found; tried:");
+      for (const auto& t : l.tried) std::printf(" %s", t.c_str());
+      std::printf(")\n");
+    }
+    for (const auto& line : l.lines) {
+      std::printf("%12s %12s %6lld:%s\n", v(line.flat).c_str(), v(line.cum).c_str(),
+                  static_cast<long long>(line.line),
+                  l.path.empty() ? " ???" : line.text.c_str());
+    }
+  }
+  return 0;
+}
+
+int cmd_graph(const Args& a) {
+  const char* usage =
+      "usage: stoker graph --query SELECTOR [--from T] [--until T] [--nodecount N] "
+      "[--nodefraction F] [--edgefraction F] [refine flags] -o FILE.dot";
+  auto out_path = flag(a, "-o");
+  if (!out_path) return fail(usage, 2);
+  bool ok = true;
+  query::GraphOptions go;
+  go.nodecount = int_flag(a, "--nodecount", go.nodecount, &ok);
+  if (!ok) return fail("--nodecount must be a non-negative integer", 2);
+  go.nodefraction = fraction_flag(a, "--nodefraction", go.nodefraction, &ok);
+  go.edgefraction = fraction_flag(a, "--edgefraction", go.edgefraction, &ok);
+  if (!ok) return fail("--nodefraction and --edgefraction must be numbers from 0 to 1", 2);
+  Resolved r;
+  if (int rc = resolve(a, usage, &r)) return rc;
+  if (r.sel.refine) go.granularity = r.sel.refine->options().granularity;
+  perftools::profiles::Profile p;
+  if (int rc = merge_profile(r, &p)) return rc;
+  auto g = query::build_graph(p, go);
+  std::string data = query::graph_dot(g, r.type.id() + " " + r.sel.label_selector, r.type.sample_unit);
+  std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) return fail("cannot write " + *out_path + ": " + std::strerror(errno));
+  std::printf("wrote %s: %zu nodes, %zu edges, total %s\n", out_path->c_str(), g.nodes.size(),
+              g.edges.size(), query::format_value(g.total, r.type.sample_unit).c_str());
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "net/http_server.h"
 #include "net/web_security.h"
 #include "query/engine.h"
+#include "query/source.h"
 #include "storage/outbox.h"
 #include "storage/storage.h"
 #include "web/api.h"
@@ -67,6 +68,19 @@ class Process::Impl {
     receiver_ = std::make_unique<Receiver>(pipeline_.get(), &registry_);
     receiver_->configure(cfg_);
     api.receiver = receiver_.get();
+    if (cfg_.source_view.active(cfg_.web.listen_address)) {
+      std::vector<query::SourceLocator::Rewrite> rewrites;
+      std::vector<std::string> roots = cfg_.source_view.roots;
+      for (const auto& r : cfg_.source_view.paths) {
+        rewrites.push_back({r.from, r.to});
+        roots.push_back(r.to);
+      }
+      std::error_code ec;
+      roots.push_back(std::filesystem::current_path(ec).string());
+      source_locator_ = std::make_unique<query::SourceLocator>(std::move(rewrites), std::move(roots));
+      source_locator_->add_go_defaults();
+      api.source = source_locator_.get();
+    }
     WebServerOptions web_opts;
     if (opts_.web_config_file) {
       std::vector<std::string> web_errors;
@@ -450,19 +464,20 @@ class Process::Impl {
                {"remote_write", std::to_string(cfg_.remote_write.size())}});
     const char* self = opts_.self.c_str();
     std::string web = (opts_.web_config_file ? "https://" : "http://") + cfg_.web.listen_address;
+    std::string doing = cfg_.scrape_configs.empty()
+                            ? std::string("serves its stored profiles (no scrape_configs)")
+                            : "is scraping every " +
+                                  format_duration(cfg_.scrape_configs[0].scrape_interval);
     std::fprintf(stderr,
-                 "\nstoker %s is scraping every %s.\n"
+                 "\nstoker %s %s.\n"
                  "  open:      %s/   (profiles over time, flame graphs, diffs)\n"
                  "  database:  %s\n"
                  "  targets:   %s/targets\n"
                  "  metrics:   %s/metrics\n"
                  "  CLI:       %s flamegraph --storage.path %s --query process_cpu --from now-5m "
                  "-o cpu.svg\n\n",
-                 STOKER_VERSION_STRING,
-                 cfg_.scrape_configs.empty()
-                     ? "-"
-                     : format_duration(cfg_.scrape_configs[0].scrape_interval).c_str(),
-                 web.c_str(), abs_db.c_str(), web.c_str(), web.c_str(), self, abs_db.c_str());
+                 STOKER_VERSION_STRING, doing.c_str(), web.c_str(), abs_db.c_str(), web.c_str(),
+                 web.c_str(), self, abs_db.c_str());
   }
 
   ProcessOptions opts_;
@@ -490,6 +505,7 @@ class Process::Impl {
   std::unique_ptr<ingest::Pipeline> pipeline_;
   std::unique_ptr<ScrapeManager> scrape_;
   std::unique_ptr<query::EnginePool> queries_;
+  std::unique_ptr<query::SourceLocator> source_locator_;  // null: the source view is off
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<WebServer> web_;
   std::unique_ptr<DiscoveryManager> discovery_;

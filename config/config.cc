@@ -216,8 +216,8 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   YAML::Node files_node;
   std::string files_path;
   w.each(root, "",
-         {"global", "storage", "web", "query", "receive", "scrape_configs", "scrape_config_files",
-          "remote_write"},
+         {"global", "storage", "web", "query", "receive", "source", "scrape_configs",
+          "scrape_config_files", "remote_write"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "global") {
              bool explicit_timeout = false;
@@ -306,6 +306,26 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
            } else if (k == "remote_write") {
              remote_node = v;
              remote_path = sub;
+           } else if (k == "source") {
+             w.each(v, sub, {"enabled", "paths", "roots"},
+                    [&](const std::string& sk, const YAML::Node& sv, const std::string& ss) {
+                      if (sk == "enabled") {
+                        if (auto b = w.boolean(sv, ss)) cfg.source_view.enabled = *b;
+                      } else if (sk == "roots") {
+                        cfg.source_view.roots = w.str_list(sv, ss);
+                      } else {
+                        w.each_item(sv, ss, [&](const YAML::Node& item, const std::string& ip) {
+                          SourceConfig::Rewrite r;
+                          w.each(item, ip, {"from", "to"},
+                                 [&](const std::string& rk, const YAML::Node& rv,
+                                     const std::string& rs) {
+                                   if (auto t = w.str(rv, rs)) (rk == "from" ? r.from : r.to) = *t;
+                                 });
+                          if (r.to.empty()) w.error(item, ip, "a source path needs `to`");
+                          cfg.source_view.paths.push_back(std::move(r));
+                        });
+                      }
+                    });
            } else if (k == "receive") {
              receive_node = v;
              receive_path = sub;

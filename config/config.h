@@ -279,6 +279,23 @@ struct QueryConfig {
   Duration timeout = std::chrono::seconds(30);       // wall-clock budget
 };
 
+// The source view (the page's Source tab, GET /api/v1/source): which files
+// the web server may read to show a function's lines.
+struct SourceConfig {
+  // Unset: on when web.listen_address is a loopback address, off otherwise.
+  std::optional<bool> enabled;
+  struct Rewrite {
+    std::string from, to;  // a recorded path starting with `from` is read at `to` + the rest
+  };
+  std::vector<Rewrite> paths;
+  // Directories the web server may read under, beyond the working directory,
+  // the rewrites' targets, GOROOT and the Go module cache.
+  std::vector<std::string> roots;
+  bool active(const std::string& listen_address) const {
+    return enabled.value_or(is_loopback_listen_address(listen_address));
+  }
+};
+
 struct Config {
   std::string source;  // file path, or "<embedded default>"
   GlobalConfig global;
@@ -286,6 +303,7 @@ struct Config {
   WebConfig web;
   QueryConfig query;
   ReceiveConfig receive;
+  SourceConfig source_view;  // the `source` section
   std::vector<ScrapeConfig> scrape_configs;  // the file's own, then scrape_config_files'
   // The files scrape_config_files matched and loaded (absolute paths, in order).
   std::vector<std::string> scrape_config_files;

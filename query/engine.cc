@@ -781,6 +781,17 @@ Status Engine::series(const std::vector<std::string>& matchers,
 }
 
 Status Engine::merge_stacks(const Selection& sel, StackSet* out, MergeInfo* info) {
+  if (sel.refine && sel.refine->options().active()) {
+    // Refined: through the merged pprof, which keeps files, lines and labels.
+    Selection whole = sel;
+    whole.call_site.clear();
+    perftools::profiles::Profile p;
+    Status s = merge_pprof(whole, &p, info);
+    if (!s.ok()) return s;
+    *out = StackSet();
+    stacks_of(p, sel.refine->options().granularity, sel.call_site, out);
+    return s;
+  }
   return guarded([&] { return impl_->merge_stacks(sel, limits_, out, info); });
 }
 
@@ -815,6 +826,7 @@ Status Engine::merge_pprof(const Selection& sel, perftools::profiles::Profile* o
     }
     if (!sel.call_site.empty()) pprof::keep_call_site(*out, sel.call_site);
     if (!sel.span_ids.empty()) pprof::keep_span_ids(*out, Impl::sorted_span_ids(sel));
+    if (sel.refine) sel.refine->apply(*out, &info->unmatched);
     out->set_time_nanos(ms_to_ns(sel.end_ms));
     out->set_duration_nanos(ms_to_ns(sel.end_ms - sel.start_ms));
     return s;

@@ -28,6 +28,7 @@
 #include "model/labels.h"
 #include "model/profile_type.h"
 #include "model/status.h"
+#include "query/refine.h"
 #include "query/stack_set.h"
 
 namespace perftools::profiles {
@@ -70,11 +71,16 @@ struct Selection {
   std::vector<std::string> call_site;
   std::vector<int64_t> profile_ids;
   std::vector<uint64_t> span_ids;  // empty: all samples
+  // pprof's refine options and granularity (null: none); call_site is then
+  // read at that granularity.
+  std::shared_ptr<const Refiner> refine;
 };
 
 struct MergeInfo {
   ProfileTypeId type;
   size_t profiles = 0;  // how many were merged
+  // Refine options that matched nothing (pprof warns of them).
+  std::vector<std::string> unmatched;
 };
 
 struct SeriesQuery {
@@ -145,7 +151,8 @@ class Engine {
                          std::vector<Point>* total);
   // One pprof of the selected profiles with only the selected sample type,
   // time = end and duration = end − start, as Pyroscope's SelectMergeProfile;
-  // samples keep their labels and span_id.
+  // samples keep their labels and span_id. The refine filters apply (not the
+  // granularity: the profile keeps its lines).
   Status merge_pprof(const Selection& sel, perftools::profiles::Profile* out, MergeInfo* info);
   // One stored profile, every sample type, and its series labels.
   Status profile(int64_t id, perftools::profiles::Profile* out, Labels* labels);

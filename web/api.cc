@@ -113,7 +113,7 @@ bool is_page(std::string_view path) {
 WebResponse route(const WebRequest& req, const ApiContext& ctx) {
   WebResponse res;
   if (ctx.queries && is_connect_path(req.path)) return handle_connect(req, *ctx.queries);
-  if (ctx.queries && is_render_path(req.path)) return handle_render(req, *ctx.queries);
+  if (ctx.queries && is_render_path(req.path)) return handle_render(req, *ctx.queries, ctx.source);
   if (ctx.receiver && ctx.receiver->handles(req.path)) return ctx.receiver->handle(req);
   if (req.path == "/-/reload" && ctx.reload) {
     if (req.method != "POST" && req.method != "PUT") {

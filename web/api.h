@@ -13,6 +13,7 @@
 
 namespace stoker::query {
 class EnginePool;
+class SourceLocator;
 }
 
 namespace stoker {
@@ -31,6 +32,8 @@ struct ApiContext {
   query::EnginePool* queries = nullptr;
   // Pushed profiles: /ingest and push.v1 Push (see web/receive_api.h).
   Receiver* receiver = nullptr;
+  // The source view's file access (null: the view is off).
+  const query::SourceLocator* source = nullptr;
 };
 
 WebResponse handle_request(const WebRequest& req, const ApiContext& ctx);

@@ -1,9 +1,11 @@
 #include "web/receive_api.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
 #include <set>
 
+#include "ingest/open_file.h"
 #include "ingest/upload.h"
 #include "model/log.h"
 #include "model/text.h"
@@ -16,6 +18,8 @@
 namespace stoker {
 
 namespace {
+
+constexpr std::string_view kUploadPath = "/api/v1/upload";
 
 constexpr std::string_view kPushPath = "/push.v1.PusherService/Push";
 // Beyond this many distinct service_name values, metrics say "other".
@@ -159,11 +163,12 @@ bool Receiver::enabled() const {
 
 bool Receiver::handles(std::string_view path) const {
   auto s = settings();
-  return !s->ingest_path.empty() &&
-         (path == s->ingest_path || path == s->pyroscope_ingest_path || path == s->push_path);
+  return !s->ingest_path.empty() && (path == s->ingest_path || path == s->pyroscope_ingest_path ||
+                                     path == s->push_path || path == kUploadPath);
 }
 
 size_t Receiver::body_limit(std::string_view path) const {
+  if (path == kUploadPath) return settings()->cfg.profile_size_limit;  // a whole file
   return handles(path) ? settings()->cfg.body_size_limit : 0;
 }
 
@@ -183,7 +188,84 @@ WebResponse Receiver::handle(const WebRequest& req) {
     log_refusal(is_push ? "push" : "ingest", "disabled", 404, msg);
     return is_push ? connect::error(connect::Code::kUnimplemented, msg) : plain(404, msg);
   }
+  if (req.path == kUploadPath) return upload(req, *s);
   return is_push ? push(req, *s) : ingest(req, *s);
+}
+
+WebResponse Receiver::refuse_plain(const std::string& format, const Status& why) {
+  Answer a = answer_for(why);
+  metrics_->rejected.with({format, a.reason}).inc();
+  log_refusal(format, a.reason, a.status, why.message());
+  return plain(a.status, why.message());
+}
+
+// The page's "Open a profile": POST /api/v1/upload?name=FILE with the file as
+// the body (pprof, JFR or folded stacks; ingest/open_file.h). Stored at once,
+// all its profiles or none; answers the profile types stored and the
+// selector that shows them.
+WebResponse Receiver::upload(const WebRequest& req, const Settings& s) {
+  const std::string format = "upload";
+  auto refuse = [&](const Status& why) { return refuse_plain(format, why); };
+  if (req.method != "POST") {
+    WebResponse r = plain(405, req.method + " is not allowed; use POST");
+    r.headers.emplace_back("Allow", "POST");
+    return r;
+  }
+  auto params = parse_query_string(req.query);
+  auto name = params.find("name");
+  if (name == params.end() || name->second.empty() || name->second.front().empty()) {
+    return refuse(Status::invalid("name (the file's name) is required"));
+  }
+  ingest::FileInput in;
+  in.name = name->second.front();
+  in.bytes = req.body;
+  in.policy = s.policy;
+  in.now_ns = now_unix_nanos();
+  in.limits = s.limits;
+  in.max_inflated = s.cfg.profile_size_limit;
+  std::string kind;
+  auto prepared = ingest::prepare_file(*pipeline_, in, &kind);
+  if (!prepared) return refuse(prepared.status());
+  if (prepared->empty()) return refuse(Status::invalid("receive.relabel_configs dropped the file"));
+  boost::json::array types;
+  std::string file;
+  for (const auto& p : *prepared) {
+    for (const auto& r : p.records) {
+      file = std::string(r.labels.get("file"));
+      if (!r.view) continue;
+      const auto& v = *r.view;
+      size_t pick = v.sample_types.size() - 1;
+      for (size_t i = 0; i < v.sample_types.size() && v.default_sample_type != 0; ++i) {
+        if (v.sample_types[i].type == v.default_sample_type) pick = i;
+      }
+      std::string id = std::string(r.labels.get("__name__")) + ":" +
+                       std::string(v.str(v.sample_types[pick].type)) + ":" +
+                       std::string(v.str(v.sample_types[pick].unit)) + ":" +
+                       std::string(v.str(v.period_type.type)) + ":" +
+                       std::string(v.str(v.period_type.unit));
+      if (std::find(types.begin(), types.end(), boost::json::value(id)) == types.end()) {
+        types.push_back(boost::json::string(id));
+      }
+    }
+  }
+  if (Status st = commit(std::move(*prepared), {req.body.size()}, kind); !st.ok()) {
+    return refuse(st);
+  }
+  boost::json::object doc;
+  doc["file"] = file;
+  doc["format"] = kind;
+  doc["types"] = std::move(types);
+  std::string sel = "{file=\"";
+  for (char c : file) {
+    if (c == '"' || c == '\\') sel += '\\';
+    sel += c;
+  }
+  doc["query"] = sel + "\"}";
+  doc["time"] = in.now_ns / 1'000'000;
+  WebResponse r;
+  r.content_type = "application/json";
+  r.body = boost::json::serialize(doc);
+  return r;
 }
 
 // The series labels a pushed profile starts from: what the client sent, then
@@ -218,12 +300,7 @@ static Labels with_receive_labels(Labels labels, const ReceiveConfig& cfg) {
 
 WebResponse Receiver::ingest(const WebRequest& req, const Settings& s) {
   std::string format = "ingest";
-  auto refuse = [&](const Status& why) {
-    Answer a = answer_for(why);
-    metrics_->rejected.with({format, a.reason}).inc();
-    log_refusal(format, a.reason, a.status, why.message());
-    return plain(a.status, why.message());
-  };
+  auto refuse = [&](const Status& why) { return refuse_plain(format, why); };
   if (req.method != "POST") {
     WebResponse r = plain(405, req.method + " is not allowed; use POST");
     metrics_->rejected.with({format, "invalid"}).inc();

@@ -62,6 +62,9 @@ class Receiver {
                          std::string_view body,
                          const std::function<WebResponse(const Status&)>& refuse);
   WebResponse push(const WebRequest& req, const Settings& s);
+  WebResponse upload(const WebRequest& req, const Settings& s);
+  // A refusal as plain text, counted and logged under `format`.
+  WebResponse refuse_plain(const std::string& format, const Status& why);
   // Stores `batch` all or none and waits for the commit; counts what was stored.
   Status commit(std::vector<ingest::Prepared> batch, const std::vector<size_t>& wire_bytes,
                 const std::string& format);

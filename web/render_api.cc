@@ -14,6 +14,8 @@
 #include "query/call_tree.h"
 #include "query/flamebearer.h"
 #include "query/flamegraph_svg.h"
+#include "query/graph.h"
+#include "query/source.h"
 #include "web/connect.h"
 #include "web/querier_api.h"
 
@@ -57,6 +59,22 @@ struct RenderRequest {
   query::Selection sel;
   int64_t max_nodes = 0;
 };
+
+// pprof's refine options (focus, ignore, hide, show, show_from, tagfocus,
+// tagignore, granularity) from the query string into `sel`.
+std::optional<WebResponse> refine_request(const Params& p, query::Selection* sel) {
+  query::RefineOptions o;
+  for (const auto& name : query::RefineOptions::names()) {
+    std::string v = param(p, name);
+    if (v.empty()) continue;
+    if (Status s = o.set(name, v); !s.ok()) return connect::error(s);
+  }
+  if (!o.active()) return std::nullopt;
+  auto r = query::Refiner::compile(o);
+  if (!r) return connect::error(r.status());
+  sel->refine = *r;
+  return std::nullopt;
+}
 
 // The query, range and max nodes of a render request; `prefix` is "" or
 // "left"/"right" (render-diff).
@@ -112,6 +130,7 @@ std::optional<WebResponse> render_request(const Params& p, const std::string& pr
     }
     if (v > 0) out->max_nodes = v;
   }
+  if (prefix.empty()) return refine_request(p, &out->sel);
   return std::nullopt;
 }
 
@@ -161,15 +180,162 @@ std::string attachment(const std::string& name) {
   return "attachment; filename=\"" + name + "\"";
 }
 
+// A fraction parameter in [0, 1], or the default.
+std::optional<double> fraction(const Params& p, const std::string& name, double fallback) {
+  std::string v = param(p, name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (*end != '\0' || !(d >= 0 && d <= 1)) return std::nullopt;
+  return d;
+}
+
+// The merged profile of a request with its refine filters; an error response
+// when it fails or nothing matches.
+std::optional<WebResponse> merged(const RenderRequest& rr, query::EnginePool& pool,
+                                  perftools::profiles::Profile* out, query::MergeInfo* info) {
+  auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(rr.sel, out, info); });
+  if (!s.ok()) return connect::error(s);
+  if (info->profiles == 0) {
+    return connect::error(Code::kNotFound, "no profiles match the query in that time range");
+  }
+  return std::nullopt;
+}
+
+json::array unmatched_json(const query::MergeInfo& info) {
+  json::array u;
+  for (const auto& n : info.unmatched) u.push_back(json::string(n));
+  return u;
+}
+
+// pprof's call graph: format=dot (Graphviz text, as `go tool pprof -dot`) or
+// format=graph (the same graph as JSON, for the page). nodecount,
+// nodefraction and edgefraction as pprof's options.
+WebResponse graph(const Params& p, const RenderRequest& rr, query::EnginePool& pool,
+                  const std::string& format) {
+  query::GraphOptions o;
+  if (rr.sel.refine) o.granularity = rr.sel.refine->options().granularity;
+  std::string count = param(p, "nodecount");
+  if (!count.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(count.c_str(), &end, 10);
+    if (*end != '\0' || v < 0 || v > 100000) {
+      return connect::error(Code::kInvalidArgument, "nodecount must be an integer from 0 to 100000");
+    }
+    o.nodecount = v;
+  }
+  auto nf = fraction(p, "nodefraction", o.nodefraction);
+  auto ef = fraction(p, "edgefraction", o.edgefraction);
+  if (!nf || !ef) {
+    return connect::error(Code::kInvalidArgument,
+                          "nodefraction and edgefraction must be numbers from 0 to 1");
+  }
+  o.nodefraction = *nf;
+  o.edgefraction = *ef;
+  perftools::profiles::Profile prof;
+  query::MergeInfo info;
+  if (auto err = merged(rr, pool, &prof, &info)) return *err;
+  auto g = query::build_graph(prof, o);
+  if (format == "dot") {
+    WebResponse r;
+    r.content_type = "text/vnd.graphviz; charset=utf-8";
+    r.body = query::graph_dot(g, info.type.id() + " " + rr.sel.label_selector, info.type.sample_unit);
+    return r;
+  }
+  json::array nodes, edges;
+  for (const auto& n : g.nodes) {
+    json::object o2;
+    o2["name"] = n.label;
+    o2["function"] = n.function;
+    o2["file"] = n.file;
+    o2["line"] = n.line;
+    o2["flat"] = n.flat;
+    o2["cum"] = n.cum;
+    nodes.push_back(std::move(o2));
+  }
+  for (const auto& e : g.edges) {
+    json::object o2;
+    o2["from"] = e.from;
+    o2["to"] = e.to;
+    o2["weight"] = e.weight;
+    o2["residual"] = e.residual;
+    o2["inline"] = e.inline_call;
+    edges.push_back(std::move(o2));
+  }
+  json::object doc;
+  doc["nodes"] = std::move(nodes);
+  doc["edges"] = std::move(edges);
+  doc["total"] = g.total;
+  doc["droppedNodes"] = g.dropped_nodes + g.shown_limit_dropped;
+  doc["droppedEdges"] = g.dropped_edges;
+  doc["nodeCutoff"] = g.node_cutoff;
+  doc["edgeCutoff"] = g.edge_cutoff;
+  doc["profiles"] = info.profiles;
+  doc["metadata"] = query::flamebearer_metadata(info.type, "single");
+  doc["unmatched"] = unmatched_json(info);
+  return json_response(doc);
+}
+
+// GET /api/v1/source?query=…&from=…&until=…&function=REGEX: `go tool pprof
+// -list` as JSON. Files are read through `locator` only (its roots), and only
+// files the merged profile names.
+WebResponse source(const Params& p, query::EnginePool& pool, const query::SourceLocator* locator) {
+  if (locator == nullptr) {
+    WebResponse r = connect::error(
+        Code::kFailedPrecondition,
+        "the source view is off: stoker listens beyond loopback; enable it with source.enabled: "
+        "true in the config");
+    r.status = 403;
+    return r;
+  }
+  RenderRequest rr;
+  if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
+  std::string fn = param(p, "function");
+  if (fn.empty()) return connect::error(Code::kInvalidArgument, "function (a regex) is required");
+  perftools::profiles::Profile prof;
+  query::MergeInfo info;
+  if (auto err = merged(rr, pool, &prof, &info)) return *err;
+  std::vector<query::SourceListing> listings;
+  int64_t total = 0;
+  if (Status s = query::list_source(prof, fn, *locator, true, &listings, &total); !s.ok()) {
+    return connect::error(s.context("function"));
+  }
+  json::array files;
+  for (const auto& l : listings) {
+    json::object o;
+    o["function"] = l.function;
+    o["file"] = l.file;
+    o["found"] = !l.path.empty();
+    json::array tried;
+    for (const auto& t : l.tried) tried.push_back(json::string(t));
+    o["tried"] = std::move(tried);
+    o["flat"] = l.flat;
+    o["cum"] = l.cum;
+    json::array lines;
+    for (const auto& x : l.lines) {
+      json::object lo;
+      lo["line"] = x.line;
+      lo["flat"] = x.flat;
+      lo["cum"] = x.cum;
+      lo["text"] = x.text;
+      lines.push_back(std::move(lo));
+    }
+    o["lines"] = std::move(lines);
+    files.push_back(std::move(o));
+  }
+  json::object doc;
+  doc["total"] = total;
+  doc["listings"] = std::move(files);
+  doc["metadata"] = query::flamebearer_metadata(info.type, "single");
+  doc["unmatched"] = unmatched_json(info);
+  return json_response(doc);
+}
+
 WebResponse render(const Params& p, query::EnginePool& pool) {
   RenderRequest rr;
   if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
   std::string format = param(p, "format", "json");
-  if (format == "dot") {
-    return connect::error(Code::kUnimplemented,
-                          "format=dot is not implemented by stoker; download the profile and use "
-                          "go tool pprof -dot");
-  }
+  if (format == "dot" || format == "graph") return graph(p, rr, pool, format);
   query::StackSet stacks;
   query::MergeInfo info;
   auto s = pool.with([&](query::Engine& e) { return e.merge_stacks(rr.sel, &stacks, &info); });
@@ -214,7 +380,7 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
   }
   if (format != "json") {
     return connect::error(Code::kInvalidArgument,
-                          "unknown format \"" + format + "\" (json, folded, svg)");
+                          "unknown format \"" + format + "\" (json, folded, svg, dot, graph)");
   }
   auto fg = tree.flame_graph(rr.max_nodes);
   if (param(p, "timeline") == "false") {
@@ -254,6 +420,11 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
     doc["groups"] = nullptr;
   }
   doc["heatmap"] = nullptr;
+  if (!info.unmatched.empty()) {
+    json::array u;
+    for (const auto& n : info.unmatched) u.push_back(json::string(n));
+    doc["unmatched"] = std::move(u);
+  }
   return json_response(doc);
 }
 
@@ -402,10 +573,12 @@ int64_t timeline_step_seconds(int64_t from_ms, int64_t until_ms) {
 bool is_render_path(std::string_view path) {
   return path == "/pyroscope/render" || path == "/pyroscope/render-diff" ||
          path == "/pyroscope/label-values" || path == "/api/v1/function_series" ||
+         path == "/api/v1/source" ||
          path.substr(0, 17) == "/api/v1/profiles/";
 }
 
-WebResponse handle_render(const WebRequest& req, query::EnginePool& pool) {
+WebResponse handle_render(const WebRequest& req, query::EnginePool& pool,
+                          const query::SourceLocator* source_locator) {
   if (req.method != "GET" && req.method != "HEAD") {
     WebResponse r = connect::error(Code::kUnimplemented, req.method + " is not allowed; use GET");
     r.status = 405;
@@ -417,6 +590,7 @@ WebResponse handle_render(const WebRequest& req, query::EnginePool& pool) {
   if (req.path == "/pyroscope/render-diff") return render_diff(params, pool);
   if (req.path == "/pyroscope/label-values") return label_values(params, pool);
   if (req.path == "/api/v1/function_series") return function_series(params, pool);
+  if (req.path == "/api/v1/source") return source(params, pool, source_locator);
   std::string_view rest = std::string_view(req.path).substr(17);
   if (rest == "merged") return merged_download(params, pool);
   return profile_download(rest, pool);

@@ -9,6 +9,11 @@
 // /api/v1/profiles/{id} (one stored profile) and GET
 // /api/v1/profiles/merged?query=…&from=…&until=… (the merge of a query), as
 // gzipped pprof with a file name, for `go tool pprof` and speedscope.
+// pprof's refine options on /pyroscope/render and the merged download (focus,
+// ignore, hide, show, show_from, tagfocus, tagignore, granularity);
+// format=dot (Graphviz, as go tool pprof -dot) and format=graph (its JSON)
+// with nodecount/nodefraction/edgefraction; GET /api/v1/source?function=RE
+// (go tool pprof -list as JSON; files only under the locator's roots).
 // Errors use the Connect error JSON, as Pyroscope's handlers do. Thread-safe.
 #pragma once
 
@@ -21,11 +26,17 @@
 #include "net/http_server.h"
 #include "query/engine.h"
 
+namespace stoker::query {
+class SourceLocator;
+}
+
 namespace stoker {
 
 // True for the paths handle_render() answers.
 bool is_render_path(std::string_view path);
-WebResponse handle_render(const WebRequest& req, query::EnginePool& pool);
+// `source_locator` null: GET /api/v1/source answers that the view is off.
+WebResponse handle_render(const WebRequest& req, query::EnginePool& pool,
+                          const query::SourceLocator* source_locator);
 
 // Pyroscope's timeline step for a range (about range/1500, rounded, at least 15 s), in seconds.
 int64_t timeline_step_seconds(int64_t from_ms, int64_t until_ms);
