@@ -28,6 +28,7 @@
 #include "pprof/jfr.h"
 #include "pprof/pprof_decode.h"
 #include "pprof/transform.h"
+#include "query/refine.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
 #include "web/api.h"
@@ -226,9 +227,17 @@ int cmd_export(const Args& a) {
     }
     std::sort(spans.begin(), spans.end());
   }
+  std::shared_ptr<const query::Refiner> refine;
+  if (int rc = refine_flags(a, &refine)) return rc;
   auto merged = (*reader)->export_merged(*sel, range, &profile);
   if (!merged) return fail(merged.error());
   size_t count = *merged;
+  if (refine) {
+    // pprof's filters; the granularity does not apply to a profile file.
+    std::vector<std::string> unmatched;
+    refine->apply(profile, &unmatched);
+    warn_unmatched(unmatched);
+  }
   if (!spans.empty()) {
     pprof::keep_span_ids(profile, spans);
     if (profile.sample_size() == 0) {

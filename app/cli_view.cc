@@ -61,11 +61,12 @@ std::string selector_quote(const std::string& s) {
   return out + "\"";
 }
 
-std::string file_selector(const std::vector<std::string>& names) {
-  if (names.size() == 1) return "{file=" + selector_quote(names[0]) + "}";
+std::string file_selector(const std::string& service, const std::vector<std::string>& names) {
+  std::string svc = "{service_name=" + selector_quote(service) + ",";
+  if (names.size() == 1) return svc + "file=" + selector_quote(names[0]) + "}";
   std::string re;
   for (const auto& n : names) re += (re.empty() ? "" : "|") + regex_quote(n);
-  return "{file=~" + selector_quote(re) + "}";
+  return svc + "file=~" + selector_quote(re) + "}";
 }
 
 std::string url_escape(const std::string& s) {
@@ -118,6 +119,8 @@ int cmd_view(const Args& a, const std::string& self) {
     if (!storage) return fail(storage.status().message());
     ingest::Pipeline pipeline(storage->get(), nullptr);
     auto policy = std::make_shared<ingest::LabelPolicy>();
+    // One service for the files of one invocation: the page shows them together.
+    const std::string service = ingest::file_service_name(files[0]);
     std::vector<ingest::Prepared> batch;
     auto load = [&](const std::string& path, std::vector<std::string>* into) -> Status {
       std::string bytes;
@@ -126,6 +129,7 @@ int cmd_view(const Args& a, const std::string& self) {
       in.name = path;
       in.bytes = bytes;
       in.policy = policy;
+      in.extra.set("service_name", service);
       in.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
@@ -160,7 +164,8 @@ int cmd_view(const Args& a, const std::string& self) {
     }
   }
   // The page's URL: the profiles' type and a range around them.
-  std::string selector = file_selector(names);
+  const std::string service = ingest::file_service_name(files[0]);
+  std::string selector = file_selector(service, names);
   std::string type_id = first_type;
   {
     auto engine = query::Engine::open(db, query::Limits{});
@@ -176,7 +181,7 @@ int cmd_view(const Args& a, const std::string& self) {
   if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
   std::string port = listen.substr(listen.rfind(':') + 1);
   std::string path =
-      base ? "/diff?type=" + url_escape(type_id) + "&query=" + url_escape(file_selector(base_names)) +
+      base ? "/diff?type=" + url_escape(type_id) + "&query=" + url_escape(file_selector(service, base_names)) +
                  range + "&rightQuery=" + url_escape(selector) + "&rightFrom=" +
                  std::to_string(ms - 60'000) + "&rightUntil=" + std::to_string(ms + 60'000)
            : "/?type=" + url_escape(type_id) + "&query=" + url_escape(selector) + range;

@@ -6,7 +6,8 @@ set(assets
   "/index.html|text/html|${UI}/index.html"
   "/ui/style.css|text/css|${UI}/src/style.css"
   "/ui/vendor/uPlot.iife.min.js|text/javascript|${UI}/node_modules/uplot/dist/uPlot.iife.min.js"
-  "/ui/vendor/uPlot.min.css|text/css|${UI}/node_modules/uplot/dist/uPlot.min.css")
+  "/ui/vendor/uPlot.min.css|text/css|${UI}/node_modules/uplot/dist/uPlot.min.css"
+  "/ui/vendor/dagre.min.js|text/javascript|${UI}/node_modules/@dagrejs/dagre/dist/dagre.min.js")
 file(GLOB modules "${UI}/src/*.js")
 list(SORT modules)
 foreach(m ${modules})

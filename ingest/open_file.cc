@@ -96,10 +96,15 @@ Result<OpenedFile> open_profile_file(std::string_view name, std::string_view byt
                     view.status().message());
 }
 
+std::string file_service_name(std::string_view name) {
+  std::string s = stem(name);
+  return s.substr(0, s.find('.'));
+}
+
 Labels file_labels(std::string_view name, const std::string& series_name, const Labels& extra) {
   Labels l;
   l.set("__name__", series_name);
-  l.set("service_name", stem(name).substr(0, stem(name).find('.')));
+  l.set("service_name", file_service_name(name));
   l.set("source", "upload");
   l.set("file", std::string(base_name(name)));
   for (const auto& x : extra) l.set(x.name, x.value);

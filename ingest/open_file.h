@@ -38,6 +38,10 @@ struct OpenedFile {
 Result<OpenedFile> open_profile_file(std::string_view name, std::string_view bytes,
                                      const pprof::Limits& limits, size_t max_inflated);
 
+// The service_name a file's profiles get: its name without directory and
+// extensions, up to the first dot (cpu.pb.gz → cpu).
+std::string file_service_name(std::string_view name);
+
 // The series labels of a file's profile (see above), then `extra` over them.
 Labels file_labels(std::string_view name, const std::string& series_name, const Labels& extra);
 

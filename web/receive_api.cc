@@ -228,10 +228,11 @@ WebResponse Receiver::upload(const WebRequest& req, const Settings& s) {
   if (!prepared) return refuse(prepared.status());
   if (prepared->empty()) return refuse(Status::invalid("receive.relabel_configs dropped the file"));
   boost::json::array types;
-  std::string file;
+  std::string file, service;
   for (const auto& p : *prepared) {
     for (const auto& r : p.records) {
       file = std::string(r.labels.get("file"));
+      service = std::string(r.labels.get("service_name"));
       if (!r.view) continue;
       const auto& v = *r.view;
       size_t pick = v.sample_types.size() - 1;
@@ -255,12 +256,15 @@ WebResponse Receiver::upload(const WebRequest& req, const Settings& s) {
   doc["file"] = file;
   doc["format"] = kind;
   doc["types"] = std::move(types);
-  std::string sel = "{file=\"";
-  for (char c : file) {
-    if (c == '"' || c == '\\') sel += '\\';
-    sel += c;
-  }
-  doc["query"] = sel + "\"}";
+  auto quoted = [](const std::string& v) {
+    std::string q = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+    return q + "\"";
+  };
+  doc["query"] = "{service_name=" + quoted(service) + ",file=" + quoted(file) + "}";
   doc["time"] = in.now_ns / 1'000'000;
   WebResponse r;
   r.content_type = "application/json";

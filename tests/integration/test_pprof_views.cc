@@ -418,7 +418,7 @@ TEST_CASE("stoker view opens files, the page's upload stores one, bad files stor
   INFO(r.body);
   REQUIRE(r.status == 200);
   auto doc = json::parse(r.body);
-  CHECK(doc.at("query").as_string() == "{file=\"again.pb.gz\"}");
+  CHECK(doc.at("query").as_string() == "{service_name=\"again\",file=\"again.pb.gz\"}");
   CHECK(doc.at("types").as_array().at(0).as_string() == kCpu);
   CHECK(files().find("again.pb.gz") != std::string::npos);
 

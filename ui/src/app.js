@@ -1,5 +1,7 @@
-// The page: navigation (Explore, Diff, Targets, Status), the light/dark
-// theme, and one view at a time, chosen by the URL's path.
+// The page: navigation (Explore, Diff, Targets, Status), "Open a profile"
+// (file picker or drag-and-drop anywhere: the file is stored with
+// source="upload" and its name, then shown), the light/dark theme, and one
+// view at a time, chosen by the URL's path.
 
 import * as state from './state.js';
 import { ExploreView } from './explore.js';
@@ -15,8 +17,12 @@ app.innerHTML = `
     <a data-page="targets" href="/targets">Targets</a>
     <a data-page="status" href="/status">Status</a>
     <span class="spacer"></span>
+    <span class="upload-msg" hidden></span>
+    <button class="open-file" title="Open a pprof (.pb.gz), JFR or folded-stacks file: it is stored here with source=&quot;upload&quot; and shown. You can also drop a file on the page.">Open a profile</button>
+    <input class="file-input" type="file" hidden>
     <button class="theme" title="Light or dark"></button>
   </nav>
+  <div class="drop-zone" hidden><div>Drop a profile to open it<br><small>pprof, JFR or folded stacks</small></div></div>
   <main></main>`;
 const main = app.querySelector('main');
 const views = {};
@@ -70,6 +76,60 @@ function route(s) {
   views[page].onState(s);
 }
 
+// Open a profile: POST /api/v1/upload, then show what was stored.
+const msg = app.querySelector('.upload-msg');
+function say(text, kind) {
+  msg.hidden = !text;
+  msg.className = `upload-msg ${kind || ''}`;
+  msg.textContent = text || '';
+}
+async function openFile(file) {
+  if (!file) return;
+  say(`Opening ${file.name}…`, 'busy');
+  try {
+    const res = await fetch(`/api/v1/upload?name=${encodeURIComponent(file.name)}`, { method: 'POST', body: file });
+    const text = await res.text();
+    if (!res.ok) throw new Error(text.trim() || `HTTP ${res.status}`);
+    const doc = JSON.parse(text);
+    say(`Opened ${doc.file} (${doc.format})`, 'ok');
+    setTimeout(() => say(''), 6000);
+    history.pushState(null, '', state.href('explore', {
+      type: doc.types[0], query: doc.query, from: String(doc.time - 5 * 60e3), until: String(doc.time + 5 * 60e3),
+    }));
+    route(state.get());
+  } catch (e) {
+    say(`Could not open ${file.name}: ${e.message}`, 'error');
+  }
+}
+const input = app.querySelector('.file-input');
+app.querySelector('.open-file').addEventListener('click', () => input.click());
+input.addEventListener('change', () => {
+  openFile(input.files[0]);
+  input.value = '';
+});
+const drop = app.querySelector('.drop-zone');
+let dragDepth = 0;
+const isFile = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
+document.addEventListener('dragenter', (e) => {
+  if (!isFile(e)) return;
+  dragDepth++;
+  drop.hidden = false;
+});
+document.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    drop.hidden = true;
+  }
+});
+document.addEventListener('dragover', (e) => { if (isFile(e)) e.preventDefault(); });
+document.addEventListener('drop', (e) => {
+  if (!isFile(e)) return;
+  e.preventDefault();
+  dragDepth = 0;
+  drop.hidden = true;
+  openFile(e.dataTransfer.files[0]);
+});
+
 state.subscribe(route);
 route(state.get());
 
@@ -82,5 +142,8 @@ window.stokerDebug = {
   points: () => views.explore?.timeline.points() || [],
   plotRect: () => views.explore?.timeline.plotRect(),
   flame: () => views.explore?.flame,
+  graphNodes: () => views.explore?.graph.nodes() || [],
+  graphEdges: () => views.explore?.graph.edges() || [],
+  sourceLines: () => views.explore?.source.lines() || [],
   timeline: () => views.explore?.timeline,
 };

@@ -2,8 +2,10 @@
 // point to open that profile, group by a label, a function's self/total over
 // time), and the merged flame graph with its toolbar (search, views, root on
 // top or bottom, bottom-up, collapse recursion, node budget, exports), the
-// function table beside it, and the sandwich of one function. Everything it
-// shows follows the URL.
+// function table beside it, the sandwich of one function, pprof's call graph
+// and a function's source with per-line costs; the Refine bar (pprof's focus,
+// ignore, hide, show, show_from, tagfocus, tagignore and granularity) applies
+// to all of them. Everything it shows follows the URL.
 
 import * as api from './api.js';
 import * as state from './state.js';
@@ -11,6 +13,9 @@ import { FlameGraph, escapeHtml } from './flamegraph.js';
 import { FunctionTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { QueryBar, serviceOf } from './querybar.js';
+import { RefineBar, exactFunction, refineParams } from './refine.js';
+import { GraphView, warmUp } from './graph.js';
+import { SourceView } from './source.js';
 import {
   describeRange, formatPercent, formatTime, formatValue, parseType, resolveTime, stepFor, timelineMode,
 } from './format.js';
@@ -41,7 +46,8 @@ export class ExploreView {
             title="A span profile: only the samples of these spans (span_id labels inside the profiles, as OpenTelemetry writes them; 16 hex digits, comma-separated), as Grafana's traces to profiles shows it">
           <div class="seg views">
             <button data-view="both">Flame + table</button><button data-view="flame">Flame graph</button>
-            <button data-view="table">Table</button><button data-view="sandwich">Sandwich</button></div>
+            <button data-view="table">Table</button><button data-view="sandwich">Sandwich</button>
+            <button data-view="graph">Graph</button><button data-view="source">Source</button></div>
           <button class="toggle orient" title="Root at the top (icicle) or at the bottom (classic)"></button>
           <button class="toggle bottomup" title="Reverse stacks: the hottest functions become the roots">Bottom-up</button>
           <button class="toggle collapse" title="Merge a frame into its parent when both are the same function">Collapse recursion</button>
@@ -52,8 +58,10 @@ export class ExploreView {
               <a class="exp-pprof" download>pprof (.pb.gz, go tool pprof)</a>
               <a class="exp-folded" download>Folded stacks (.folded)</a>
               <a class="exp-svg" download>Flame graph (.svg)</a>
+              <a class="exp-dot" download="callgraph.dot">Call graph (.dot, Graphviz)</a>
               <a class="exp-png" href="#" download="flamegraph.png">Flame graph (.png)</a></div></div>
         </div>
+        <div class="refine-bar"></div>
         <div class="trunc-note" hidden></div>
         <div class="flame-body">
           <div class="flame-wrap"><div class="flame"></div></div>
@@ -64,9 +72,15 @@ export class ExploreView {
           <div class="sw-part"><div class="sw-label">Callers (who calls it; root at the bottom)</div><div class="sw-callers"></div></div>
           <div class="sw-part"><div class="sw-label">Callees (what it calls)</div><div class="sw-callees"></div></div>
         </div>
+        <div class="graph-view" hidden><div class="graph-note"></div><div class="graph-canvas"></div></div>
+        <div class="source-view" hidden></div>
       </section>
       <div class="menu ctx-menu" hidden>
-        <button data-act="focus">Focus on this frame</button>
+        <button data-act="zoom">Zoom to this frame</button>
+        <button data-act="focus">Focus on this function (refine)</button>
+        <button data-act="ignore">Ignore this function</button>
+        <button data-act="hide">Hide this function</button>
+        <button data-act="source">Show source</button>
         <button data-act="sandwich">Sandwich view</button>
         <button data-act="time">Show over time</button>
         <button data-act="copy">Copy function name</button>
@@ -86,7 +100,12 @@ export class ExploreView {
       onSandwich: (name) => state.set({ view: 'sandwich', sandwich: name }),
       onOverTime: (name) => state.set({ fn: name }),
       onSelect: (name) => state.set({ search: name }, { replace: true }),
+      onSource: (name) => state.set({ view: 'source', source: name }),
     });
+    this.refine = new RefineBar($('.refine-bar'));
+    this.graph = new GraphView($('.graph-canvas'), { onNode: (n, x, y) => this.contextMenu(null, x, y, n.name) });
+    this.source = new SourceView($('.source-view'));
+    warmUp();
     this.callers = new FlameGraph($('.sw-callers'), { onContextMenu: null });
     this.callees = new FlameGraph($('.sw-callees'), { onContextMenu: null });
     this.wire();
@@ -131,20 +150,29 @@ export class ExploreView {
     });
   }
 
-  contextMenu(i, x, y) {
+  // The frame menu, for flame graph node `i` or a graph node (`name`).
+  contextMenu(i, x, y, name = null) {
     const ctx = this.$('.ctx-menu');
     this.ctxNode = i;
-    ctx.style.left = `${x}px`;
-    ctx.style.top = `${y}px`;
+    this.ctxName = name ?? this.model.names[this.model.name[i]];
+    ctx.querySelector('[data-act="zoom"]').hidden = i === null;
     ctx.hidden = false;
+    // Kept inside the window (a node near the bottom opens it upwards).
+    const r = ctx.getBoundingClientRect();
+    ctx.style.left = `${Math.max(4, Math.min(x, innerWidth - r.width - 4))}px`;
+    ctx.style.top = `${Math.max(4, y + r.height > innerHeight - 4 ? y - r.height : y)}px`;
   }
 
   contextAction(act) {
     const i = this.ctxNode;
+    const name = this.ctxName;
     this.$('.ctx-menu').hidden = true;
-    if (!act || i === undefined) return;
-    const name = this.model.names[this.model.name[i]];
-    if (act === 'focus') this.flame.zoomTo(i);
+    if (!act || !name) return;
+    if (act === 'zoom' && i !== null) this.flame.zoomTo(i);
+    if (act === 'focus' || act === 'ignore' || act === 'hide') {
+      state.set({ [`r_${act}`]: exactFunction(name), focus: '' });
+    }
+    if (act === 'source') state.set({ view: 'source', source: name.split(' ')[0] });
     if (act === 'sandwich') state.set({ view: 'sandwich', sandwich: name });
     if (act === 'time') state.set({ fn: name });
     if (act === 'copy') navigator.clipboard?.writeText(name);
@@ -240,12 +268,17 @@ export class ExploreView {
     $('.table-wrap').hidden = !(view === 'both' || view === 'table');
     $('.flame-body').classList.toggle('split', view === 'both');
     $('.sandwich').hidden = view !== 'sandwich';
-    $('.flame-body').hidden = view === 'sandwich';
+    $('.graph-view').hidden = view !== 'graph';
+    $('.source-view').hidden = view !== 'source';
+    $('.flame-body').hidden = ['sandwich', 'graph', 'source'].includes(view);
+    this.refine.render(s, this.unmatched || []);
     const params = this.renderParams(s);
     $('.exp-pprof').href = s.profile ? `/api/v1/profiles/${s.profile}`
       : api.downloadUrl('/api/v1/profiles/merged', {
         query: params.query, from: params.from, until: params.until, spanSelector: params.spanSelector,
+        ...refineParams(s),
       });
+    $('.exp-dot').href = api.downloadUrl('/pyroscope/render', { ...params, format: 'dot' });
     $('.exp-folded').href = api.downloadUrl('/pyroscope/render', { ...params, format: 'folded' });
     $('.exp-svg').href = api.downloadUrl('/pyroscope/render', { ...params, format: 'svg', orientation: s.orient });
   }
@@ -261,6 +294,7 @@ export class ExploreView {
       collapseRecursion: s.collapse ? 'true' : '',
       profileId: s.profile || '',
       spanSelector: s.spans || '',
+      ...refineParams(s),
     };
   }
 
@@ -315,7 +349,16 @@ export class ExploreView {
       await this.updateSandwich(s, params, t, signal);
       return;
     }
+    if (s.view === 'graph') {
+      await this.updateGraph(s, params, t, signal);
+      return;
+    }
+    if (s.view === 'source') {
+      await this.updateSource(s, params, t, signal);
+      return;
+    }
     const fb = await api.render(params, signal);
+    this.setUnmatched(s, fb.unmatched);
     this.model = fromFlamebearer(fb.flamebearer);
     const m = this.model;
     this.flame.set({ orientation: s.orient, hit: null });
@@ -358,6 +401,38 @@ export class ExploreView {
         state.set({ spans: '' });
       });
     }
+  }
+
+  // pprof's warning for refine options that matched nothing, on their chips.
+  setUnmatched(s, unmatched) {
+    this.unmatched = unmatched || [];
+    this.refine.render(s, this.unmatched);
+  }
+
+  async updateGraph(s, params, t, signal) {
+    const doc = await api.get('/pyroscope/render', { ...params, format: 'graph' }, signal);
+    this.setUnmatched(s, doc.unmatched);
+    this.graphDoc = doc;
+    this.graph.set(doc, { unit: t.sampleUnit });
+    const shown = doc.nodes.reduce((a, n) => a + n.flat, 0);
+    this.$('.graph-note').innerHTML = `${doc.nodes.length} nodes accounting for ${escapeHtml(formatValue(shown, t.sampleUnit))}, ${formatPercent(shown, doc.total)} of ${escapeHtml(formatValue(doc.total, t.sampleUnit))}` +
+      (doc.droppedNodes ? ` · ${doc.droppedNodes} smaller nodes dropped` : '') +
+      (doc.droppedEdges ? ` · ${doc.droppedEdges} edges below ${escapeHtml(formatValue(doc.edgeCutoff, t.sampleUnit))} dropped` : '') +
+      ' · dotted: calls through dropped nodes · click a node for focus, source and more · click the background to zoom';
+    window.stokerTimings = { ...(window.stokerTimings || {}), graphLayoutMs: this.graph.lastLayoutMs, graphMeasureMs: this.graph.lastMeasureMs, graphDrawMs: this.graph.lastDrawMs };
+  }
+
+  async updateSource(s, params, t, signal) {
+    if (!s.source) {
+      this.source.empty('Pick a function for the source view: right-click a frame (or click a graph node) → Show source, or ‹/› in the table.');
+      return;
+    }
+    const doc = await api.get('/api/v1/source', {
+      query: params.query, from: params.from, until: params.until, spanSelector: params.spanSelector,
+      profileId: params.profileId, ...refineParams(s), function: exactFunction(s.source),
+    }, signal);
+    this.setUnmatched(s, doc.unmatched);
+    this.source.set(doc, { unit: t.sampleUnit });
   }
 
   applySearch(s) {

@@ -1,6 +1,6 @@
 // FunctionTable: one row per function with self and total (value and % of the
 // total), sortable by any column, filtered by the search, with row actions
-// (sandwich view, function over time). In a diff it shows both sides and the
+// (sandwich view, function over time, source). In a diff it shows both sides and the
 // change in share, biggest changes first.
 
 import { formatPercent, formatValue } from './format.js';
@@ -8,11 +8,13 @@ import { escapeHtml } from './flamegraph.js';
 
 // Small inline icons (no icon font: nothing is fetched).
 const ICON_SANDWICH = '<svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true"><rect x="1" y="1" width="10" height="2.5" rx="1" fill="currentColor"/><rect x="1" y="4.75" width="10" height="2.5" rx="1" fill="currentColor" opacity=".5"/><rect x="1" y="8.5" width="10" height="2.5" rx="1" fill="currentColor"/></svg>';
+const ICON_SOURCE = '<svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true"><polyline points="4,2 1,6 4,10" fill="none" stroke="currentColor" stroke-width="1.5"/><polyline points="8,2 11,6 8,10" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>';
 const ICON_TIME = '<svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true"><polyline points="0.5,9 3.5,5 6,7 9,2 11.5,4" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>';
 
 export class FunctionTable {
-  constructor(host, { onSandwich = () => {}, onOverTime = () => {}, onSelect = () => {} } = {}) {
+  constructor(host, { onSandwich = () => {}, onOverTime = () => {}, onSelect = () => {}, onSource = null } = {}) {
     this.host = host;
+    this.onSource = onSource;
     this.onSandwich = onSandwich;
     this.onOverTime = onOverTime;
     this.onSelect = onSelect;
@@ -33,6 +35,7 @@ export class FunctionTable {
       const name = tr.dataset.name;
       if (btn && btn.dataset.act === 'sandwich') this.onSandwich(name);
       else if (btn && btn.dataset.act === 'time') this.onOverTime(name);
+      else if (btn && btn.dataset.act === 'source' && this.onSource) this.onSource(name.split(' ')[0]);
       else this.onSelect(name);
     });
   }
@@ -96,7 +99,7 @@ export class FunctionTable {
       body = shown.map((r) => `<tr data-name="${escapeHtml(r.name)}"><td class="fn" title="${escapeHtml(r.name)}">${escapeHtml(r.name)}</td>
           <td class="num">${formatValue(r.self, u)} <span class="pct">${formatPercent(r.self, this.total)}</span></td>
           <td class="num">${formatValue(r.total, u)} <span class="pct">${formatPercent(r.total, this.total)}</span></td>
-          <td class="acts"><button data-act="sandwich" title="Sandwich view: callers and callees">${ICON_SANDWICH}</button><button data-act="time" title="Show over time on the timeline">${ICON_TIME}</button></td></tr>`).join('');
+          <td class="acts"><button data-act="sandwich" title="Sandwich view: callers and callees">${ICON_SANDWICH}</button><button data-act="time" title="Show over time on the timeline">${ICON_TIME}</button>${this.onSource ? `<button data-act="source" title="Source with per-line costs">${ICON_SOURCE}</button>` : ''}</td></tr>`).join('');
     }
     const more = rows.length > shown.length ? `<div class="note">${rows.length - shown.length} more functions not shown; search to narrow.</div>` : '';
     const none = rows.length === 0 ? `<div class="note">No function matches.</div>` : '';

@@ -3,10 +3,10 @@
 // view go to $SCREENSHOT_DIR (default build/ui-screenshots).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { browser, demoStoker, waitFor } from './support.mjs';
+import { STOKER, browser, demoStoker, freePort, start, stop, waitFor } from './support.mjs';
 
 const SHOTS = process.env.SCREENSHOT_DIR || new URL('../../build/ui-screenshots', import.meta.url).pathname;
 const GO = process.env.GO || 'go';
@@ -309,4 +309,172 @@ test('targets, status, the dark theme and an empty range', async () => {
   assert.match(await page.textContent('.view-explore .banner'), /first profiles arrive within one scrape interval/);
   await shot(page, 'empty');
   await page.close();
+});
+
+// pprof's views: Refine, Graph, Source, opening files (issue #20).
+
+test('Refine: focus and hide from the frame menu, kept in the URL, narrow the flame graph and table', async () => {
+  const page = await open('/?from=now-10m');
+  await flameReady(page);
+  // Right-click main.burnCPU → Focus on this function: only stacks through it.
+  let f = await frame(page, 'main.burnCPU');
+  await page.mouse.click(f.x + f.w / 2, f.y + 8, { button: 'right' });
+  await page.click('.ctx-menu button[data-act="focus"]');
+  await waitFor(async () => param(page, 'r_focus') === '^main\\.burnCPU$', 5000, 'r_focus in the URL');
+  await waitFor(async () => !(await frame(page, 'runtime.mcall')), 10000, 'stacks without burnCPU gone');
+  assert.ok(await frame(page, 'main.burnCPU'));
+  // Hide crypto/sha256.block: its time moves to its caller.
+  f = await frame(page, 'crypto/sha256.block');
+  await page.mouse.click(f.x + f.w / 2, f.y + 8, { button: 'right' });
+  await page.click('.ctx-menu button[data-act="hide"]');
+  await waitFor(async () => !(await frame(page, 'crypto/sha256.block')), 10000, 'sha256.block hidden');
+  assert.match(await page.textContent('.refine-bar'), /Focus: \^main\\\.burnCPU\$/);
+  assert.match(await page.textContent('.refine-bar'), /Hide: \^crypto\/sha256\\\.block\$/);
+  // The table's total is what go tool pprof says for the same options on the download.
+  const res = await fetch(env.base + await page.getAttribute('.exp-pprof', 'href'));
+  const file = join(env.dir, 'refined.pb.gz');
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  const top = execFileSync(GO, ['tool', 'pprof', '-top', '-unit=ns', file], { encoding: 'utf8' });
+  assert.doesNotMatch(top, /sha256\.block/);
+  assert.doesNotMatch(top, /runtime\.mcall/);
+  await shot(page, 'refine');
+  // A typed option from "+ Refine"; lines granularity puts file:line in the names.
+  await page.click('.rf-add');
+  await page.selectOption('.rf-opt', 'tagignore');
+  await page.fill('.rf-value', 'endpoint=/nothing-like-it');
+  await page.press('.rf-value', 'Enter');
+  await waitFor(async () => param(page, 'r_tagignore') === 'endpoint=/nothing-like-it', 5000, 'r_tagignore');
+  await page.selectOption('.granularity', 'lines');
+  await waitFor(async () => (await frames(page)).some((x) => /^main\.burnCPU .*main\.go:\d+$/.test(x.name)), 10000, 'frames at line granularity');
+  await shot(page, 'refine-lines');
+  // Reloading keeps it all.
+  await page.reload();
+  await waitFor(async () => (await frames(page)).some((x) => /^main\.burnCPU .*main\.go:\d+$/.test(x.name)), 10000, 'the same view after a reload');
+  await page.click('.refine-bar button[data-rm="r_focus"]');
+  await waitFor(async () => param(page, 'r_focus') === null, 5000, 'the chip removed');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+async function graphReady(page) {
+  await waitFor(async () => (await page.evaluate(() => window.stokerDebug.graphNodes())).length > 5, 20000, 'the call graph');
+}
+
+test('the call graph draws pprof\'s nodes and edges; a node opens focus and source; light and dark', async () => {
+  for (const dark of [false, true]) {
+    const page = await open('/?from=now-10m&view=graph', { width: 1400, height: 900, dark });
+    await graphReady(page);
+    const nodes = await page.evaluate(() => window.stokerDebug.graphNodes());
+    const edges = await page.evaluate(() => window.stokerDebug.graphEdges());
+    // The same graph the API gives (pprof's pruning), every node drawn once.
+    const q = new URL(page.url()).searchParams;
+    const doc = await (await fetch(`${env.base}/pyroscope/render?format=graph&query=${encodeURIComponent(q.get('type') + q.get('query'))}&from=now-10m&until=now`)).json();
+    assert.equal(nodes.length, doc.nodes.length);
+    assert.ok(nodes.length <= 80);
+    assert.ok(edges.length > 0);
+    assert.ok(nodes.some((n) => n.name === 'main.burnCPU'));
+    // No two boxes overlap (the layout is layered).
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = i + 1; j < nodes.length; j++) {
+        const a = nodes[i];
+        const b = nodes[j];
+        const overlap = a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1;
+        assert.ok(!overlap, `${a.name} and ${b.name} overlap`);
+      }
+    }
+    const t = await page.evaluate(() => window.stokerTimings);
+    console.log(`graph of ${nodes.length} nodes: layout ${t.graphLayoutMs.toFixed(1)} ms, draw ${t.graphDrawMs.toFixed(1)} ms`);
+    await shot(page, dark ? 'graph-dark' : 'graph');
+    if (!dark) {
+      // Click main.burnCPU's box: the frame menu; Show source opens its lines.
+      const i = nodes.findIndex((n) => n.name === 'main.burnCPU');
+      await page.click(`.graph-canvas g[data-i="${i}"] rect`);
+      await page.click('.ctx-menu button[data-act="source"]');
+      await waitFor(async () => param(page, 'view') === 'source' && param(page, 'source') === 'main.burnCPU', 5000, 'the source view');
+    }
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  }
+});
+
+test('the source view lists a function\'s lines with self and total, as go tool pprof -list; light and dark', async () => {
+  // A range that ended 15 s ago: no profile arrives in it between the page's
+  // read and the download's.
+  const until = Date.now() - 15000;
+  const from = until - 600000;
+  for (const dark of [false, true]) {
+    const page = await open(`/?from=${from}&until=${until}&view=source&source=main.burnCPU`, { width: 1280, height: 720, dark });
+    await waitFor(async () => (await page.evaluate(() => window.stokerDebug.sourceLines())).some((l) => l.cum > 0), 20000, 'source lines');
+    const lines = await page.evaluate(() => window.stokerDebug.sourceLines());
+    const hot = lines.filter((l) => l.cum > 0);
+    assert.ok(hot.some((l) => /sha256\.Sum256/.test(l.text)), `the hashing line costs: ${JSON.stringify(hot)}`);
+    assert.ok(lines.some((l) => /func burnCPU/.test(l.text)), 'the function\'s own text is shown');
+    // Its numbers are go tool pprof -list's on the same merged profile.
+    const q = new URL(page.url()).searchParams;
+    const res = await fetch(`${env.base}/api/v1/profiles/merged?query=${encodeURIComponent(q.get('type') + q.get('query'))}&from=${from}&until=${until}`);
+    const file = join(env.dir, `source-${dark}.pb.gz`);
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const list = execFileSync(GO, ['tool', 'pprof', '-unit=ns', '-list', '^main\\.burnCPU$', file], { encoding: 'utf8' });
+    const theirs = {};
+    for (const m of list.matchAll(/^\s*(\.|\d+ns)\s+(\.|\d+ns)\s+(\d+):/gm)) {
+      if (m[2] !== '.') theirs[m[3]] = [m[1] === '.' ? 0 : parseInt(m[1], 10), parseInt(m[2], 10)];
+    }
+    assert.ok(Object.keys(theirs).length > 0);
+    assert.deepEqual(Object.fromEntries(hot.map((l) => [String(l.line), [l.flat, l.cum]])), theirs);
+    await shot(page, dark ? 'source-dark' : 'source');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  }
+});
+
+test('Open a profile stores the file and shows it; bad files get a clear message and store nothing', async () => {
+  // A real pprof file: the demo app's CPU, as go tool pprof would read it.
+  const res = await fetch(`${env.base}/api/v1/profiles/merged?query=${encodeURIComponent('process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="demo"}')}&from=now-10m&until=now`);
+  const file = join(env.dir, 'handed-over.pb.gz');
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  const bad = join(env.dir, 'notes.txt');
+  writeFileSync(bad, 'not a profile at all\n');
+  const page = await open('/?from=now-10m');
+  await flameReady(page);
+  await page.setInputFiles('.file-input', bad);
+  await waitFor(async () => /Could not open notes\.txt/.test(await page.textContent('.upload-msg')), 10000, 'the error');
+  assert.match(await page.textContent('.upload-msg'), /not a profile stoker can read/);
+  await shot(page, 'open-bad-file');
+  await page.setInputFiles('.file-input', file);
+  await waitFor(async () => /file="handed-over\.pb\.gz"/.test(param(page, 'query') || ''), 10000, 'the uploaded file in the URL');
+  await flameReady(page);
+  assert.match(param(page, 'query'), /service_name="handed-over"/);
+  await shot(page, 'open-file');
+  // Only the good file was stored.
+  const values = await (await fetch(`${env.base}/pyroscope/label-values?label=file`)).json();
+  assert.deepEqual(values, ['handed-over.pb.gz']);
+  assert.deepEqual(page.errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  await page.close();
+});
+
+test('stoker view FILE serves the page on that file', async () => {
+  const res = await fetch(`${env.base}/api/v1/profiles/merged?query=${encodeURIComponent('process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="demo"}')}&from=now-10m&until=now`);
+  const file = join(env.dir, 'cpu.pb.gz');
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  const port = await freePort();
+  const log = join(env.dir, 'view.log');
+  const child = start([STOKER, 'view', '--web.listen-address', `127.0.0.1:${port}`, file], log);
+  try {
+    let url;
+    await waitFor(async () => {
+      url = /Serving the page at (\S+)/.exec(readFileSync(log, 'utf8'))?.[1];
+      return url && (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok;
+    }, 20000, 'stoker view');
+    const page = await chrome.newPage({ viewport: { width: 1280, height: 720 } });
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    await page.goto(url);
+    await flameReady(page);
+    assert.match(param(page, 'query'), /file="cpu\.pb\.gz"/);
+    await shot(page, 'stoker-view');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  } finally {
+    await stop(child);
+  }
 });

@@ -63,6 +63,7 @@ export async function demoStoker({ seconds = 40 } = {}) {
   writeFileSync(join(dir, 'stoker.yaml'), `global: {scrape_interval: 2s}
 storage: {path: ${join(dir, 'stoker.db')}}
 web: {listen_address: '127.0.0.1:${webPort}'}
+source: {roots: ['${new URL('../..', import.meta.url).pathname}']}
 scrape_configs:
   - job_name: demo
     static_configs:
