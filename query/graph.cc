@@ -28,12 +28,30 @@ struct Tag {
   int64_t flat = 0, cum = 0;
 };
 
+// A node's edges: (other node, edge index), few per node.
+struct EdgeList : std::vector<std::pair<uint32_t, uint32_t>> {
+  const std::pair<uint32_t, uint32_t>* find(uint32_t other) const {
+    for (const auto& x : *this) {
+      if (x.first == other) return &x;
+    }
+    return nullptr;
+  }
+  void erase_other(uint32_t other) {
+    for (auto it = begin(); it != end(); ++it) {
+      if (it->first == other) {
+        erase(it);
+        return;
+      }
+    }
+  }
+};
+
 struct INode {
   int64_t flat = 0, cum = 0;
   std::unordered_map<uint32_t, Tag> label_tags;  // by the sample's joined labels
   // By joined labels, then the "bytes" numeric label's value.
   std::unordered_map<uint32_t, std::unordered_map<int64_t, Tag>> numeric_tags;
-  std::unordered_map<uint32_t, uint32_t> in, out;  // other node → edge index
+  EdgeList in, out;
 };
 
 struct IEdge {
@@ -80,9 +98,14 @@ class Builder {
     for (int i = 0; i < p.string_table_size(); ++i) {
       if (p.string_table(i) == "bytes") bytes_key = i;
     }
-    samples_.reserve(static_cast<size_t>(p.sample_size()));
+    // Samples with the same stack, labels and size are one (a merge of many
+    // profiles repeats most stacks): weights add up.
+    std::unordered_map<std::string, uint32_t> distinct;
     std::vector<std::string> parts;
+    std::string key;
     for (const auto& s : p.sample()) {
+      int64_t w = s.value_size() > 0 ? s.value(0) : 0;
+      if (w == 0) continue;
       SampleInfo si;
       parts.clear();
       for (const auto& l : s.label()) {
@@ -95,6 +118,26 @@ class Builder {
       si.labels = joined.empty() ? kNoLabels
                                  : label_ids.emplace(joined, static_cast<uint32_t>(label_ids.size()))
                                        .first->second;
+      key.assign(reinterpret_cast<const char*>(&si.labels), sizeof si.labels);
+      for (int64_t b : si.bytes) key.append(reinterpret_cast<const char*>(&b), sizeof b);
+      key += '\0';
+      for (uint64_t l : s.location_id()) key.append(reinterpret_cast<const char*>(&l), sizeof l);
+      auto [it, added] = distinct.emplace(key, static_cast<uint32_t>(samples_.size()));
+      if (!added) {
+        samples_[it->second].weight += w;
+        continue;
+      }
+      si.weight = w;
+      // Root first; each frame's node, with kInline set for a frame that is
+      // not the outermost line of its location (pprof's inline edges).
+      for (int i = s.location_id_size() - 1; i >= 0; --i) {
+        auto loc = locations_.find(s.location_id(i));
+        if (loc == locations_.end()) continue;
+        const auto& nodes = loc->second;
+        for (size_t ni = nodes.size(); ni-- > 0;) {
+          si.frames.push_back(nodes[ni] | (ni != nodes.size() - 1 ? kInline : 0));
+        }
+      }
       samples_.push_back(std::move(si));
     }
   }
@@ -109,47 +152,48 @@ class Builder {
     std::vector<bool> edge_alive;
     std::vector<uint32_t> order;  // present nodes
   };
-  G build(const std::vector<bool>* kept) const {
+  // `full`: with edges and tags; else only flat and cum (what the first
+  // cut by nodefraction and the source listing need).
+  G build(const std::vector<bool>* kept, bool full = true) const {
     G g;
     g.nodes.resize(infos_.size());
-    std::vector<uint32_t> seen_node;
-    std::unordered_set<uint64_t> seen_edge;
+    // Stamps: the sample that last counted a node or an edge (each counts
+    // once per sample, however often it recurs in the stack).
+    std::vector<uint32_t> node_stamp(infos_.size(), UINT32_MAX);
+    std::vector<uint32_t> edge_stamp;
     auto is_kept = [&](uint32_t n) { return kept == nullptr || (*kept)[n]; };
-    for (int si = 0; si < p_.sample_size(); ++si) {
-      const auto& s = p_.sample(si);
-      int64_t w = s.value_size() > 0 ? s.value(0) : 0;
-      if (w == 0) continue;
-      const SampleInfo& info = samples_[static_cast<size_t>(si)];
-      seen_node.clear();
-      seen_edge.clear();
+    for (uint32_t si = 0; si < samples_.size(); ++si) {
+      const SampleInfo& info = samples_[si];
+      const int64_t w = info.weight;
       int64_t parent = -1;
       bool residual = false;
-      for (int i = s.location_id_size() - 1; i >= 0; --i) {
-        auto it = locations_.find(s.location_id(i));
-        if (it == locations_.end()) continue;
-        const auto& loc_nodes = it->second;
-        for (size_t ni = loc_nodes.size(); ni-- > 0;) {
-          uint32_t n = loc_nodes[ni];
-          if (!is_kept(n)) {
-            residual = true;
-            continue;
-          }
-          if (std::find(seen_node.begin(), seen_node.end(), n) == seen_node.end()) {
-            seen_node.push_back(n);
-            add_sample(g.nodes[n], w, info, false);
-          }
-          if (parent >= 0 && n != static_cast<uint32_t>(parent)) {
-            uint64_t key = (static_cast<uint64_t>(n) << 32) | static_cast<uint64_t>(parent);
-            if (seen_edge.insert(key).second) {
-              add_edge(g, static_cast<uint32_t>(parent), n, w, residual,
-                       ni != loc_nodes.size() - 1);
-            }
-          }
-          parent = n;
-          residual = false;
+      for (uint32_t f : info.frames) {
+        const uint32_t n = f & ~kInline;
+        if (!is_kept(n)) {
+          residual = true;
+          continue;
         }
+        if (node_stamp[n] != si) {
+          node_stamp[n] = si;
+          if (full) add_sample(g.nodes[n], w, info, false);
+          else g.nodes[n].cum += w;
+        }
+        if (full && parent >= 0 && n != static_cast<uint32_t>(parent)) {
+          uint32_t e = add_edge(g, static_cast<uint32_t>(parent), n, si, edge_stamp);
+          if (e != UINT32_MAX) {
+            IEdge& x = g.edges[e];
+            x.weight += w;
+            if (residual) x.residual = true;
+            if ((f & kInline) == 0) x.inline_call = false;
+          }
+        }
+        parent = n;
+        residual = false;
       }
-      if (parent >= 0 && !residual) add_sample(g.nodes[static_cast<size_t>(parent)], w, info, true);
+      if (parent >= 0 && !residual) {
+        if (full) add_sample(g.nodes[static_cast<size_t>(parent)], w, info, true);
+        else g.nodes[static_cast<size_t>(parent)].flat += w;
+      }
     }
     g.present.assign(infos_.size(), false);
     for (uint32_t n = 0; n < g.nodes.size(); ++n) {
@@ -164,9 +208,12 @@ class Builder {
 
  private:
   static constexpr uint32_t kNoLabels = UINT32_MAX;
+  static constexpr uint32_t kInline = 1u << 31;
   struct SampleInfo {
     uint32_t labels = kNoLabels;
     std::vector<int64_t> bytes;
+    int64_t weight = 0;
+    std::vector<uint32_t> frames;  // node ids root first, | kInline
   };
 
   std::string str(int64_t i) const {
@@ -188,20 +235,23 @@ class Builder {
     }
   }
 
-  static void add_edge(G& g, uint32_t from, uint32_t to, int64_t w, bool residual, bool inl) {
-    auto& out = g.nodes[from].out;
-    auto it = out.find(to);
-    if (it != out.end()) {
-      IEdge& e = g.edges[it->second];
-      e.weight += w;
-      if (residual) e.residual = true;
-      if (!inl) e.inline_call = false;
-      return;
+  // The edge from → to, added when new; UINT32_MAX when this sample already
+  // counted it.
+  static uint32_t add_edge(G& g, uint32_t from, uint32_t to, uint32_t sample,
+                           std::vector<uint32_t>& stamp) {
+    uint32_t e;
+    if (const auto* found = g.nodes[from].out.find(to)) {
+      e = found->second;
+    } else {
+      e = static_cast<uint32_t>(g.edges.size());
+      g.edges.push_back({from, to, 0, false, true});
+      stamp.push_back(UINT32_MAX);
+      g.nodes[from].out.emplace_back(to, e);
+      g.nodes[to].in.emplace_back(from, e);
     }
-    auto idx = static_cast<uint32_t>(g.edges.size());
-    g.edges.push_back({from, to, w, residual, inl});
-    out.emplace(to, idx);
-    g.nodes[to].in.emplace(from, idx);
+    if (stamp[e] == sample) return UINT32_MAX;
+    stamp[e] = sample;
+    return e;
   }
 
   const Profile& p_;
@@ -212,8 +262,7 @@ class Builder {
 
 using G = Builder::G;
 
-double edge_entropy(const G& g, const std::unordered_map<uint32_t, uint32_t>& edges,
-                    int64_t self) {
+double edge_entropy(const G& g, const EdgeList& edges, int64_t self) {
   double score = 0;
   int64_t total = self;
   for (const auto& [other, e] : edges) {
@@ -270,8 +319,8 @@ void trim_tags(G& g, int64_t min) {
 
 void remove_edge(G& g, uint32_t e) {
   g.edge_alive[e] = false;
-  g.nodes[g.edges[e].src].out.erase(g.edges[e].dst);
-  g.nodes[g.edges[e].dst].in.erase(g.edges[e].src);
+  g.nodes[g.edges[e].src].out.erase_other(g.edges[e].dst);
+  g.nodes[g.edges[e].dst].in.erase_other(g.edges[e].src);
 }
 
 size_t trim_edges(G& g, int64_t cutoff) {
@@ -339,7 +388,8 @@ void remove_redundant_edges(G& g, const std::vector<Info>& infos) {
 Graph build_graph(const Profile& p, const GraphOptions& o) {
   Builder b(p, o.granularity);
   const auto& infos = b.infos();
-  G g = b.build(nullptr);
+  // First the nodes' values alone: the total and the cut by nodefraction.
+  G g = b.build(nullptr, /*full=*/false);
   Graph out;
   for (uint32_t n : g.order) out.total += g.nodes[n].flat;
   const auto cutoff = [&](double fraction) {
@@ -360,6 +410,8 @@ Graph build_graph(const Profile& p, const GraphOptions& o) {
     out.dropped_nodes = g.order.size() - kept.size();
     auto set = keep_set(kept);
     g = b.build(&set);
+  } else {
+    g = b.build(nullptr);
   }
   sort_nodes(g, infos);
   if (o.nodecount > 0) {
@@ -399,6 +451,17 @@ Graph build_graph(const Profile& p, const GraphOptions& o) {
   std::stable_sort(out.edges.begin(), out.edges.end(), [](const auto& a, const auto& b) {
     return abs64(a.weight) > abs64(b.weight);
   });
+  return out;
+}
+
+std::vector<Graph::Node> node_totals(const Profile& p, Granularity g) {
+  Builder b(p, g);
+  G graph = b.build(nullptr, /*full=*/false);
+  std::vector<Graph::Node> out;
+  for (uint32_t n : graph.order) {
+    const Info& i = b.infos()[n];
+    out.push_back({i.label, i.function, i.file, i.line, graph.nodes[n].flat, graph.nodes[n].cum});
+  }
   return out;
 }
 

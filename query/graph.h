@@ -56,6 +56,10 @@ struct Graph {
 // The graph of `p`'s first sample type.
 Graph build_graph(const perftools::profiles::Profile& p, const GraphOptions& o);
 
+// Every node's flat and cum at a granularity, unpruned and without edges
+// (what the source listing needs).
+std::vector<Graph::Node> node_totals(const perftools::profiles::Profile& p, Granularity g);
+
 // Graphviz text of a graph (pprof's look: boxes sized by flat, labels with
 // flat and cum and their shares, dotted edges for residual calls). `title`
 // heads the legend; values are formatted in `unit` (nanoseconds, bytes, …).

@@ -146,17 +146,13 @@ Status list_source(const perftools::profiles::Profile& p, const std::string& reg
   ro.set_log_errors(false);
   re2::RE2 re(regex, ro);
   if (!re.ok()) return Status::invalid("invalid regex \"" + regex + "\": " + re.error());
-  GraphOptions go;
-  go.nodecount = 0;
-  go.nodefraction = 0;
-  go.edgefraction = 0;
-  go.granularity = Granularity::kLines;
-  Graph g = build_graph(p, go);
-  *total = g.total;
+  auto nodes = node_totals(p, Granularity::kLines);
+  *total = 0;
+  for (const auto& n : nodes) *total += n.flat;
   // function → file → line → (flat, cum)
   std::map<std::string, std::map<std::string, std::map<int64_t, std::pair<int64_t, int64_t>>>>
       costs;
-  for (const auto& n : g.nodes) {
+  for (const auto& n : nodes) {
     if (n.file.empty() || !re2::RE2::PartialMatch(n.function, re)) continue;
     auto& c = costs[n.function][n.file][n.line];
     c.first += n.flat;
