@@ -60,6 +60,14 @@ Usage:
                                               folded stacks (speedscope, flamegraph.pl) or flamebearer JSON
   stoker top [--storage.path DB] --query SELECTOR [--from T] [--until T] [--nodecount N] [--cum]
              [--span-id ID,...] [--output table|json]            the hottest functions, like go tool pprof -top
+  stoker view [--diff-base FILE] [--storage.path DB] [--web.listen-address A] [--source-path FROM=TO,…] FILE...
+                                              open pprof, JFR or folded files in the page (go tool pprof -http)
+  stoker graph [--storage.path DB] --query SELECTOR [--nodecount N] [--nodefraction F] [--edgefraction F] -o FILE.dot
+                                              pprof's call graph as Graphviz text (go tool pprof -dot)
+  stoker list REGEX [--storage.path DB] --query SELECTOR [--source-path FROM=TO,…] [--output text|json]
+                                              source lines with self and total (go tool pprof -list)
+  refine flags, on flamegraph, top, export, graph and list (pprof's, regexes):
+    --focus --ignore --hide --show --show_from --tagfocus --tagignore, --granularity functions|filefunctions|lines
   stoker query series [--storage.path DB] --query SELECTOR [--from T] [--until T] [--step D]
                       [--group-by L,...] [--output table|json]
                                               per-step sums over time, as the API's SelectSeries

@@ -6,6 +6,7 @@
 #include "proto/querier.pb.h"
 #include "proto/settings.pb.h"
 #include "query/call_tree.h"
+#include "query/graph.h"
 #include "web/connect.h"
 
 namespace stoker {
@@ -222,10 +223,25 @@ WebResponse select_merge_stacktraces(const WebRequest& req, query::EnginePool& p
       if (!s.ok()) return connect::error(s);
       break;
     }
+    case querier::v1::PROFILE_FORMAT_DOT: {
+      // pprof's call graph as Graphviz text; max_nodes is its nodecount.
+      query::Selection sel;
+      if (auto err = selection(in, &sel)) return *err;
+      query::MergeInfo info;
+      perftools::profiles::Profile profile;
+      auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(sel, &profile, &info); });
+      if (!s.ok()) return connect::error(s);
+      query::GraphOptions o;
+      if (in.has_max_nodes() && in.max_nodes() > 0) o.nodecount = in.max_nodes();
+      out.set_dot(query::graph_dot(query::build_graph(profile, o),
+                                   info.type.id() + " " + sel.label_selector,
+                                   info.type.sample_unit));
+      break;
+    }
     default:
       return connect::error(Code::kUnimplemented,
                             "format " + querier::v1::ProfileFormat_Name(in.format()) +
-                                " is not implemented by stoker (use FLAMEGRAPH, TREE or PPROF)");
+                                " is not implemented by stoker (use FLAMEGRAPH, TREE, DOT or PPROF)");
   }
   return connect::encode(out, codec);
 }

@@ -166,7 +166,7 @@ std::string flags(const std::vector<Option>& opts, const char* dash) {
 }  // namespace
 
 TEST_CASE("refine options alone and combined give the totals per function of go tool pprof -top",
-          "[integration][pprof_views]") {
+          "[integration][pprof_views][pprof_oracle]") {
   Files f;
   const std::vector<std::vector<Option>> cases = {
       {},
@@ -290,7 +290,7 @@ Dot stoker_graph(const Files& f, const std::string& type, const std::string& par
 }  // namespace
 
 TEST_CASE("lines, the source listing and the call graph match go tool pprof -lines, -list and -dot",
-          "[integration][pprof_views]") {
+          "[integration][pprof_views][pprof_oracle]") {
   Files f;
   SECTION("lines granularity is -lines -top") {
     same_totals(stoker_top(f, kCpu, "--lines"), pprof_top(f.cpu, "-unit=ns -lines"));
@@ -369,6 +369,21 @@ TEST_CASE("lines, the source listing and the call graph match go tool pprof -lin
                                "%7B%7D&from=now-1h&until=now&format=dot",
                            &dot) == 200);
     CHECK(dot.rfind("digraph ", 0) == 0);
+    // Grafana's Connect API with format DOT (max_nodes as the nodecount).
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto connect = test::http_request(
+        f.port, "POST", "/querier.v1.QuerierService/SelectMergeStacktraces",
+        {{"Content-Type", "application/json"}},
+        std::string("{\"profileTypeID\":\"") + kCpu +
+            "\",\"labelSelector\":\"{}\",\"start\":" + std::to_string(now_ms - 3'600'000) +
+            ",\"end\":" + std::to_string(now_ms) +
+            ",\"maxNodes\":10,\"format\":\"PROFILE_FORMAT_DOT\"}");
+    INFO(connect.body);
+    REQUIRE(connect.status == 200);
+    std::string connect_dot(json::parse(connect.body).at("dot").as_string());
+    CHECK(connect_dot.rfind("digraph ", 0) == 0);
     int status = 0;
     std::string out = test::run_command(std::string(STOKER_BINARY) + " graph --storage.path " +
                                             f.db + " --query 'process_cpu{}' -o " +
@@ -383,6 +398,7 @@ TEST_CASE("lines, the source listing and the call graph match go tool pprof -lin
     };
     CHECK(count_nodes(file) == static_cast<long>(pprof_dot(f.cpu, "", "ns").nodes.size()));
     CHECK(count_nodes(dot) == count_nodes(file));
+    CHECK(count_nodes(connect_dot) == static_cast<long>(pprof_dot(f.cpu, "-nodecount=10", "ns").nodes.size()));
     // Graphviz reads it, when it is installed.
     if (test::run_command("command -v dot") != "") {
       test::run_command("dot -Tsvg -o " + f.dir.file("cpu.svg") + " " + f.dir.file("cpu.dot"),
@@ -453,6 +469,38 @@ TEST_CASE("stoker view opens files, the page's upload stores one, bad files stor
       " 'http://127.0.0.1:" + std::to_string(f.port) + "/api/v1/upload?name=big.pb.gz'");
   CHECK(code == "413");
   CHECK(files() == before);
+  // --diff-base opens the Diff view: the base against the files.
+  {
+    std::string newer = f.dir.file("new.pb.gz");
+    test::write_file(newer, test::read_file(f.cpu));
+    int port = test::free_port();
+    Child diff({STOKER_BINARY, "view", "--web.listen-address", "127.0.0.1:" + std::to_string(port),
+                "--diff-base", f.cpu, newer},
+               f.dir.file("diff.log"));
+    std::string b;
+    REQUIRE(test::wait_for([&] { return test::http_get(port, "/-/ready", &b) == 200; }, 20000));
+    std::string dlog = test::read_file(f.dir.file("diff.log"));
+    INFO(dlog);
+    CHECK(dlog.find("/diff?type=process_cpu") != std::string::npos);
+    CHECK(dlog.find("rightQuery=%7Bservice_name%3D%22new%22%2Cfile%3D%22new.pb.gz%22%7D") !=
+          std::string::npos);
+    const auto ahead = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count() +
+                       60'000;
+    auto q = [](const std::string& file) {
+      return std::string(kCpu) + "%7Bservice_name%3D%22new%22%2Cfile%3D%22" + file + "%22%7D";
+    };
+    REQUIRE(test::http_get(port,
+                           "/pyroscope/render-diff?leftQuery=" + q("cpu.pb.gz") +
+                               "&rightQuery=" + q("new.pb.gz") + "&leftFrom=now-5m&rightFrom=now-5m" +
+                               "&leftUntil=" + std::to_string(ahead) +
+                               "&rightUntil=" + std::to_string(ahead),
+                           &b) == 200);
+    auto doc2 = json::parse(b);
+    CHECK(doc2.at("leftTicks").as_int64() > 0);
+    CHECK(doc2.at("leftTicks").as_int64() == doc2.at("rightTicks").as_int64());
+  }
   // stoker view refuses it too, before reading it.
   int status = 0;
   std::string out = test::run_command(std::string(STOKER_BINARY) + " view " + big + " 2>&1", &status);
