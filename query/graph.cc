@@ -297,9 +297,10 @@ void sort_nodes(G& g, const std::vector<Info>& infos) {
     if (l.first != r.first) return l.first > r.first;
     const Info& a = infos[l.second];
     const Info& b = infos[r.second];
+    // pprof compares the printed node info: name, file, then the line as text.
     if (a.function != b.function) return a.function < b.function;
     if (a.file != b.file) return a.file < b.file;
-    return a.line < b.line;
+    return std::to_string(a.line) < std::to_string(b.line);
   });
   for (size_t i = 0; i < scored.size(); ++i) g.order[i] = scored[i].second;
 }

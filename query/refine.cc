@@ -23,18 +23,6 @@ std::optional<Granularity> parse_granularity(std::string_view name) {
   return std::nullopt;
 }
 
-const char* granularity_name(Granularity g) {
-  switch (g) {
-    case Granularity::kFileFunctions:
-      return "filefunctions";
-    case Granularity::kLines:
-      return "lines";
-    case Granularity::kFunctions:
-      break;
-  }
-  return "functions";
-}
-
 const std::vector<std::string>& RefineOptions::names() {
   static const std::vector<std::string> n{"focus",    "ignore",   "hide",     "show",
                                           "show_from", "tagfocus", "tagignore", "granularity"};

@@ -36,7 +36,6 @@ class StackSet;
 
 enum class Granularity { kFunctions, kFileFunctions, kLines };
 std::optional<Granularity> parse_granularity(std::string_view name);
-const char* granularity_name(Granularity g);
 
 struct RefineOptions {
   std::string focus, ignore, hide, show, show_from, tagfocus, tagignore;

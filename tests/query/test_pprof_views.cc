@@ -275,7 +275,7 @@ TEST_CASE("the source section: paths, roots, on by default only on loopback", "[
   CHECK(bad.errors[0].find("s.yaml:") == 0);
 }
 
-TEST_CASE("opening a file: pprof raw or gzipped, folded stacks; anything else is named and refused",
+TEST_CASE("opening a file: pprof raw or gzipped, folded stacks, anything else named and refused",
           "[ingest][open_file]") {
   Profile p = sample_profile();
   p.mutable_period_type()->set_type(1);
