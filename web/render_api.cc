@@ -494,7 +494,13 @@ WebResponse function_series(const Params& p, query::EnginePool& pool) {
 WebResponse label_values(const Params& p, query::EnginePool& pool) {
   std::string label = param(p, "label");
   if (label.empty()) return connect::error(Code::kInvalidArgument, "label is required");
-  int64_t end = now_unix_nanos() / 1'000'000, start = end - 3600 * 1000;
+  // from/until as on /pyroscope/render (default: the last hour).
+  const int64_t now = now_unix_nanos() / 1'000'000;
+  auto from = parse_attime_ms(param(p, "from", "now-1h"), now);
+  if (!from) return connect::error(from.status().context("from"));
+  auto until = parse_attime_ms(param(p, "until", "now"), now);
+  if (!until) return connect::error(until.status().context("until"));
+  const int64_t start = *from, end = *until;
   std::vector<std::string> values;
   Status s;
   if (label == "__name__") {
