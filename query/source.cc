@@ -44,7 +44,7 @@ std::string strip_slash(std::string s) {
 }  // namespace
 
 SourceLocator::SourceLocator(std::vector<Rewrite> rewrites, std::vector<std::string> roots)
-    : rewrites_(std::move(rewrites)) {
+    : rewrites_(std::move(rewrites)), restricted_(!roots.empty()) {
   for (const auto& r : roots) {
     std::string c = canonical(r);
     if (!c.empty()) roots_.push_back(c);
@@ -63,7 +63,7 @@ void SourceLocator::add_go_defaults() {
   if (modcache_.empty() && !env("HOME").empty()) modcache_ = env("HOME") + "/go/pkg/mod";
   goroot_ = strip_slash(goroot_);
   modcache_ = strip_slash(modcache_);
-  if (!roots_.empty()) {
+  if (restricted_) {
     // The web server may read the standard library and the module cache too.
     for (const auto& d : {goroot_, modcache_}) {
       std::string c = d.empty() ? "" : canonical(d);
@@ -112,7 +112,7 @@ bool SourceLocator::allowed(const std::string& path, std::string* real) const {
   if (real->empty()) return false;
   struct stat st {};
   if (stat(real->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (roots_.empty()) return true;
+  if (!restricted_) return true;
   for (const auto& root : roots_) {
     if (real->size() > root.size() && real->compare(0, root.size(), root) == 0 &&
         ((*real)[root.size()] == '/' || root == "/")) {

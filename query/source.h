@@ -28,7 +28,8 @@ class SourceLocator {
   struct Rewrite {
     std::string from, to;
   };
-  // `roots` empty: any readable file (the command line, as pprof).
+  // `roots` empty: any readable file (the command line, as pprof). Given
+  // roots that do not exist are left out; when none exists, nothing is read.
   SourceLocator(std::vector<Rewrite> rewrites, std::vector<std::string> roots);
   // GOROOT and the module cache from the environment (GOROOT, GOMODCACHE,
   // GOPATH, HOME) or the usual places (/usr/lib/go, /usr/local/go).
@@ -45,6 +46,7 @@ class SourceLocator {
 
   std::vector<Rewrite> rewrites_;
   std::vector<std::string> roots_;  // canonical
+  bool restricted_ = false;         // roots were given
   std::string goroot_, modcache_;
 };
 

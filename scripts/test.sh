@@ -20,5 +20,5 @@ echo "== tests under sanitizers =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -j2 --output-on-failure
 
-echo "== fuzz the request decoders, the pprof and JFR readers (clang, libFuzzer, 20 s per target) =="
-bash scripts/fuzz.sh 20
+echo "== fuzz the request decoders, the pprof and JFR readers (clang, libFuzzer, 12 s per target) =="
+bash scripts/fuzz.sh 12

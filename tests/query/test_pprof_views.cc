@@ -249,6 +249,9 @@ TEST_CASE("the source locator tries rewrites, the path, GOROOT and the module ca
           0);
   CHECK(!rooted.read(src + "/link.go", &text, &tried));
   CHECK(!rooted.read("/etc/passwd", &text, &tried));
+  // Roots that do not exist do not mean "no restriction".
+  SourceLocator gone({}, {dir.file("no-such-dir")});
+  CHECK(!gone.read(src + "/main.go", &text, &tried));
   unsetenv("GOMODCACHE");
 }
 
