@@ -384,8 +384,9 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
   }
   auto fg = tree.flame_graph(rr.max_nodes);
   if (param(p, "timeline") == "false") {
-    return json_response(
-        query::flamebearer_document(fg, info.type, static_cast<int64_t>(info.profiles)));
+    auto doc = query::flamebearer_document(fg, info.type, static_cast<int64_t>(info.profiles));
+    if (!info.unmatched.empty()) doc["unmatched"] = unmatched_json(info);
+    return json_response(doc);
   }
 
   int64_t step = timeline_step_seconds(rr.sel.start_ms, rr.sel.end_ms);
@@ -420,11 +421,7 @@ WebResponse render(const Params& p, query::EnginePool& pool) {
     doc["groups"] = nullptr;
   }
   doc["heatmap"] = nullptr;
-  if (!info.unmatched.empty()) {
-    json::array u;
-    for (const auto& n : info.unmatched) u.push_back(json::string(n));
-    doc["unmatched"] = std::move(u);
-  }
+  if (!info.unmatched.empty()) doc["unmatched"] = unmatched_json(info);
   return json_response(doc);
 }
 

@@ -221,6 +221,12 @@ TEST_CASE("refine options alone and combined give the totals per function of go 
   int64_t total = 0;
   for (const auto& [name, v] : theirs) total += v.first;
   CHECK(json::parse(body).at("flamebearer").at("numTicks").as_int64() == total);
+  // An option that matched nothing is listed, as the page marks its chip.
+  REQUIRE(test::http_get(f.port,
+                         std::string("/pyroscope/render?query=") + kCpu +
+                             "%7B%7D&from=now-1h&until=now&timeline=false&hide=zzz_matches_nothing",
+                         &body) == 200);
+  CHECK(body.find("\"unmatched\":[\"hide\"]") != std::string::npos);
 }
 
 namespace {
