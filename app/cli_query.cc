@@ -150,6 +150,15 @@ int64_t int_flag(const Args& a, const std::string& name, int64_t fallback, bool*
   return n;
 }
 
+// Writes a command's -o file; 0, or the exit code after saying why.
+int write_output(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  if (!out) return fail("cannot write " + path + ": " + std::strerror(errno));
+  return 0;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -212,10 +221,7 @@ int cmd_flamegraph(const Args& a) {
              "\n";
       break;
   }
-  std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.close();
-  if (!out) return fail("cannot write " + *out_path + ": " + std::strerror(errno));
+  if (int rc = write_output(*out_path, data)) return rc;
   std::printf("wrote %s: %s, %zu profiles merged, total %s, %zu nodes\n", out_path->c_str(),
               r.type.id().c_str(), info.profiles,
               query::format_value(tree.total(), r.type.sample_unit).c_str(), tree.size());
@@ -491,10 +497,7 @@ int cmd_graph(const Args& a) {
   if (int rc = merge_profile(r, &p)) return rc;
   auto g = query::build_graph(p, go);
   std::string data = query::graph_dot(g, r.type.id() + " " + r.sel.label_selector, r.type.sample_unit);
-  std::ofstream out(*out_path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.close();
-  if (!out) return fail("cannot write " + *out_path + ": " + std::strerror(errno));
+  if (int rc = write_output(*out_path, data)) return rc;
   std::printf("wrote %s: %zu nodes, %zu edges, total %s\n", out_path->c_str(), g.nodes.size(),
               g.edges.size(), query::format_value(g.total, r.type.sample_unit).c_str());
   return 0;

@@ -24,18 +24,13 @@ bool keep_sample_type(Profile& p, const std::string& type, const std::string& un
   p.clear_sample_type();
   *p.add_sample_type() = vt;
   p.set_default_sample_type(vt.type());
-  auto* samples = p.mutable_sample();
-  int out = 0;
-  for (int i = 0; i < samples->size(); ++i) {
-    auto* s = samples->Mutable(i);
-    int64_t v = keep < s->value_size() ? s->value(keep) : 0;
-    if (v == 0) continue;
-    s->clear_value();
-    s->add_value(v);
-    if (out != i) samples->SwapElements(out, i);
-    ++out;
-  }
-  while (samples->size() > out) samples->RemoveLast();
+  keep_samples(p, [&](perftools::profiles::Sample& s) {
+    int64_t v = keep < s.value_size() ? s.value(keep) : 0;
+    if (v == 0) return false;
+    s.clear_value();
+    s.add_value(v);
+    return true;
+  });
   return true;
 }
 
@@ -46,11 +41,9 @@ void keep_call_site(Profile& p, const std::vector<std::string>& root_first) {
   std::unordered_map<uint64_t, const perftools::profiles::Location*> locations;
   for (const auto& l : p.location()) locations[l.id()] = &l;
   std::vector<std::string> leaf_first;
-  auto* samples = p.mutable_sample();
-  int out = 0;
-  for (int i = 0; i < samples->size(); ++i) {
+  keep_samples(p, [&](const perftools::profiles::Sample& s) {
     leaf_first.clear();
-    for (uint64_t loc : samples->Get(i).location_id()) {
+    for (uint64_t loc : s.location_id()) {
       auto l = locations.find(loc);
       if (l == locations.end()) continue;
       for (const auto& line : l->second->line()) {
@@ -64,11 +57,8 @@ void keep_call_site(Profile& p, const std::vector<std::string>& root_first) {
     for (size_t k = 0; keep && k < root_first.size(); ++k) {
       keep = leaf_first[leaf_first.size() - 1 - k] == root_first[k];
     }
-    if (!keep) continue;
-    if (out != i) samples->SwapElements(out, i);
-    ++out;
-  }
-  while (samples->size() > out) samples->RemoveLast();
+    return keep;
+  });
 }
 
 void keep_span_ids(Profile& p, const std::vector<uint64_t>& sorted_ids) {
@@ -88,14 +78,7 @@ void keep_span_ids(Profile& p, const std::vector<uint64_t>& sorted_ids) {
     }
     return false;
   };
-  auto* samples = p.mutable_sample();
-  int out = 0;
-  for (int i = 0; i < samples->size(); ++i) {
-    if (!wanted(samples->Get(i))) continue;
-    if (out != i) samples->SwapElements(out, i);
-    ++out;
-  }
-  while (samples->size() > out) samples->RemoveLast();
+  keep_samples(p, wanted);
 }
 
 }  // namespace stoker::pprof

@@ -11,6 +11,19 @@
 
 namespace stoker::pprof {
 
+// Keeps the samples `keep` accepts (it may edit them), in order.
+template <typename Keep>
+void keep_samples(perftools::profiles::Profile& p, Keep&& keep) {
+  auto* samples = p.mutable_sample();
+  int out = 0;
+  for (int i = 0; i < samples->size(); ++i) {
+    if (!keep(*samples->Mutable(i))) continue;
+    if (out != i) samples->SwapElements(out, i);
+    ++out;
+  }
+  while (samples->size() > out) samples->RemoveLast();
+}
+
 // Keeps only the sample type `type`/`unit` (values, sample_type and
 // default_sample_type) and drops samples left all zero. False when the profile
 // has no such sample type (it is left unchanged).

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "pprof/transform.h"
 #include "proto/profile.pb.h"
 #include "query/stack_set.h"
 
@@ -208,19 +209,6 @@ void filter_lines(Location* l, Keep&& keep) {
   while (lines->size() > out) lines->RemoveLast();
 }
 
-// Keeps the samples `keep` accepts (it may edit them).
-template <typename Keep>
-void filter_samples(Profile& p, Keep&& keep) {
-  auto* samples = p.mutable_sample();
-  int out = 0;
-  for (int i = 0; i < samples->size(); ++i) {
-    if (!keep(*samples->Mutable(i))) continue;
-    if (out != i) samples->SwapElements(out, i);
-    ++out;
-  }
-  while (samples->size() > out) samples->RemoveLast();
-}
-
 }  // namespace
 
 void Refiner::apply(Profile& p, std::vector<std::string>* unmatched) const {
@@ -263,7 +251,7 @@ void Refiner::apply(Profile& p, std::vector<std::string>* unmatched) const {
         }
       }
     }
-    filter_samples(p, [&](Sample& s) {
+    pprof::keep_samples(p, [&](Sample& s) {
       bool focused = false;
       for (uint64_t loc : s.location_id()) {
         auto it = focus_or_ignore.find(loc);
@@ -303,7 +291,7 @@ void Refiner::apply(Profile& p, std::vector<std::string>* unmatched) const {
       }
       if (match) from.insert(l.id());
     }
-    filter_samples(p, [&](Sample& s) {
+    pprof::keep_samples(p, [&](Sample& s) {
       for (int i = s.location_id_size() - 1; i >= 0; --i) {
         if (from.count(s.location_id(i)) != 0) {
           s.mutable_location_id()->Truncate(i + 1);
@@ -316,7 +304,7 @@ void Refiner::apply(Profile& p, std::vector<std::string>* unmatched) const {
   }
   if (tagfocus_ || tagignore_) {
     bool tfm = false, tim = false;
-    filter_samples(p, [&](Sample& s) {
+    pprof::keep_samples(p, [&](Sample& s) {
       bool keep = true;
       if (tagfocus_) {
         if (tagfocus_->matches(p, s)) tfm = true;

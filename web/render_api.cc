@@ -545,11 +545,7 @@ WebResponse merged_download(const Params& p, query::EnginePool& pool) {
   if (auto err = render_request(p, "", pool.limits(), &rr)) return *err;
   perftools::profiles::Profile out;
   query::MergeInfo info;
-  auto s = pool.with([&](query::Engine& e) { return e.merge_pprof(rr.sel, &out, &info); });
-  if (!s.ok()) return connect::error(s);
-  if (info.profiles == 0) {
-    return connect::error(Code::kNotFound, "no profiles match the query in that time range");
-  }
+  if (auto err = merged(rr, pool, &out, &info)) return *err;
   return pprof_download(out, file_part(info.type.name + "-" + info.type.sample_type) + "_" +
                                  std::to_string(rr.sel.start_ms / 1000) + "-" +
                                  std::to_string(rr.sel.end_ms / 1000));
