@@ -15,6 +15,7 @@
 #include "app/cli_args.h"
 #include "app/cli_query.h"
 #include "app/process.h"
+#include "collector/cluster.h"
 #include "collector/scrape_manager.h"
 #include "config/config.h"
 #include "discovery/manager.h"
@@ -345,9 +346,27 @@ int cmd_targets(const Args& a) {
   std::vector<Status> problems;
   auto groups = DiscoveryManager::discover_once(*r.config, &problems);
   for (const auto& p : problems) std::fprintf(stderr, "stoker: %s\n", p.message().c_str());
+  // Clustered jobs: which replica owns each target, by the peers a list finds now.
+  std::vector<std::string> peers;
+  const auto& cluster = r.config->cluster;
+  if (cluster.enabled) {
+    auto listed = ClusterMembership::list_peers(cluster);
+    if (!listed) {
+      std::fprintf(stderr, "stoker: cannot list the cluster's peers: %s\n",
+                   listed.status().message().c_str());
+    } else {
+      peers = std::move(*listed);
+      if (peers.empty()) std::fprintf(stderr, "stoker: the cluster has no Ready peer\n");
+    }
+  }
   std::vector<TargetStatus> statuses;
+  bool owners = false;
   for (const auto& sc : r.config->scrape_configs) {
-    for (const auto& t : build_targets(sc, groups[sc.job_name])) {
+    for (auto& t : build_targets(sc, groups[sc.job_name])) {
+      if (sc.clustering && !peers.empty() && !t.dropped && t.error.empty()) {
+        t.owner = cluster_owner(peers, cluster_key(t));
+        owners = true;
+      }
       statuses.push_back(target_status(t));
     }
   }
@@ -355,15 +374,18 @@ int cmd_targets(const Args& a) {
     std::cout << targets_json(statuses, false) << "\n";
     return 0;
   }
-  std::printf("%-12s %-8s %-40s %s\n", "JOB", "STATE", "LABELS", "PROFILE URLS / REASON");
+  std::printf("%-12s %-8s ", "JOB", "STATE");
+  if (owners) std::printf("%-16s ", "OWNER");
+  std::printf("%-40s %s\n", "LABELS", "PROFILE URLS / REASON");
   for (const auto& s : statuses) {
     std::string state = s.dropped ? "dropped" : !s.error.empty() ? "error" : "active";
     std::string what = s.dropped ? s.discovered.to_string() : s.error;
     if (state == "active") {
       for (const auto& ep : s.endpoints) what += (what.empty() ? "" : " ") + ep.url;
     }
-    std::printf("%-12s %-8s %-40s %s\n", s.job.c_str(), state.c_str(),
-                s.dropped ? "-" : s.labels.to_string().c_str(), what.c_str());
+    std::printf("%-12s %-8s ", s.job.c_str(), state.c_str());
+    if (owners) std::printf("%-16s ", s.owner.empty() ? "-" : s.owner.c_str());
+    std::printf("%-40s %s\n", s.dropped ? "-" : s.labels.to_string().c_str(), what.c_str());
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "collector/cluster.h"
 #include "collector/scrape_manager.h"
 #include "collector/scrape_metrics.h"
 #include "discovery/manager.h"
@@ -62,6 +63,7 @@ class Process::Impl {
     };
     api.reload = [this](std::string* error) { return reload(error); };
     api.remote_write_json = [this] { return remote_write_json(); };
+    api.cluster_json = [this] { return cluster_json(); };
     queries_ =
         std::make_unique<query::EnginePool>(cfg_.storage.path, query::Limits::from(cfg_.query));
     api.queries = queries_.get();
@@ -115,6 +117,7 @@ class Process::Impl {
         },
         &registry_);
     scrape_->set_config(cfg_);
+    if (Status s = apply_cluster(cfg_); !s.ok()) return fail(s.message());
     discovery_->apply_config(cfg_);
     if (Status s = apply_remote_write(cfg_); !s.ok()) return fail(s.message());
     config_loaded(true);
@@ -211,6 +214,10 @@ class Process::Impl {
     receiver_->configure(cfg_);
     // The scrape manager first: discovery's updates for new jobs find them.
     scrape_->set_config(cfg_);
+    if (Status s = apply_cluster(cfg_); !s.ok()) {
+      log::error("main", "the cluster section could not be applied; clustered jobs keep the last peers",
+                 {{"err", s.message()}});
+    }
     discovery_->apply_config(cfg_);
     if (Status s = apply_remote_write(cfg_); !s.ok()) {
       log::error("main", "remote_write could not be applied", {{"err", s.message()}});
@@ -225,6 +232,70 @@ class Process::Impl {
                {"jobs", std::to_string(cfg_.scrape_configs.size())},
                {"remote_write", std::to_string(cfg_.remote_write.size())}});
     return true;
+  }
+
+  // Starts, keeps or replaces the cluster membership (I/O thread). A changed
+  // cluster section starts a new one; the scrape manager keeps the last peers
+  // until it reports.
+  Status apply_cluster(const Config& cfg) {
+    if (membership_ && cfg.cluster.enabled &&
+        membership_->config().fingerprint == cfg.cluster.fingerprint &&
+        membership_->config().name == cfg.cluster.name) {
+      return Status();
+    }
+    if (!cfg.cluster.enabled) {
+      if (membership_) membership_->stop();
+      std::lock_guard lock(mu_);
+      membership_.reset();
+      return Status();
+    }
+    DiscoveryContext ctx;
+    ctx.io = &io_;
+    auto made = ClusterMembership::make(cfg.cluster, ctx);
+    if (!made) return made.status();
+    if (membership_) membership_->stop();
+    {
+      std::lock_guard lock(mu_);
+      membership_ = std::move(*made);
+    }
+    membership_->start([this](ClusterView view) { scrape_->set_cluster(std::move(view)); });
+    return Status();
+  }
+
+  // GET /api/v1/status/cluster.
+  std::string cluster_json() {
+    auto st = scrape_->cluster_stats();
+    boost::json::object data;
+    data["enabled"] = st.enabled;
+    boost::json::array peers;
+    {
+      std::lock_guard lock(mu_);
+      if (membership_) {
+        auto m = membership_->status();
+        data["name"] = m.self;
+        data["source"] = m.source;
+        for (const auto& p : m.peers) peers.push_back(boost::json::string(p));
+        data["selfListed"] = m.self_listed;
+        data["membershipError"] = m.error;
+        data["membershipErrorSince"] = m.error_since_ns ? format_time(m.error_since_ns) : "";
+        data["peersChanged"] = m.changed_ns ? format_time(m.changed_ns) : "";
+      } else {
+        data["name"] = "";
+      }
+    }
+    data["peers"] = std::move(peers);
+    data["known"] = st.known;
+    data["ownedTargets"] = st.owned;
+    data["clusteredTargets"] = st.clustered;
+    data["drainingLoops"] = st.draining;
+    data["rebalances"] = st.rebalances;
+    data["lastRebalance"] = st.last_rebalance_ns ? format_time(st.last_rebalance_ns) : "";
+    data["lastGainedLoops"] = st.last_gained;
+    data["lastLostLoops"] = st.last_lost;
+    boost::json::object doc;
+    doc["status"] = "success";
+    doc["data"] = std::move(data);
+    return boost::json::serialize(doc);
   }
 
   // Starts, keeps or replaces one RemoteWriter per endpoint (I/O thread).
@@ -266,6 +337,7 @@ class Process::Impl {
 
   void shutdown() {
     ready_ = false;
+    if (membership_) membership_->stop();
     discovery_->stop();
     scrape_->stop_all();
     {
@@ -356,6 +428,25 @@ class Process::Impl {
     r.collect("stoker_scrape_loops", "Scrape loops running (targets × profile types).",
               Kind::kGauge, [this] {
                 return std::vector<Sample>{{{}, static_cast<double>(scrape_->loop_count())}};
+              });
+    r.collect("stoker_cluster_peers",
+              "Replicas sharing the clustered jobs' targets, as this one sees them (0 without a "
+              "cluster section).",
+              Kind::kGauge, [this] {
+                std::lock_guard lock(mu_);
+                double n = membership_ ? static_cast<double>(membership_->status().peers.size()) : 0;
+                return std::vector<Sample>{{{}, n}};
+              });
+    r.collect("stoker_cluster_owned_targets",
+              "Targets of clustered jobs this replica scrapes.", Kind::kGauge, [this] {
+                return std::vector<Sample>{
+                    {{}, static_cast<double>(scrape_->cluster_stats().owned)}};
+              });
+    r.collect("stoker_cluster_rebalances_total",
+              "Peer lists applied to the clustered jobs (the first one counts).", Kind::kCounter,
+              [this] {
+                return std::vector<Sample>{
+                    {{}, static_cast<double>(scrape_->cluster_stats().rebalances)}};
               });
     r.collect(
         "stoker_storage_profiles_written_total", "Profiles committed to the database.",
@@ -509,6 +600,7 @@ class Process::Impl {
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<WebServer> web_;
   std::unique_ptr<DiscoveryManager> discovery_;
+  std::unique_ptr<ClusterMembership> membership_;  // with a cluster section; mu_ for readers
   std::mutex mu_;  // writers_ and the strings below, read by API threads
   std::map<std::string, std::shared_ptr<RemoteWriter>> writers_;
   std::string shown_config_, last_reload_error_;

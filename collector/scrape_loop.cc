@@ -63,7 +63,8 @@ Duration ScrapeLoop::offset(const std::string& key, Duration interval) {
   return Duration(static_cast<int64_t>(fnv1a64(key) % static_cast<uint64_t>(interval.count())));
 }
 
-void ScrapeLoop::start() {
+void ScrapeLoop::start(std::optional<Duration> first_after) {
+  first_after_ = first_after;
   asio::co_spawn(
       deps_.ex, [self = shared_from_this()]() { return self->run(); },
       asio::bind_cancellation_slot(cancel_.slot(), [](std::exception_ptr e) {
@@ -87,6 +88,16 @@ void ScrapeLoop::stop() {
   });
 }
 
+void ScrapeLoop::drain(Duration after) {
+  int64_t at = now_unix_nanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
+  int64_t expected = 0;
+  drain_after_ns_.compare_exchange_strong(expected, std::max<int64_t>(1, at));
+}
+
+void ScrapeLoop::undrain() {
+  drain_after_ns_.store(0);
+}
+
 void ScrapeLoop::reconfigure(std::shared_ptr<const Settings> settings) {
   settings_ = std::move(settings);
 }
@@ -94,13 +105,20 @@ void ScrapeLoop::reconfigure(std::shared_ptr<const Settings> settings) {
 asio::awaitable<void> ScrapeLoop::run() {
   const auto& first = *settings_;
   const Duration interval = first.target.interval;  // part of the loop's identity
-  timer_.expires_after(offset(first.target.loop_key(first.endpoint), interval));
+  timer_.expires_after(first_after_ ? *first_after_
+                                     : offset(first.target.loop_key(first.endpoint), interval));
   auto next = timer_.expiry();
   co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   while (!stopped_) {
     next += interval;
+    int64_t started_ns = now_unix_nanos();
     co_await scrape_once();
     if (stopped_) break;
+    int64_t drain_after = drain_after_ns_.load();
+    if (drain_after != 0 && started_ns >= drain_after) {
+      stopped_ = true;  // handed over: the new owner has had this scrape's time to begin
+      break;
+    }
     auto now = asio::steady_timer::clock_type::now();
     while (next <= now) next += interval;  // skip missed ticks
     timer_.expires_at(next);

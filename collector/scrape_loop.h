@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "collector/scrape_metrics.h"
@@ -79,9 +80,19 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   ScrapeLoop(Deps deps, std::shared_ptr<const Settings> settings,
              std::shared_ptr<HealthCell> health = nullptr,
              std::shared_ptr<ingest::DeltaCell> delta = nullptr);
-  void start();
+  // Starts the loop: its first scrape after offset() within the interval, or
+  // after `first_after` (a target handed over by another replica starts at once).
+  void start(std::optional<Duration> first_after = std::nullopt);
   // Cancels the loop, including an in-flight request. Idempotent.
   void stop();
+  // Stops the loop after its first scrape that starts `after` from now or
+  // later: a target moving to another replica is scraped here until the new
+  // owner has begun (which starts at once, within `after`). undrain() takes it
+  // back while the loop still runs.
+  void drain(Duration after);
+  void undrain();
+  bool draining() const { return drain_after_ns_.load() != 0; }
+  bool stopped() const { return stopped_.load(); }
   // New settings for the same target and endpoint (loop_key() unchanged),
   // used from the next scrape on.
   void reconfigure(std::shared_ptr<const Settings> settings);
@@ -115,6 +126,8 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   boost::asio::steady_timer timer_;
   boost::asio::cancellation_signal cancel_;
   std::atomic<bool> stopped_{false};
+  std::atomic<int64_t> drain_after_ns_{0};  // drain(): stop after a scrape started after this
+  std::optional<Duration> first_after_;
   bool last_failed_ = false;
   std::string last_logged_error_;
 };

@@ -1,15 +1,28 @@
 #include "collector/scrape_manager.h"
 
 #include "discovery/static_sd.h"
+#include "model/hash.h"
+#include "model/timeparse.h"
 #include "model/log.h"
 #include "net/asio_pch.h"
 #include "net/http_client.h"
 
 namespace stoker {
 
+namespace {
+
+// How long the starts of targets handed over by another replica are spread:
+// a tenth of the interval, at most a second.
+Duration handover_spread(Duration interval) {
+  return std::min<Duration>(interval / 10, std::chrono::seconds(1));
+}
+
+}  // namespace
+
 TargetStatus target_status(const Target& t) {
   TargetStatus s;
   s.job = t.job;
+  s.owner = t.owner;
   s.discovered = t.discovered;
   s.labels = t.labels.without_reserved();
   s.error = t.error;
@@ -29,8 +42,22 @@ ScrapeManager::~ScrapeManager() {
 void ScrapeManager::set_config(const Config& cfg) {
   bool external_changed = !(external_labels_ == cfg.global.external_labels);
   external_labels_ = cfg.global.external_labels;
+  bool cluster_changed = cluster_enabled_ != cfg.cluster.enabled;
+  {
+    std::lock_guard lock(mu_);
+    cluster_enabled_ = cfg.cluster.enabled;
+    if (!cluster_enabled_) cluster_.reset();
+  }
   configs_.clear();
-  for (const auto& sc : cfg.scrape_configs) configs_[sc.job_name] = sc;
+  for (const auto& sc : cfg.scrape_configs) {
+    configs_[sc.job_name] = sc;
+    if (sc.clustering && !cfg.cluster.enabled) {
+      log::warn("scrape",
+                "clustering is enabled but the config has no cluster section: this replica "
+                "scrapes all the job's targets",
+                {{"job", sc.job_name}});
+    }
+  }
   std::vector<std::string> changed;
   {
     std::lock_guard lock(mu_);
@@ -48,7 +75,8 @@ void ScrapeManager::set_config(const Config& cfg) {
         log::info("scrape", "job removed", {{"job", job}});
         continue;
       }
-      if (external_changed || c->second.fingerprint != it->second.config.fingerprint) {
+      if (external_changed || c->second.fingerprint != it->second.config.fingerprint ||
+          (cluster_changed && c->second.clustering)) {
         it->second.stale = true;
         changed.push_back(it->first);
       }
@@ -68,6 +96,32 @@ void ScrapeManager::set_config(const Config& cfg) {
 void ScrapeManager::apply_config(const Config& cfg) {
   set_config(cfg);
   for (const auto& sc : cfg.scrape_configs) apply_targets(sc, static_groups(sc.static_configs));
+}
+
+void ScrapeManager::set_cluster(ClusterView view) {
+  std::vector<std::string> clustered;
+  {
+    std::lock_guard lock(mu_);
+    if (!cluster_enabled_ || stopped_) return;
+    if (cluster_ && cluster_->self == view.self && cluster_->peers == view.peers) return;
+    cluster_ = std::move(view);
+    ++rebalances_;
+    last_rebalance_ns_ = now_unix_nanos();
+    gained_ = lost_ = 0;
+    for (const auto& [name, job] : jobs_) {
+      if (job.config.clustering) clustered.push_back(name);
+    }
+  }
+  for (const auto& name : clustered) {
+    auto c = configs_.find(name);
+    if (c == configs_.end()) continue;
+    std::vector<TargetGroup> groups;
+    {
+      std::lock_guard lock(mu_);
+      groups = jobs_[name].groups;
+    }
+    apply_targets(c->second, groups);
+  }
 }
 
 void ScrapeManager::apply_groups(const std::string& job, const std::vector<TargetGroup>& groups) {
@@ -90,7 +144,19 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
   }
   std::lock_guard lock(mu_);
   if (stopped_) return;  // updates still queued while shutting down start nothing
+  // Clustered: each target's owner among the peers; until the first peer
+  // list, no target is this replica's.
+  const bool clustered = sc.clustering && cluster_enabled_;
+  if (clustered) {
+    for (auto& t : targets) {
+      if (cluster_) t.owner = cluster_owner(cluster_->peers, cluster_key(t));
+    }
+  }
+  auto mine = [&](const Target& t) { return !clustered || (cluster_ && t.owner == cluster_->self); };
   Job& job = jobs_[sc.job_name];
+  for (auto it = job.draining.begin(); it != job.draining.end();) {
+    it = it->second->stopped() ? job.draining.erase(it) : std::next(it);  // handed over
+  }
   std::set<std::string> types_before;
   for (const auto& [key, loop] : job.loops)
     types_before.insert(loop->settings().endpoint.type.name);
@@ -133,9 +199,10 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
     settings->series_cap = cap_for(t);
     return settings;
   };
-  std::map<std::string, std::shared_ptr<ScrapeLoop>> next;
+  std::map<std::string, std::shared_ptr<ScrapeLoop>> next, draining;
+  std::set<std::string> elsewhere;
   std::vector<std::pair<const Target*, const ProfileEndpoint*>> fresh;
-  size_t started = 0, reconfigured = 0, continued = 0;
+  size_t started = 0, reconfigured = 0, continued = 0, gained = 0, lost = 0;
   for (const auto& t : targets) {
     if (t.dropped) continue;
     if (!t.error.empty()) {
@@ -144,14 +211,38 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
                 {{"job", sc.job_name}, {"target", t.discovered.to_string()}, {"err", t.error}});
       continue;
     }
+    const bool own = mine(t);
     for (const auto& ep : t.endpoints) {
       std::string key = t.loop_key(ep);
-      if (next.count(key)) continue;  // the same target from two groups: one loop
+      if (next.count(key) || draining.count(key) || elsewhere.count(key)) continue;
       auto it = job.loops.find(key);
-      if (it == job.loops.end()) {
-        next[key] = nullptr;  // started below
-        fresh.emplace_back(&t, &ep);
+      if (!own) {
+        // Another replica's: a running loop scrapes once more, then stops.
+        elsewhere.insert(key);
+        if (it != job.loops.end()) {
+          it->second->drain(handover_spread(t.interval) + std::chrono::milliseconds(500));
+          draining[key] = std::move(it->second);
+          job.loops.erase(it);
+          ++lost;
+        } else if (auto d = job.draining.find(key); d != job.draining.end()) {
+          draining[key] = std::move(d->second);
+          job.draining.erase(d);
+        }
         continue;
+      }
+      if (it == job.loops.end()) {
+        auto d = job.draining.find(key);
+        if (d != job.draining.end() && !d->second->stopped()) {
+          // Ours again before it stopped: it keeps running, state and all.
+          d->second->undrain();
+          it = job.loops.emplace(key, std::move(d->second)).first;
+          job.draining.erase(d);
+          ++gained;
+        } else {
+          next[key] = nullptr;  // started below
+          fresh.emplace_back(&t, &ep);
+          continue;
+        }
       }
       if (job.stale) {
         it->second->reconfigure(settings_for(t, ep));
@@ -184,12 +275,26 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
       loop = std::make_shared<ScrapeLoop>(std::move(deps), settings_for(*t, *ep));
       ++started;
     }
-    loop->start();
-    next[t->loop_key(*ep)] = std::move(loop);
+    std::string key = t->loop_key(*ep);
+    if (job.elsewhere.count(key)) {
+      // Handed over by another replica, which scrapes it once more: start at
+      // once (spread a little, not all at the same instant).
+      loop->start(Duration(static_cast<int64_t>(
+          fnv1a64(key) % static_cast<uint64_t>(handover_spread(t->interval).count() + 1))));
+      ++gained;
+    } else {
+      loop->start();
+    }
+    next[key] = std::move(loop);
   }
-  size_t stopped = job.loops.size();
+  size_t stopped = job.loops.size() + job.draining.size();
   for (auto& [key, loop] : job.loops) loop->stop();
+  for (auto& [key, loop] : job.draining) loop->stop();  // the target is gone
   job.loops = std::move(next);
+  job.draining = std::move(draining);
+  job.elsewhere = std::move(elsewhere);
+  gained_ += gained;
+  lost_ += lost;
   job.caps = std::move(caps);
   job.stale = false;
   job.targets = std::move(targets);
@@ -202,6 +307,12 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
              {"stopped", std::to_string(stopped - continued)},
              {"reconfigured", std::to_string(reconfigured)},
              {"continued", std::to_string(continued)}});
+  if (gained || lost) {
+    log::info("cluster", "targets handed over",
+              {{"job", sc.job_name},
+               {"gained_loops", std::to_string(gained)},
+               {"lost_loops", std::to_string(lost)}});
+  }
 }
 
 void ScrapeManager::forget_metrics(const std::string& job, const std::set<std::string>& types,
@@ -223,14 +334,40 @@ void ScrapeManager::stop_all() {
   stopped_ = true;
   for (auto& [name, job] : jobs_) {
     for (auto& [key, loop] : job.loops) loop->stop();
+    for (auto& [key, loop] : job.draining) loop->stop();
     job.loops.clear();
+    job.draining.clear();
   }
+}
+
+ScrapeManager::ClusterStats ScrapeManager::cluster_stats() const {
+  std::lock_guard lock(mu_);
+  ClusterStats st;
+  st.enabled = cluster_enabled_;
+  st.known = cluster_.has_value();
+  st.rebalances = rebalances_;
+  st.last_rebalance_ns = last_rebalance_ns_;
+  st.last_gained = gained_;
+  st.last_lost = lost_;
+  for (const auto& [name, job] : jobs_) {
+    if (!job.config.clustering) continue;
+    for (const auto& t : job.targets) {
+      if (t.dropped || !t.error.empty()) continue;
+      ++st.clustered;
+      if (cluster_ && t.owner == cluster_->self) ++st.owned;
+    }
+    for (const auto& [key, loop] : job.draining) st.draining += !loop->stopped();
+  }
+  return st;
 }
 
 size_t ScrapeManager::loop_count() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
-  for (const auto& [name, job] : jobs_) n += job.loops.size();
+  for (const auto& [name, job] : jobs_) {
+    n += job.loops.size();
+    for (const auto& [key, loop] : job.draining) n += !loop->stopped();
+  }
   return n;
 }
 
@@ -238,7 +375,10 @@ std::vector<TargetStatus> ScrapeManager::snapshot() const {
   std::lock_guard lock(mu_);
   std::vector<TargetStatus> out;
   for (const auto& [name, job] : jobs_) {
+    const bool clustered = job.config.clustering && cluster_enabled_;
     for (const auto& t : job.targets) {
+      // A clustered job lists the targets this replica scrapes.
+      if (clustered && (!cluster_ || t.owner != cluster_->self)) continue;
       TargetStatus s = target_status(t);
       for (size_t e = 0; e < t.endpoints.size(); ++e) {
         const auto& ep = t.endpoints[e];

@@ -8,6 +8,11 @@
 // delta state and health. A job whose settings changed (its YAML, the global
 // section or the external labels) hands its kept loops new settings at once.
 // The scrape metrics of a (job, profile type) with no loop left are removed.
+// Jobs with clustering enabled scrape only the targets this replica owns
+// (collector/cluster.h): set_cluster() hands over a new peer list, after
+// which targets this replica gains start at once and those it loses are
+// drained (scraped once more, then stopped) — only the targets whose owner
+// changed are touched.
 // set_config(), apply_config(), apply_groups() and stop_all() run on the
 // io_context's thread; snapshot(), loop_count() and delta_state() are
 // thread-safe.
@@ -16,10 +21,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "collector/cluster.h"
 #include "collector/scrape_loop.h"
 #include "collector/scrape_metrics.h"
 #include "collector/target.h"
@@ -58,6 +65,21 @@ class ScrapeManager {
   void apply_groups(const std::string& job, const std::vector<TargetGroup>& groups);
   // Stops every loop; later target updates are ignored.
   void stop_all();
+  // This replica's peers. Until the first view (with a cluster section) the
+  // clustered jobs scrape nothing; without a cluster section they scrape all
+  // their targets. On the io_context's thread.
+  void set_cluster(ClusterView view);
+  struct ClusterStats {
+    bool enabled = false;   // the config has a cluster section
+    bool known = false;     // a peer list arrived
+    size_t owned = 0;       // targets of clustered jobs this replica scrapes
+    size_t clustered = 0;   // targets of clustered jobs, owned or not
+    size_t draining = 0;    // handed over, scraped once more before stopping
+    uint64_t rebalances = 0;          // peer lists applied (the first one counts)
+    int64_t last_rebalance_ns = 0;    // when the last one was applied
+    size_t last_gained = 0, last_lost = 0;  // targets it moved here / away
+  };
+  ClusterStats cluster_stats() const;
   std::vector<TargetStatus> snapshot() const;
   size_t loop_count() const;
   // Delta state over all loops: distinct stacks tracked and bytes held.
@@ -72,6 +94,11 @@ class ScrapeManager {
     std::vector<Target> targets;
     bool stale = false;  // loops run with settings older than `config`
     std::map<std::string, std::shared_ptr<ScrapeLoop>> loops;  // by loop key
+    // Clustered jobs: loops of targets handed to another replica, scraping
+    // once more (ScrapeLoop::drain); and the loop keys owned by another
+    // replica at the last apply (a key moving here from there starts at once).
+    std::map<std::string, std::shared_ptr<ScrapeLoop>> draining;
+    std::set<std::string> elsewhere;
     // Each target's cap on series from labels inside its profiles (shared by
     // its profile types), by the target's public labels.
     std::map<std::string, std::shared_ptr<ingest::SeriesCap>> caps;
@@ -90,6 +117,11 @@ class ScrapeManager {
   mutable std::mutex mu_;                        // guards jobs_ for the readers
   std::map<std::string, Job> jobs_;
   bool stopped_ = false;  // after stop_all(), target updates are ignored
+  bool cluster_enabled_ = false;
+  std::optional<ClusterView> cluster_;  // guarded by mu_ for the readers
+  uint64_t rebalances_ = 0;
+  int64_t last_rebalance_ns_ = 0;
+  size_t gained_ = 0, lost_ = 0;  // by the last peer list (summed over its re-applies)
 };
 
 }  // namespace stoker

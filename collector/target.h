@@ -42,6 +42,7 @@ struct Target {
   std::string error;     // set when the target cannot be scraped (e.g. bad address)
   bool dropped = false;  // dropped by relabel_configs
   Duration interval{0};  // this target's scrape interval
+  std::string owner;     // clustered jobs: the replica that owns it (collector/cluster.h)
   std::vector<ProfileEndpoint> endpoints;
 
   // The series labels of a profile of `type` before the ingest pipeline's

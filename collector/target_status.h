@@ -35,6 +35,7 @@ struct TargetStatus {
   Labels labels;         // public labels (no "__" names)
   std::string error;     // why the target cannot be scraped, if so
   bool dropped = false;  // dropped by relabel_configs
+  std::string owner;     // clustered jobs: the replica that scrapes it ("" otherwise)
   std::vector<EndpointStatus> endpoints;
 };
 

@@ -1,8 +1,11 @@
 #include "config/config.h"
 
 #include <glob.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -199,6 +202,55 @@ void load_scrape_config_files(Walker& w, const YAML::Node& n, const std::string&
 
 }  // namespace
 
+// The cluster section (ClusterConfig).
+void parse_cluster(Walker& w, const YAML::Node& n, const std::string& path, ClusterConfig* out) {
+  ClusterConfig& c = *out;
+  if (n.IsNull()) return;
+  c.enabled = true;
+  c.fingerprint = w.dir() + "\x1f" + YAML::Dump(n);
+  YAML::Node peers_node;
+  bool has_peers = false;
+  w.each(n, path, {"name", "kubernetes", "static_peers"},
+         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
+           if (k == "name") {
+             if (auto s = w.str(v, sub)) c.name = *s;
+           } else if (k == "kubernetes") {
+             c.kubernetes = parse_cluster_kubernetes(w, v, sub);
+           } else {
+             peers_node = v;
+             has_peers = true;
+             c.static_peers = w.str_list(v, sub);
+             std::set<std::string> seen;
+             for (const auto& p : c.static_peers) {
+               if (p.empty()) w.error(v, sub, "a peer name must not be empty");
+               if (!seen.insert(p).second) w.error(v, sub, "peer \"" + p + "\" is listed twice");
+             }
+           }
+         });
+  if (c.name.empty()) {
+    if (const char* pod = std::getenv("POD_NAME"); pod && *pod) {
+      c.name = pod;
+    } else {
+      char host[256] = {};
+      if (gethostname(host, sizeof host - 1) == 0) c.name = host;
+    }
+  }
+  if (c.kubernetes && has_peers) {
+    w.error(n, path, "use either kubernetes or static_peers to find the peers, not both");
+  } else if (!c.kubernetes && !has_peers) {
+    w.error(n, path,
+            "the cluster section needs kubernetes (the replicas' pods) or static_peers (their "
+            "names)");
+  } else if (has_peers && c.static_peers.empty()) {
+    w.error(peers_node, path + ".static_peers", "static_peers must list at least this replica");
+  } else if (has_peers && std::find(c.static_peers.begin(), c.static_peers.end(), c.name) ==
+                               c.static_peers.end()) {
+    w.error(peers_node, path + ".static_peers",
+            "this replica's name \"" + c.name +
+                "\" (cluster.name, else $POD_NAME, else the host name) is not in static_peers");
+  }
+}
+
 ConfigResult load_config_string(const std::string& yaml, const std::string& name,
                                 const std::string& dir) {
   ConfigResult result;
@@ -217,7 +269,7 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
   std::string files_path;
   w.each(root, "",
          {"global", "storage", "web", "query", "receive", "source", "scrape_configs",
-          "scrape_config_files", "remote_write"},
+          "scrape_config_files", "remote_write", "cluster"},
          [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
            if (k == "global") {
              bool explicit_timeout = false;
@@ -326,6 +378,8 @@ ConfigResult load_config_string(const std::string& yaml, const std::string& name
                         });
                       }
                     });
+           } else if (k == "cluster") {
+             parse_cluster(w, v, sub, &cfg.cluster);
            } else if (k == "receive") {
              receive_node = v;
              receive_path = sub;

@@ -181,6 +181,9 @@ struct ScrapeConfig {
   std::vector<HttpSdConfig> http_sd_configs;
   std::vector<DnsSdConfig> dns_sd_configs;
   std::string path_prefix;
+  // clustering: {enabled: true}: the replicas of the `cluster` section share
+  // this job's targets (each scraped by one of them).
+  bool clustering = false;
   std::vector<ProfileTypeConfig> profiles;  // every known type, enabled or not
   // Target relabeling, applied to discovered targets before scraping.
   std::vector<RelabelConfig> relabel_configs;
@@ -296,6 +299,20 @@ struct SourceConfig {
   }
 };
 
+// The `cluster` section: replicas that share the targets of jobs with
+// clustering enabled. Peers are the Ready pods a Kubernetes selector matches
+// (read with list+watch) or a fixed list.
+struct ClusterConfig {
+  bool enabled = false;  // the section is present
+  // This replica's peer name: `name`, else $POD_NAME, else the host name.
+  std::string name;
+  // Peers = Ready pods matching (role pod, one namespace, label/field selectors).
+  std::optional<KubernetesSdConfig> kubernetes;
+  std::vector<std::string> static_peers;  // instead of kubernetes
+  // The section's YAML and the config's directory: equal means the same peers' source.
+  std::string fingerprint;
+};
+
 struct Config {
   std::string source;  // file path, or "<embedded default>"
   GlobalConfig global;
@@ -304,6 +321,7 @@ struct Config {
   QueryConfig query;
   ReceiveConfig receive;
   SourceConfig source_view;  // the `source` section
+  ClusterConfig cluster;
   std::vector<ScrapeConfig> scrape_configs;  // the file's own, then scrape_config_files'
   // The files scrape_config_files matched and loaded (absolute paths, in order).
   std::vector<std::string> scrape_config_files;

@@ -59,22 +59,40 @@ bool valid_field_selector(const std::string& s, std::string* bad_term) {
 const std::vector<std::string> kKubernetesRoles = {"pod",           "service", "endpoints",
                                                    "endpointslice", "node",    "ingress"};
 
-}  // namespace
-
-void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
-                                 std::vector<KubernetesSdConfig>* out) {
-  w.each_item(n, path, [&](const YAML::Node& item, const std::string& ip) {
-    KubernetesSdConfig kc;
+// One kubernetes_sd_configs entry, or (`cluster`) the cluster section's
+// `kubernetes`: the API connection keys of an SD config plus `namespace`,
+// `label_selector` and `field_selector` for the replicas' pods.
+KubernetesSdConfig parse_kubernetes_item(Walker& w, const YAML::Node& item, const std::string& ip,
+                                         bool cluster) {
+  KubernetesSdConfig kc;
+  {
     std::optional<Secret> bearer_token;
     std::string bearer_token_file;
     bool custom_http = false;
     YAML::Node role_node, selectors_node;
+    std::set<std::string> keys = {"api_server", "kubeconfig_file"};
+    if (cluster) {
+      kc.role = "pod";
+      keys.insert({"namespace", "label_selector", "field_selector"});
+    } else {
+      keys.insert({"role", "namespaces", "selectors", "attach_metadata"});
+    }
+    KubernetesSdConfig::Selector cluster_selector{"pod", "", ""};
     w.each(
-        item, ip,
-        with_http_client_keys({"role", "api_server", "kubeconfig_file", "namespaces", "selectors",
-                               "attach_metadata"}),
+        item, ip, with_http_client_keys(keys),
         [&](const std::string& k, const YAML::Node& v, const std::string& sub) {
-          if (k == "role") {
+          if (k == "namespace") {
+            if (auto s = w.str(v, sub); s && !s->empty()) kc.namespaces = {*s};
+          } else if (k == "label_selector" || k == "field_selector") {
+            auto s = w.str(v, sub);
+            if (!s) return;
+            std::string bad;
+            bool label = k == "label_selector";
+            if (label ? !valid_label_selector(*s, &bad) : !valid_field_selector(*s, &bad)) {
+              w.error(v, sub, "invalid selector: '" + *s + "'; can't understand '" + bad + "'");
+            }
+            (label ? cluster_selector.label : cluster_selector.field) = *s;
+          } else if (k == "role") {
             role_node = v;
             if (auto s = w.str(v, sub)) kc.role = *s;
           } else if (k == "api_server") {
@@ -204,8 +222,35 @@ void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::stri
                 kc.role + " role supports only " + list + " selectors");
       }
     }
-    out->push_back(std::move(kc));
+    if (cluster) {
+      if (!cluster_selector.label.empty() || !cluster_selector.field.empty())
+        kc.selectors.push_back(cluster_selector);
+      if (kc.namespaces.empty()) {
+        if (kc.api_server.empty() && kc.kubeconfig_file.empty()) {
+          kc.own_namespace = true;  // in-cluster: the replicas' own namespace
+        } else {
+          w.error(item, ip,
+                  "namespace is required with api_server or kubeconfig_file (the namespace of "
+                  "the stoker pods)");
+        }
+      }
+    }
+  }
+  return kc;
+}
+
+}  // namespace
+
+void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
+                                 std::vector<KubernetesSdConfig>* out) {
+  w.each_item(n, path, [&](const YAML::Node& item, const std::string& ip) {
+    out->push_back(parse_kubernetes_item(w, item, ip, false));
   });
+}
+
+KubernetesSdConfig parse_cluster_kubernetes(Walker& w, const YAML::Node& n,
+                                            const std::string& path) {
+  return parse_kubernetes_item(w, n, path, true);
 }
 
 }  // namespace stoker::cfg

@@ -142,6 +142,7 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
   allowed.insert("kubernetes_sd_configs");
   allowed.insert("http_sd_configs");
   allowed.insert("dns_sd_configs");
+  allowed.insert("clustering");
   allowed = with_http_client_keys(std::move(allowed));
   // Each service discovery config's identity across reloads.
   auto stamp = [&](auto& list, size_t before, const YAML::Node& v, const char* kind) {
@@ -195,6 +196,10 @@ void parse_scrape_config(Walker& w, const YAML::Node& n, const std::string& path
       static_nodes.emplace_back(v, sub);
     } else if (k == "profiling_config") {
       parse_profiling_config(w, v, sub, sc);
+    } else if (k == "clustering") {
+      w.each(v, sub, {"enabled"}, [&](const std::string&, const YAML::Node& cv, const std::string& cs) {
+        if (auto b = w.boolean(cv, cs)) sc.clustering = *b;
+      });
     } else if (kLimitKeys.count(k)) {
       w.limit(k, v, sub, sc.limits);
     } else if (k == "sample_label_series_limit") {

@@ -69,6 +69,9 @@ std::shared_ptr<const RelabelRules> parse_relabel_configs(Walker& w, const YAML:
 
 void parse_kubernetes_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                                  std::vector<KubernetesSdConfig>* out);
+// The cluster section's `kubernetes` (see ClusterConfig).
+KubernetesSdConfig parse_cluster_kubernetes(Walker& w, const YAML::Node& n,
+                                            const std::string& path);
 void parse_http_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,
                            std::vector<HttpSdConfig>* out);
 void parse_dns_sd_configs(Walker& w, const YAML::Node& n, const std::string& path,

@@ -25,7 +25,7 @@ namespace stoker::cfg {
 
 // Keys that belong to capabilities stoker does not have yet. They are rejected
 // explicitly so a config never silently loses targets or forwarding.
-inline const std::set<std::string> kNotYetSupported = {"metric_relabel_configs", "clustering"};
+inline const std::set<std::string> kNotYetSupported = {"metric_relabel_configs"};
 
 // Prometheus' service discoveries stoker does not implement.
 inline const std::set<std::string> kOtherServiceDiscovery = {

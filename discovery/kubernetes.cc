@@ -296,6 +296,7 @@ struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<KubernetesDisco
   std::string job;
   KubernetesSdConfig cfg;
   Sink sink;
+  std::function<void(const std::string&)> health;  // on_health()
   KubernetesOptions opts;
   KubernetesConnection conn;
   asio::io_context* io = nullptr;
@@ -448,6 +449,7 @@ struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<KubernetesDisco
     bool listed_once = false;
     auto failed = [&](const std::string& err) -> asio::awaitable<bool> {
       metrics->refresh_failures(SdKind::kKubernetes).inc();
+      if (health) health(err);
       if (err != last_error) {
         log::warn("kubernetes", "discovery request failed; retrying",
                   {{"job", job}, {"what", where}, {"err", err}});
@@ -472,6 +474,7 @@ struct KubernetesDiscoverer::Impl : std::enable_shared_from_this<KubernetesDisco
       if (!last_error.empty()) {
         log::info("kubernetes", "discovery recovered", {{"job", job}, {"what", where}});
         last_error.clear();
+        if (health) health("");
       }
       backoff = opts.min_backoff;
       deliver(builder->replace(kind, ns, std::move(items)));
@@ -624,6 +627,10 @@ void KubernetesDiscoverer::start(Sink sink) {
     d.spawn([self = impl_, kind, ns] { return self->run(kind, ns); });
   }
   d.spawn([self = impl_] { return self->first_result_deadline(); });
+}
+
+void KubernetesDiscoverer::on_health(std::function<void(const std::string&)> fn) {
+  impl_->health = std::move(fn);
 }
 
 void KubernetesDiscoverer::stop() {

@@ -16,6 +16,7 @@
 // discovery/discoverer.h); stop() cancels the open lists and watches.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,10 @@ class KubernetesDiscoverer : public Discoverer {
   ~KubernetesDiscoverer() override;
   void start(Sink sink) override;
   void stop() override;
+  // Called on the io_context's thread with the error when a list or watch
+  // fails (the last groups stay as they were), and with "" when a list
+  // succeeds again. Set before start().
+  void on_health(std::function<void(const std::string& error)> fn);
 
   // Lists every needed kind once and appends the groups (for `stoker targets`).
   static Status list_once(const KubernetesSdConfig& cfg, std::vector<TargetGroup>* out,

@@ -42,6 +42,7 @@ std::string targets_json(const std::vector<TargetStatus>& targets, bool with_hea
     a["discoveredLabels"] = labels_json(t.discovered);
     a["labels"] = labels_json(t.labels);
     a["scrapePool"] = t.job;
+    if (!t.owner.empty()) a["owner"] = t.owner;
     json::object urls, profiles;
     std::string overall = t.endpoints.empty() ? "unknown" : "up";
     for (const auto& ep : t.endpoints) {
@@ -144,6 +145,9 @@ WebResponse route(const WebRequest& req, const ApiContext& ctx) {
     doc["data"] = std::move(data);
     res.content_type = "application/json";
     res.body = boost::json::serialize(doc);
+  } else if (req.path == "/api/v1/status/cluster" && ctx.cluster_json) {
+    res.content_type = "application/json";
+    res.body = ctx.cluster_json();
   } else if (req.path == "/api/v1/remote_write" && ctx.remote_write_json) {
     res.content_type = "application/json";
     res.body = ctx.remote_write_json();

@@ -28,6 +28,7 @@ struct ApiContext {
   std::function<std::string()> config_yaml;        // GET /api/v1/status/config
   std::function<bool(std::string*)> reload;        // POST /-/reload
   std::function<std::string()> remote_write_json;  // GET /api/v1/remote_write
+  std::function<std::string()> cluster_json;       // GET /api/v1/status/cluster
   // The read side: querier.v1, settings.v1, /pyroscope/*, /api/v1/profiles/*.
   query::EnginePool* queries = nullptr;
   // Pushed profiles: /ingest and push.v1 Push (see web/receive_api.h).
