@@ -217,8 +217,9 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
       if (next.count(key) || draining.count(key) || elsewhere.count(key)) continue;
       auto it = job.loops.find(key);
       if (!own) {
-        // Another replica's: a running loop scrapes once more, then stops.
-        elsewhere.insert(key);
+        // Another replica's (or, before the first peer list, nobody's yet): a
+        // running loop scrapes once more, then stops.
+        if (cluster_) elsewhere.insert(key);
         if (it != job.loops.end()) {
           it->second->drain(handover_spread(t.interval) + std::chrono::milliseconds(500));
           draining[key] = std::move(it->second);

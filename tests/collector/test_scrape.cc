@@ -1,14 +1,18 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <future>
+#include <set>
 
 #include "collector/scrape_loop.h"
+#include "collector/cluster.h"
 #include "collector/scrape_manager.h"
+#include "discovery/static_sd.h"
 #include "net/asio_pch.h"
 #include "net/http_client.h"
 #include "pprof/pprof_decode.h"
 #include "storage/reader.h"
 #include "storage/storage.h"
+#include "tests/support/cluster_rig.h"
 #include "tests/support/fake_kube.h"
 #include "tests/support/must.h"
 #include "tests/support/process.h"
@@ -486,4 +490,145 @@ TEST_CASE("label limits fail the scrape and say which limit", "[scrape][limits]"
     CHECK(health.last_error == expect);
     CHECK(rig.storage->stats().profiles_written == 0);
   }
+}
+
+TEST_CASE("a peer list change hands over only the targets whose owner changed",
+          "[scrape][cluster]") {
+  using test::ProfileFarm;
+  constexpr int kTargets = 60;
+  ProfileFarm farm(kTargets);
+  std::string yaml =
+      "cluster: {name: a, static_peers: [a, b, c]}\nscrape_configs:\n  - job_name: apps\n"
+      "    scrape_interval: 1s\n    clustering: {enabled: true}\n"
+      "    http_headers: {X-Replica: {values: [a]}}\n"
+      "    profiling_config: {process_cpu: {enabled: false}, goroutine: {enabled: false}, "
+      "block: {enabled: false}, mutex: {enabled: false}}\n    static_configs:\n";
+  for (int k = 0; k < kTargets; ++k) {
+    yaml += "      - targets: ['127.0.0.1:" + std::to_string(farm.port()) +
+            "']\n        labels: {service_name: svc-" + std::to_string(k) +
+            ", __param_target: '" + std::to_string(k) + "'}\n";
+  }
+  ManagerRig rig(yaml);
+  // Each target's owner for a peer list, by the target's number.
+  auto cfg = load_config_string(yaml, "t.yaml", rig.dir.path());
+  REQUIRE(cfg.config);
+  auto targets = build_targets(cfg.config->scrape_configs[0],
+                               static_groups(cfg.config->scrape_configs[0].static_configs));
+  REQUIRE(targets.size() == kTargets);
+  auto owned_by_a = [&](std::vector<std::string> peers) {
+    std::set<int> out;
+    for (const auto& t : targets) {
+      if (cluster_owner(peers, cluster_key(t)) == "a")
+        out.insert(std::stoi(std::string(t.labels.get("__param_target"))));
+    }
+    return out;
+  };
+  auto listed = [&] {  // target number → scrapes, as the manager lists them
+    std::map<int, uint64_t> out;
+    for (const auto& s : rig.manager->snapshot()) {
+      CHECK(s.owner == "a");
+      std::string svc(s.labels.get("service_name"));
+      out[std::stoi(svc.substr(4))] = s.endpoints.at(0).health.scrapes;
+    }
+    return out;
+  };
+  auto set_peers = [&](std::vector<std::string> peers) {
+    std::promise<void> done;
+    asio::post(rig.io, [&] {
+      rig.manager->set_cluster(ClusterView{"a", peers});
+      done.set_value();
+    });
+    done.get_future().wait();
+    return ProfileFarm::now_ms();
+  };
+  rig.run();
+
+  // Before the first peer list a clustered job scrapes nothing.
+  std::this_thread::sleep_for(1500ms);
+  CHECK(farm.scrapes().empty());
+  CHECK(rig.manager->snapshot().empty());
+  CHECK_FALSE(rig.manager->cluster_stats().known);
+
+  auto e1 = owned_by_a({"a", "b", "c"});
+  REQUIRE(e1.size() > 10);
+  REQUIRE(e1.size() < 30);
+  int64_t t1 = set_peers({"a", "b", "c"});
+  std::this_thread::sleep_for(3000ms);
+  auto before = listed();
+  CHECK(before.size() == e1.size());
+  for (const auto& [k, n] : before) {
+    CHECK(e1.count(k));
+    CHECK(n >= 2);
+  }
+  std::map<int, int64_t> first_at;
+  for (const auto& s : farm.scrapes(t1)) {
+    CHECK(e1.count(s.target));
+    first_at.emplace(s.target, s.at_ms - t1);
+  }
+  // The first peer list is not a hand-over: first scrapes spread over the interval.
+  int64_t earliest = 1000, latest = 0;
+  for (const auto& [k, at] : first_at) {
+    earliest = std::min(earliest, at);
+    latest = std::max(latest, at);
+  }
+  CHECK(latest - earliest > 400);
+  CHECK(rig.manager->cluster_stats().last_gained == 0);
+
+  // A fourth peer: a's targets that go to d are scraped once more, then
+  // dropped; the rest keep their loops (scrape counts go on).
+  auto e2 = owned_by_a({"a", "b", "c", "d"});
+  std::set<int> moved;
+  for (int k : e1) {
+    if (!e2.count(k)) moved.insert(k);
+  }
+  REQUIRE(!moved.empty());
+  for (int k : e2) REQUIRE(e1.count(k));
+  int64_t t2 = set_peers({"a", "b", "c", "d"});
+  std::this_thread::sleep_for(2500ms);
+  auto after = listed();
+  CHECK(after.size() == e2.size());
+  for (const auto& [k, n] : after) {
+    INFO("target " << k << " scrapes before " << before[k] << " after " << n);
+    CHECK(e2.count(k));
+    CHECK(n >= before[k] + 2);  // the same loop: a new one would count from 0
+    CHECK(n >= 4);
+  }
+  auto st = rig.manager->cluster_stats();
+  CHECK(st.last_gained == 0);
+  CHECK(st.last_lost == moved.size());
+  std::map<int, std::vector<int64_t>> by_a;
+  for (const auto& s : farm.scrapes(t2)) {
+    CHECK(e1.count(s.target));  // never one of b's or c's
+    by_a[s.target].push_back(s.at_ms - t2);
+  }
+  for (int k : moved) {
+    INFO("moved target " << k);
+    REQUIRE(by_a.count(k));
+    // At least one scrape started 600 ms or more after the change (the new
+    // owner has begun by then), none after one interval more.
+    CHECK(by_a[k].back() >= 600);
+    CHECK(by_a[k].back() <= 600 + 1000 + 300);
+  }
+
+  // c and d leave: their targets start here at once.
+  auto e3 = owned_by_a({"a", "b"});
+  for (int k : e2) REQUIRE(e3.count(k));
+  int64_t t3 = set_peers({"a", "b"});
+  std::this_thread::sleep_for(1500ms);
+  std::map<int, int64_t> first;
+  for (const auto& s : farm.scrapes(t3)) first.emplace(s.target, s.at_ms - t3);
+  size_t gained = 0;
+  for (int k : e3) {
+    if (e2.count(k)) continue;
+    ++gained;
+    INFO("gained target " << k);
+    REQUIRE(first.count(k));
+    CHECK(first[k] <= 100 + 400);  // the hand-over spread (a tenth of 1 s) and slack
+  }
+  st = rig.manager->cluster_stats();
+  CHECK(st.last_gained == gained);
+  CHECK(st.owned == e3.size());
+  CHECK(st.clustered == static_cast<size_t>(kTargets));
+  CHECK(st.rebalances == 3);
+  CHECK(listed().size() == e3.size());
 }

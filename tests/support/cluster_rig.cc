@@ -32,8 +32,8 @@ RawResponse ProfileFarm::serve(const RecordedRequest& r) {
   std::vector<SampleSpec> samples;
   for (int s = 0; s < stacks_; ++s) {
     std::string leaf = "main.alloc" + std::to_string(s);
-    // One stack carries the count the tests read; the rest only add size.
-    int64_t objects = s == 0 ? 10 * n : n * (s + 1);
+    // Counters as if the target had been scraped 1,000 times already.
+    int64_t objects = (s == 0 ? 10 : s + 1) * (n + 1000);
     samples.push_back({{leaf, "main.handle", "main.main"}, {objects, objects * 64, 1, 64}});
   }
   auto p = make_profile({{"alloc_objects", "count"},

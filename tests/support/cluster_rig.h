@@ -6,10 +6,11 @@
 // k is scraped as /debug/pprof/allocs?target=k (its static config sets
 // __param_target), and each replica sends its name in an X-Replica header
 // (the job's http_headers), so every scrape is recorded as (time, target,
-// replica). Each target answers with a Go-like cumulative allocs profile whose
-// counters are 10 × (scrapes of that target so far): the deltas a replica
-// stores are 10 × the scrapes since its previous one, and a bogus first
-// window (a whole cumulative profile stored as a delta) stands out.
+// replica). Each target answers with a Go-like cumulative allocs profile of
+// `stacks` stacks whose alloc_objects total (8 stacks) is 45 × (1000 + the
+// scrapes of that target so far): the deltas a replica stores are 45 × the
+// scrapes since its previous one, and a bogus first window (a whole
+// cumulative profile stored as a delta) stands out.
 // Thread-safe.
 #pragma once
 

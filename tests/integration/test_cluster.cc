@@ -1,0 +1,248 @@
+// Replicas of the stoker binary sharing 300 targets through the project's
+// fake Kubernetes API server: each target scraped by exactly one replica in
+// steady state, a fourth joining takes about a quarter, a killed one's
+// targets move within an interval, nothing stays unscraped longer than two
+// intervals, deltas are never a bogus first window, and a replica that loses
+// the API keeps its peers and says so. Counted at the targets (ProfileFarm).
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "storage/reader.h"
+#include "tests/support/cluster_rig.h"
+#include "tests/support/profiles.h"
+
+using namespace stoker;
+using namespace stoker::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kTargets = 300;
+constexpr int kIntervalS = 2;
+constexpr int64_t kI = kIntervalS * 1000;  // ms
+
+struct Replica {
+  std::string name;
+  int port = 0;
+  std::string db;
+  std::unique_ptr<Child> proc;
+};
+
+// Target → its only scraper in [from, to); fails the test for a target
+// scraped by none or by several.
+std::map<int, std::string> sole_scrapers(const ProfileFarm& farm, int64_t from, int64_t to) {
+  std::map<int, std::string> out;
+  auto who = farm.who(from, to);
+  CHECK(who.size() == static_cast<size_t>(kTargets));
+  size_t shared = 0;
+  for (const auto& [k, replicas] : who) {
+    if (replicas.size() != 1) {
+      ++shared;
+      continue;
+    }
+    out[k] = replicas.begin()->first;
+  }
+  INFO("targets scraped by more than one replica: " << shared);
+  CHECK(shared == 0);
+  return out;
+}
+
+void check_shares(const std::map<int, std::string>& owners, int replicas) {
+  std::map<std::string, int> share;
+  for (const auto& [k, r] : owners) ++share[r];
+  CHECK(share.size() == static_cast<size_t>(replicas));
+  double fair = static_cast<double>(kTargets) / replicas;
+  for (const auto& [r, n] : share) {
+    INFO(r << " scrapes " << n << " targets; a fair share is " << fair);
+    CHECK(n >= fair * 0.8);
+    CHECK(n <= fair * 1.2);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("replicas share targets through the Kubernetes API as peers join, die and the API goes",
+          "[integration][cluster]") {
+  ProfileFarm farm(kTargets);
+  auto kube = std::make_unique<FakeKube>();
+  const std::string kube_url = kube->url();
+  TempDir dir;
+  std::vector<Replica> reps(4);
+  auto start = [&](int i) {
+    auto& r = reps[static_cast<size_t>(i)];
+    r.name = "stoker-" + std::to_string(i);
+    r.port = free_port();
+    r.db = dir.file(r.name + ".db");
+    write_file(dir.file(r.name + ".yaml"),
+               replica_config(r.name, kube_url, farm, r.port, r.db, kIntervalS));
+    r.proc = std::make_unique<Child>(
+        std::vector<std::string>{STOKER_BINARY, "--config", dir.file(r.name + ".yaml")},
+        dir.file(r.name + ".log"));
+  };
+  auto status = [&](int i) { return cluster_status(reps[static_cast<size_t>(i)].port); };
+  // Every replica in `live` sees `peers` peers, and they own all targets.
+  auto settled = [&](const std::vector<int>& live, size_t peers) {
+    int64_t owned = 0;
+    for (int i : live) {
+      auto s = status(i);
+      if (!s.is_object() || s.at("peers").as_array().size() != peers) return false;
+      owned += s.at("ownedTargets").to_number<int64_t>();
+    }
+    return owned == kTargets;
+  };
+
+  for (int i = 0; i < 3; ++i) {
+    kube->create("Pod", replica_pod("stoker-" + std::to_string(i), "obs", true));
+    start(i);
+  }
+  REQUIRE(wait_for([&] { return settled({0, 1, 2}, 3); }, 20000));
+  auto s0 = status(0);
+  CHECK(s0.at("name") == "stoker-0");
+  CHECK(s0.at("source") == "kubernetes");
+  CHECK(s0.at("selfListed") == true);
+  CHECK(s0.at("membershipError") == "");
+
+  // Steady state: each target scraped by exactly one replica, thirds ±20 %.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kI + kI / 2));
+  int64_t w1 = ProfileFarm::now_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * kI));
+  auto owners3 = sole_scrapers(farm, w1, w1 + 2 * kI);
+  check_shares(owners3, 3);
+  // What each replica says it owns is what the targets saw.
+  for (int i = 0; i < 3; ++i) {
+    int64_t n = 0;
+    for (const auto& [k, r] : owners3) n += r == reps[static_cast<size_t>(i)].name;
+    CHECK(status(i).at("ownedTargets").to_number<int64_t>() == n);
+  }
+  // `stoker targets` names the same owners.
+  {
+    int rc = 0;
+    std::string out = run_command(std::string(STOKER_BINARY) + " targets --config " +
+                                      dir.file("stoker-0.yaml") + " 2>&1",
+                                  &rc);
+    REQUIRE(rc == 0);
+    auto doc = boost::json::parse(out);
+    int matched = 0;
+    for (const auto& t : doc.at("activeTargets").as_array()) {
+      std::string svc(t.at("labels").at("service_name").as_string());
+      int k = std::stoi(svc.substr(4));
+      matched += owners3[k] == std::string(t.at("owner").as_string());
+    }
+    CHECK(matched == kTargets);
+  }
+
+  // A fourth replica: starts before its pod is Ready (it scrapes its share
+  // meanwhile), then the pod turns Ready and the others let go.
+  kube->create("Pod", replica_pod("stoker-3", "obs", false));
+  start(3);
+  REQUIRE(wait_for([&] { return status(3).is_object(); }, 10000));
+  CHECK(wait_for([&] { return status(3).at("known") == true; }, 10000));
+  CHECK(status(3).at("selfListed") == false);
+  int64_t t_join = ProfileFarm::now_ms();
+  kube->update("Pod", replica_pod("stoker-3", "obs", true));
+  REQUIRE(wait_for([&] { return settled({0, 1, 2, 3}, 4); }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(kI + kI / 2));  // drains end
+  int64_t w2 = ProfileFarm::now_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * kI));
+  auto owners4 = sole_scrapers(farm, w2, w2 + 2 * kI);
+  check_shares(owners4, 4);
+  int moved = 0, moved_elsewhere = 0;
+  for (const auto& [k, r] : owners4) {
+    if (r == owners3[k]) continue;
+    (r == "stoker-3" ? moved : moved_elsewhere)++;
+  }
+  INFO("targets that moved to the new replica: " << moved);
+  CHECK(moved_elsewhere == 0);  // only what the newcomer takes moves
+  CHECK(moved >= kTargets / 4 * 0.8);
+  CHECK(moved <= kTargets / 4 * 1.2);
+  for (auto gap : farm.longest_gaps(w1, w2 + 2 * kI)) CHECK(gap <= 2 * kI);
+  (void)t_join;
+
+  // kill -9 stoker-0 and mark its pod not Ready: its targets move to the
+  // others within an interval plus the watch's delay.
+  std::set<int> orphans;
+  for (const auto& [k, r] : owners4) {
+    if (r == "stoker-0") orphans.insert(k);
+  }
+  REQUIRE(!orphans.empty());
+  reps[0].proc->stop(SIGKILL, 5000);
+  int64_t t_kill = ProfileFarm::now_ms();
+  kube->update("Pod", replica_pod("stoker-0", "obs", false));
+  REQUIRE(wait_for([&] { return settled({1, 2, 3}, 3); }, 10000));
+  int64_t seen = ProfileFarm::now_ms() - t_kill;
+  std::this_thread::sleep_for(std::chrono::milliseconds(kI + kI / 2));
+  std::map<int, int64_t> taken;  // orphan → first scrape by another replica
+  for (const auto& s : farm.scrapes(t_kill)) {
+    if (orphans.count(s.target) && s.replica != "stoker-0") taken.emplace(s.target, s.at_ms - t_kill);
+  }
+  CHECK(taken.size() == orphans.size());
+  for (const auto& [k, at] : taken) {
+    INFO("target " << k << " taken over after " << at << " ms (the survivors saw the pod go after "
+                   << seen << " ms)");
+    CHECK(at <= kI + 1000);
+  }
+  int64_t w3 = ProfileFarm::now_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * kI));
+  auto owners_after = sole_scrapers(farm, w3, w3 + 2 * kI);
+  check_shares(owners_after, 3);
+  for (const auto& [k, r] : owners_after) {
+    if (!orphans.count(k)) CHECK(r == owners4[k]);  // the others' targets stay put
+  }
+  for (auto gap : farm.longest_gaps(t_kill - kI, w3 + 2 * kI)) CHECK(gap <= 2 * kI);
+
+  // The API server goes away: the replicas keep their peers, say so, and
+  // keep scraping their shares.
+  kube.reset();
+  CHECK(wait_for(
+      [&] {
+        for (int i : {1, 2, 3}) {
+          auto s = status(i);
+          if (!s.is_object() || s.at("membershipError") == "") return false;
+        }
+        return true;
+      },
+      10000));
+  for (int i : {1, 2, 3}) {
+    auto s = status(i);
+    CHECK(s.at("peers").as_array().size() == 3);
+    CHECK(s.at("membershipErrorSince") != "");
+  }
+  int64_t w4 = ProfileFarm::now_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * kI));
+  CHECK(sole_scrapers(farm, w4, w4 + 2 * kI) == owners_after);
+  std::string metrics;
+  REQUIRE(http_get(reps[1].port, "/metrics", &metrics) == 200);
+  CHECK(metrics.find("stoker_cluster_peers 3") != std::string::npos);
+  CHECK(metrics.find("stoker_cluster_rebalances_total") != std::string::npos);
+  CHECK(metrics.find("stoker_cluster_owned_targets " +
+                     std::to_string(status(1).at("ownedTargets").to_number<int64_t>())) !=
+        std::string::npos);
+
+  for (int i : {1, 2, 3}) CHECK(reps[static_cast<size_t>(i)].proc->stop(SIGTERM, 15000) == 0);
+  // Deltas: the farm's counters start at 1000 scrapes' worth, so a stored
+  // first window (a whole cumulative profile) would hold ≥ 45,000 objects; a
+  // real delta holds 45 per scrape since the replica's previous one (a few
+  // during a hand-over's overlap).
+  int64_t stored = 0;
+  for (const auto& r : reps) {
+    auto reader = Reader::open(r.db);
+    REQUIRE(reader);
+    auto ids = (*reader)->profile_ids(Selector(), TimeRange{});
+    CHECK(!ids.empty());
+    for (auto id : ids) {
+      perftools::profiles::Profile p;
+      REQUIRE((*reader)->build({id}, &p).ok());
+      auto t = totals(p);
+      INFO(r.name << " profile " << id);
+      CHECK(t.at(0) > 0);
+      CHECK(t.at(0) <= 45 * 6);
+      ++stored;
+    }
+  }
+  CHECK(stored > 4 * kTargets);
+}
