@@ -81,6 +81,7 @@ export function functionSeries(params, signal) {
 export const targets = () => get('/api/v1/targets').then((r) => r.data);
 export const remoteWrite = () => get('/api/v1/remote_write').then((r) => r.data);
 export const config = () => get('/api/v1/status/config').then((r) => r.data);
+export const cluster = () => get('/api/v1/status/cluster').then((r) => r.data);
 
 export function downloadUrl(path, params) {
   const qs = new URLSearchParams();

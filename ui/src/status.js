@@ -57,15 +57,54 @@ export class TargetsView {
   }
 }
 
+// The cluster panel: this replica, its peers, its share of the clustered
+// jobs' targets and the last rebalance (hidden without a cluster section).
+function clusterHtml(c) {
+  const share = c.clusteredTargets ? Math.round((100 * c.ownedTargets) / c.clusteredTargets) : 0;
+  const peers = c.peers.map((p) => (p === c.name ? `<b class="self">${escapeHtml(p)}</b>` : escapeHtml(p))).join(', ');
+  const from = c.source === 'kubernetes' ? 'Ready pods (Kubernetes API)' : 'static_peers';
+  let html = '';
+  if (c.membershipError) {
+    html += `<p class="banner error">Cannot reach the Kubernetes API since ${when(c.membershipErrorSince)}; the last known peers are kept. ${escapeHtml(c.membershipError)}</p>`;
+  }
+  if (!c.known) html += '<p class="banner">Waiting for the first list of peers: clustered jobs scrape nothing yet.</p>';
+  else if (c.source === 'kubernetes' && !c.selfListed) {
+    html += `<p class="banner">This replica (${escapeHtml(c.name)}) is not among the Ready pods: it scrapes its share anyway. If this lasts, check <code>cluster.name</code> or <code>$POD_NAME</code>.</p>`;
+  }
+  html += `<table class="kv"><tbody>
+    <tr><th>This replica</th><td>${escapeHtml(c.name)}</td></tr>
+    <tr><th>Peers</th><td>${c.peers.length} from ${from}: ${peers || '–'}</td></tr>
+    <tr><th>Its share</th><td>${c.ownedTargets} of ${c.clusteredTargets} clustered targets (${share} %)${c.drainingLoops ? `, ${c.drainingLoops} scrape loop(s) being handed over` : ''}</td></tr>
+    <tr><th>Last rebalance</th><td>${when(c.lastRebalance)}${c.lastRebalance ? ` · +${c.lastGainedLoops} / −${c.lastLostLoops} scrape loops · ${c.rebalances} peer list(s) applied` : ''}</td></tr>
+    </tbody></table>
+    <p class="note">JSON: <a href="/api/v1/status/cluster">/api/v1/status/cluster</a></p>`;
+  return html;
+}
+
 export class StatusView {
   constructor(host) {
     this.host = host;
   }
 
+  async showCluster() {
+    const panel = this.host.querySelector('.cluster');
+    try {
+      const c = await api.cluster();
+      if (!c.enabled) return;
+      panel.querySelector('.cl').innerHTML = clusterHtml(c);
+      panel.hidden = false;
+    } catch (e) {
+      panel.querySelector('.cl').innerHTML = `<p class="banner error">${escapeHtml(e.message)}</p>`;
+      panel.hidden = false;
+    }
+  }
+
   async onState() {
-    this.host.innerHTML = `<section class="panel"><h2>Forwarding (remote_write)</h2><div class="rw">Loading…</div></section>
+    this.host.innerHTML = `<section class="panel cluster" hidden><h2>Cluster</h2><div class="cl"></div></section>
+      <section class="panel"><h2>Forwarding (remote_write)</h2><div class="rw">Loading…</div></section>
       <section class="panel"><h2>Loaded config</h2><pre class="cfg">Loading…</pre>
       <p class="note">Also: <a href="/metrics">/metrics</a> · <a href="/api/v1/status/config">/api/v1/status/config</a> · <a href="/-/ready">/-/ready</a></p></section>`;
+    this.showCluster();
     const rw = this.host.querySelector('.rw');
     try {
       const d = await api.remoteWrite();

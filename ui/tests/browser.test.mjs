@@ -479,3 +479,54 @@ test('stoker view FILE serves the page on that file', async () => {
     await stop(child);
   }
 });
+
+test('Status shows the cluster: this replica, its peers, its share and the last rebalance', async () => {
+  const port = await freePort();
+  const dir = env.dir;
+  // 30 targets that do not answer (port 9 on loopback): what matters here is
+  // which replica owns them, not their profiles.
+  const targets = Array.from({ length: 30 }, (_, k) => `      - targets: ['127.0.0.1:9']\n        labels: {service_name: svc-${k}}`).join('\n');
+  writeFileSync(join(dir, 'cluster.yaml'), `storage: {path: ${join(dir, 'cluster.db')}}
+web: {listen_address: '127.0.0.1:${port}'}
+cluster: {name: stoker-b, static_peers: [stoker-a, stoker-b, stoker-c]}
+scrape_configs:
+  - job_name: apps
+    scrape_interval: 15s
+    clustering: {enabled: true}
+    static_configs:
+${targets}
+`);
+  const child = start([STOKER, '--config', join(dir, 'cluster.yaml')], join(dir, 'cluster.log'));
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/-/ready`)).ok, 20000, 'the clustered stoker');
+    const api = (await (await fetch(`${base}/api/v1/status/cluster`)).json()).data;
+    assert.deepEqual(api.peers, ['stoker-a', 'stoker-b', 'stoker-c']);
+    assert.equal(api.clusteredTargets, 30);
+    for (const dark of [false, true]) {
+      const page = await chrome.newPage({ viewport: { width: 1280, height: 720 }, colorScheme: dark ? 'dark' : 'light' });
+      page.errors = [];
+      page.on('pageerror', (e) => page.errors.push(String(e)));
+      await page.goto(`${base}/status`);
+      await waitFor(async () => !(await page.$eval('section.cluster', (s) => s.hidden)), 10000, 'the cluster panel');
+      const text = await page.textContent('section.cluster');
+      assert.match(text, /3 from static_peers: stoker-a, stoker-b, stoker-c/);
+      assert.match(text, new RegExp(`${api.ownedTargets} of 30 clustered targets`));
+      assert.equal(await page.textContent('section.cluster b.self'), 'stoker-b');
+      await shot(page, dark ? 'status-cluster-dark' : 'status-cluster');
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    }
+    // The replica lists only the targets it scrapes, each saying so.
+    const t = (await (await fetch(`${base}/api/v1/targets`)).json()).data;
+    assert.equal(t.activeTargets.length, api.ownedTargets);
+    assert.ok(t.activeTargets.every((x) => x.owner === 'stoker-b'));
+    // The single-replica page has no cluster panel.
+    const page = await open('/status');
+    await waitFor(async () => /scrape_configs/.test(await page.textContent('pre.cfg')), 10000, 'the config');
+    assert.equal(await page.$eval('section.cluster', (s) => s.hidden), true);
+    await page.close();
+  } finally {
+    await stop(child);
+  }
+});
