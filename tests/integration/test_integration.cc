@@ -590,8 +590,8 @@ TEST_CASE("every Kubernetes example manifest is well formed and its config check
       ++configs;
     }
   }
-  CHECK(files == 2);
-  CHECK(configs == 2);
+  CHECK(files == 3);
+  CHECK(configs == 3);
 }
 
 TEST_CASE("a job found through DNS SRV records is scraped through a proxy with OAuth2 and headers",
