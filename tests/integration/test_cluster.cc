@@ -246,3 +246,54 @@ TEST_CASE("replicas share targets through the Kubernetes API as peers join, die 
   }
   CHECK(stored > 4 * kTargets);
 }
+
+TEST_CASE("a reload applies a changed cluster section; without one a clustered job scrapes all",
+          "[integration][cluster]") {
+  ProfileFarm farm(30);
+  TempDir dir;
+  int port = free_port();
+  auto config = [&](const std::string& cluster) {
+    std::string y = replica_config("b", "http://127.0.0.1:1", farm, port, dir.file("s.db"), 2);
+    // Replace the Kubernetes cluster section with `cluster` (static peers or nothing).
+    auto from = y.find("cluster:\n"), to = y.find("scrape_configs:");
+    y.replace(from, to - from, cluster);
+    write_file(dir.file("s.yaml"), y);
+  };
+  config("cluster: {name: b, static_peers: [a, b, c]}\n");
+  Child stoker({STOKER_BINARY, "--config", dir.file("s.yaml")}, dir.file("s.log"));
+  REQUIRE(wait_for([&] { return cluster_status(port).is_object(); }, 10000));
+  auto s = cluster_status(port);
+  CHECK(s.at("source") == "static");
+  CHECK(s.at("peers").as_array().size() == 3);
+  int64_t third = s.at("ownedTargets").to_number<int64_t>();
+  CHECK(third > 0);
+  CHECK(third < 30);
+
+  config("cluster: {name: b, static_peers: [b]}\n");
+  auto reload = http_request(port, "POST", "/-/reload", {}, "");
+  REQUIRE(reload.status == 200);
+  s = cluster_status(port);
+  CHECK(s.at("peers").as_array().size() == 1);
+  CHECK(s.at("ownedTargets") == 30);
+  CHECK(s.at("rebalances") == 2);
+
+  // No cluster section: the clustered job scrapes every target (a warning says so).
+  config("");
+  REQUIRE(http_request(port, "POST", "/-/reload", {}, "").status == 200);
+  s = cluster_status(port);
+  CHECK(s.at("enabled") == false);
+  CHECK(s.at("peers").as_array().empty());
+  int64_t t = ProfileFarm::now_ms();
+  std::this_thread::sleep_for(2500ms);
+  CHECK(farm.who(t, ProfileFarm::now_ms()).size() == 30u);
+  CHECK(read_file(dir.file("s.log")).find("no cluster section") != std::string::npos);
+
+  // A config whose name is not among its static peers is refused, naming the line.
+  config("cluster: {name: z, static_peers: [a, b]}\n");
+  auto bad = http_request(port, "POST", "/-/reload", {}, "");
+  CHECK(bad.status == 500);
+  INFO(bad.body);
+  CHECK(bad.body.find("s.yaml:3:") != std::string::npos);
+  CHECK(bad.body.find("is not in static_peers") != std::string::npos);
+  CHECK(stoker.stop(SIGTERM, 10000) == 0);
+}
