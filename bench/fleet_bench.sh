@@ -14,12 +14,17 @@
 # cores, the ratio to the floor, peak RSS (VmHWM over the whole run), profiles
 # stored and forwarded per second, what is still queued, and scrape failures.
 #
+# With --count, the measured window also counts stoker's syscalls (all, and
+# the main kinds one by one), context switches and page faults with perf stat
+# on kernel tracepoints, per stored profile, and the kernel's share of its CPU
+# (system time / user+system time, from /proc).
+#
 # With --labels the farm's CPU samples carry labels as a labelled Go
 # service's do (10 endpoints, a span id per request; bench/fleet_farm.go):
 # stoker stores each endpoint as its own series (issue #18).
 #
 #   bench/fleet_bench.sh [--services 300] [--seconds 120] [--warmup 60]
-#                        [--modes "store forward central"] [--stoker PATH] [--labels]
+#                        [--modes "store forward central"] [--stoker PATH] [--labels] [--count]
 set -euo pipefail
 root="${STOKER_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 build="$root/build"
@@ -29,6 +34,7 @@ warmup=60
 modes="store forward"
 stoker="$build/stoker"
 farm_flags=()
+count=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --services) services="$2"; shift 2 ;;
@@ -37,6 +43,7 @@ while [ $# -gt 0 ]; do
     --modes) modes="$2"; shift 2 ;;
     --stoker) stoker="$2"; shift 2 ;;
     --labels) farm_flags+=(-labels); shift ;;
+    --count) count=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -72,6 +79,7 @@ targets=$(python3 -c "import sys; n=int(sys.argv[1]); print(', '.join(f'\"127.0.
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 metric_sum() {  # sum of a metric's samples on stoker's /metrics (port 14040, or $2)
   curl -fsS "http://127.0.0.1:${2:-14040}/metrics" |
     awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%d", s}'
@@ -131,9 +139,24 @@ YAML
     k0=$(cpu_ticks $central); r0=$(metric_sum stoker_received_profiles_total 14051)
   fi
   s0=$(metric_sum stoker_storage_profiles_written_total); p0=$(metric_sum stoker_pushed_profiles_total)
-  sleep "$seconds"
-  c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm)
+  k_sys0=$(sys_ticks $spid)
+  if [ "$count" = 1 ]; then
+    events=raw_syscalls:sys_enter,context-switches,page-faults
+    for sc in recvmsg sendmsg pwrite64 pread64 futex epoll_wait epoll_ctl timerfd_settime madvise mmap munmap fcntl connect; do
+      events+=",syscalls:sys_enter_$sc"
+    done
+    perf stat -x, -e "$events" -p "$spid" -o "$work/$mode.perf" -- sleep "$seconds"
+  else
+    sleep "$seconds"
+  fi
+  c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm); k_sys1=$(sys_ticks $spid)
   s1=$(metric_sum stoker_storage_profiles_written_total); p1=$(metric_sum stoker_pushed_profiles_total)
+  counts=""
+  if [ "$count" = 1 ]; then
+    n_prof=$(( s1 - s0 ))
+    per() { awk -F, -v e="$1" -v n="$n_prof" '$3 == e {printf "%.1f", $1 / (n > 0 ? n : 1)}' "$work/$mode.perf"; }
+    counts=" kernel_share=$(echo "scale=3; ($k_sys1 - $k_sys0) / ($c1 - $c0)" | bc) syscalls_per_profile=$(per raw_syscalls:sys_enter) context_switches_per_profile=$(per context-switches) page_faults_per_profile=$(per page-faults)"
+  fi
   pending=$(metric_sum stoker_outbox_pending_profiles)
   failures=$(metric_sum stoker_scrape_failures_total)
   symcache=$(metric_sum stoker_storage_symbol_cache_bytes)
@@ -154,8 +177,11 @@ YAML
   farm_cores=$(echo "scale=3; ($f1 - $f0) / $ticks / $seconds" | bc)
   stored=$(echo "scale=1; ($s1 - $s0) / $seconds" | bc)
   pushed=$(echo "scale=1; ($p1 - $p0) / $seconds" | bc)
-  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))")
+  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))$counts")
   echo "${results[-1]}"
+  if [ "$count" = 1 ]; then
+    echo "  per stored profile: $(awk -F, -v n="$n_prof" '$3 ~ /^syscalls:sys_enter_/ {sub("syscalls:sys_enter_", "", $3); printf "%s %.2f  ", $3, $1 / (n > 0 ? n : 1)}' "$work/$mode.perf")"
+  fi
   if [ -n "$central" ]; then
     echo "central (receiving) cores=$(echo "scale=3; ($k1 - $k0) / $ticks / $seconds" | bc) peak_rss_mib=$((chwm / 1024)) final_rss_mib=$((crss / 1024)) received_per_s=$(echo "scale=1; ($r1 - $r0) / $seconds" | bc) rejected_requests=$rejected db_mib=$(( $(du -k "$work/central-db" | cut -f1) / 1024 ))"
     kill -TERM $central; wait $central || true

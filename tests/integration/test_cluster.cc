@@ -247,7 +247,7 @@ TEST_CASE("replicas share targets through the Kubernetes API as peers join, die 
   CHECK(stored > 4 * kTargets);
 }
 
-TEST_CASE("a reload applies a changed cluster section; without one a clustered job scrapes all",
+TEST_CASE("a reload applies a changed cluster section, and without one a clustered job scrapes all",
           "[integration][cluster]") {
   ProfileFarm farm(30);
   TempDir dir;
