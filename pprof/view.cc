@@ -825,9 +825,14 @@ Status validate(const View& v, const Limits& limits) {
 namespace {
 
 // Views are reused: their buffers and arrays keep their allocations, so the
-// collector does not allocate and free a profile's worth of memory per scrape
-// (which also left glibc's per-thread arenas fragmented). Bounded: a few views,
-// none holding more than kMaxPooledBytes.
+// collector does not allocate and free a profile's worth of memory per scrape.
+// That matters more than the allocator's work: buffers over the mmap
+// threshold (128 KiB, app/main.cc) are fresh mappings, and filling one costs a
+// page fault per 4 KiB, which on a VM is a trip through the hypervisor. The
+// storage writer holds a batch's views until it commits (about 100 ms of
+// profiles), so the pool must hold a batch's worth to catch them when they
+// come back together: up to kMaxPooled views and kMaxPooledTotal bytes,
+// none over kMaxPooledBytes (a rare huge profile is given back to the system).
 class ViewPool {
  public:
   std::shared_ptr<View> acquire() {
@@ -837,6 +842,7 @@ class ViewPool {
       if (!free_.empty()) {
         v = std::move(free_.back());
         free_.pop_back();
+        pooled_bytes_ -= v->memory_bytes();
       }
     }
     if (!v) v = std::make_unique<View>();
@@ -844,18 +850,23 @@ class ViewPool {
   }
 
  private:
-  static constexpr size_t kMaxPooled = 4;
+  static constexpr size_t kMaxPooled = 48;
   static constexpr size_t kMaxPooledBytes = 4u << 20;
+  static constexpr size_t kMaxPooledTotal = 32u << 20;
 
   void release(View* p) {
     std::unique_ptr<View> v(p);
-    if (v->buf.capacity() > kMaxPooledBytes) return;
     v->reset();
+    size_t bytes = v->memory_bytes();
+    if (bytes > kMaxPooledBytes) return;
     std::lock_guard lock(mu_);
-    if (free_.size() < kMaxPooled) free_.push_back(std::move(v));
+    if (free_.size() >= kMaxPooled || pooled_bytes_ + bytes > kMaxPooledTotal) return;
+    pooled_bytes_ += bytes;
+    free_.push_back(std::move(v));
   }
   std::mutex mu_;
   std::vector<std::unique_ptr<View>> free_;
+  size_t pooled_bytes_ = 0;
 };
 
 ViewPool& view_pool() {
