@@ -180,29 +180,86 @@ Labels RemoteWriter::upstream_labels(const Labels& stored, const Labels& externa
   return out;
 }
 
+namespace {
+
+// Protobuf wire helpers for the push request, written directly: the profiles
+// are copied once, into the body (through the generated classes they were
+// copied into the message and again by serializing it).
+size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) v >>= 7, ++n;
+  return n;
+}
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+// A length-delimited field's size: its tag (fields < 16 take a byte), length and bytes.
+size_t field_size(size_t len) { return 1 + varint_size(len) + len; }
+void put_field_head(std::string& out, uint32_t field, size_t len) {
+  out.push_back(static_cast<char>(field << 3 | 2));
+  put_varint(out, len);
+}
+void put_field(std::string& out, uint32_t field, std::string_view bytes) {
+  put_field_head(out, field, bytes.size());
+  out.append(bytes);
+}
+
+}  // namespace
+
 std::string RemoteWriter::encode_request(const std::vector<OutboxItem>& items,
                                          const Labels& external, size_t* series) {
-  push::v1::PushRequest req;
-  std::map<std::string, int> index;  // canonical labels → series position
+  // push.v1.PushRequest { repeated RawProfileSeries series = 1 }
+  // RawProfileSeries { repeated types.v1.LabelPair labels = 1; repeated RawSample samples = 2 }
+  // LabelPair { string name = 1; string value = 2 }   RawSample { bytes raw_profile = 1 }
+  struct Series {
+    Labels labels;
+    std::vector<const std::string*> profiles;
+    size_t labels_bytes = 0, size = 0;
+  };
+  std::vector<Series> out_series;
+  std::map<std::string, size_t> index;  // canonical labels → position in out_series
+  static const std::string kEmpty;
   for (const auto& it : items) {
     Labels labels = upstream_labels(it.labels, external);
-    std::string key = labels.to_string();
-    auto [pos, fresh] = index.emplace(key, req.series_size());
-    push::v1::RawProfileSeries* s;
-    if (fresh) {
-      s = req.add_series();
-      for (const auto& l : labels) {
-        auto* lp = s->add_labels();
-        lp->set_name(l.name);
-        lp->set_value(l.value);
-      }
-    } else {
-      s = req.mutable_series(pos->second);
-    }
-    s->add_samples()->set_raw_profile(it.pprof_gzip);
+    auto [pos, fresh] = index.emplace(labels.to_string(), out_series.size());
+    if (fresh) out_series.push_back(Series{std::move(labels), {}, 0, 0});
+    out_series[pos->second].profiles.push_back(it.pprof_gzip ? it.pprof_gzip.get() : &kEmpty);
   }
-  if (series) *series = static_cast<size_t>(req.series_size());
-  return req.SerializeAsString();
+  size_t total = 0;
+  for (auto& s : out_series) {
+    for (const auto& l : s.labels) {
+      s.labels_bytes += field_size(field_size(l.name.size()) + field_size(l.value.size()));
+    }
+    s.size = s.labels_bytes;
+    for (const auto* p : s.profiles) {
+      s.size += field_size(p->empty() ? 0 : field_size(p->size()));
+    }
+    total += field_size(s.size);
+  }
+  std::string body;
+  body.reserve(total);
+  for (const auto& s : out_series) {
+    put_field_head(body, 1, s.size);
+    for (const auto& l : s.labels) {
+      put_field_head(body, 1, field_size(l.name.size()) + field_size(l.value.size()));
+      put_field(body, 1, l.name);
+      put_field(body, 2, l.value);
+    }
+    for (const auto* p : s.profiles) {
+      if (p->empty()) {
+        put_field_head(body, 2, 0);  // proto3 leaves an empty bytes field out
+      } else {
+        put_field_head(body, 2, field_size(p->size()));
+        put_field(body, 1, *p);
+      }
+    }
+  }
+  if (series) *series = out_series.size();
+  return body;
 }
 
 std::chrono::milliseconds RemoteWriter::backoff(const RemoteWriteConfig& cfg, uint64_t attempt) {

@@ -17,6 +17,17 @@ namespace {
 // fastest level (≈240 MB/s here), about as small as Go's gzip.BestSpeed,
 // which is what Go programs and Alloy send.
 constexpr int kForwardGzipLevel = 1;
+// The gzipped pprof of (a subset of) a changed profile, for remote_write.
+// Encoded into a buffer each worker thread keeps: a profile's worth of fresh
+// memory per forwarded profile was a new mapping to fault in every time.
+std::string gzip_for_forward(const pprof::View& view, const std::vector<uint32_t>* subset,
+                             const std::function<bool(const pprof::View::Label&)>* keep) {
+  thread_local std::string encoded;
+  view.encode_subset_to(&encoded, subset, keep);
+  std::string out = pprof::gzip(encoded, kForwardGzipLevel);
+  if (encoded.capacity() > (8u << 20)) std::string().swap(encoded);  // a rare huge one
+  return out;
+}
 // A profile time before 1971 is not a time (old SDKs sent microseconds or 0).
 constexpr int64_t kMinPlausibleNanos = 365LL * 24 * 3600 * 1'000'000'000;
 
@@ -275,7 +286,7 @@ Result<Prepared> Pipeline::prepare(Input in) const {
     if (forwarding()) {
       if (changed) {
         rec.forward_gzip =
-            std::make_shared<const std::string>(pprof::gzip(view->encode(), kForwardGzipLevel));
+            std::make_shared<const std::string>(gzip_for_forward(*view, nullptr, nullptr));
       } else if (!in.body.empty()) {
         if (pprof::is_gzip(in.body)) {
           in.body.shrink_to_fit();  // a chunked body grew by doubling
@@ -385,7 +396,7 @@ Result<Prepared> Pipeline::prepare(Input in) const {
                  series_carries(labels, shared->str(l.key), shared->str(l.str));
         };
         rec.forward_gzip = std::make_shared<const std::string>(
-            pprof::gzip(shared->encode_subset(rec.samples.get(), &keep), kForwardGzipLevel));
+            gzip_for_forward(*shared, rec.samples.get(), &keep));
       }
       rec.labels = std::move(labels);
       out.records.push_back(std::move(rec));

@@ -370,8 +370,11 @@ struct HttpClient::Impl {
   // The request for `r` to `ep`, through `route` when set: an http:// URL goes to
   // the proxy in absolute form (with Proxy-Authorization); an https:// one is
   // tunnelled (see connect) and is sent as if directly.
+  // The body moves from `r` into `req` (a push's body is megabytes: copying
+  // it was fresh memory to fault in per request); send_raw() moves it back
+  // after the exchange, for a redirect that keeps the method.
   bool build_request(const Endpoint& ep, const std::optional<ProxyRoute>& route,
-                     const HttpRequest& r, const std::string& auth,
+                     HttpRequest& r, const std::string& auth,
                      http::request<http::string_body>* req, std::string* error) {
     bool post = r.method == "POST";
     bool absolute = route && !ep.tls;
@@ -386,7 +389,7 @@ struct HttpClient::Impl {
     for (const auto& [name, value] : r.headers) req->set(name, value);
     if (!add_configured_headers(req, error)) return false;
     if (post) {
-      req->body() = r.body;
+      req->body() = std::move(r.body);
       req->prepare_payload();
     }
     req->keep_alive(true);
@@ -776,6 +779,7 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
       }
       // A stale keep-alive connection: try once more on a fresh one.
     }
+    if (post) r.body = std::move(req.body());
     if (!done) {
       out.error = attempt.error;
       co_return out;

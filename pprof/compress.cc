@@ -108,10 +108,28 @@ Status gunzip(std::string_view in, size_t limit, std::string* out) {
 
 std::string gzip(std::string_view in, int level) {
   libdeflate_compressor* c = compressor(level);
-  std::string out(libdeflate_gzip_compress_bound(c, in.size()), '\0');
-  size_t n = libdeflate_gzip_compress(c, in.data(), in.size(), out.data(), out.size());
-  out.resize(n);
-  return out;
+  const size_t bound = libdeflate_gzip_compress_bound(c, in.size());
+  // Compressed into a buffer this thread keeps (up to 4 MiB), then copied
+  // out at its size: a fresh buffer of the bound (about the input's size)
+  // would be a new mapping to fault in for every profile forwarded, and the
+  // result would keep that capacity.
+  constexpr size_t kKeep = 4u << 20;
+  thread_local std::unique_ptr<char[]> kept;
+  thread_local size_t kept_size = 0;
+  std::unique_ptr<char[]> once;
+  char* dst;
+  if (bound <= kKeep) {
+    if (kept_size < bound) {
+      kept.reset(new char[bound]);  // not zero-filled
+      kept_size = bound;
+    }
+    dst = kept.get();
+  } else {
+    once.reset(new char[bound]);
+    dst = once.get();
+  }
+  size_t n = libdeflate_gzip_compress(c, in.data(), in.size(), dst, bound);
+  return std::string(dst, n);
 }
 
 std::string zlib_compress(std::string_view in, int level) {

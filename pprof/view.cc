@@ -548,7 +548,16 @@ std::string View::encode() const {
 
 std::string View::encode_subset(const std::vector<uint32_t>* subset,
                                 const std::function<bool(const Label&)>* keep_label) const {
-  std::string out, m, sub, scratch;
+  std::string out;
+  encode_subset_to(&out, subset, keep_label);
+  return out;
+}
+
+void View::encode_subset_to(std::string* out_buf, const std::vector<uint32_t>* subset,
+                            const std::function<bool(const Label&)>* keep_label) const {
+  std::string& out = *out_buf;
+  out.clear();
+  std::string m, sub, scratch;
   out.reserve(buf.size() + 64);
   for (const auto& vt : sample_types) put_bytes(out, 1, value_type(vt));
   const size_t n = subset ? subset->size() : samples.size();
@@ -618,7 +627,6 @@ std::string View::encode_subset(const std::vector<uint32_t>* subset,
   put_packed(out, 13, comments.data(), comments.size(), scratch);
   put_scalar(out, 14, default_sample_type);
   put_scalar(out, 15, doc_url);
-  return out;
 }
 
 bool View::rename_label_key(std::string_view from, std::string_view to) {

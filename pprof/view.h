@@ -114,6 +114,10 @@ struct View {
   // symbol tables are kept whole.
   std::string encode_subset(const std::vector<uint32_t>* subset,
                             const std::function<bool(const Label&)>* keep_label) const;
+  // The same into `out` (replacing its contents, keeping its capacity: a
+  // caller that encodes many profiles reuses one buffer).
+  void encode_subset_to(std::string* out, const std::vector<uint32_t>* subset,
+                        const std::function<bool(const Label&)>* keep_label) const;
   // Renames the sample label key `from` to `to` (adding `to`, which must
   // outlive the view, to the string table when it is not there). Returns
   // whether any label was renamed.

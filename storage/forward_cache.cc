@@ -24,6 +24,7 @@ void ForwardCache::register_endpoint(const std::string& key, int64_t cursor) {
 void ForwardCache::unregister_endpoint(const std::string& key) {
   std::lock_guard lock(mu_);
   cursors_.erase(key);
+  if (cursors_.empty()) last_put_ = 0;  // commits are no longer put here
   trim();
 }
 
@@ -37,9 +38,13 @@ void ForwardCache::delivered(const std::string& key, int64_t cursor) {
 
 void ForwardCache::put(std::vector<ForwardEntry> entries) {
   std::lock_guard lock(mu_);
-  if (cursors_.empty()) return;
+  if (cursors_.empty()) {
+    last_put_ = 0;
+    return;
+  }
   for (auto& e : entries) {
     if (!entries_.empty() && e.id <= entries_.back().id) continue;  // ids only grow
+    last_put_ = std::max(last_put_, e.id);
     bytes_ += entry_bytes(e);
     entries_.push_back(std::move(e));
   }
@@ -74,7 +79,13 @@ void ForwardCache::trim() {
 
 int64_t ForwardCache::first_id() const {
   std::lock_guard lock(mu_);
-  return entries_.empty() ? 0 : entries_.front().id;
+  // Empty once the endpoints passed everything: what they need next is
+  // still to be put, not to be rebuilt from the store. (Returning 0 here
+  // sent an endpoint that had caught up to the store for the profiles a
+  // commit made visible before putting them here: a rebuild and a
+  // recompression of each, for seconds around every WAL checkpoint.)
+  if (entries_.empty()) return last_put_ > 0 ? last_put_ + 1 : 0;
+  return entries_.front().id;
 }
 
 std::vector<ForwardEntry> ForwardCache::after(int64_t after, size_t max_count, size_t max_bytes,

@@ -52,8 +52,10 @@ class ForwardCache {
   // Storage: profiles deleted from the store (retention, max_size).
   void erase(const std::vector<int64_t>& ids);
 
-  // The id from which every profile committed since is here (0 when empty:
-  // nothing is).
+  // The id from which every profile committed since is here, or will be (a
+  // commit is put here right after it): the oldest entry's, or when every
+  // entry was passed, the one after the newest put. 0 when nothing was put
+  // since an endpoint registered: nothing is covered.
   int64_t first_id() const;
   // Up to `max_count` entries with ids > `after`, in id order, stopping once
   // `max_bytes` is reached (always at least one). With `covered_from` > 0,
@@ -68,6 +70,8 @@ class ForwardCache {
 
  private:
   void trim();  // requires mu_
+  // The newest id put while endpoints were registered (0: none since).
+  int64_t last_put_ = 0;
   size_t max_bytes_;
   mutable std::mutex mu_;
   std::deque<ForwardEntry> entries_;  // ascending ids

@@ -90,8 +90,8 @@ class Outbox::Impl {
           bytes += add_rebuilt(std::move(it), out, broken);
           continue;
         }
-        it.pprof_gzip = *e.pprof_gzip;
-        bytes += it.pprof_gzip.size();
+        it.pprof_gzip = e.pprof_gzip;
+        bytes += it.pprof_gzip->size();
         out->push_back(std::move(it));
         broken->emplace_back();
       }
@@ -110,8 +110,8 @@ class Outbox::Impl {
       broken->push_back("cannot rebuild the stored profile: " + built.message());
       return 0;
     }
-    it.pprof_gzip = pprof::encode_gzip(profile_);
-    size_t n = it.pprof_gzip.size();
+    it.pprof_gzip = std::make_shared<const std::string>(pprof::encode_gzip(profile_));
+    size_t n = it.pprof_gzip->size();
     out->push_back(std::move(it));
     broken->emplace_back();
     return n;

@@ -28,7 +28,9 @@ struct OutboxItem {
   int64_t id = 0;
   int64_t ts = 0;          // scrape time, ns
   Labels labels;           // stored series labels
-  std::string pprof_gzip;  // the profile to send, gzipped
+  // The profile to send, gzipped (shared with the forward cache, not copied);
+  // null for a profile that could not be rebuilt.
+  std::shared_ptr<const std::string> pprof_gzip;
 };
 
 struct OutboxStatus {
@@ -66,7 +68,7 @@ class Outbox {
   // once `max_bytes` of gzipped pprof is reached (always at least one). Those
   // in `cache` (may be null) are taken from it as they are; the others are
   // rebuilt from the store. Profiles that cannot be rebuilt are returned with
-  // an empty pprof_gzip and the reason in `broken` (same index), to be set aside.
+  // a null pprof_gzip and the reason in `broken` (same index), to be set aside.
   Status next(int64_t after_id, size_t max_count, size_t max_bytes, const ForwardCache* cache,
               std::vector<OutboxItem>* out, std::vector<std::string>* broken);
   // Marks every profile up to `id` delivered.

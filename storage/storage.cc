@@ -380,8 +380,10 @@ class Storage::Impl {
         }
       }
       tx.commit();
-      last_id_.store(sqlite3_last_insert_rowid(db_.get()), std::memory_order_release);
+      // Into the forward cache before the new id is published: an endpoint
+      // that sees the id finds the profiles there.
       if (forwarding) forward_.put(std::move(committed));
+      last_id_.store(sqlite3_last_insert_rowid(db_.get()), std::memory_order_release);
       return true;
     } catch (const std::exception& e) {
       // Ids cached during the rolled-back transaction no longer exist, nor

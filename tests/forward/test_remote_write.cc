@@ -184,7 +184,7 @@ TEST_CASE("a push request carries filtered labels and groups profiles by series"
                            {"service_name", "a"}};
   items[1].labels = Labels{{"__name__", "process_cpu"}, {"service_name", "a"}};
   items[2].labels = items[0].labels;
-  for (size_t i = 0; i < items.size(); ++i) items[i].pprof_gzip = "p" + std::to_string(i);
+  for (size_t i = 0; i < items.size(); ++i) items[i].pprof_gzip = std::make_shared<const std::string>("p" + std::to_string(i));
   size_t series = 0;
   std::string body = RemoteWriter::encode_request(items, Labels{{"cluster", "prod"}}, &series);
   CHECK(series == 2);

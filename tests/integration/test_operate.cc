@@ -65,7 +65,7 @@ std::map<std::string, int64_t> stored_profiles(const std::string& db, int64_t* d
   std::map<std::string, int64_t> out;
   for (size_t i = 0; i < items.size(); ++i) {
     REQUIRE(broken[i].empty());
-    auto d = pprof::decode(items[i].pprof_gzip);
+    auto d = pprof::decode(*items[i].pprof_gzip);
     REQUIRE(d.ok());
     out[key_of(RemoteWriter::upstream_labels(items[i].labels, {}), (*d)->time_nanos())] =
         items[i].id;
@@ -328,7 +328,7 @@ void check_deltas_add_up(const std::string& db, RecordingProxy& proxy) {
     for (const auto& [stack, v] : test::canonical(*first)) expected[stack] -= v[rc];
     int64_t total = 0;
     for (const auto& it : items) {
-      auto d = decode(it.pprof_gzip);
+      auto d = decode(*it.pprof_gzip);
       int dc = column(*d, type);
       for (const auto& [stack, v] : test::canonical(*d)) {
         CHECK(v[dc] >= 0);  // never negative
@@ -345,7 +345,7 @@ void check_deltas_add_up(const std::string& db, RecordingProxy& proxy) {
     CHECK(total > 0);  // the demo app allocates all the time
     CHECK(summed == expected);
   }
-  auto stored_last = decode(items.back().pprof_gzip);
+  auto stored_last = decode(*items.back().pprof_gzip);
   int ri = column(*last, "inuse_space"), si = column(*stored_last, "inuse_space");
   CHECK(test::totals(*stored_last)[static_cast<size_t>(si)] ==
         test::totals(*last)[static_cast<size_t>(ri)]);

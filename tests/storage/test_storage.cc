@@ -174,9 +174,27 @@ TEST_CASE("the forward cache keeps what an endpoint has not passed, within its b
   cache.erase({6});
   CHECK(cache.first_id() == 7);
   CHECK(cache.size() == 1);
+  // Everything passed: what comes next is still to be put, so the store is
+  // read only up to the newest put (not for profiles a commit has made
+  // visible and is about to put here).
+  cache.delivered("a", 7);
+  CHECK(cache.size() == 0);
+  CHECK(cache.first_id() == 8);
+  cache.put({entry(9, 10)});  // (8 was rolled back)
+  CHECK(cache.first_id() == 9);
+  cache.delivered("a", 9);
+  CHECK(cache.first_id() == 10);
   cache.unregister_endpoint("a");
   CHECK(cache.size() == 0);
   CHECK_FALSE(cache.active());
+  // With no endpoint, commits are not put here: a new one covers nothing
+  // until the next put, and older profiles come from the store.
+  CHECK(cache.first_id() == 0);
+  cache.put({entry(10, 10)});
+  cache.register_endpoint("a", 9);
+  CHECK(cache.first_id() == 0);
+  cache.put({entry(11, 10)});
+  CHECK(cache.first_id() == 11);
 }
 
 TEST_CASE("a stored profile exports with the same samples", "[storage]") {
