@@ -8,7 +8,8 @@
 #   central  the same, forwarding to a second stoker that only receives and
 #            stores (push.v1 Push); the figures are the receiving stoker's
 #   floor    only inflating the same gzipped bytes, with zlib and with libdeflate
-#            (bench/inflate_floor)
+#            (bench/inflate_floor); and what forwarding adds to it: compressing
+#            the differenced types (allocs, block, mutex) again at level 1
 # For each mode it waits WARMUP seconds (first scrapes are spread over the
 # interval, deltas need two scrapes), then measures CPU over SECONDS and prints
 # cores, the ratio to the floor, peak RSS (VmHWM over the whole run), profiles
@@ -190,14 +191,20 @@ done
 
 mkdir -p "$work/round"
 "$work/farm" -services "$services" -dump "$work/round" "${farm_flags[@]}" > "$work/sizes.txt"
-floor_line=$("$build/bench/inflate_floor" --repeat 3 "$work"/round/*.pb.gz)
+floor_line=$("$build/bench/inflate_floor" --repeat 3 --recompress allocs,block,mutex "$work"/round/*.pb.gz)
 field() { sed "s/.*$1=\([^ ]*\).*/\1/" <<<"$floor_line"; }
 floor=$(echo "scale=4; $(field zlib_cpu_seconds_per_round) / 15" | bc)
 floor_ld=$(echo "scale=4; $(field libdeflate_cpu_seconds_per_round) / 15" | bc)
 echo "floor, inflating the same bytes per 15 s: zlib cores=$floor ($(field zlib_mb_per_s) MB/s of output), libdeflate cores=$floor_ld ($(field libdeflate_mb_per_s) MB/s)"
+floor_deflate=$(echo "scale=4; $(field deflate1_cpu_seconds_per_round) / 15" | bc)
+echo "forwarding adds, compressing the differenced profiles (allocs, block, mutex) again at libdeflate level 1: cores=$floor_deflate"
 echo "profile sizes:"
 sed 's/^/  /' "$work/sizes.txt"
 for r in "${results[@]}"; do
   c=$(sed 's/^cores=\([^ ]*\).*/\1/' <<<"${r#* }")
-  echo "${r%% *}: $(echo "scale=1; $c / $floor" | bc)x the zlib floor, $(echo "scale=1; $c / $floor_ld" | bc)x the libdeflate floor"
+  line="${r%% *}: $(echo "scale=1; $c / $floor" | bc)x the zlib floor, $(echo "scale=1; $c / $floor_ld" | bc)x the libdeflate floor"
+  case "${r%% *}" in
+    forward | central) line+=", $(echo "scale=1; $c / ($floor + $floor_deflate)" | bc)x the zlib floor plus recompressing" ;;
+  esac
+  echo "$line"
 done

@@ -3,9 +3,13 @@
 // pprof, e.g. one round of bench/fleet_farm.go -dump), inflates all of them
 // `--repeat` times with zlib (streaming inflate into a growing string, as
 // stoker did before libdeflate) and with libdeflate (what stoker uses), and
-// prints the CPU seconds per round of each.
+// prints the CPU seconds per round of each. It also prints what compressing
+// again costs, at libdeflate's level 1 (what stoker's remote_write uses),
+// for the files whose names contain one of the --recompress words (e.g. the
+// cumulative types that a forwarding collector sends as differences, so must
+// compress itself): the floor forwarding adds.
 //
-//   inflate_floor [--repeat N] FILE...
+//   inflate_floor [--repeat N] [--recompress allocs,block,mutex] FILE...
 #include <sys/resource.h>
 #include <zlib.h>
 
@@ -15,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "pprof/compress.h"
 #include "pprof/pprof_decode.h"
 
 namespace {
@@ -50,11 +55,20 @@ bool zlib_gunzip(const std::string& in, std::string* out) {
 int main(int argc, char** argv) {
   int repeat = 5;
   std::vector<std::string> bodies;
+  std::vector<std::string> recompress_words;
+  std::vector<bool> recompress;  // per body
   size_t in_bytes = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--repeat" && i + 1 < argc) {
       repeat = std::max(1, std::stoi(argv[++i]));
+      continue;
+    }
+    if (a == "--recompress" && i + 1 < argc) {
+      std::stringstream words(argv[++i]);
+      for (std::string w; std::getline(words, w, ',');) {
+        if (!w.empty()) recompress_words.push_back(w);
+      }
       continue;
     }
     std::ifstream f(a, std::ios::binary);
@@ -66,6 +80,10 @@ int main(int argc, char** argv) {
     ss << f.rdbuf();
     bodies.push_back(ss.str());
     in_bytes += bodies.back().size();
+    std::string name = a.substr(a.find_last_of('/') + 1);
+    bool again = false;
+    for (const auto& w : recompress_words) again = again || name.find(w) != std::string::npos;
+    recompress.push_back(again);
   }
   if (bodies.empty()) {
     std::cerr << "usage: inflate_floor [--repeat N] FILE...\n";
@@ -90,10 +108,29 @@ int main(int argc, char** argv) {
   double zlib = per_round([](const std::string& b, std::string* o) { zlib_gunzip(b, o); });
   double libdeflate = per_round(
       [](const std::string& b, std::string* o) { (void)stoker::pprof::gunzip(b, 1u << 30, o); });
+  // The bodies to compress again, inflated once.
+  std::vector<std::string> raw;
+  size_t raw_bytes = 0;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    if (!recompress[i]) continue;
+    raw.emplace_back();
+    zlib_gunzip(bodies[i], &raw.back());
+    raw_bytes += raw.back().size();
+  }
+  double deflate = 0;
+  if (!raw.empty()) {
+    double start = cpu_seconds();
+    for (int r = 0; r < repeat; ++r) {
+      for (const auto& b : raw) out = stoker::pprof::gzip(b, 1);
+    }
+    deflate = (cpu_seconds() - start) / repeat;
+  }
   std::cout << "profiles=" << bodies.size() << " gzipped_bytes=" << in_bytes
             << " inflated_bytes=" << out_bytes << " zlib_cpu_seconds_per_round=" << zlib
             << " zlib_mb_per_s=" << static_cast<double>(out_bytes) / zlib / 1e6
             << " libdeflate_cpu_seconds_per_round=" << libdeflate
-            << " libdeflate_mb_per_s=" << static_cast<double>(out_bytes) / libdeflate / 1e6 << "\n";
+            << " libdeflate_mb_per_s=" << static_cast<double>(out_bytes) / libdeflate / 1e6
+            << " recompressed_profiles=" << raw.size() << " recompressed_bytes=" << raw_bytes
+            << " deflate1_cpu_seconds_per_round=" << deflate << "\n";
   return 0;
 }
