@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include "model/encoding.h"
 #include "model/log.h"
 #include "model/timeparse.h"
 #include "net/asio_pch.h"
@@ -185,23 +186,11 @@ namespace {
 // Protobuf wire helpers for the push request, written directly: the profiles
 // are copied once, into the body (through the generated classes they were
 // copied into the message and again by serializing it).
-size_t varint_size(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) v >>= 7, ++n;
-  return n;
-}
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
 // A length-delimited field's size: its tag (fields < 16 take a byte), length and bytes.
-size_t field_size(size_t len) { return 1 + varint_size(len) + len; }
+size_t field_size(size_t len) { return 1 + enc::varint_size(len) + len; }
 void put_field_head(std::string& out, uint32_t field, size_t len) {
   out.push_back(static_cast<char>(field << 3 | 2));
-  put_varint(out, len);
+  enc::put_varint(out, len);
 }
 void put_field(std::string& out, uint32_t field, std::string_view bytes) {
   put_field_head(out, field, bytes.size());

@@ -18,6 +18,12 @@ inline void put_varint(std::string& out, uint64_t v) {
   buf[n++] = static_cast<char>(v);
   out.append(buf, n);
 }
+// The bytes put_varint writes for `v`.
+inline size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) v >>= 7, ++n;
+  return n;
+}
 inline uint64_t zigzag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }

@@ -153,6 +153,27 @@ struct Connection {
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
 
+// Reads a response's head (head_only) or the rest of it into `parser`.
+template <typename Stream>
+asio::awaitable<boost::system::error_code> read_response(
+    Stream& s, beast::flat_buffer& buffer, http::response_parser<http::string_body>& parser,
+    bool head_only) {
+  boost::system::error_code ec;
+  if (head_only) {
+    std::tie(ec, std::ignore) = co_await http::async_read_header(
+        s, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await http::async_read(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  }
+  co_return ec;
+}
+asio::awaitable<boost::system::error_code> read_response(
+    Connection& c, http::response_parser<http::string_body>& parser, bool head_only) {
+  if (c.tls) co_return co_await read_response(*c.tls, c.buffer, parser, head_only);
+  co_return co_await read_response(*c.plain, c.buffer, parser, head_only);
+}
+
 struct HttpClient::Impl {
   asio::any_io_executor ex;
   HttpClientConfig cfg;
@@ -595,13 +616,7 @@ struct HttpClient::Impl {
     // what the buffer has room for, and no less than 512 bytes, so an idle
     // connection's released buffer made a 200 KB profile hundreds of
     // 512-byte recv() calls, each after an epoll_wait.
-    if (c.tls) {
-      std::tie(ec, std::ignore) = co_await http::async_read_header(
-          *c.tls, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
-    } else {
-      std::tie(ec, std::ignore) = co_await http::async_read_header(
-          *c.plain, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
-    }
+    ec = co_await read_response(c, parser, true);
     if (!ec && !parser.is_done()) {
       if (c.buffer.capacity() < kReadChunk && !spare_buffers.empty()) {
         beast::flat_buffer spare = std::move(spare_buffers.back());
@@ -612,13 +627,7 @@ struct HttpClient::Impl {
         c.buffer = std::move(spare);
       }
       c.buffer.reserve(kReadChunk);
-      if (c.tls) {
-        std::tie(ec, std::ignore) = co_await http::async_read(
-            *c.tls, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
-      } else {
-        std::tie(ec, std::ignore) = co_await http::async_read(
-            *c.plain, c.buffer, parser, asio::as_tuple(asio::use_awaitable));
-      }
+      ec = co_await read_response(c, parser, false);
     }
     if (ec) {
       *retryable = !parser.got_some() && ec != beast::error::timeout;
