@@ -22,9 +22,16 @@ public class Busy {
         return n;
     }
 
+    static volatile byte[] big;
+    static int calls;
+
+    // Small objects come from TLABs; every 64th call also one of 16 MiB,
+    // larger than any TLAB (and a humongous object for G1), so that the
+    // recordings always hold outside-TLAB allocations in Busy's own code.
     static List<byte[]> allocate(int count, int size) {
         List<byte[]> out = new ArrayList<>();
         for (int i = 0; i < count; i++) out.add(new byte[size + (i % 7) * 64]);
+        if (calls++ % 64 == 0) big = new byte[16 << 20];
         return out;
     }
 
