@@ -98,13 +98,22 @@ int cmd_view(const Args& a, const std::string& self) {
   std::vector<std::string> files(a.positional.begin() + 1, a.positional.end());
   auto base = flag(a, "--diff-base");
   if (files.empty()) return fail(usage, 2);
-  std::string db, temp_dir;
+  std::string db;
+  // Without --storage.path the files are only opened, not kept: the
+  // temporary database goes on every way out (a bad file included).
+  struct TempDir {
+    std::string path;
+    ~TempDir() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  } temp_dir;
   if (auto p = flag(a, "--storage.path")) {
     db = *p;
   } else {
     std::string tmpl = (std::filesystem::temp_directory_path() / "stoker-view-XXXXXX").string();
     if (mkdtemp(tmpl.data()) == nullptr) return fail("cannot create a temporary directory");
-    temp_dir = tmpl;
+    temp_dir.path = tmpl;
     db = tmpl + "/stoker.db";
   }
   std::vector<std::string> names, base_names;
@@ -208,12 +217,7 @@ int cmd_view(const Args& a, const std::string& self) {
   ProcessOptions opts;
   opts.config_file = config;
   opts.self = self;
-  int rc = Process(std::move(opts)).run();
-  if (!temp_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(temp_dir, ec);  // the files were only opened, not kept
-  }
-  return rc;
+  return Process(std::move(opts)).run();
 }
 
 }  // namespace stoker::cli

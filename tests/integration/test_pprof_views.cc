@@ -6,12 +6,14 @@
 // per-line numbers; the call graph gives -dot's nodes and edge weights. Also
 // `stoker view` on files and the page's upload route, with bad files, and the
 // source view's file access rules.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -515,17 +517,38 @@ TEST_CASE("stoker view opens files, the page's upload stores one, bad files stor
     auto doc2 = json::parse(b);
     CHECK(doc2.at("leftTicks").as_int64() > 0);
     CHECK(doc2.at("leftTicks").as_int64() == doc2.at("rightTicks").as_int64());
+    CHECK(diff.stop(SIGTERM, 10000) == 0);
   }
   // stoker view refuses it too, before reading it.
   int status = 0;
   std::string out = test::run_command(std::string(STOKER_BINARY) + " view " + big + " 2>&1", &status);
   CHECK(status != 0);
   CHECK(out.find("opens files up to 1 GiB") != std::string::npos);
-  out = test::run_command(std::string(STOKER_BINARY) + " view " + f.dir.file("missing.pb.gz") +
-                              " 2>&1",
+  // Without --storage.path the database is temporary: gone after a refusal
+  // as after a stop (TMPDIR is where it is made).
+  std::string tmp = f.dir.file("tmp");
+  std::filesystem::create_directories(tmp);
+  out = test::run_command("TMPDIR=" + tmp + " " + STOKER_BINARY + " view " +
+                              f.dir.file("missing.pb.gz") + " 2>&1",
                           &status);
   CHECK(status != 0);
   CHECK(out.find("missing.pb.gz") != std::string::npos);
+  test::write_file(f.dir.file("notes.txt"), "not a profile\n");
+  out = test::run_command(
+      "TMPDIR=" + tmp + " " + STOKER_BINARY + " view " + f.dir.file("notes.txt") + " 2>&1", &status);
+  CHECK(status != 0);
+  CHECK(out.find("notes.txt") != std::string::npos);
+  {
+    int port = test::free_port();
+    Child temp({"/usr/bin/env", "TMPDIR=" + tmp, STOKER_BINARY, "view", "--web.listen-address",
+                "127.0.0.1:" + std::to_string(port), f.cpu},
+               f.dir.file("temp.log"));
+    std::string b;
+    REQUIRE(test::wait_for([&] { return test::http_get(port, "/-/ready", &b) == 200; }, 20000));
+    CHECK(!std::filesystem::is_empty(tmp));  // its database, while it serves
+    CHECK(temp.stop(SIGTERM, 10000) == 0);
+  }
+  CHECK(std::filesystem::is_empty(tmp));
 }
 
 namespace {
