@@ -1,6 +1,8 @@
 #include "collector/scrape_loop.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "model/hash.h"
 #include "model/log.h"
@@ -63,6 +65,19 @@ Duration ScrapeLoop::offset(const std::string& key, Duration interval) {
   return Duration(static_cast<int64_t>(fnv1a64(key) % static_cast<uint64_t>(interval.count())));
 }
 
+Duration ScrapeLoop::tick(Duration interval) {
+  return std::clamp(interval / 10, Duration(1), Duration(std::chrono::milliseconds(100)));
+}
+
+std::chrono::steady_clock::time_point ScrapeLoop::on_grid(std::chrono::steady_clock::time_point t,
+                                                          Duration tick) {
+  using D = std::chrono::steady_clock::duration;
+  const D step = std::chrono::duration_cast<D>(tick);
+  if (step.count() <= 0) return t;
+  const D rest = t.time_since_epoch() % step;
+  return rest.count() <= 0 ? t : t + (step - rest);
+}
+
 void ScrapeLoop::start(std::optional<Duration> first_after) {
   first_after_ = first_after;
   asio::co_spawn(
@@ -105,12 +120,16 @@ void ScrapeLoop::reconfigure(std::shared_ptr<const Settings> settings) {
 asio::awaitable<void> ScrapeLoop::run() {
   const auto& first = *settings_;
   const Duration interval = first.target.interval;  // part of the loop's identity
-  timer_.expires_after(first_after_ ? *first_after_
-                                     : offset(first.target.loop_key(first.endpoint), interval));
-  auto next = timer_.expiry();
+  const Duration grid = tick(interval);
+  // `ideal` advances by exactly the interval; the timer waits for it rounded
+  // up to the grid (at most one tick later, never drifting).
+  auto ideal = asio::steady_timer::clock_type::now() +
+               (first_after_ ? *first_after_
+                             : offset(first.target.loop_key(first.endpoint), interval));
+  timer_.expires_at(on_grid(ideal, grid));
   co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   while (!stopped_) {
-    next += interval;
+    ideal += interval;
     int64_t started_ns = now_unix_nanos();
     co_await scrape_once();
     if (stopped_) break;
@@ -120,8 +139,8 @@ asio::awaitable<void> ScrapeLoop::run() {
       break;
     }
     auto now = asio::steady_timer::clock_type::now();
-    while (next <= now) next += interval;  // skip missed ticks
-    timer_.expires_at(next);
+    while (ideal <= now) ideal += interval;  // skip missed ticks
+    timer_.expires_at(on_grid(ideal, grid));
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }

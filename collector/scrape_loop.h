@@ -2,7 +2,11 @@
 //
 // The first scrape waits a deterministic offset within the interval (a hash of
 // the loop key) so that loops spread out; then it scrapes every interval,
-// skipping ticks it missed. Each scrape fetches the profile and hands the body
+// skipping ticks it missed. Scrape times are rounded up to a common grid of
+// tick() (100 ms, or a tenth of a shorter interval): loops that would start
+// within the same tick start together, so the I/O thread, the decode workers
+// and the storage writer are woken once per tick's batch of profiles instead
+// of once per profile (on a VM every wake-up is a costly kernel entry). Each scrape fetches the profile and hands the body
 // to the ingest pipeline (ingest/pipeline.h) on the worker pool: decoding,
 // the delta of cumulative types against the loop's DeltaCell, labels, store.
 // Its outcome is recorded in a HealthCell that the API reads. A reload that
@@ -107,6 +111,11 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
 
   // The first-scrape offset for `key` within `interval`.
   static Duration offset(const std::string& key, Duration interval);
+  // The grid scrape times are rounded up to, for `interval`.
+  static Duration tick(Duration interval);
+  // `t` rounded up to a multiple of `tick` (since the clock's epoch).
+  static std::chrono::steady_clock::time_point on_grid(std::chrono::steady_clock::time_point t,
+                                                       Duration tick);
 
  private:
   boost::asio::awaitable<void> run();

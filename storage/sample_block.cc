@@ -23,19 +23,34 @@ constexpr char kFormatSizedDeflateSpans = 3;
 constexpr size_t kMaxRows = 16u << 20;
 }  // namespace
 
-void SampleBlock::normalize() {
+void SampleBlock::clear() {
+  num_values = 0;
+  stack_ids.clear();
+  label_set_ids.clear();
+  values.clear();
+  span_ids.clear();
+}
+
+void SampleBlock::normalize(SampleBlock* scratch) {
   const bool spans = !span_ids.empty();
   auto span = [&](size_t i) { return spans ? span_ids[i] : 0; };
-  std::vector<size_t> order(rows());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+  SampleBlock local;
+  SampleBlock& out = scratch ? *scratch : local;
+  out.clear();
+  out.num_values = num_values;
+  std::vector<size_t>& ord = out.order;
+  ord.resize(rows());
+  std::iota(ord.begin(), ord.end(), 0);
+  std::sort(ord.begin(), ord.end(), [&](size_t a, size_t b) {
     if (stack_ids[a] != stack_ids[b]) return stack_ids[a] < stack_ids[b];
     if (label_set_ids[a] != label_set_ids[b]) return label_set_ids[a] < label_set_ids[b];
     return span(a) < span(b);
   });
-  SampleBlock out;
-  out.num_values = num_values;
-  for (size_t idx : order) {
+  out.stack_ids.reserve(rows());
+  out.label_set_ids.reserve(rows());
+  out.values.reserve(values.size());
+  if (spans) out.span_ids.reserve(rows());
+  for (size_t idx : ord) {
     bool same = !out.stack_ids.empty() && out.stack_ids.back() == stack_ids[idx] &&
                 out.label_set_ids.back() == label_set_ids[idx] &&
                 (!spans || out.span_ids.back() == span_ids[idx]);
@@ -48,7 +63,10 @@ void SampleBlock::normalize() {
     int64_t* dst = &out.values[out.values.size() - num_values];
     for (size_t j = 0; j < num_values; ++j) dst[j] += values[idx * num_values + j];
   }
-  *this = std::move(out);
+  std::swap(stack_ids, out.stack_ids);
+  std::swap(label_set_ids, out.label_set_ids);
+  std::swap(values, out.values);
+  std::swap(span_ids, out.span_ids);
 }
 
 std::string SampleBlock::encode() const {

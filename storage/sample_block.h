@@ -25,6 +25,7 @@ struct SampleBlock {
   std::vector<int64_t> label_set_ids;
   std::vector<int64_t> values;     // row-major, rows × num_values
   std::vector<uint64_t> span_ids;  // one per row, or empty: no span ids at all
+  std::vector<size_t> order;       // normalize()'s work space
 
   size_t rows() const { return stack_ids.size(); }
   // Whether the encoded block `data` has a span id column (read from its
@@ -33,8 +34,12 @@ struct SampleBlock {
   // Whether it has a row of one of `sorted_ids` (from its span id list,
   // without inflating it; true for a corrupt list, which read() reports).
   static bool has_any_span(std::string_view data, const std::vector<uint64_t>& sorted_ids);
-  // Sorts rows by (stack, label set) and sums rows with equal keys.
-  void normalize();
+  // Sorts rows by (stack, label set) and sums rows with equal keys. A
+  // caller that normalizes many blocks passes `scratch` (its memory is reused
+  // and swapped with this block's: no allocation in the steady state).
+  void normalize(SampleBlock* scratch = nullptr);
+  // Empties the block, keeping its allocations.
+  void clear();
   std::string encode() const;
   // Fails when `data` is not a valid block for `num_values` columns.
   static Status decode(std::string_view data, size_t num_values, SampleBlock* out);

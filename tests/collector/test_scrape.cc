@@ -241,6 +241,32 @@ TEST_CASE("first-scrape offsets are deterministic and inside the interval", "[sc
   CHECK(a != ScrapeLoop::offset("job\x1ftarget-b\x1fmemory", 15000ms));
 }
 
+TEST_CASE("scrape times are rounded up to a common grid of ticks", "[scrape]") {
+  using Clock = std::chrono::steady_clock;
+  CHECK(ScrapeLoop::tick(15000ms) == 100ms);
+  CHECK(ScrapeLoop::tick(500ms) == 50ms);
+  CHECK(ScrapeLoop::tick(5ms) == 1ms);
+  const Clock::time_point base(std::chrono::seconds(1000));  // on every grid
+  CHECK(ScrapeLoop::on_grid(base, 100ms) == base);
+  CHECK(ScrapeLoop::on_grid(base + 1ns, 100ms) == base + 100ms);
+  CHECK(ScrapeLoop::on_grid(base + 99ms, 100ms) == base + 100ms);
+  CHECK(ScrapeLoop::on_grid(base + 100ms, 100ms) == base + 100ms);
+  CHECK(ScrapeLoop::on_grid(base + 100ms + 1us, 100ms) == base + 200ms);
+  // Loops whose offsets fall in one tick start together; 300 loops over a
+  // 15 s interval start in at most 150 batches, each within a tick of its
+  // offset.
+  std::set<Clock::time_point> starts;
+  for (int i = 0; i < 300; ++i) {
+    std::string key = "job\x1f" "127.0.0." + std::to_string(i) + ":6060\x1fmemory";
+    auto ideal = base + ScrapeLoop::offset(key, 15000ms);
+    auto t = ScrapeLoop::on_grid(ideal, ScrapeLoop::tick(15000ms));
+    CHECK(t >= ideal);
+    CHECK(t - ideal < 100ms);
+    starts.insert(t);
+  }
+  CHECK(starts.size() <= 150);
+}
+
 namespace {
 
 // A scrape manager for one YAML config, with its own store, worker pool and I/O
