@@ -446,7 +446,7 @@ class Process::Impl {
               "Peer lists applied to the clustered jobs (the first one counts).", Kind::kCounter,
               [this] {
                 return std::vector<Sample>{
-                    {{}, static_cast<double>(scrape_->cluster_stats().rebalances)}};
+                    {{}, static_cast<double>(scrape_->cluster_rebalances())}};
               });
     r.collect(
         "stoker_storage_profiles_written_total", "Profiles committed to the database.",

@@ -6,9 +6,10 @@
 // tick() (100 ms, or a tenth of a shorter interval): loops that would start
 // within the same tick start together, so the I/O thread, the decode workers
 // and the storage writer are woken once per tick's batch of profiles instead
-// of once per profile (on a VM every wake-up is a costly kernel entry). Each scrape fetches the profile and hands the body
-// to the ingest pipeline (ingest/pipeline.h) on the worker pool: decoding,
-// the delta of cumulative types against the loop's DeltaCell, labels, store.
+// of once per profile (on a VM every wake-up is a costly kernel entry). Each
+// scrape fetches the profile and hands the body to the ingest pipeline
+// (ingest/pipeline.h) on the worker pool: decoding, the delta of cumulative
+// types against the loop's DeltaCell, labels, store.
 // Its outcome is recorded in a HealthCell that the API reads. A reload that
 // keeps the target and endpoint but changes other settings (auth, timeouts,
 // profile_relabel_configs, limits, external labels) hands the loop new

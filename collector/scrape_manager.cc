@@ -362,6 +362,11 @@ ScrapeManager::ClusterStats ScrapeManager::cluster_stats() const {
   return st;
 }
 
+uint64_t ScrapeManager::cluster_rebalances() const {
+  std::lock_guard lock(mu_);
+  return rebalances_;
+}
+
 size_t ScrapeManager::loop_count() const {
   std::lock_guard lock(mu_);
   size_t n = 0;

@@ -80,6 +80,8 @@ class ScrapeManager {
     size_t last_gained = 0, last_lost = 0;  // targets it moved here / away
   };
   ClusterStats cluster_stats() const;
+  // cluster_stats().rebalances alone (without counting the targets).
+  uint64_t cluster_rebalances() const;
   std::vector<TargetStatus> snapshot() const;
   size_t loop_count() const;
   // Delta state over all loops: distinct stacks tracked and bytes held.

@@ -226,6 +226,12 @@ sql::Db open_for_write(const std::string& path) {
       }
     }
     db.exec("PRAGMA synchronous=NORMAL");
+    // Checkpoint when the WAL holds 4096 pages (64 MiB of 16 KiB pages)
+    // rather than SQLite's 1000: the index and symbol pages every commit
+    // rewrites are then copied into the database once per 64 MiB instead of
+    // once per 16 MiB (BENCHMARKS.md, the kernel's share, third step). Every
+    // writing connection sets it: any of them may run the checkpoint.
+    db.exec("PRAGMA wal_autocheckpoint=4096");
     db.exec("PRAGMA foreign_keys=OFF");
     int64_t version = db.scalar_int("PRAGMA user_version");
     for (int64_t v = version; v < kSchemaVersion; ++v) {

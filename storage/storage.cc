@@ -438,7 +438,6 @@ class Storage::Impl {
 
   // write_one's per-profile state: content hashes of every symbol, and the
   // row ids resolved so far (0: not yet).
-  SampleBlock block_, block_scratch_;  // write_rows()'s
   struct ProfileSymbols {
     const pprof::View* p = nullptr;
     const std::vector<Hash128>* str_hash = nullptr;
@@ -988,6 +987,7 @@ class Storage::Impl {
   // Scratch space of write_one, kept between profiles.
   ProfileSymbols symbols_;
   std::vector<Hash128> hashes_;
+  SampleBlock block_, block_scratch_;  // write_rows()'s, reused
 
   mutable std::mutex mu_;
   std::condition_variable cv_, done_cv_;

@@ -622,6 +622,8 @@ TEST_CASE("a peer list change hands over only the targets whose owner changed",
   auto st = rig.manager->cluster_stats();
   CHECK(st.last_gained == 0);
   CHECK(st.last_lost == moved.size());
+  CHECK(st.rebalances >= 2);
+  CHECK(rig.manager->cluster_rebalances() == st.rebalances);
   std::map<int, std::vector<int64_t>> by_a;
   for (const auto& s : farm.scrapes(t2)) {
     CHECK(e1.count(s.target));  // never one of b's or c's
