@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     recompress.push_back(again);
   }
   if (bodies.empty()) {
-    std::cerr << "usage: inflate_floor [--repeat N] FILE...\n";
+    std::cerr << "usage: inflate_floor [--repeat N] [--recompress WORD,...] FILE...\n";
     return 2;
   }
   size_t out_bytes = 0;
