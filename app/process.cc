@@ -51,7 +51,7 @@ class Process::Impl {
     storage_ = std::move(*opened);
 
     pipeline_ = std::make_unique<ingest::Pipeline>(storage_.get(), &registry_);
-    scrape_ = std::make_unique<ScrapeManager>(io_, workers_, pipeline_.get(), &scrape_metrics_);
+    scrape_ = std::make_unique<ScrapeManager>(io_, pipeline_.get(), &scrape_metrics_);
     register_metrics();
     ApiContext api;
     api.targets = [this] { return scrape_->snapshot(); };

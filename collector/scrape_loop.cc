@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <thread>
 
+#include "collector/batch_worker.h"
 #include "model/hash.h"
 #include "model/log.h"
 #include "model/timeparse.h"
@@ -18,8 +20,11 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Process-wide bound on profiles being decoded and not yet handed to storage.
-constexpr int kMaxDecoding = 4;
+// Process-wide bound on profiles handed to the worker and not yet queued for
+// storage (their bodies wait there; the worker decodes one at a time).
+constexpr int kMaxDecoding = 16;
+// How long a scrape waits for the store to catch up before it decodes anyway.
+constexpr auto kMaxStoreWait = std::chrono::minutes(1);
 std::atomic<int> g_decoding{0};
 struct DecodeSlot {
   bool acquired = false;
@@ -200,56 +205,59 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   auto disposition = ingest::Prepared::Disposition::kStore;
   DecodeSlot decode_slot;
   if (outcome.ok()) {
-    // Decoded profiles are several times their compressed bodies: decode a
-    // few at a time (the pool has few threads anyway), and while the store is
-    // behind, wait before decoding (for at most a minute).
-    // (The slot is held until the profile is queued for storage, below.)
+    // Decoded profiles are several times their compressed bodies: while the
+    // store is behind, wait before decoding (for at most a minute), here and
+    // again on the worker right before decoding (jobs handed over together
+    // must not all be decoded into a full queue); and hand over a bounded
+    // number at a time. (The slot is held until the profile is queued for
+    // storage, below.)
+    const auto give_up = Clock::now() + kMaxStoreWait;
+    auto store_behind = [&] {
+      return deps_.pipeline->pending_bytes() > Storage::kSoftPendingBytes &&
+             Clock::now() < give_up && !stopped_;
+    };
     for (int i = 0; i < 600 && !decode_slot.acquired; ++i) {
-      if (deps_.pipeline->pending_bytes() <= Storage::kSoftPendingBytes &&
-          decode_slot.try_acquire()) {
-        break;
-      }
+      if (!store_behind() && decode_slot.try_acquire()) break;
       if (i == 0) res.body.shrink_to_fit();  // a chunked body grew by doubling
       timer_.expires_after(std::chrono::milliseconds(i < 10 ? 5 : 100));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
       if (stopped_) co_return;
     }
-    // The pipeline's work is CPU work: it runs on the worker pool, then the
-    // loop comes back here.
-    outcome = co_await asio::co_spawn(
-        deps_.pool->get_executor(),
-        [&]() -> asio::awaitable<Status> {
-          ingest::Input in;
-          if (Status s = check_http(res.status, res.reason, res.content_type, res.content_encoding,
-                                    &res.body, in.limits.max_decompressed);
-              !s.ok()) {
-            co_return s;
-          }
-          in.origin = ingest::Origin::kScrape;
-          in.body = std::move(res.body);
-          in.content_type = res.content_type;
-          in.where = "HTTP " + std::to_string(res.status);
-          in.labels = target.profile_labels(endpoint.type);
-          in.policy = settings->policy;
-          in.series_cap = settings->series_cap;
-          in.time_ns = started_ns;
-          if (computes_delta_) {
-            in.delta = delta_;
-            // Tell upstream not to difference again (Alloy's convention).
-            in.delta_flag = "false";
-          }
-          in.wire_bytes = wire_size;
-          auto prepared = deps_.pipeline->prepare(std::move(in));
-          if (!prepared) co_return prepared.status();
-          disposition = prepared->disposition;
-          if (disposition != ingest::Prepared::Disposition::kStore) co_return Status();
-          std::vector<ingest::Prepared> batch;
-          batch.push_back(std::move(*prepared));
-          auto queued = deps_.pipeline->store(std::move(batch));
-          if (!queued) co_return queued.status().context("not stored");
-          co_return Status();
-        },
-        uncancelled_awaitable());
+    // The pipeline's work is CPU work: it runs on the scrape manager's
+    // worker thread, handed over with others (collector/batch_worker.h), then
+    // the loop comes back here.
+    outcome = co_await deps_.worker->run([&]() -> Status {
+      while (store_behind()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      ingest::Input in;
+      if (Status s = check_http(res.status, res.reason, res.content_type, res.content_encoding,
+                                &res.body, in.limits.max_decompressed);
+          !s.ok()) {
+        return s;
+      }
+      in.origin = ingest::Origin::kScrape;
+      in.body = std::move(res.body);
+      in.content_type = res.content_type;
+      in.where = "HTTP " + std::to_string(res.status);
+      in.labels = target.profile_labels(endpoint.type);
+      in.policy = settings->policy;
+      in.series_cap = settings->series_cap;
+      in.time_ns = started_ns;
+      if (computes_delta_) {
+        in.delta = delta_;
+        // Tell upstream not to difference again (Alloy's convention).
+        in.delta_flag = "false";
+      }
+      in.wire_bytes = wire_size;
+      auto prepared = deps_.pipeline->prepare(std::move(in));
+      if (!prepared) return prepared.status();
+      disposition = prepared->disposition;
+      if (disposition != ingest::Prepared::Disposition::kStore) return Status();
+      std::vector<ingest::Prepared> batch;
+      batch.push_back(std::move(*prepared));
+      auto queued = deps_.pipeline->store(std::move(batch));
+      if (!queued) return queued.status().context("not stored");
+      return Status();
+    });
     if (stopped_) co_return;
   }
   if (m_.bytes) m_.bytes->inc(static_cast<double>(wire_size));

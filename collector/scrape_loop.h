@@ -34,12 +34,9 @@
 #include "ingest/pipeline.h"
 #include "model/status.h"
 
-namespace boost::asio {
-class thread_pool;
-}
-
 namespace stoker {
 
+class BatchWorker;
 class HttpClient;
 
 // Thread-safe holder of one loop's health.
@@ -76,7 +73,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   };
   struct Deps {
     boost::asio::any_io_executor ex;
-    boost::asio::thread_pool* pool = nullptr;  // decoding runs here
+    BatchWorker* worker = nullptr;  // decoding runs here
     ingest::Pipeline* pipeline = nullptr;
     ScrapeMetrics* metrics = nullptr;  // optional
   };

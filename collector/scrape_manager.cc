@@ -1,5 +1,9 @@
 #include "collector/scrape_manager.h"
 
+#include <algorithm>
+#include <thread>
+
+#include "collector/batch_worker.h"
 #include "discovery/static_sd.h"
 #include "model/hash.h"
 #include "model/timeparse.h"
@@ -31,9 +35,14 @@ TargetStatus target_status(const Target& t) {
   return s;
 }
 
-ScrapeManager::ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool,
-                             ingest::Pipeline* pipeline, ScrapeMetrics* metrics)
-    : io_(io), pool_(pool), pipeline_(pipeline), metrics_(metrics) {}
+ScrapeManager::ScrapeManager(boost::asio::io_context& io, ingest::Pipeline* pipeline,
+                             ScrapeMetrics* metrics, unsigned workers)
+    : io_(io), pipeline_(pipeline), metrics_(metrics) {
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency() / 2);
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<BatchWorker>(io_.get_executor()));
+  }
+}
 
 ScrapeManager::~ScrapeManager() {
   stop_all();
@@ -264,7 +273,8 @@ void ScrapeManager::apply_targets(const ScrapeConfig& sc, const std::vector<Targ
     leaving[st.target.state_key(st.endpoint)] = loop;
   }
   for (const auto& [t, ep] : fresh) {
-    ScrapeLoop::Deps deps{io_.get_executor(), &pool_, pipeline_, metrics_};
+    ScrapeLoop::Deps deps{io_.get_executor(), workers_[next_worker_++ % workers_.size()].get(),
+                          pipeline_, metrics_};
     std::shared_ptr<ScrapeLoop> loop;
     auto same = leaving.find(t->state_key(*ep));
     if (same != leaving.end()) {

@@ -37,11 +37,11 @@
 
 namespace boost::asio {
 class io_context;
-class thread_pool;
 }  // namespace boost::asio
 
 namespace stoker {
 
+class BatchWorker;
 class HttpClient;
 
 // A target as the API shows it, without health (endpoints start as unknown).
@@ -49,9 +49,11 @@ TargetStatus target_status(const Target& t);
 
 class ScrapeManager {
  public:
-  // `metrics` may be null.
-  ScrapeManager(boost::asio::io_context& io, boost::asio::thread_pool& pool,
-                ingest::Pipeline* pipeline, ScrapeMetrics* metrics = nullptr);
+  // `metrics` may be null. The loops' CPU work (decoding, deltas, labels)
+  // runs on `workers` threads of the manager's own (BatchWorker; 0: half the
+  // cores, at least one), each loop always on the same one.
+  ScrapeManager(boost::asio::io_context& io, ingest::Pipeline* pipeline,
+                ScrapeMetrics* metrics = nullptr, unsigned workers = 0);
   ~ScrapeManager();
 
   // Takes the jobs of `cfg`, stopping jobs no longer there; their targets
@@ -111,7 +113,6 @@ class ScrapeManager {
                       const Job* remaining);
 
   boost::asio::io_context& io_;
-  boost::asio::thread_pool& pool_;
   ingest::Pipeline* pipeline_;
   ScrapeMetrics* metrics_;
   Labels external_labels_;
@@ -124,6 +125,9 @@ class ScrapeManager {
   uint64_t rebalances_ = 0;
   int64_t last_rebalance_ns_ = 0;
   size_t gained_ = 0, lost_ = 0;  // by the last peer list (summed over its re-applies)
+  // Last: their threads finish the jobs still queued before the rest goes.
+  std::vector<std::unique_ptr<BatchWorker>> workers_;
+  size_t next_worker_ = 0;  // round robin over workers_ for new loops
 };
 
 }  // namespace stoker

@@ -103,13 +103,19 @@ DeltaState::Outcome DeltaState::apply(View& p, const std::vector<size_t>& cols_i
   // other, so no serial dependency chain), then its labels; sorted by key.
   const size_t nsamples = p.samples.size();
   t.order.resize(nsamples);
+  size_t nloc_hashes = 0;
+  const Hash128* loc_hashes = t.loc_hash.dense_values(&nloc_hashes);
+  auto loc_hash = [&](uint64_t id) {
+    if (loc_hashes) return id < nloc_hashes ? loc_hashes[id] : Hash128{};
+    return t.loc_hash.get(id);
+  };
   for (size_t i = 0; i < nsamples; ++i) {
     const auto& s = p.samples[i];
     uint64_t a = 0, b = 0;
     const uint64_t* ids = p.sample_locations.data() + s.loc_begin;
     const int depth = static_cast<int>(s.loc_count);
     for (int f = 0; f < depth; ++f) {
-      Hash128 lh = t.loc_hash.get(ids[f]);
+      Hash128 lh = loc_hash(ids[f]);
       // Beyond 64 frames the multipliers repeat, scaled by another odd factor.
       uint64_t round = 2 * static_cast<uint64_t>(f >> 6) + 1;
       a += lh.a * (kPos.a[f & 63] * round);

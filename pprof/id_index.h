@@ -39,6 +39,12 @@ class IdIndex {
       map_[id] = v;
     }
   }
+  // The dense array (ids below `*n`) or null when the ids are sparse: for
+  // loops that look up many ids.
+  const V* dense_values(size_t* n) const {
+    *n = dense_ ? vec_.size() : 0;
+    return dense_ ? vec_.data() : nullptr;
+  }
   V get(uint64_t id) const {
     if (dense_) return id < vec_.size() ? vec_[id] : V{};
     auto it = map_.find(id);

@@ -24,7 +24,11 @@ class Wire {
   bool ok() const { return ok_; }
   void fail() { ok_ = false; }
 
-  uint64_t varint() {
+  __attribute__((always_inline)) uint64_t varint() {
+    if (p_ < end_ && *p_ < 0x80) return *p_++;  // most tags, ids and small counts
+    return varint_slow();
+  }
+  uint64_t varint_slow() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (p_ >= end_) return fail(), 0;
@@ -36,7 +40,16 @@ class Wire {
   }
   // A tag is a varint of at most 5 bytes whose value is taken modulo 2^32,
   // as protobuf reads it (so its field number is always below 2^29).
-  bool tag(uint32_t* field, uint32_t* wire) {
+  __attribute__((always_inline)) bool tag(uint32_t* field, uint32_t* wire) {
+    if (p_ < end_ && *p_ < 0x80 && *p_ >= 8) {  // fields 1–15: one byte
+      const uint32_t t = *p_++;
+      *field = last_field_ = t >> 3;
+      *wire = t & 7;
+      return true;
+    }
+    return tag_slow(field, wire);
+  }
+  bool tag_slow(uint32_t* field, uint32_t* wire) {
     uint32_t t = 0;
     for (int i = 0;; ++i) {
       if (i == 5 || p_ >= end_) return fail(), false;
@@ -89,28 +102,63 @@ class Wire {
         return fail();
     }
   }
-  // A repeated scalar field: one varint, or a packed run of them.
-  template <typename Out>
-  void repeated(uint32_t wire, Out out) {
+  // A repeated scalar field appended to `out`: one varint, or a packed run
+  // of them, decoded in one pass into an array sized once (a run holds as
+  // many varints as it has bytes below 0x80, and must end with one).
+  template <typename T>
+  void repeated_into(uint32_t wire, std::vector<T>& out) {
     if (wire == kVarint) {
-      out(varint());
-    } else if (wire == kLen) {
-      Wire packed(bytes());
-      while (packed.more()) out(packed.varint());
-      if (!packed.ok()) fail();
-    } else {
-      skip(wire);
+      out.push_back(static_cast<T>(varint()));
+      return;
+    }
+    if (wire != kLen) return skip(wire);
+    std::string_view run = bytes();
+    if (run.empty()) return;
+    const auto* b = reinterpret_cast<const uint8_t*>(run.data());
+    const size_t n = run.size();
+    if (b[n - 1] & 0x80) return fail();
+    size_t count = 0;
+    for (size_t i = 0; i < n; ++i) count += b[i] < 0x80;
+    const size_t first = out.size();
+    out.resize(first + count);
+    T* dst = out.data() + first;
+    // A byte with the high bit set is never the run's last, so the byte
+    // after it can be read: one- and two-byte varints (Go's ids and most
+    // counts) take a branch each.
+    const uint8_t* p = b;
+    const uint8_t* end = b + n;
+    while (p < end) {
+      const uint64_t c0 = p[0];
+      if (c0 < 0x80) {
+        *dst++ = static_cast<T>(c0);
+        p += 1;
+        continue;
+      }
+      const uint64_t c1 = p[1];
+      if (c1 < 0x80) {
+        *dst++ = static_cast<T>((c0 & 0x7f) | (c1 << 7));
+        p += 2;
+        continue;
+      }
+      uint64_t v = 0;
+      for (unsigned shift = 0;; shift += 7) {
+        if (shift >= 64) return fail();  // over ten bytes
+        const uint8_t c = *p++;
+        v |= static_cast<uint64_t>(c & 0x7f) << shift;
+        if (c < 0x80) break;
+      }
+      *dst++ = static_cast<T>(v);
     }
   }
   // A singular varint field (a wrong wire type is skipped, as protobuf does).
-  void scalar(uint32_t wire, uint64_t* out) {
+  __attribute__((always_inline)) void scalar(uint32_t wire, uint64_t* out) {
     if (wire == kVarint) {
       *out = varint();
     } else {
       skip(wire);
     }
   }
-  void scalar(uint32_t wire, int64_t* out) {
+  __attribute__((always_inline)) void scalar(uint32_t wire, int64_t* out) {
     uint64_t v = static_cast<uint64_t>(*out);
     scalar(wire, &v);
     *out = static_cast<int64_t>(v);
@@ -267,9 +315,9 @@ bool parse(View& v, const Limits& limits, std::string* error) {
         uint32_t f, t;
         while (m.more() && m.tag(&f, &t)) {
           if (f == 1) {
-            m.repeated(t, [&](uint64_t x) { v.sample_locations.push_back(x); });
+            m.repeated_into(t, v.sample_locations);
           } else if (f == 2) {
-            m.repeated(t, [&](uint64_t x) { v.values.push_back(static_cast<int64_t>(x)); });
+            m.repeated_into(t, v.values);
           } else if (f == 3 && t == kLen) {
             View::Label l;
             Wire lw(m.bytes());
@@ -448,7 +496,7 @@ bool parse(View& v, const Limits& limits, std::string* error) {
         w.scalar(wire, &v.period);
         break;
       case 13:
-        w.repeated(wire, [&](uint64_t x) { v.comments.push_back(static_cast<int64_t>(x)); });
+        w.repeated_into(wire, v.comments);
         break;
       case 14:
         w.scalar(wire, &v.default_sample_type);
@@ -484,17 +532,39 @@ class IdSet {
     if (dense_) {
       if (id >= seen_.size() || seen_[id]) return false;
       seen_[id] = 1;
+      ++added_;
       return true;
     }
-    return set_.insert(id).second;
+    return add_sparse(id);
   }
   bool has(uint64_t id) const {
     if (dense_) return id < seen_.size() && seen_[id];
-    return set_.count(id) != 0;
+    return has_sparse(id);
+  }
+  // Whether all of `ids` are present: for ids 1..N without a gap (Go's), a
+  // check of their least and greatest, which vectorizes.
+  template <typename It, typename IdOf>
+  bool has_all(It begin, It end, IdOf id_of) const {
+    if (dense_ && added_ + 1 == seen_.size()) {
+      uint64_t lo = UINT64_MAX, hi = 0;
+      for (It i = begin; i != end; ++i) {
+        const uint64_t id = id_of(*i);
+        lo = std::min(lo, id);
+        hi = std::max(hi, id);
+      }
+      return begin == end || (lo >= 1 && hi < seen_.size());
+    }
+    for (It i = begin; i != end; ++i) {
+      if (!has(id_of(*i))) return false;
+    }
+    return true;
   }
 
  private:
+  __attribute__((noinline)) bool add_sparse(uint64_t id) { return set_.insert(id).second; }
+  __attribute__((noinline)) bool has_sparse(uint64_t id) const { return set_.count(id) != 0; }
   bool dense_ = true;
+  size_t added_ = 0;
   std::vector<uint8_t> seen_;
   std::unordered_set<uint64_t> set_;
 };
@@ -785,13 +855,17 @@ std::string problem(const View& v, const Limits& limits) {
     }
   }
   IdSet locations(v.locations, [](const auto& l) { return l.id; });
+  // The references are checked in bulk first; one by one only to say which
+  // is missing.
+  const bool lines_ok = functions.has_all(v.lines.begin(), v.lines.end(),
+                                          [](const View::Line& l) { return l.function_id; });
   for (const auto& l : v.locations) {
     if (!locations.add(l.id)) return "location id is zero or repeated";
     if (l.mapping_id != 0 && !mappings.has(l.mapping_id)) {
       return "location " + std::to_string(l.id) + " refers to missing mapping " +
              std::to_string(l.mapping_id);
     }
-    for (uint32_t i = 0; i < l.line_count; ++i) {
+    for (uint32_t i = 0; !lines_ok && i < l.line_count; ++i) {
       uint64_t fn = v.lines[l.line_begin + i].function_id;
       if (!functions.has(fn)) {
         return "location " + std::to_string(l.id) + " refers to missing function " +
@@ -800,12 +874,14 @@ std::string problem(const View& v, const Limits& limits) {
     }
   }
   const size_t nvalues = v.sample_types.size();
+  const bool sample_locations_ok = locations.has_all(
+      v.sample_locations.begin(), v.sample_locations.end(), [](uint64_t id) { return id; });
   for (const auto& s : v.samples) {
     if (s.value_count != nvalues) {
       return "a sample has " + std::to_string(s.value_count) + " values but the profile has " +
              std::to_string(nvalues) + " sample types";
     }
-    for (uint32_t i = 0; i < s.loc_count; ++i) {
+    for (uint32_t i = 0; !sample_locations_ok && i < s.loc_count; ++i) {
       uint64_t id = v.sample_locations[s.loc_begin + i];
       if (!locations.has(id)) return "a sample refers to missing location " + std::to_string(id);
     }

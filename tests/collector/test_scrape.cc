@@ -269,14 +269,12 @@ TEST_CASE("scrape times are rounded up to a common grid of ticks", "[scrape]") {
 
 namespace {
 
-// A scrape manager for one YAML config, with its own store, worker pool and I/O
-// thread. stop() ends the loops and the thread; the store stays readable.
+// A scrape manager for one YAML config, with its own store and I/O thread. stop() ends the loops and the thread; the store stays readable.
 struct ManagerRig {
   test::TempDir dir;
   std::unique_ptr<Storage> storage;
   std::unique_ptr<ingest::Pipeline> pipeline;
   asio::io_context io;
-  asio::thread_pool pool{2};
   std::unique_ptr<ScrapeManager> manager;
   std::thread runner;
 
@@ -287,7 +285,7 @@ struct ManagerRig {
     storage = test::must(Storage::open(cfg.config->storage));
     REQUIRE(storage);
     pipeline = std::make_unique<ingest::Pipeline>(storage.get(), nullptr);
-    manager = std::make_unique<ScrapeManager>(io, pool, pipeline.get());
+    manager = std::make_unique<ScrapeManager>(io, pipeline.get());
     manager->apply_config(*cfg.config);
   }
   void run() {
@@ -301,7 +299,6 @@ struct ManagerRig {
     asio::post(io, [this] { manager->stop_all(); });
     io.stop();
     runner.join();
-    pool.join();
     storage->flush();
   }
   ~ManagerRig() { stop(); }
@@ -473,9 +470,8 @@ TEST_CASE("target_limit marks every target down without scraping", "[scrape][lim
   auto storage = test::must(Storage::open(sc));
   REQUIRE(storage);
   asio::io_context io;
-  asio::thread_pool pool(1);
   ingest::Pipeline pipeline(storage.get(), nullptr);
-  ScrapeManager manager(io, pool, &pipeline);
+  ScrapeManager manager(io, &pipeline);
   manager.apply_config(*cfg.config);
   CHECK(manager.loop_count() == 0);
   auto snap = manager.snapshot();
@@ -486,7 +482,6 @@ TEST_CASE("target_limit marks every target down without scraping", "[scrape][lim
     CHECK(t.endpoints[0].health.last_error ==
           "target_limit exceeded (number of targets: 2, limit: 1)");
   }
-  pool.join();
 }
 
 TEST_CASE("label limits fail the scrape and say which limit", "[scrape][limits]") {

@@ -245,8 +245,7 @@ TEST_CASE("a scraped and a pushed profile of the same bytes are stored as identi
     auto storage = test::must(Storage::open(scraped_cfg));
     ingest::Pipeline pipeline(storage.get(), nullptr);
     asio::io_context io;
-    asio::thread_pool pool(1);
-    ScrapeManager manager(io, pool, &pipeline);
+    ScrapeManager manager(io, &pipeline);
     manager.apply_config(*cfg.config);
     std::thread runner([&] {
       auto guard = asio::make_work_guard(io);
@@ -256,7 +255,6 @@ TEST_CASE("a scraped and a pushed profile of the same bytes are stored as identi
     asio::post(io, [&] { manager.stop_all(); });
     io.stop();
     runner.join();
-    pool.join();
   }
 
   // Pushed: push.v1 over HTTP with the labels the scrape gives the series.

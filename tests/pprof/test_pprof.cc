@@ -220,6 +220,63 @@ TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
   CHECK((*pprof::decode_view(extra))->period == 77);
 }
 
+TEST_CASE("packed varints of every length, and broken runs, read as protobuf reads them",
+          "[pprof]") {
+  // One value of each varint length (1 to 10 bytes, negative numbers take
+  // ten) in one packed run, and location ids of one and two bytes.
+  const std::vector<int64_t> values = {0,          1,           127,          128,
+                                       16383,      16384,       (1LL << 21),  (1LL << 35) + 5,
+                                       (1LL << 56) + 1, INT64_MAX, -1,          -300};
+  std::vector<std::pair<std::string, std::string>> types;
+  for (size_t i = 0; i < values.size(); ++i) types.push_back({"t" + std::to_string(i), "count"});
+  std::vector<std::string> frames;
+  for (int i = 0; i < 200; ++i) frames.push_back("f" + std::to_string(i));
+  auto p = test::make_profile(types, {{frames, values}});
+  std::string raw = p.SerializeAsString();
+  auto v = pprof::decode_view(raw);
+  REQUIRE(v.ok());
+  CHECK((*v)->to_proto().SerializeAsString() == p.SerializeAsString());
+  REQUIRE((*v)->samples.size() == 1);
+  CHECK(std::vector<int64_t>((*v)->values.begin(), (*v)->values.end()) == values);
+  CHECK((*v)->sample_locations.size() == 200);
+
+  // A sample whose packed run ends inside a varint, or holds one of eleven
+  // bytes: both refused, with protobuf's words.
+  auto with_sample_run = [&](const std::string& run) {
+    std::string sample, body = raw;
+    put_bytes(sample, 2, run);
+    put_bytes(body, 2, sample);
+    return body;
+  };
+  for (const std::string& run : {std::string("\x05\x85", 2), std::string(10, '\xff') + "\x01",
+                                 std::string("\x85")}) {
+    std::string body = with_sample_run(run);
+    CHECK_FALSE(pprof::decode_view(body).ok());
+    CHECK(pprof::decode_view(body).error() == pprof::decode(body).error());
+  }
+  // Location ids 1..N, or with a gap: a sample that names a missing one (in
+  // the gap, past the last or zero) is refused by name.
+  for (bool gap : {false, true}) {
+    for (uint64_t missing : {2, 0, 500}) {
+      if (!gap && missing == 2) continue;
+      auto q = test::make_profile({{"samples", "count"}}, {{{"a", "b"}, {1}}});
+      REQUIRE(q.location(0).id() == 1);
+      REQUIRE(q.location(1).id() == 2);
+      if (gap) {
+        q.mutable_location(1)->set_id(3);
+        q.mutable_sample(0)->set_location_id(1, 3);
+      }
+      REQUIRE(pprof::decode_view(q.SerializeAsString()).ok());
+      q.mutable_sample(0)->add_location_id(missing);
+      CHECK(pprof::decode_view(q.SerializeAsString()).error() ==
+            "a sample refers to missing location " + std::to_string(missing));
+      q.mutable_location(0)->mutable_line(0)->set_function_id(missing + 1000);
+      CHECK(pprof::decode_view(q.SerializeAsString()).error() ==
+            "location 1 refers to missing function " + std::to_string(missing + 1000));
+    }
+  }
+}
+
 TEST_CASE("a gzip bomb stops at the decompression limit", "[pprof]") {
   std::string zeros(64u << 20, '\0');
   std::string bomb = pprof::gzip(zeros, 9);
