@@ -25,7 +25,16 @@ class Wire {
   void fail() { ok_ = false; }
 
   __attribute__((always_inline)) uint64_t varint() {
-    if (p_ < end_ && *p_ < 0x80) return *p_++;  // most tags, ids and small counts
+    // Most ids, string indices, line numbers and small counts take one or
+    // two bytes.
+    if (end_ - p_ >= 2) {
+      if (p_[0] < 0x80) return *p_++;
+      if (p_[1] < 0x80) {
+        uint64_t v = (p_[0] & 0x7fu) | (static_cast<uint64_t>(p_[1]) << 7);
+        p_ += 2;
+        return v;
+      }
+    }
     return varint_slow();
   }
   uint64_t varint_slow() {
@@ -537,6 +546,15 @@ class IdSet {
     }
     return add_sparse(id);
   }
+  // add() without its answer (and without a branch on it): for marking what
+  // is used, where most ids come up many times.
+  void mark(uint64_t id) {
+    if (!dense_) {
+      if (id != 0) add_sparse(id);
+    } else if (id < seen_.size()) {
+      seen_[id] = 1;  // (id 0 may be marked: ids that are defined are never 0)
+    }
+  }
   bool has(uint64_t id) const {
     if (dense_) return id < seen_.size() && seen_[id];
     return has_sparse(id);
@@ -724,7 +742,7 @@ void View::prune() {
   // Locations the samples use, then what those locations use.
   IdSet used_locs(locations, [](const Location& l) { return l.id; });
   for (const auto& s : samples) {
-    for (uint32_t i = 0; i < s.loc_count; ++i) used_locs.add(sample_locations[s.loc_begin + i]);
+    for (uint32_t i = 0; i < s.loc_count; ++i) used_locs.mark(sample_locations[s.loc_begin + i]);
   }
   size_t kept = 0;
   for (const auto& l : locations) kept += used_locs.has(l.id);
@@ -732,27 +750,44 @@ void View::prune() {
 
   IdSet used_fns(functions, [](const Function& f) { return f.id; });
   IdSet used_maps(mappings, [](const Mapping& m) { return m.id; });
-  std::vector<Location> locs;
-  std::vector<Line> new_lines;
-  locs.reserve(kept);
-  for (const auto& l : locations) {
-    if (!used_locs.has(l.id)) continue;
-    Location c = l;
-    c.line_begin = static_cast<uint32_t>(new_lines.size());
-    for (uint32_t i = 0; i < l.line_count; ++i) {
-      new_lines.push_back(lines[l.line_begin + i]);
-      used_fns.add(lines[l.line_begin + i].function_id);
-    }
-    used_maps.add(l.mapping_id);
-    locs.push_back(c);
+  // Kept locations and their lines move down in place (no fresh arrays per
+  // profile) when the locations' lines follow each other in order, as the
+  // parser leaves them; else the lines are copied out first.
+  bool ordered = true;
+  for (size_t i = 0, end = 0; ordered && i < locations.size(); ++i) {
+    ordered = locations[i].line_begin >= end;
+    end = locations[i].line_begin + locations[i].line_count;
   }
-  locations.swap(locs);
-  lines.swap(new_lines);
+  std::vector<Line> copied;
+  if (!ordered) copied = lines;
+  const Line* from = ordered ? lines.data() : copied.data();
+  size_t nloc = 0, nline = 0;
+  for (size_t k = 0; k < locations.size(); ++k) {
+    Location l = locations[k];
+    if (!used_locs.has(l.id)) continue;
+    for (uint32_t i = 0; i < l.line_count; ++i) {
+      const Line line = from[l.line_begin + i];
+      used_fns.mark(line.function_id);
+      lines[nline + i] = line;
+    }
+    used_maps.mark(l.mapping_id);
+    l.line_begin = static_cast<uint32_t>(nline);
+    nline += l.line_count;
+    locations[nloc++] = l;
+  }
+  locations.resize(nloc);
+  lines.resize(nline);
   std::erase_if(functions, [&](const Function& f) { return !used_fns.has(f.id); });
   std::erase_if(mappings, [&](const Mapping& m) { return !used_maps.has(m.id); });
 
   // Strings: keep those still referred to, in their order, and renumber.
-  std::vector<int64_t> remap(strings.size(), -1);
+  thread_local std::vector<int64_t> remap;
+  struct GiveBackHuge {  // after a profile of millions of strings
+    ~GiveBackHuge() {
+      if (remap.capacity() > (1u << 20)) std::vector<int64_t>().swap(remap);
+    }
+  } give_back;
+  remap.assign(strings.size(), -1);
   auto use = [&](int64_t i) {
     if (i >= 0 && static_cast<size_t>(i) < remap.size()) remap[static_cast<size_t>(i)] = 0;
   };
@@ -770,14 +805,14 @@ void View::prune() {
       use(l.key), use(l.str), use(l.num_unit);
     }
   }
-  std::vector<std::string_view> kept_strings;
+  size_t nstr = 0;
   for (size_t i = 0; i < strings.size(); ++i) {
     if (remap[i] < 0) continue;
-    remap[i] = static_cast<int64_t>(kept_strings.size());
-    kept_strings.push_back(strings[i]);
+    remap[i] = static_cast<int64_t>(nstr);
+    strings[nstr++] = strings[i];
   }
-  if (kept_strings.size() == strings.size()) return;
-  strings.swap(kept_strings);
+  if (nstr == strings.size()) return;
+  strings.resize(nstr);
   if (!string_hashes.empty()) {
     size_t n = 0;
     for (size_t i = 0; i < remap.size(); ++i) {
