@@ -18,7 +18,9 @@
 # With --count, the measured window also counts stoker's syscalls (all, and
 # the main kinds one by one), context switches and page faults with perf stat
 # on kernel tracepoints, per stored profile, and the kernel's share of its CPU
-# (system time / user+system time, from /proc).
+# (system time / user+system time, from /proc). The tracepoints make every
+# syscall dearer: cores measured with --count are ~15 % higher (BENCHMARKS.md,
+# fourth step); compare CPU between runs without it.
 #
 # With --labels the farm's CPU samples carry labels as a labelled Go
 # service's do (10 endpoints, a span id per request; bench/fleet_farm.go):
