@@ -10,8 +10,10 @@
 // DIR_BEFORE primes the delta state of the cumulative kinds (allocs, block,
 // mutex), as the previous scrape of the same loop would.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
