@@ -175,6 +175,39 @@ void put_utf8(std::string& out, uint32_t c) {
   }
 }
 
+// Appends `b` (UTF-8 from the recording) with every byte that does not start
+// a valid sequence (a stray continuation, a truncated or overlong sequence,
+// a surrogate, past U+10FFFF) replaced by U+FFFD, as Java decodes it: a
+// profile's strings must be valid UTF-8 (protobuf refuses anything else).
+void append_utf8(std::string& out, std::string_view b) {
+  const auto* p = reinterpret_cast<const uint8_t*>(b.data());
+  const size_t n = b.size();
+  for (size_t i = 0; i < n;) {
+    const uint8_t c = p[i];
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    bool ok = len != 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (p[i + k] & 0xc0) == 0x80;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    if (ok) {
+      out.append(b.substr(i, len));
+      i += len;
+    } else {
+      put_utf8(out, 0xfffd);
+      ++i;
+    }
+  }
+}
+
 // A string in any of the format's encodings. `ref` receives a constant pool
 // reference (encoding 2), when allowed.
 bool read_string(In& in, std::string* out, int64_t* ref, bool* is_null) {
@@ -199,7 +232,7 @@ bool read_string(In& in, std::string* out, int64_t* ref, bool* is_null) {
       size_t n = in.count(1, "string byte");
       std::string_view b = in.bytes(n);
       if (enc == 3) {
-        out->assign(b);
+        append_utf8(*out, b);
       } else {
         for (char c : b) put_utf8(*out, static_cast<uint8_t>(c));
       }
@@ -210,17 +243,22 @@ bool read_string(In& in, std::string* out, int64_t* ref, bool* is_null) {
       uint32_t high = 0;
       for (size_t k = 0; k < n && in.ok(); ++k) {
         auto c = static_cast<uint32_t>(in.integer(2) & 0xffff);
-        if (c >= 0xd800 && c < 0xdc00) {
-          high = c;
+        const bool low = c >= 0xdc00 && c < 0xe000;
+        if (high && low) {
+          put_utf8(*out, 0x10000 + ((high - 0xd800) << 10) + (c - 0xdc00));
+          high = 0;
           continue;
         }
-        if (c >= 0xdc00 && c < 0xe000 && high) {
-          put_utf8(*out, 0x10000 + ((high - 0xd800) << 10) + (c - 0xdc00));
-        } else {
-          put_utf8(*out, c);
-        }
+        // A surrogate without its other half is U+FFFD, as Java encodes it.
+        if (high) put_utf8(*out, 0xfffd);
         high = 0;
+        if (c >= 0xd800 && c < 0xdc00) {
+          high = c;
+        } else {
+          put_utf8(*out, low ? 0xfffd : c);
+        }
       }
+      if (high) put_utf8(*out, 0xfffd);
       return in.ok();
     }
     default:

@@ -124,6 +124,35 @@ TEST_CASE("JFR events become Pyroscope's profiles, read by the layout the metada
   }
 }
 
+TEST_CASE("strings that are not valid UTF-8 or UTF-16 are read with U+FFFD in their place",
+          "[pprof][jfr]") {
+  // The writer's symbols take encodings 3 (UTF-8 bytes), 4 (UTF-16 units)
+  // and 5 (Latin-1, or 3 when a character does not fit) in turn; its input
+  // is decoded leniently, so "\xed\xa0\x80" is the surrogate U+D800.
+  const std::string fffd = "\xef\xbf\xbd";
+  for (bool compressed : {true, false}) {
+    JfrWriter w(compressed);
+    int64_t st = w.stack({
+        {"Bad\xe2\x45\x82\xacName", "m\xed\xa0\x80x", 1},  // 3: a broken sequence; 4: U+D800 'x'
+        {"Low", "a\xed\xb0\x80", 2},                     // 5; 3: an encoded surrogate
+        // 4: a lone low, a trailing high; 3 (€ is not Latin-1): an overlong '/'
+        {"Z\xed\xb0\x80\xed\xa0\x80", "ok\xc0\xaf\xe2\x82\xac", 3},
+    });
+    w.cpu(st, 0, 0, "");
+    auto ps = test::must(pprof::jfr_to_pprof(w.chunk(), {}));
+    const auto* cpu = find(ps, "jdk.ExecutionSample");
+    REQUIRE(cpu);
+    // What the reader makes is a profile protobuf accepts.
+    REQUIRE(pprof::decode(cpu->profile.SerializeAsString()).ok());
+    const std::string stack = "Bad" + fffd + "E" + fffd + fffd + "Name.m" + fffd + "x:1;" +
+                              "Low.a" + fffd + fffd + fffd + ":2;" +                      //
+                              "Z" + fffd + fffd + ".ok" + fffd + fffd + "\xe2\x82\xac:3";
+    auto got = contents(cpu->profile);
+    REQUIRE(got.size() == 1);
+    CHECK(got.begin()->first == stack);
+  }
+}
+
 TEST_CASE("a recording's `event` setting of wall makes ExecutionSample wall time", "[pprof][jfr]") {
   JfrWriter w(true);
   w.setting("event", "wall", false);
