@@ -269,7 +269,8 @@ TEST_CASE("scrape times are rounded up to a common grid of ticks", "[scrape]") {
 
 namespace {
 
-// A scrape manager for one YAML config, with its own store and I/O thread. stop() ends the loops and the thread; the store stays readable.
+// A scrape manager for one YAML config, with its own store and I/O thread.
+// stop() ends the loops and the thread; the store stays readable.
 struct ManagerRig {
   test::TempDir dir;
   std::unique_ptr<Storage> storage;
