@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
     for (const auto& it : items) {
       auto& t = ns[it.kind];
       const std::string series = series_of(it.kind);
+      auto d = [](auto a, auto b) { return std::chrono::duration<double, std::nano>(b - a).count(); };
       auto t0 = Clock::now();
       if (auto s = stoker::pprof::gunzip(it.after, SIZE_MAX, &inflated); !s.ok()) {
         std::fprintf(stderr, "prepare_bench: %s: %s\n", it.kind.c_str(), s.message().c_str());
@@ -111,10 +112,9 @@ int main(int argc, char** argv) {
         auto d1 = Clock::now();
         if (outcome == stoker::pprof::DeltaState::Outcome::kDelta) v.prune();
         auto d2 = Clock::now();
-        delta_ns = std::chrono::duration<double, std::nano>(d1 - d0).count();
-        prune_ns = std::chrono::duration<double, std::nano>(d2 - d1).count();
+        delta_ns = d(d0, d1);
+        prune_ns = d(d1, d2);
       }
-      auto d = [](auto a, auto b) { return std::chrono::duration<double, std::nano>(b - a).count(); };
       t[kInflate] += d(t0, t1);
       t[kDecode] += d(t1, t2) - d(t0, t1);  // decode_view inflates too
       t[kHash] += d(t2, t3);

@@ -205,19 +205,14 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   auto disposition = ingest::Prepared::Disposition::kStore;
   DecodeSlot decode_slot;
   if (outcome.ok()) {
-    // Decoded profiles are several times their compressed bodies: while the
-    // store is behind, wait before decoding (for at most a minute), here and
-    // again on the worker right before decoding (jobs handed over together
-    // must not all be decoded into a full queue); and hand over a bounded
-    // number at a time. (The slot is held until the profile is queued for
-    // storage, below.)
+    // Decoded profiles are several times their compressed bodies: a bounded
+    // number of bodies is handed over at a time (the slot is held until the
+    // profile is queued for storage, below), and the worker, right before
+    // decoding, waits while the store is behind (for at most a minute), so
+    // that what waits is compressed bodies.
     const auto give_up = Clock::now() + kMaxStoreWait;
-    auto store_behind = [&] {
-      return deps_.pipeline->pending_bytes() > Storage::kSoftPendingBytes &&
-             Clock::now() < give_up && !stopped_;
-    };
     for (int i = 0; i < 600 && !decode_slot.acquired; ++i) {
-      if (!store_behind() && decode_slot.try_acquire()) break;
+      if (decode_slot.try_acquire()) break;
       if (i == 0) res.body.shrink_to_fit();  // a chunked body grew by doubling
       timer_.expires_after(std::chrono::milliseconds(i < 10 ? 5 : 100));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -227,7 +222,10 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
     // worker thread, handed over with others (collector/batch_worker.h), then
     // the loop comes back here.
     outcome = co_await deps_.worker->run([&]() -> Status {
-      while (store_behind()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      while (deps_.pipeline->pending_bytes() > Storage::kSoftPendingBytes &&
+             Clock::now() < give_up && !stopped_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
       ingest::Input in;
       if (Status s = check_http(res.status, res.reason, res.content_type, res.content_encoding,
                                 &res.body, in.limits.max_decompressed);

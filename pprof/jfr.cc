@@ -9,6 +9,7 @@
 
 #include "model/hash.h"
 #include "model/labels.h"
+#include "model/text.h"
 
 namespace stoker::pprof {
 
@@ -180,27 +181,11 @@ void put_utf8(std::string& out, uint32_t c) {
 // a surrogate, past U+10FFFF) replaced by U+FFFD, as Java decodes it: a
 // profile's strings must be valid UTF-8 (protobuf refuses anything else).
 void append_utf8(std::string& out, std::string_view b) {
-  const auto* p = reinterpret_cast<const uint8_t*>(b.data());
-  const size_t n = b.size();
-  for (size_t i = 0; i < n;) {
-    const uint8_t c = p[i];
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-    bool ok = len != 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) {
-      ok = (p[i + k] & 0xc0) == 0x80;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    ok = ok && cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-    if (ok) {
-      out.append(b.substr(i, len));
-      i += len;
+  for (size_t i = 0; i < b.size();) {
+    const size_t n = utf8_char_length(b.substr(i));
+    if (n > 0) {
+      out.append(b.substr(i, n));
+      i += n;
     } else {
       put_utf8(out, 0xfffd);
       ++i;

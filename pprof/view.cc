@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "model/encoding.h"
+#include "model/text.h"
 
 namespace stoker::pprof {
 
@@ -203,33 +204,10 @@ bool valid_utf8(std::string_view s) {
         continue;
       }
     }
-    uint8_t c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int n;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p <= n) return false;
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    p += n + 1;
+    const size_t n = utf8_char_length(
+        std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(end - p)));
+    if (n == 0) return false;
+    p += n;
   }
   return true;
 }
@@ -751,22 +729,15 @@ void View::prune() {
   IdSet used_fns(functions, [](const Function& f) { return f.id; });
   IdSet used_maps(mappings, [](const Mapping& m) { return m.id; });
   // Kept locations and their lines move down in place (no fresh arrays per
-  // profile) when the locations' lines follow each other in order, as the
-  // parser leaves them; else the lines are copied out first.
-  bool ordered = true;
-  for (size_t i = 0, end = 0; ordered && i < locations.size(); ++i) {
-    ordered = locations[i].line_begin >= end;
-    end = locations[i].line_begin + locations[i].line_count;
-  }
-  std::vector<Line> copied;
-  if (!ordered) copied = lines;
-  const Line* from = ordered ? lines.data() : copied.data();
+  // profile): each location's lines follow the previous location's, as the
+  // parser writes them and as this keeps them, so a line is read before
+  // anything is written over it.
   size_t nloc = 0, nline = 0;
   for (size_t k = 0; k < locations.size(); ++k) {
     Location l = locations[k];
     if (!used_locs.has(l.id)) continue;
     for (uint32_t i = 0; i < l.line_count; ++i) {
-      const Line line = from[l.line_begin + i];
+      const Line line = lines[l.line_begin + i];
       used_fns.mark(line.function_id);
       lines[nline + i] = line;
     }

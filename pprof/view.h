@@ -42,7 +42,9 @@ struct View {
   struct Location {
     uint64_t id = 0, mapping_id = 0, address = 0;
     bool is_folded = false;
-    uint32_t line_begin = 0, line_count = 0;  // in `lines`, innermost first
+    // In `lines`, innermost first; each location's lines follow the
+    // previous location's (prune() relies on it).
+    uint32_t line_begin = 0, line_count = 0;
   };
   struct Label {
     int64_t key = 0, str = 0, num = 0, num_unit = 0;

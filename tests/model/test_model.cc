@@ -115,6 +115,25 @@ TEST_CASE("metrics render in the Prometheus text format", "[model][metrics]") {
   CHECK(ps.start_time_seconds > 1.6e9);
 }
 
+TEST_CASE("strict UTF-8: the length of the character a string starts with or 0", "[model]") {
+  CHECK(utf8_char_length("a") == 1);
+  CHECK(utf8_char_length("\xc3\xa9x") == 2);          // é
+  CHECK(utf8_char_length("\xe2\x82\xac") == 3);      // €
+  CHECK(utf8_char_length("\xf0\x9f\x94\xa5") == 4);  // U+1F525
+  CHECK(utf8_char_length("\xf4\x8f\xbf\xbf") == 4);  // U+10FFFF, the last
+  for (std::string_view bad : {std::string_view(), std::string_view("\x80"),  // stray continuation
+                               std::string_view("\xe2\x82"),                  // truncated
+                               std::string_view("\xe2\x45\x82"),              // not continued
+                               std::string_view("\xc0\xaf"),                  // overlong '/'
+                               std::string_view("\xe0\x80\xaf"),              // overlong '/'
+                               std::string_view("\xed\xa0\x80"),              // surrogate U+D800
+                               std::string_view("\xf4\x90\x80\x80"),          // past U+10FFFF
+                               std::string_view("\xf8\x88\x80\x80\x80")}) {
+    INFO(quote(bad));
+    CHECK(utf8_char_length(bad) == 0);
+  }
+}
+
 TEST_CASE("base64 round-trips and refuses what is not base64", "[model]") {
   for (const std::string& s :
        std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
