@@ -1,11 +1,17 @@
 // IdTable: content hash → row id, the storage writer's in-memory index of the
-// symbols of the current symbol epoch. One flat open-addressing array of
-// 16-byte slots: 96 bits of the 128-bit hash (collisions among the millions of
-// keys of an epoch are out of reach) and the id as an offset from the epoch's
-// first id. No node per entry and no copy of the key, so a lookup costs a
-// hash and usually one cache miss. Not thread-safe.
+// symbols of the current symbol epoch. Open addressing in 16-byte slots: 96
+// bits of the 128-bit hash (collisions among the millions of keys of an epoch
+// are out of reach) and the id as an offset from the epoch's first id. No node
+// per entry and no copy of the key, so a lookup costs a hash and usually one
+// cache miss. Not thread-safe.
+//
+// The slots are split into 16 shards by the hash's top bits, each grown on its
+// own: a growing table briefly holds one shard twice, not the whole table (at
+// 300 services the stack table is 16 MiB; doubling it in one array held 24 MiB
+// for a moment, the collector's RSS peak).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -15,45 +21,59 @@ namespace stoker {
 
 class IdTable {
  public:
+  static constexpr int kShardBits = 4;
+  static constexpr size_t kFirstShardSlots = 64;  // 16 shards × 64 × 16 B = 16 KiB
+
   // Ids are stored relative to `base` (the first id of the epoch); a table
   // cannot hold ids past base + 2^32 - 2 (full() says when one would not fit).
   explicit IdTable(int64_t base = 1) : base_(base) {}
 
   // The id stored for `h`, or 0.
   int64_t find(const Hash128& h) const {
-    if (slots_.empty()) return 0;
-    const size_t mask = slots_.size() - 1;
+    const Shard& sh = shard(h);
+    if (sh.slots.empty()) return 0;
+    const size_t mask = sh.slots.size() - 1;
     const uint32_t check = static_cast<uint32_t>(h.b >> 32);
     for (size_t i = h.a & mask;; i = (i + 1) & mask) {
-      const Slot& s = slots_[i];
+      const Slot& s = sh.slots[i];
       if (s.offset == 0) return 0;
       if (s.a == h.a && s.b == check) return base_ + s.offset - 1;
     }
   }
   // Starts loading the slot `h` lands on (find() soon after is then cheap).
   void prefetch(const Hash128& h) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[h.a & (slots_.size() - 1)]);
+    const Shard& sh = shard(h);
+    if (!sh.slots.empty()) __builtin_prefetch(&sh.slots[h.a & (sh.slots.size() - 1)]);
   }
   // True when `id` cannot be stored (too far past the base).
   bool full(int64_t id) const { return id < base_ || id - base_ >= int64_t{UINT32_MAX} - 1; }
   // Stores `id` for `h`, which must not be present; false when full(id).
   bool insert(const Hash128& h, int64_t id) {
     if (full(id)) return false;
-    if (5 * (size_ + 1) > 4 * slots_.size()) grow();
-    place(Slot{h.a, static_cast<uint32_t>(h.b >> 32), static_cast<uint32_t>(id - base_ + 1)});
+    Shard& sh = shard(h);
+    if (5 * (sh.size + 1) > 4 * sh.slots.size()) grow(sh);
+    place(sh, Slot{h.a, static_cast<uint32_t>(h.b >> 32), static_cast<uint32_t>(id - base_ + 1)});
+    ++sh.size;
     ++size_;
     return true;
   }
   // Empties the table (freeing its memory) for ids from `base` on.
   void clear(int64_t base) {
     base_ = base;
-    slots_.clear();
-    slots_.shrink_to_fit();
+    for (Shard& sh : shards_) {
+      sh.slots.clear();
+      sh.slots.shrink_to_fit();
+      sh.size = 0;
+    }
     size_ = 0;
   }
   int64_t base() const { return base_; }
   size_t size() const { return size_; }
-  size_t memory_bytes() const { return slots_.capacity() * sizeof(Slot); }
+  size_t memory_bytes() const {
+    size_t bytes = 0;
+    for (const Shard& sh : shards_) bytes += sh.slots.capacity() * sizeof(Slot);
+    return bytes;
+  }
 
  private:
   struct Slot {
@@ -62,21 +82,29 @@ class IdTable {
     uint32_t offset = 0;  // id - base + 1; 0: empty
   };
   static_assert(sizeof(Slot) == 16);
-  void place(const Slot& slot) {
-    const size_t mask = slots_.size() - 1;
+  // A shard is chosen by the top bits of `a`, a slot in it by the low bits,
+  // so a shard's slots are as evenly used as one table's would be.
+  struct Shard {
+    std::vector<Slot> slots;
+    size_t size = 0;
+  };
+  const Shard& shard(const Hash128& h) const { return shards_[h.a >> (64 - kShardBits)]; }
+  Shard& shard(const Hash128& h) { return shards_[h.a >> (64 - kShardBits)]; }
+  static void place(Shard& sh, const Slot& slot) {
+    const size_t mask = sh.slots.size() - 1;
     size_t i = slot.a & mask;
-    while (slots_[i].offset != 0) i = (i + 1) & mask;
-    slots_[i] = slot;
+    while (sh.slots[i].offset != 0) i = (i + 1) & mask;
+    sh.slots[i] = slot;
   }
-  void grow() {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{});
+  static void grow(Shard& sh) {
+    std::vector<Slot> old = std::move(sh.slots);
+    sh.slots.assign(old.empty() ? kFirstShardSlots : old.size() * 2, Slot{});
     for (const Slot& s : old) {
-      if (s.offset != 0) place(s);
+      if (s.offset != 0) place(sh, s);
     }
   }
   int64_t base_;
-  std::vector<Slot> slots_;
+  std::array<Shard, size_t{1} << kShardBits> shards_;
   size_t size_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "storage/sqlite_util.h"
 
+#include "storage/wal_vfs.h"
+
 namespace stoker::sql {
 
 Db::~Db() {
@@ -29,7 +31,8 @@ void Db::open(const std::string& path, bool readonly) {
   int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  // Writers gather a transaction's WAL frames into few writes (wal_vfs.h).
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, readonly ? nullptr : wal_coalescing_vfs());
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     if (db) sqlite3_close_v2(db);

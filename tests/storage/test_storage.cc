@@ -1,5 +1,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <atomic>
@@ -10,9 +12,12 @@
 #include "model/timeparse.h"
 #include "pprof/pprof_decode.h"
 #include "storage/forward_cache.h"
+#include "storage/id_table.h"
 #include "storage/reader.h"
 #include "storage/sample_block.h"
 #include "storage/storage.h"
+#include "storage/sqlite_util.h"
+#include "storage/wal_vfs.h"
 #include "tests/support/must.h"
 #include "tests/support/process.h"
 #include "tests/support/profiles.h"
@@ -76,6 +81,142 @@ Selector sel(const std::string& s) {
 }
 
 }  // namespace
+
+namespace {
+// A WAL-mode database with 16 KiB pages, as the store's.
+void open_wal_db(sql::Db& db, const std::string& path) {
+  db.open(path, false);
+  db.exec("PRAGMA page_size=16384");
+  sql::Stmt(db, "PRAGMA journal_mode=WAL").step();
+  db.exec("PRAGMA synchronous=NORMAL");
+  db.exec("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+}
+void insert_rows(sql::Db& db, int n, int bytes) {
+  sql::Stmt ins(db, "INSERT INTO t(v) VALUES(randomblob(?))");
+  for (int i = 0; i < n; ++i) ins.reset().bind(1, int64_t{bytes}).run();
+}
+}  // namespace
+
+TEST_CASE("the WAL is written in few writes and every commit is in the file when it returns",
+          "[storage]") {
+  TempDir dir;
+  const std::string path = dir.file("wal.db");
+  sql::Db writer;
+  open_wal_db(writer, path);
+  sql::Db reader;
+  reader.open(path, true);  // another connection, the default VFS
+  const auto before = sql::wal_vfs_stats();
+  int64_t expected = 0;
+  for (int tx = 0; tx < 40; ++tx) {
+    writer.exec("BEGIN");
+    insert_rows(writer, 12, 3000);
+    writer.exec("COMMIT");
+    expected += 12;
+    // Visible to another connection as soon as the commit returns.
+    REQUIRE(reader.scalar_int("SELECT count(*) FROM t") == expected);
+  }
+  const auto after = sql::wal_vfs_stats();
+  const uint64_t in = after.writes_in - before.writes_in;
+  const uint64_t out = after.writes_out - before.writes_out;
+  INFO("SQLite's WAL writes " << in << ", passed on " << out);
+  CHECK(in >= 40 * 2 * 2);  // every commit is at least two frames of two writes each
+  CHECK(out * 4 <= in);
+
+  // A transaction larger than the buffer (and than SQLite's page cache, which
+  // spills frames and reads them back), one rolled back, one that rewrites
+  // pages of its own frames.
+  writer.exec("BEGIN");
+  insert_rows(writer, 3000, 3000);
+  writer.exec("COMMIT");
+  expected += 3000;
+  writer.exec("BEGIN");
+  insert_rows(writer, 2000, 3000);
+  writer.exec("ROLLBACK");
+  writer.exec("BEGIN");
+  insert_rows(writer, 50, 3000);
+  writer.exec("UPDATE t SET v = randomblob(100) WHERE id % 7 = 0");
+  insert_rows(writer, 50, 3000);
+  writer.exec("COMMIT");
+  expected += 100;
+  CHECK(reader.scalar_int("SELECT count(*) FROM t") == expected);
+  writer.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  insert_rows(writer, 5, 3000);  // a new WAL from its header on
+  expected += 5;
+  CHECK(reader.scalar_int("SELECT count(*) FROM t") == expected);
+
+  // A process that dies right after a commit keeps it; one that dies in a
+  // transaction leaves the database as it was. (No connection is open across
+  // fork(): SQLite's per-process lock state must not be shared.)
+  reader = sql::Db();
+  writer = sql::Db();
+  for (bool commit : {true, false}) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      sql::Db child;
+      child.open(path, false);
+      child.exec("BEGIN");
+      insert_rows(child, 200, 3000);
+      if (commit) child.exec("COMMIT");
+      _exit(0);  // no close: nothing the VFS held back is written now
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    if (commit) expected += 200;
+    sql::Db after_child;
+    after_child.open(path, true);
+    CHECK(after_child.scalar_int("SELECT count(*) FROM t") == expected);
+  }
+  sql::Db reopened;
+  reopened.open(path, false);
+  CHECK(reopened.scalar_int("SELECT count(*) FROM t") == expected);
+  sql::Stmt check(reopened, "PRAGMA integrity_check");
+  REQUIRE(check.step());
+  CHECK(check.col_text(0) == "ok");
+}
+
+TEST_CASE("the id table finds what it holds and grows shard by shard", "[storage]") {
+  // splitmix64: well-spread hashes, reproducible.
+  uint64_t state = 42;
+  auto next = [&] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  IdTable table(1000);
+  std::vector<Hash128> keys;
+  for (int i = 0; i < 200000; ++i) keys.push_back(Hash128{next(), next()});
+  for (size_t i = 0; i < keys.size(); ++i) REQUIRE(table.insert(keys[i], 1000 + int64_t(i)));
+  CHECK(table.size() == keys.size());
+  size_t wrong = 0;
+  for (size_t i = 0; i < keys.size(); ++i) wrong += table.find(keys[i]) != 1000 + int64_t(i);
+  CHECK(wrong == 0);
+  // Absent keys, also ones sharing the first half or the shard of a present key.
+  CHECK(table.find(Hash128{next(), next()}) == 0);
+  CHECK(table.find(Hash128{keys[7].a, keys[7].b ^ (uint64_t{1} << 40)}) == 0);
+  CHECK(table.find(Hash128{keys[7].a ^ 1, keys[7].b}) == 0);
+  // Every shard holds between 40 % and 80 % of its slots once grown.
+  CHECK(table.memory_bytes() <= keys.size() * 16 * 10 / 4 + 16 * 1024);
+  CHECK(table.memory_bytes() >= keys.size() * 16 * 10 / 8);
+  // Keys that all land in one shard still resolve.
+  IdTable one(1);
+  for (uint64_t i = 0; i < 5000; ++i) REQUIRE(one.insert(Hash128{i * 7919, i}, int64_t(i) + 1));
+  wrong = 0;
+  for (uint64_t i = 0; i < 5000; ++i) wrong += one.find(Hash128{i * 7919, i}) != int64_t(i) + 1;
+  CHECK(wrong == 0);
+  // Ids too far past the base are refused; clear() frees and rebases.
+  CHECK(table.full(999));
+  CHECK(table.full(1000 + int64_t{UINT32_MAX}));
+  CHECK_FALSE(table.insert(Hash128{1, 2}, 999));
+  table.clear(5000000);
+  CHECK(table.size() == 0);
+  CHECK(table.memory_bytes() == 0);
+  CHECK(table.find(keys[0]) == 0);
+  REQUIRE(table.insert(keys[0], 5000001));
+  CHECK(table.find(keys[0]) == 5000001);
+}
 
 TEST_CASE("sample blocks round-trip and merge duplicates", "[storage]") {
   SampleBlock b;
