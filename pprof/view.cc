@@ -1,6 +1,7 @@
 #include "pprof/view.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <unordered_set>
@@ -923,6 +924,8 @@ namespace {
 // profiles), so the pool must hold a batch's worth to catch them when they
 // come back together: up to kMaxPooled views and kMaxPooledTotal bytes,
 // none over kMaxPooledBytes (a rare huge profile is given back to the system).
+// Views that stayed in the pool for a whole trim period (10 s) were not needed (a
+// start-up burst or a config with fewer targets now): they are freed then.
 class ViewPool {
  public:
   std::shared_ptr<View> acquire() {
@@ -934,6 +937,7 @@ class ViewPool {
         free_.pop_back();
         pooled_bytes_ -= v->memory_bytes();
       }
+      low_water_ = std::min(low_water_, free_.size());
     }
     if (!v) v = std::make_unique<View>();
     return std::shared_ptr<View>(v.release(), [this](View* p) { release(p); });
@@ -949,14 +953,46 @@ class ViewPool {
     v->reset();
     size_t bytes = v->memory_bytes();
     if (bytes > kMaxPooledBytes) return;
+    std::vector<std::unique_ptr<View>> unused;  // freed after the lock
     std::lock_guard lock(mu_);
-    if (free_.size() >= kMaxPooled || pooled_bytes_ + bytes > kMaxPooledTotal) return;
-    pooled_bytes_ += bytes;
-    free_.push_back(std::move(v));
+    const auto now = std::chrono::steady_clock::now();
+    const bool trim = now - period_start_ >= trim_period_;
+    if (trim) {
+      // The least recently used end: the front (acquire takes from the back).
+      const size_t drop = std::min(low_water_, free_.size());
+      for (size_t i = 0; i < drop; ++i) {
+        pooled_bytes_ -= free_[i]->memory_bytes();
+        unused.push_back(std::move(free_[i]));
+      }
+      free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(drop));
+      period_start_ = now;
+    }
+    if (free_.size() < kMaxPooled && pooled_bytes_ + bytes <= kMaxPooledTotal) {
+      pooled_bytes_ += bytes;
+      free_.push_back(std::move(v));
+    }
+    if (trim) low_water_ = free_.size();
   }
+
+ public:
+  ViewPoolStats stats() {
+    std::lock_guard lock(mu_);
+    return {free_.size(), pooled_bytes_};
+  }
+  void set_trim_period(std::chrono::steady_clock::duration d) {
+    std::lock_guard lock(mu_);
+    trim_period_ = d;
+    period_start_ = std::chrono::steady_clock::now();
+    low_water_ = free_.size();
+  }
+
+ private:
   std::mutex mu_;
   std::vector<std::unique_ptr<View>> free_;
   size_t pooled_bytes_ = 0;
+  size_t low_water_ = 0;  // the fewest views pooled since period_start_
+  std::chrono::steady_clock::duration trim_period_ = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point period_start_ = std::chrono::steady_clock::now();
 };
 
 ViewPool& view_pool() {
@@ -965,6 +1001,11 @@ ViewPool& view_pool() {
 }
 
 }  // namespace
+
+ViewPoolStats view_pool_stats() { return view_pool().stats(); }
+void set_view_pool_trim_period(std::chrono::steady_clock::duration d) {
+  view_pool().set_trim_period(d);
+}
 
 void View::reset() {
   buf.clear();

@@ -9,6 +9,7 @@
 // the last value. Pure value type; thread-compatible.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -131,6 +132,15 @@ struct View {
 // Decodes gzipped or raw pprof into a View and validates it as validate()
 // does for protobuf objects; the errors are the same.
 Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& limits = {});
+
+// Decoded views are reused (their buffers keep their allocations); views that
+// sat unused in the pool for a whole trim period (10 s) are freed.
+struct ViewPoolStats {
+  size_t views = 0;  // pooled, ready for reuse
+  size_t bytes = 0;
+};
+ViewPoolStats view_pool_stats();
+void set_view_pool_trim_period(std::chrono::steady_clock::duration d);  // for tests
 // A View of a protobuf profile (serializes and decodes it).
 std::shared_ptr<View> view_of(const Profile& p);
 // Checks the internal references of a view and the limits.

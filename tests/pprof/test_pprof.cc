@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "pprof/pprof_decode.h"
 #include "pprof/view.h"
+#include "tests/support/must.h"
 #include "tests/support/profiles.h"
 
 using namespace stoker;
@@ -308,4 +310,33 @@ TEST_CASE("describes bodies that are not pprof", "[pprof]") {
   CHECK(pprof::describe_body("text/plain", "404 page not found\n") ==
         "plain text \"404 page not found\"");
   CHECK(pprof::describe_body("", "") == "an empty body");
+}
+
+TEST_CASE("decoded views are reused and the ones left unused for a period are freed",
+          "[pprof]") {
+  std::vector<std::string> frames;
+  for (int i = 0; i < 50; ++i) frames.push_back("f" + std::to_string(i));
+  const std::string raw =
+      test::make_profile({{"samples", "count"}}, {{frames, {3}}}).SerializeAsString();
+  pprof::set_view_pool_trim_period(std::chrono::milliseconds(300));
+  // A burst: 20 profiles decoded at once go back to the pool together.
+  {
+    std::vector<std::shared_ptr<pprof::View>> burst;
+    for (int i = 0; i < 20; ++i) burst.push_back(test::must(pprof::decode_view(raw)));
+  }
+  const size_t after_burst = pprof::view_pool_stats().views;
+  CHECK(after_burst >= 20);
+  CHECK(pprof::view_pool_stats().bytes > 0);
+  // Then one at a time: a decode takes a pooled view (the pool does not grow)
+  // and, a period on, the views nothing took are freed.
+  for (int period = 0; period < 3; ++period) {
+    for (int i = 0; i < 5; ++i) {
+      auto v = test::must(pprof::decode_view(raw));
+      CHECK(pprof::view_pool_stats().views <= after_burst - 1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  }
+  test::must(pprof::decode_view(raw));  // a release after the period trims
+  CHECK(pprof::view_pool_stats().views <= 2);
+  pprof::set_view_pool_trim_period(std::chrono::seconds(10));
 }
