@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <new>
 
 namespace stoker::sql {
 namespace {
@@ -11,7 +12,7 @@ namespace {
 // The largest write the unix VFS passes on whole (os_unix.c's seekAndWrite
 // keeps only the low 17 bits of a length): 7 frames of 16 KiB pages.
 constexpr size_t kBufferBytes = 0x1ffff;
-constexpr int kFrameHeaderBytes = 24;        // WAL frame header (sqlite.org/fileformat2.html#walformat)
+constexpr int kFrameHeaderBytes = 24;  // WAL frame header (sqlite.org/fileformat2.html#walformat)
 
 std::atomic<uint64_t> g_writes_in{0}, g_writes_out{0};
 sqlite3_vfs* g_base = nullptr;  // the default VFS this one wraps
@@ -20,10 +21,10 @@ sqlite3_vfs* g_base = nullptr;  // the default VFS this one wraps
 struct WalFile {
   sqlite3_file base;
   sqlite3_file* real;
-  char* buf;               // kBufferBytes, allocated at the first write
-  size_t len;              // bytes gathered in buf
-  sqlite3_int64 off;       // the file offset of buf[0]
-  bool commit_page_next;   // the last write was a commit frame's header
+  char* buf;              // kBufferBytes, allocated at the first write
+  size_t len;             // bytes gathered in buf
+  sqlite3_int64 off;      // the file offset of buf[0]
+  bool commit_page_next;  // the last write was a commit frame's header
 };
 constexpr size_t kRealOffset = (sizeof(WalFile) + 15) & ~size_t{15};
 
@@ -64,7 +65,10 @@ int wal_write(sqlite3_file* f, const void* p, int amt, sqlite3_int64 ofst) {
       g_writes_out.fetch_add(1, std::memory_order_relaxed);
       return w->real->pMethods->xWrite(w->real, p, amt, ofst);
     }
-    if (!w->buf) w->buf = new char[kBufferBytes];
+    if (!w->buf) {
+      w->buf = new (std::nothrow) char[kBufferBytes];  // no exception through SQLite's C
+      if (!w->buf) return SQLITE_NOMEM;
+    }
     w->off = ofst;
   }
   std::memcpy(w->buf + w->len, p, n);
