@@ -942,6 +942,16 @@ class ViewPool {
     if (!v) v = std::make_unique<View>();
     return std::shared_ptr<View>(v.release(), [this](View* p) { release(p); });
   }
+  ViewPoolStats stats() {
+    std::lock_guard lock(mu_);
+    return {free_.size(), pooled_bytes_};
+  }
+  void set_trim_period(std::chrono::steady_clock::duration d) {
+    std::lock_guard lock(mu_);
+    trim_period_ = d;
+    period_start_ = std::chrono::steady_clock::now();
+    low_water_ = free_.size();
+  }
 
  private:
   static constexpr size_t kMaxPooled = 48;
@@ -974,19 +984,6 @@ class ViewPool {
     if (trim) low_water_ = free_.size();
   }
 
- public:
-  ViewPoolStats stats() {
-    std::lock_guard lock(mu_);
-    return {free_.size(), pooled_bytes_};
-  }
-  void set_trim_period(std::chrono::steady_clock::duration d) {
-    std::lock_guard lock(mu_);
-    trim_period_ = d;
-    period_start_ = std::chrono::steady_clock::now();
-    low_water_ = free_.size();
-  }
-
- private:
   std::mutex mu_;
   std::vector<std::unique_ptr<View>> free_;
   size_t pooled_bytes_ = 0;

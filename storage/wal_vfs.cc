@@ -108,23 +108,16 @@ int wal_file_control(sqlite3_file* f, int op, void* arg) {
 }
 int wal_sector_size(sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); }
 int wal_device(sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); }
-int wal_shm_map(sqlite3_file* f, int pg, int sz, int extend, void volatile** pp) {
-  return real(f)->pMethods->xShmMap(real(f), pg, sz, extend, pp);
-}
-int wal_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
-  return real(f)->pMethods->xShmLock(real(f), offset, n, flags);
-}
-void wal_shm_barrier(sqlite3_file* f) { real(f)->pMethods->xShmBarrier(real(f)); }
-int wal_shm_unmap(sqlite3_file* f, int del) { return real(f)->pMethods->xShmUnmap(real(f), del); }
-int wal_fetch(sqlite3_file* f, sqlite3_int64 ofst, int amt, void** pp) {
-  if (int rc = flush(wal(f)); rc != SQLITE_OK) return rc;
-  return real(f)->pMethods->xFetch(real(f), ofst, amt, pp);
-}
-int wal_unfetch(sqlite3_file* f, sqlite3_int64 ofst, void* p) {
-  return real(f)->pMethods->xUnfetch(real(f), ofst, p);
-}
 
-sqlite3_io_methods g_methods[3];  // for the wrapped file's iVersion 1, 2, 3
+// Version 1: SQLite maps shared memory and fetches pages of the database
+// file, never of its WAL, so a WAL needs none of the later methods.
+const sqlite3_io_methods kMethods = {
+    1,          wal_close,      wal_read,   wal_write,          wal_truncate,
+    wal_sync,   wal_file_size,  wal_lock,   wal_unlock,         wal_check_reserved,
+    wal_file_control, wal_sector_size, wal_device,
+    nullptr,    nullptr,        nullptr,    nullptr,  // shared memory
+    nullptr,    nullptr,                              // fetch
+};
 
 int wal_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   if (!(flags & SQLITE_OPEN_WAL)) return g_base->xOpen(g_base, name, f, flags, out_flags);
@@ -141,8 +134,7 @@ int wal_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, in
   w->len = 0;
   w->off = 0;
   w->commit_page_next = false;
-  int version = w->real->pMethods->iVersion;
-  w->base.pMethods = &g_methods[(version < 1 ? 1 : version > 3 ? 3 : version) - 1];
+  w->base.pMethods = &kMethods;
   return SQLITE_OK;
 }
 
@@ -153,33 +145,6 @@ sqlite3_vfs g_vfs;
 const char* wal_coalescing_vfs() {
   static const char* name = [] {
     g_base = sqlite3_vfs_find(nullptr);
-    for (int v = 1; v <= 3; ++v) {
-      sqlite3_io_methods& m = g_methods[v - 1];
-      m = sqlite3_io_methods{};
-      m.iVersion = v;
-      m.xClose = wal_close;
-      m.xRead = wal_read;
-      m.xWrite = wal_write;
-      m.xTruncate = wal_truncate;
-      m.xSync = wal_sync;
-      m.xFileSize = wal_file_size;
-      m.xLock = wal_lock;
-      m.xUnlock = wal_unlock;
-      m.xCheckReservedLock = wal_check_reserved;
-      m.xFileControl = wal_file_control;
-      m.xSectorSize = wal_sector_size;
-      m.xDeviceCharacteristics = wal_device;
-      if (v >= 2) {
-        m.xShmMap = wal_shm_map;
-        m.xShmLock = wal_shm_lock;
-        m.xShmBarrier = wal_shm_barrier;
-        m.xShmUnmap = wal_shm_unmap;
-      }
-      if (v >= 3) {
-        m.xFetch = wal_fetch;
-        m.xUnfetch = wal_unfetch;
-      }
-    }
     // Everything but opening a file is the default VFS's: its methods are
     // called with this VFS, which carries the same pAppData.
     g_vfs = *g_base;
