@@ -67,6 +67,45 @@ inline Hash128 hash_bytes(std::string_view s, uint64_t seed = 0) {
   return {hash_mix(a, 0x5bd1e995), hash_mix(b, 0x1b873593)};
 }
 
+namespace detail {
+// FrameSum's odd per-position multipliers (fixed: they only need to differ).
+struct PositionMultipliers {
+  uint64_t a[64] = {}, b[64] = {};
+  constexpr PositionMultipliers() {
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    auto next = [&x] {  // splitmix64
+      uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      return z ^ (z >> 31);
+    };
+    for (auto& m : a) m = next() | 1;
+    for (auto& m : b) m = next() | 1;
+  }
+};
+inline constexpr PositionMultipliers kPositionMultipliers{};
+}  // namespace detail
+
+// A stack's hash from its frames' hashes: the sum of each frame's hash times
+// an odd multiplier of its position, in two lanes. The frames are combined
+// independently of each other (no chain of dependent multiplications, which
+// cost more than loading the frames' hashes), while order and repetition still
+// matter (each multiplier is odd, hence invertible). Mix the sum with the depth
+// (HashMix) before using it as a key.
+class FrameSum {
+ public:
+  void add(size_t position, const Hash128& frame) {
+    // Beyond 64 frames the multipliers repeat, scaled by another odd factor.
+    const uint64_t round = 2 * static_cast<uint64_t>(position >> 6) + 1;
+    a_ += frame.a * (detail::kPositionMultipliers.a[position & 63] * round);
+    b_ += frame.b * (detail::kPositionMultipliers.b[position & 63] * round);
+  }
+  Hash128 sum() const { return {a_, b_}; }
+
+ private:
+  uint64_t a_ = 0, b_ = 0;
+};
+
 // A random seed chosen once per process.
 uint64_t process_hash_seed();
 

@@ -6,8 +6,9 @@
 // anything else pass through. Samples are matched across scrapes by their
 // resolved stack (function name, file and line of every frame, since Go renumbers
 // location ids on every write) plus their labels, hashed to 64 bits. The state
-// is the previous scrape's cumulative values as two arrays sorted by that key —
-// 8 bytes of key plus 8 per differenced column for each distinct stack, nothing
+// is the previous scrape's cumulative values in that key's order — 8 bytes of
+// key and, per differenced column, the value as a zigzag varint (Go's counts
+// and byte totals take 2–5 bytes, not 8) for each distinct stack, nothing
 // else — so memory grows with distinct stacks, not with scrapes; the scratch
 // space of a scrape is per thread, not per state. The first profile only primes
 // the state; a counter that went down (the target restarted) re-primes instead of
@@ -46,16 +47,15 @@ class DeltaState {
 
   size_t tracked_stacks() const { return keys_.size(); }
   // Bytes held by the state (its two arrays).
-  size_t memory_bytes() const {
-    return keys_.capacity() * sizeof(uint64_t) + values_.capacity() * sizeof(int64_t);
-  }
+  size_t memory_bytes() const { return keys_.capacity() * sizeof(uint64_t) + values_.capacity(); }
 
   // At most this many cumulative columns are differenced (Go's profiles have two).
   static constexpr size_t kMaxColumns = 4;
 
  private:
   std::vector<uint64_t> keys_;   // sorted, distinct
-  std::vector<int64_t> values_;  // keys_.size() × ncols_, in key order
+  // keys_.size() × ncols_ zigzag varints, in key order.
+  std::vector<uint8_t> values_;
   size_t ncols_ = 0;
   bool primed_ = false;
 };

@@ -546,7 +546,7 @@ class Storage::Impl {
     ps.str_hash = hashes;
     ps.str_id.assign(p.strings.size(), -1);
     ps.span_key = -1;
-    ps.sanitized.assign(p.strings.size(), std::string());
+    ps.sanitized.clear();  // sized when a split record first needs it
     for (size_t i = 1; i < p.strings.size() && !p.labels.empty(); ++i) {
       if (p.strings[i] == "span_id") {
         ps.span_key = static_cast<int64_t>(i);
@@ -609,7 +609,8 @@ class Storage::Impl {
   bool series_has(const ProfileRecord& r, const pprof::View& p, const pprof::View::Label& lab) {
     ProfileSymbols& ps = symbols_;
     auto k = static_cast<size_t>(lab.key);
-    if (k >= ps.sanitized.size()) return false;
+    if (k >= p.strings.size()) return false;
+    if (ps.sanitized.size() != p.strings.size()) ps.sanitized.assign(p.strings.size(), {});
     // series_carries(), with the sanitized name computed once per key.
     if (ps.sanitized[k].empty()) ps.sanitized[k] = sanitize_sample_label_name(p.str(lab.key));
     return !p.str(lab.str).empty() && r.labels.get(ps.sanitized[k]) == p.str(lab.str);
@@ -632,13 +633,15 @@ class Storage::Impl {
     hashes_.resize(nsamples);
     for (size_t i = 0; i < nsamples; ++i) {
       const auto& s = sample(i);
-      HashMix h(3);
-      h.add(s.loc_count);
+      FrameSum frames;
       for (uint32_t k = 0; k < s.loc_count; ++k) {
         uint32_t lk = ps.loc_index.get(p.sample_locations[s.loc_begin + k]);
-        h.add(lk ? ps.loc_hash[lk - 1] : Hash128{});
+        frames.add(k, lk ? ps.loc_hash[lk - 1] : Hash128{});
       }
-      hashes_[i] = h.done();
+      hashes_[i] = HashMix(frames.sum()).add(3).add(s.loc_count).done();
+      // Its slot in the (large) stack table starts loading now: by the
+      // lookups below, a profile's few thousand slots are in the cache.
+      stacks_.prefetch(hashes_[i]);
     }
     block.stack_ids.resize(nsamples);
     stacks_.lookup(hashes_.data(), nsamples, block.stack_ids.data());

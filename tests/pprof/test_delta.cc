@@ -2,6 +2,7 @@
 
 #include "collector/scrape_loop.h"
 #include "config/config.h"
+#include "model/encoding.h"
 #include "pprof/delta.h"
 #include "tests/support/profiles.h"
 
@@ -148,7 +149,8 @@ TEST_CASE("a stack missing from one scrape starts from zero when it comes back",
   CHECK(test::totals(p3) == std::vector<int64_t>{9, 90, 0, 0});
 }
 
-TEST_CASE("delta state holds 8 bytes of key and 8 per column for each distinct stack", "[delta]") {
+TEST_CASE("delta state holds 8 bytes of key and a varint per column for each distinct stack",
+          "[delta]") {
   DeltaState state;
   auto cols = std::vector<size_t>{0, 1};
   std::vector<test::SampleSpec> samples;
@@ -168,7 +170,45 @@ TEST_CASE("delta state holds 8 bytes of key and 8 per column for each distinct s
     CHECK(test::totals(next)[0] == 2000);
   }
   CHECK(state.tracked_stacks() == 2000);
-  CHECK(state.memory_bytes() == 2000 * (8 + 2 * 8));
+  // The last scrape's values, i + 6 and 64 × (i + 6), as zigzag varints.
+  size_t varints = 0;
+  for (const auto& s : samples) {
+    varints += enc::varint_size(enc::zigzag(s.values[0])) +
+               enc::varint_size(enc::zigzag(s.values[1]));
+  }
+  CHECK(varints < 2000 * 5);
+  CHECK(state.memory_bytes() >= 2000 * 8 + varints);
+  CHECK(state.memory_bytes() <= 2000 * 8 + varints + varints / 8 + 16);
+}
+
+TEST_CASE("delta state keeps values of every size and sign exactly", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  const int64_t big = (int64_t{1} << 62) + 3;
+  auto p1 = heap({{{"a"}, {big, 1, 0, 0}},
+                  {{"b"}, {-5, 100, 0, 0}},
+                  {{"c"}, {0, INT64_MAX - 10, 0, 0}},
+                  {{"d"}, {127, 128, 0, 0}}});
+  state.apply(p1, cols);
+  auto p2 = heap({{{"a"}, {big + 7, 1 + 1'000'000'000'000, 0, 0}},
+                  {{"b"}, {-5, 164, 0, 0}},
+                  {{"c"}, {0, INT64_MAX, 0, 0}},
+                  {{"d"}, {128, 16511, 0, 0}}});
+  REQUIRE(state.apply(p2, cols) == DeltaState::Outcome::kDelta);
+  auto got = test::canonical(p2);
+  REQUIRE(got.size() == 4);
+  auto first = got.begin();
+  CHECK(first->first.rfind("a", 0) == 0);
+  CHECK(first->second == std::vector<int64_t>{7, 1'000'000'000'000, 0, 0});
+  CHECK(std::next(first, 1)->second == std::vector<int64_t>{0, 64, 0, 0});
+  CHECK(std::next(first, 2)->second == std::vector<int64_t>{0, 10, 0, 0});
+  CHECK(std::next(first, 3)->second == std::vector<int64_t>{1, 16383, 0, 0});
+  // A value going down anywhere (b's first column, -5 to -6) is a restart.
+  auto p3 = heap({{{"a"}, {big + 7, 1 + 1'000'000'000'000, 0, 0}},
+                  {{"b"}, {-6, 164, 0, 0}},
+                  {{"c"}, {0, INT64_MAX, 0, 0}},
+                  {{"d"}, {128, 16511, 0, 0}}});
+  CHECK(state.apply(p3, cols) == DeltaState::Outcome::kReset);
 }
 
 TEST_CASE("pruning after a delta drops the symbols only dropped samples used", "[delta]") {
