@@ -128,8 +128,15 @@ class Wire {
     const auto* b = reinterpret_cast<const uint8_t*>(run.data());
     const size_t n = run.size();
     if (b[n - 1] & 0x80) return fail();
-    size_t count = 0;
-    for (size_t i = 0; i < n; ++i) count += b[i] < 0x80;
+    // Varints end at bytes below 0x80: count them eight at a time.
+    size_t count = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, b + i, 8);
+      const uint64_t ends = (~w & 0x8080808080808080ull) >> 7;  // 1 per byte below 0x80
+      count += static_cast<size_t>((ends * 0x0101010101010101ull) >> 56);
+    }
+    for (; i < n; ++i) count += b[i] < 0x80;
     const size_t first = out.size();
     out.resize(first + count);
     T* dst = out.data() + first;
@@ -196,14 +203,19 @@ class Wire {
 bool valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());
   const uint8_t* end = p + s.size();
+  const uint8_t* const begin = p;
   while (p < end) {
+    uint64_t w;
     if (end - p >= 8) {
-      uint64_t w;
       std::memcpy(&w, p, 8);
       if ((w & 0x8080808080808080ull) == 0) {
         p += 8;
         continue;
       }
+    } else if (end - begin >= 8) {
+      // The tail, as the last eight bytes (some already checked).
+      std::memcpy(&w, end - 8, 8);
+      if ((w & 0x8080808080808080ull) == 0) break;
     }
     const size_t n = utf8_char_length(
         std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(end - p)));

@@ -184,6 +184,66 @@ TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
   check_same(group);
 }
 
+TEST_CASE("packed runs of every length and varint width decode as protobuf does", "[pprof]") {
+  // Runs are sized by counting their last bytes eight at a time.
+  perftools::profiles::Profile p;
+  p.add_string_table("");
+  p.add_string_table("samples");
+  p.add_string_table("count");
+  auto* st = p.add_sample_type();
+  st->set_type(1);
+  st->set_unit(2);
+  for (uint64_t id = 1; id <= 40; ++id) {
+    auto* loc = p.add_location();
+    loc->set_id(id * id * id * 977);  // one to five varint bytes
+  }
+  for (int n = 1; n <= 40; ++n) {
+    auto* s = p.add_sample();
+    for (int k = 0; k < n; ++k) s->add_location_id(p.location((n * 7 + k) % 40).id());
+    s->add_value(int64_t{1} << (n % 60));
+  }
+  auto v = pprof::decode_view(p.SerializeAsString());
+  REQUIRE(v.ok());
+  auto back = (*v)->to_proto();
+  REQUIRE(back.sample_size() == 40);
+  for (int n = 0; n < 40; ++n) {
+    INFO("sample " << n);
+    CHECK(std::vector<uint64_t>(back.sample(n).location_id().begin(),
+                                back.sample(n).location_id().end()) ==
+          std::vector<uint64_t>(p.sample(n).location_id().begin(),
+                                p.sample(n).location_id().end()));
+    CHECK(back.sample(n).value(0) == p.sample(n).value(0));
+  }
+}
+
+TEST_CASE("strings are checked as UTF-8 at every position and length", "[pprof]") {
+  // The check reads eight bytes at a time, and a string's last eight as one
+  // word: what is wrong must be found wherever it sits.
+  auto p = test::make_profile({{"samples", "count"}}, {{{"main.a"}, {1}}});
+  auto decodes = [&](const std::string& str) {
+    auto q = p;
+    q.add_string_table(str);
+    return pprof::decode_view(q.SerializeAsString()).ok();
+  };
+  for (size_t len = 1; len <= 20; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      INFO("length " << len << ", at " << at);
+      std::string s(len, 'a');
+      CHECK(decodes(s));
+      s[at] = '\xff';
+      CHECK_FALSE(decodes(s));
+      s[at] = '\x80';  // a continuation byte on its own
+      CHECK_FALSE(decodes(s));
+      std::string two = std::string(len, 'a').replace(at, 1, "\xc3\xa9");  // é
+      CHECK(decodes(two));
+      CHECK_FALSE(decodes(two.substr(0, at + 1)));  // é cut short at the end
+      std::string four = std::string(len, 'a').replace(at, 1, "\xf0\x9f\x94\xa5");
+      CHECK(decodes(four));
+      CHECK_FALSE(decodes(four.substr(0, four.size() - (len - at - 1) - 1)));
+    }
+  }
+}
+
 TEST_CASE("the wire decoder reads what protobuf reads", "[pprof]") {
   // Field order, packed and unpacked repeats, unknown fields (also groups),
   // repeated singular fields (last wins) and negative numbers.

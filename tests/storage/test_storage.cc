@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+
+#include <cstring>
 #include <set>
 
 #include "model/encoding.h"
@@ -216,6 +218,34 @@ TEST_CASE("the id table finds what it holds and grows shard by shard", "[storage
   CHECK(table.find(keys[0]) == 0);
   REQUIRE(table.insert(keys[0], 5000001));
   CHECK(table.find(keys[0]) == 5000001);
+}
+
+TEST_CASE("the id table's large shards are zeroed and huge-page aligned", "[storage]") {
+  for (size_t bytes : {size_t{4096}, size_t{1} << 20, size_t{2} << 20, size_t{8} << 20}) {
+    INFO(bytes);
+    auto* p = static_cast<unsigned char*>(id_table_alloc(bytes));
+    REQUIRE(p != nullptr);
+    if (bytes >= (size_t{2} << 20)) CHECK(reinterpret_cast<uintptr_t>(p) % (size_t{2} << 20) == 0);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < bytes; i += 512) nonzero += p[i] != 0 || p[bytes - 1 - i] != 0;
+    CHECK(nonzero == 0);
+    std::memset(p, 0xab, bytes);  // all of it is writable
+    id_table_free(p, bytes);
+  }
+  // A table whose shards grow past 2 MiB (8 shards × 2^18 slots) still finds
+  // every key, and nothing else.
+  IdTable big(1);
+  const uint64_t n = 1'300'000;
+  for (uint64_t i = 0; i < n; ++i) {
+    REQUIRE(big.insert(Hash128{(i + 1) * 0x9e3779b97f4a7c15ULL, i}, int64_t(i) + 1));
+  }
+  CHECK(big.memory_bytes() >= (size_t{16} << 20));
+  size_t wrong = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    wrong += big.find(Hash128{(i + 1) * 0x9e3779b97f4a7c15ULL, i}) != int64_t(i) + 1;
+  }
+  CHECK(wrong == 0);
+  CHECK(big.find(Hash128{(n + 1) * 0x9e3779b97f4a7c15ULL, n}) == 0);
 }
 
 TEST_CASE("sample blocks round-trip and merge duplicates", "[storage]") {
