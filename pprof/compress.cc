@@ -67,24 +67,26 @@ bool is_gzip(std::string_view d) {
 }
 
 Status gunzip(std::string_view in, size_t limit, std::string* out) {
-  out->clear();
+  // `out`'s present bytes are overwritten, not cleared first: a buffer that
+  // is reused from profile to profile (the views') is not zero-filled again
+  // up to the size it had.
+  size_t used = 0;
   std::string_view rest = in;
   do {
-    if (rest.size() < 18) return Status::invalid("truncated gzip stream");
+    if (rest.size() < 18) return out->clear(), Status::invalid("truncated gzip stream");
     // The trailer's ISIZE is the size of a lone member (mod 2^32); DEFLATE
     // cannot expand more than 1032:1, so a larger claim is not believed.
     uint32_t isize;
     std::memcpy(&isize, rest.data() + rest.size() - 4, 4);
-    size_t room = limit - out->size();
+    size_t room = limit - used;
     size_t cap = std::min({room, std::max<size_t>(isize, 4096), rest.size() * 1032});
-    size_t start = out->size();
     while (true) {
-      out->resize(start + cap);
+      if (out->size() < used + cap) out->resize(used + cap);
       size_t in_used = 0, produced = 0;
       auto rc = libdeflate_gzip_decompress_ex(decompressor(), rest.data(), rest.size(),
-                                              out->data() + start, cap, &in_used, &produced);
+                                              out->data() + used, cap, &in_used, &produced);
       if (rc == LIBDEFLATE_SUCCESS) {
-        out->resize(start + produced);
+        used += produced;
         rest.remove_prefix(in_used);
         break;
       }
@@ -101,18 +103,20 @@ Status gunzip(std::string_view in, size_t limit, std::string* out) {
       return Status::invalid(explain_bad_gzip(rest));
     }
   } while (!rest.empty() && is_gzip(rest));
+  out->resize(used);
   // Anything after the last member (padding some writers add) is ignored, as
   // Go's reader ignores trailing zeros.
   return Status();
 }
 
-std::string gzip(std::string_view in, int level) {
-  libdeflate_compressor* c = compressor(level);
-  const size_t bound = libdeflate_gzip_compress_bound(c, in.size());
-  // Compressed into a buffer this thread keeps (up to 4 MiB), then copied
-  // out at its size: a fresh buffer of the bound (about the input's size)
-  // would be a new mapping to fault in for every profile forwarded, and the
-  // result would keep that capacity.
+namespace {
+
+// Compresses with `compress(dst, capacity)` into a buffer this thread keeps
+// (up to 4 MiB), then copies the result out at its size: a fresh buffer of
+// the bound (about the input's size) would be a new mapping to fault in (or
+// to zero-fill) for every profile, and the result would keep that capacity.
+template <typename Compress>
+std::string compress_kept(size_t bound, Compress compress) {
   constexpr size_t kKeep = 4u << 20;
   thread_local std::unique_ptr<char[]> kept;
   thread_local size_t kept_size = 0;
@@ -128,16 +132,23 @@ std::string gzip(std::string_view in, int level) {
     once.reset(new char[bound]);
     dst = once.get();
   }
-  size_t n = libdeflate_gzip_compress(c, in.data(), in.size(), dst, bound);
-  return std::string(dst, n);
+  return std::string(dst, compress(dst, bound));
+}
+
+}  // namespace
+
+std::string gzip(std::string_view in, int level) {
+  libdeflate_compressor* c = compressor(level);
+  return compress_kept(libdeflate_gzip_compress_bound(c, in.size()), [&](char* dst, size_t cap) {
+    return libdeflate_gzip_compress(c, in.data(), in.size(), dst, cap);
+  });
 }
 
 std::string zlib_compress(std::string_view in, int level) {
   libdeflate_compressor* c = compressor(level);
-  std::string out(libdeflate_zlib_compress_bound(c, in.size()), '\0');
-  size_t n = libdeflate_zlib_compress(c, in.data(), in.size(), out.data(), out.size());
-  out.resize(n);
-  return out;
+  return compress_kept(libdeflate_zlib_compress_bound(c, in.size()), [&](char* dst, size_t cap) {
+    return libdeflate_zlib_compress(c, in.data(), in.size(), dst, cap);
+  });
 }
 
 Status zlib_decompress_exact(std::string_view in, size_t raw_size, std::string* out) {

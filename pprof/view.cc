@@ -1017,7 +1017,8 @@ void set_view_pool_trim_period(std::chrono::steady_clock::duration d) {
 }
 
 void View::reset() {
-  buf.clear();
+  // buf keeps its bytes (nothing refers to them now): the next gunzip into
+  // it overwrites them instead of zero-filling that much first.
   strings.clear();
   sample_types.clear();
   period_type = {};

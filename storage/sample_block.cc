@@ -3,7 +3,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <numeric>
 #include <optional>
 
 #include "model/encoding.h"
@@ -38,26 +37,30 @@ void SampleBlock::normalize(SampleBlock* scratch) {
   SampleBlock& out = scratch ? *scratch : local;
   out.clear();
   out.num_values = num_values;
-  std::vector<size_t>& ord = out.order;
+  // Sorted by their keys held next to each other (not through the row
+  // index: a cache miss per comparison). Rows with the same keys are merged,
+  // so their order among themselves does not matter.
+  std::vector<RowKey>& ord = out.order;
   ord.resize(rows());
-  std::iota(ord.begin(), ord.end(), 0);
-  std::sort(ord.begin(), ord.end(), [&](size_t a, size_t b) {
-    if (stack_ids[a] != stack_ids[b]) return stack_ids[a] < stack_ids[b];
-    if (label_set_ids[a] != label_set_ids[b]) return label_set_ids[a] < label_set_ids[b];
-    return span(a) < span(b);
+  for (size_t i = 0; i < rows(); ++i) ord[i] = {stack_ids[i], label_set_ids[i], span(i), i};
+  std::sort(ord.begin(), ord.end(), [](const RowKey& a, const RowKey& b) {
+    if (a.stack != b.stack) return a.stack < b.stack;
+    if (a.label_set != b.label_set) return a.label_set < b.label_set;
+    return a.span < b.span;
   });
   out.stack_ids.reserve(rows());
   out.label_set_ids.reserve(rows());
   out.values.reserve(values.size());
   if (spans) out.span_ids.reserve(rows());
-  for (size_t idx : ord) {
-    bool same = !out.stack_ids.empty() && out.stack_ids.back() == stack_ids[idx] &&
-                out.label_set_ids.back() == label_set_ids[idx] &&
-                (!spans || out.span_ids.back() == span_ids[idx]);
+  for (const RowKey& key : ord) {
+    const size_t idx = key.row;
+    bool same = !out.stack_ids.empty() && out.stack_ids.back() == key.stack &&
+                out.label_set_ids.back() == key.label_set &&
+                (!spans || out.span_ids.back() == key.span);
     if (!same) {
-      out.stack_ids.push_back(stack_ids[idx]);
-      out.label_set_ids.push_back(label_set_ids[idx]);
-      if (spans) out.span_ids.push_back(span_ids[idx]);
+      out.stack_ids.push_back(key.stack);
+      out.label_set_ids.push_back(key.label_set);
+      if (spans) out.span_ids.push_back(key.span);
       out.values.insert(out.values.end(), num_values, 0);
     }
     int64_t* dst = &out.values[out.values.size() - num_values];

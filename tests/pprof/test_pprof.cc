@@ -89,6 +89,25 @@ TEST_CASE("decodes raw and gzipped pprof", "[pprof]") {
   CHECK(test::canonical(*(*d2)) == test::canonical(p));
 }
 
+TEST_CASE("gunzip overwrites what its output held, longer or shorter", "[pprof]") {
+  // A reused buffer is overwritten, not cleared first (no zero-filling).
+  std::string small = "short text", large(100000, 'x');
+  for (size_t i = 0; i < large.size(); i += 7) large[i] = static_cast<char>('a' + i % 26);
+  std::string out(300000, '#');
+  REQUIRE(pprof::gunzip(pprof::gzip(large), 1 << 20, &out).ok());
+  CHECK(out == large);
+  REQUIRE(pprof::gunzip(pprof::gzip(small) + pprof::gzip(small), 1 << 20, &out).ok());
+  CHECK(out == small + small);  // two members, into a longer buffer
+  REQUIRE(pprof::gunzip(pprof::gzip(large), 1 << 20, &out).ok());
+  CHECK(out == large);  // and longer again
+  // Errors leave it empty.
+  CHECK_FALSE(pprof::gunzip(pprof::gzip(large).substr(0, 50), 1 << 20, &out).ok());
+  CHECK(out.empty());
+  out = large;
+  CHECK_FALSE(pprof::gunzip(pprof::gzip(large), 1000, &out).ok());
+  CHECK(out.empty());
+}
+
 TEST_CASE("a gzip stream of several members, as RFC 1952 allows, is one profile", "[pprof]") {
   // Go's gzip reader accepts concatenated members; so does stoker. The two
   // halves of a serialized profile are compressed separately.
