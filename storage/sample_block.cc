@@ -37,30 +37,40 @@ void SampleBlock::normalize(SampleBlock* scratch) {
   SampleBlock& out = scratch ? *scratch : local;
   out.clear();
   out.num_values = num_values;
-  // Sorted by their keys held next to each other (not through the row
-  // index: a cache miss per comparison). Rows with the same keys are merged,
-  // so their order among themselves does not matter.
-  std::vector<RowKey>& ord = out.order;
+  // Sorted by stack id held next to the row index (not through the index: a
+  // cache miss per comparison); only rows of the same stack are then ordered
+  // by label set and span. Rows with all three the same are merged, so their
+  // order among themselves does not matter.
+  auto& ord = out.order;
   ord.resize(rows());
-  for (size_t i = 0; i < rows(); ++i) ord[i] = {stack_ids[i], label_set_ids[i], span(i), i};
-  std::sort(ord.begin(), ord.end(), [](const RowKey& a, const RowKey& b) {
-    if (a.stack != b.stack) return a.stack < b.stack;
-    if (a.label_set != b.label_set) return a.label_set < b.label_set;
-    return a.span < b.span;
-  });
+  for (size_t i = 0; i < rows(); ++i) ord[i] = {stack_ids[i], i};
+  std::sort(ord.begin(), ord.end());
+  for (size_t b = 0; b < ord.size();) {
+    size_t e = b + 1;
+    while (e < ord.size() && ord[e].first == ord[b].first) ++e;
+    if (e - b > 1) {
+      std::sort(ord.begin() + static_cast<std::ptrdiff_t>(b),
+                ord.begin() + static_cast<std::ptrdiff_t>(e), [&](const auto& x, const auto& y) {
+                  if (label_set_ids[x.second] != label_set_ids[y.second]) {
+                    return label_set_ids[x.second] < label_set_ids[y.second];
+                  }
+                  return span(x.second) < span(y.second);
+                });
+    }
+    b = e;
+  }
   out.stack_ids.reserve(rows());
   out.label_set_ids.reserve(rows());
   out.values.reserve(values.size());
   if (spans) out.span_ids.reserve(rows());
-  for (const RowKey& key : ord) {
-    const size_t idx = key.row;
-    bool same = !out.stack_ids.empty() && out.stack_ids.back() == key.stack &&
-                out.label_set_ids.back() == key.label_set &&
-                (!spans || out.span_ids.back() == key.span);
+  for (const auto& [stack, idx] : ord) {
+    bool same = !out.stack_ids.empty() && out.stack_ids.back() == stack &&
+                out.label_set_ids.back() == label_set_ids[idx] &&
+                (!spans || out.span_ids.back() == span_ids[idx]);
     if (!same) {
-      out.stack_ids.push_back(key.stack);
-      out.label_set_ids.push_back(key.label_set);
-      if (spans) out.span_ids.push_back(key.span);
+      out.stack_ids.push_back(stack);
+      out.label_set_ids.push_back(label_set_ids[idx]);
+      if (spans) out.span_ids.push_back(span_ids[idx]);
       out.values.insert(out.values.end(), num_values, 0);
     }
     int64_t* dst = &out.values[out.values.size() - num_values];

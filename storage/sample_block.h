@@ -25,13 +25,8 @@ struct SampleBlock {
   std::vector<int64_t> label_set_ids;
   std::vector<int64_t> values;     // row-major, rows × num_values
   std::vector<uint64_t> span_ids;  // one per row, or empty: no span ids at all
-  // normalize()'s work space: each row's keys and index, sorted.
-  struct RowKey {
-    int64_t stack, label_set;
-    uint64_t span;
-    size_t row;
-  };
-  std::vector<RowKey> order;
+  // normalize()'s work space: (stack id, row index), sorted.
+  std::vector<std::pair<int64_t, size_t>> order;
 
   size_t rows() const { return stack_ids.size(); }
   // Whether the encoded block `data` has a span id column (read from its

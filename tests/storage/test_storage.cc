@@ -289,6 +289,19 @@ TEST_CASE("sample blocks round-trip and merge duplicates", "[storage]") {
     CHECK(d.stack_ids == std::vector<int64_t>{1, 3});
     CHECK(d.values == std::vector<int64_t>{4, 3});
     CHECK(d.span_ids == std::vector<uint64_t>{0, 7});
+    // Rows of one stack, their label sets and spans interleaved: merged
+    // whatever their order.
+    SampleBlock e;
+    e.num_values = 1;
+    e.stack_ids = {4, 4, 2, 4, 4, 4};
+    e.label_set_ids = {1, 2, 0, 1, 2, 1};
+    e.values = {1, 2, 4, 8, 16, 32};
+    e.span_ids = {9, 9, 0, 8, 9, 9};
+    e.normalize(&scratch);
+    CHECK(e.stack_ids == std::vector<int64_t>{2, 4, 4, 4});
+    CHECK(e.label_set_ids == std::vector<int64_t>{0, 1, 1, 2});
+    CHECK(e.span_ids == std::vector<uint64_t>{0, 8, 9, 9});
+    CHECK(e.values == std::vector<int64_t>{4, 8, 33, 18});
   }
 }
 
