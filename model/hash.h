@@ -46,10 +46,16 @@ struct HashMix {
   Hash128 done() const { return {a, b}; }
 };
 
-inline Hash128 hash_bytes(std::string_view s, uint64_t seed = 0) {
+namespace detail {
+// hash_bytes, and the OR of every byte read when `kHighBits` (so that a
+// caller can tell ASCII text from the same pass).
+template <bool kHighBits>
+inline Hash128 hash_bytes(std::string_view s, uint64_t seed, uint64_t* high_bits) {
   uint64_t a = 0x9ae16a3b2f90404full ^ s.size() ^ seed;
   uint64_t b = 0xc3a5c85c97cb3127ull ^ s.size() ^ (seed * 0x9e3779b97f4a7c15ull);
+  uint64_t seen = 0;
   auto step = [&](uint64_t w) {
+    if constexpr (kHighBits) seen |= w;
     a = (a ^ w) * 0xff51afd7ed558ccdull;
     a ^= a >> 29;
     b = (b ^ w) * 0xc4ceb9fe1a85ec53ull;
@@ -64,7 +70,21 @@ inline Hash128 hash_bytes(std::string_view s, uint64_t seed = 0) {
   uint64_t tail = 0;
   std::memcpy(&tail, s.data() + i, s.size() - i);
   step(tail);
+  if constexpr (kHighBits) *high_bits = seen & 0x8080808080808080ull;
   return {hash_mix(a, 0x5bd1e995), hash_mix(b, 0x1b873593)};
+}
+}  // namespace detail
+
+inline Hash128 hash_bytes(std::string_view s, uint64_t seed = 0) {
+  return detail::hash_bytes<false>(s, seed, nullptr);
+}
+
+// hash_bytes(s, seed), and in the same pass whether `s` is all ASCII.
+inline Hash128 hash_bytes_ascii(std::string_view s, uint64_t seed, bool* ascii) {
+  uint64_t high = 0;
+  Hash128 h = detail::hash_bytes<true>(s, seed, &high);
+  *ascii = high == 0;
+  return h;
 }
 
 namespace detail {

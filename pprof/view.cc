@@ -279,6 +279,7 @@ void reserve(View& v) {
   v.functions.reserve(functions);
   v.mappings.reserve(mappings);
   v.strings.reserve(strings);
+  v.string_hashes.reserve(strings);
   // A location id or value takes at least a byte; Go's ids and counts take 1–3.
   v.sample_locations.reserve(sample_bytes / 2);
   v.values.reserve(samples * 4);
@@ -287,6 +288,7 @@ void reserve(View& v) {
 
 bool parse(View& v, const Limits& limits, std::string* error) {
   reserve(v);
+  const uint64_t seed = process_hash_seed();
   Wire w(v.buf);
   uint32_t field, wire;
   while (w.more() && w.tag(&field, &wire)) {
@@ -468,8 +470,11 @@ bool parse(View& v, const Limits& limits, std::string* error) {
       }
       case 6: {
         std::string_view str = w.bytes();
-        // proto3 strings are UTF-8; protobuf refuses a message that breaks that.
-        if (!valid_utf8(str)) w.fail();
+        // Hashed (for the delta and the store) in the pass that tells ASCII;
+        // proto3 strings are UTF-8, protobuf refuses a message that breaks that.
+        bool ascii;
+        v.string_hashes.push_back(hash_bytes_ascii(str, seed, &ascii));
+        if (!ascii && !valid_utf8(str)) w.fail();
         v.strings.push_back(str);
         break;
       }

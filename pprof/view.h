@@ -71,8 +71,9 @@ struct View {
   std::vector<uint64_t> sample_locations;
   std::vector<int64_t> values;
   std::vector<Label> labels;
-  // Seeded 128-bit hashes of `strings` (model/hash.h), computed once by
-  // hash_strings() for whoever needs them first (delta, storage).
+  // Seeded 128-bit hashes of `strings` (model/hash.h), for the delta and the
+  // store: the decoder computes them as it reads the strings; hash_strings()
+  // does for a view whose strings were changed otherwise.
   std::vector<Hash128> string_hashes;
 
   void hash_strings() {

@@ -244,6 +244,17 @@ TEST_CASE("strings are checked as UTF-8 at every position and length", "[pprof]"
     q.add_string_table(str);
     return pprof::decode_view(q.SerializeAsString()).ok();
   };
+  // The decoder hashes the strings in the pass that checks them: the same
+  // hashes as hash_bytes, ASCII or not.
+  auto q = p;
+  q.add_string_table("r\xc3\xa9sum\xc3\xa9 of a longer function name");
+  q.add_string_table("ascii");
+  auto v = pprof::decode_view(q.SerializeAsString());
+  REQUIRE(v.ok());
+  REQUIRE((*v)->string_hashes.size() == (*v)->strings.size());
+  for (size_t i = 0; i < (*v)->strings.size(); ++i) {
+    CHECK((*v)->string_hashes[i] == hash_bytes((*v)->strings[i], process_hash_seed()));
+  }
   for (size_t len = 1; len <= 20; ++len) {
     for (size_t at = 0; at < len; ++at) {
       INFO("length " << len << ", at " << at);
