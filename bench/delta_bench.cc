@@ -107,15 +107,15 @@ int main(int argc, char** argv) {
   std::printf("profile: %zu samples, %zu bytes uncompressed\n", samples, bytes);
   DeltaState state;
   auto cols = DeltaState::cumulative_columns(*scrapes[0], "memory");
-  scrapes[0]->hash_strings();
+  scrapes[0]->hash_symbols();
   if (state.apply(*scrapes[0], cols) != DeltaState::Outcome::kPrimed) return 1;
   // The steady state of a scrape loop: one state, one delta per scrape. The
-  // strings are hashed first, as the scrape path does (storage uses the
-  // hashes too); both are timed.
+  // symbols' content hashes are computed first, as the scrape path does (the
+  // store uses them too); both are timed (the decoder hashed the strings).
   std::vector<double> ms;
   for (int run = 1; run <= kRuns; ++run) {
     auto t0 = std::chrono::steady_clock::now();
-    scrapes[static_cast<size_t>(run)]->hash_strings();
+    scrapes[static_cast<size_t>(run)]->hash_symbols();
     auto r = state.apply(*scrapes[static_cast<size_t>(run)], cols);
     ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

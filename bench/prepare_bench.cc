@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       auto& v = **view;
-      v.hash_strings();
+      v.hash_symbols();
       auto t3 = Clock::now();
       auto columns = stoker::pprof::DeltaState::cumulative_columns(v, series);
       double delta_ns = 0, prune_ns = 0;
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         stoker::pprof::DeltaState state;
         auto prev = stoker::pprof::decode_view(it.before);
         if (!prev.ok()) return 1;
-        (*prev)->hash_strings();
+        (*prev)->hash_symbols();
         state.apply(**prev, columns);
         auto d0 = Clock::now();
         auto outcome = state.apply(v, columns);

@@ -187,9 +187,9 @@ Result<Prepared> Pipeline::prepare(Input in) const {
     view = std::move(*decoded);
   }
   metrics_->bytes[o]->inc(static_cast<double>(view->buf.size()));
-  // Strings are hashed here, off the storage writer's thread, once: the delta
-  // and the writer both use the hashes.
-  view->hash_strings();
+  // The symbols' content hashes are computed here, off the storage writer's
+  // thread, once: the delta and the writer both use them.
+  view->hash_symbols();
 
   if (in.sample_types) {
     in.labels.set("__name__", pprof_series_name(*view, *in.sample_types));
@@ -224,7 +224,7 @@ Result<Prepared> Pipeline::prepare(Input in) const {
         if (!same_types) {
           return refuse(Status::invalid("prev_profile has other sample types than profile"));
         }
-        (*before)->hash_strings();
+        (*before)->hash_symbols();
         pprof::DeltaState state;
         state.apply(**before, columns);
         r = state.apply(*view, columns);
@@ -234,7 +234,7 @@ Result<Prepared> Pipeline::prepare(Input in) const {
           auto again = pprof::decode_view(in.body, in.limits);
           if (!again) return refuse(again.status());
           view = std::move(*again);
-          view->hash_strings();
+          view->hash_symbols();
           r = pprof::DeltaState::Outcome::kDelta;
         } else {
           changed = true;

@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "model/hash.h"
-#include "pprof/id_index.h"
 
 namespace stoker::pprof {
 
@@ -43,7 +42,6 @@ namespace {
 
 // A scrape's scratch space, per thread: reused across scrapes and states.
 struct Scratch {
-  IdIndex<Hash128> fn_hash, loc_hash;
   std::vector<std::pair<uint64_t, uint32_t>> order;  // (key, sample index)
   std::vector<uint64_t> keys;
   std::vector<uint8_t> values;  // zigzag varints, as DeltaState::values_
@@ -119,41 +117,18 @@ DeltaState::Outcome DeltaState::apply(View& p, const std::vector<size_t>& cols_i
   std::vector<size_t> columns(cols_in.begin(),
                               cols_in.begin() + std::min(cols_in.size(), kMaxColumns));
   const size_t ncols = columns.size();
-  // Strings are hashed once per profile (storage uses the same hashes).
-  p.hash_strings();
+  // The symbols' content hashes, computed once per profile (the store uses
+  // the same ones): a sample's frames are its locations' FrameSum.
+  p.hash_symbols();
   auto string_hash = [&](int64_t i) { return p.string_hash(i); };
-  t.fn_hash.reset(p.functions, [](const auto& f) { return f.id; });
-  for (const auto& f : p.functions) {
-    t.fn_hash.set(f.id, HashMix(1).add(string_hash(f.name)).add(string_hash(f.filename)).done());
-  }
-  t.loc_hash.reset(p.locations, [](const auto& l) { return l.id; });
-  for (const auto& l : p.locations) {
-    HashMix m(2);
-    for (uint32_t i = 0; i < l.line_count; ++i) {
-      const auto& line = p.lines[l.line_begin + i];
-      m.add(t.fn_hash.get(line.function_id)).add(static_cast<uint64_t>(line.line));
-    }
-    if (l.line_count == 0) m.add(l.address);  // unsymbolized: the address is all there is
-    t.loc_hash.set(l.id, m.done());
-  }
 
-  // Each sample's key: its frames combined by position (independently of each
-  // other, so no serial dependency chain), then its labels; sorted by key.
+  // Each sample's key: its frames, then its labels; sorted by key.
   const size_t nsamples = p.samples.size();
   t.order.resize(nsamples);
-  size_t nloc_hashes = 0;
-  const Hash128* loc_hashes = t.loc_hash.dense_values(&nloc_hashes);
-  auto loc_hash = [&](uint64_t id) {
-    if (loc_hashes) return id < nloc_hashes ? loc_hashes[id] : Hash128{};
-    return t.loc_hash.get(id);
-  };
   for (size_t i = 0; i < nsamples; ++i) {
     const auto& s = p.samples[i];
-    FrameSum frames;
-    const uint64_t* ids = p.sample_locations.data() + s.loc_begin;
     const int depth = static_cast<int>(s.loc_count);
-    for (int f = 0; f < depth; ++f) frames.add(static_cast<size_t>(f), loc_hash(ids[f]));
-    HashMix m(frames.sum());
+    HashMix m(p.symbol_hashes.frame_sums[i]);
     m.add(static_cast<uint64_t>(depth));
     for (uint32_t k = 0; k < s.label_count; ++k) {
       const auto& lab = p.labels[s.label_begin + k];
@@ -237,10 +212,14 @@ DeltaState::Outcome DeltaState::apply(View& p, const std::vector<size_t>& cols_i
   if (reset) return Outcome::kReset;
   // Drop samples with nothing left in any column.
   size_t out = 0;
+  auto& sums = p.symbol_hashes.frame_sums;
   for (size_t i = 0; i < nsamples; ++i) {
-    if (t.keep[i]) p.samples[out++] = p.samples[i];
+    if (!t.keep[i]) continue;
+    sums[out] = sums[i];
+    p.samples[out++] = p.samples[i];
   }
   p.samples.resize(out);
+  sums.resize(out);
   return Outcome::kDelta;
 }
 

@@ -3,9 +3,10 @@
 //
 // Only cumulative sample types are differenced: alloc_objects/alloc_space of
 // memory profiles, contentions/delay of block and mutex profiles; inuse_* and
-// anything else pass through. Samples are matched across scrapes by their
-// resolved stack (function name, file and line of every frame, since Go renumbers
-// location ids on every write) plus their labels, hashed to 64 bits. The state
+// anything else pass through. Samples are matched across scrapes by the content
+// of their frames (functions, files, lines, addresses and mappings — not ids,
+// which Go renumbers on every write: View::symbol_hashes) plus their labels,
+// hashed to 64 bits. The state
 // is the previous scrape's cumulative values in that key's order — 8 bytes of
 // key and, per differenced column, the value as a zigzag varint (Go's counts
 // and byte totals take 2–5 bytes, not 8) for each distinct stack, nothing

@@ -8,6 +8,7 @@
 
 #include "model/encoding.h"
 #include "model/text.h"
+#include "pprof/id_index.h"
 
 namespace stoker::pprof {
 
@@ -746,6 +747,9 @@ void View::prune() {
 
   IdSet used_fns(functions, [](const Function& f) { return f.id; });
   IdSet used_maps(mappings, [](const Mapping& m) { return m.id; });
+  // Content hashes move with their symbols (they do not depend on ids or
+  // string indices).
+  const bool hashed = has_symbol_hashes();
   // Kept locations and their lines move down in place (no fresh arrays per
   // profile): each location's lines follow the previous location's, as the
   // parser writes them and as this keeps them, so a line is read before
@@ -762,11 +766,22 @@ void View::prune() {
     used_maps.mark(l.mapping_id);
     l.line_begin = static_cast<uint32_t>(nline);
     nline += l.line_count;
+    if (hashed) symbol_hashes.locations[nloc] = symbol_hashes.locations[k];
     locations[nloc++] = l;
   }
   locations.resize(nloc);
   lines.resize(nline);
-  std::erase_if(functions, [&](const Function& f) { return !used_fns.has(f.id); });
+  size_t nfn = 0;
+  for (size_t k = 0; k < functions.size(); ++k) {
+    if (!used_fns.has(functions[k].id)) continue;
+    if (hashed) symbol_hashes.functions[nfn] = symbol_hashes.functions[k];
+    functions[nfn++] = functions[k];
+  }
+  functions.resize(nfn);
+  if (hashed) {
+    symbol_hashes.locations.resize(nloc);
+    symbol_hashes.functions.resize(nfn);
+  }
   std::erase_if(mappings, [&](const Mapping& m) { return !used_maps.has(m.id); });
 
   // Strings: keep those still referred to, in their order, and renumber.
@@ -1021,6 +1036,80 @@ void set_view_pool_trim_period(std::chrono::steady_clock::duration d) {
   view_pool().set_trim_period(d);
 }
 
+void View::hash_symbols() {
+  hash_strings();
+  if (!has_symbol_hashes()) hash_symbols(*this, string_hashes, &symbol_hashes);
+}
+
+void View::hash_symbols(const View& v, const std::vector<Hash128>& strings, SymbolHashes* out) {
+  auto sh = [&](int64_t i) {
+    return i > 0 && static_cast<size_t>(i) < strings.size() ? strings[static_cast<size_t>(i)]
+                                                            : Hash128{};
+  };
+  thread_local IdIndex<uint32_t> mapping_index, function_index, location_index;  // id → k + 1
+  thread_local std::vector<Hash128> mapping_hashes;
+  mapping_index.reset(v.mappings, [](const auto& m) { return m.id; });
+  mapping_hashes.resize(v.mappings.size());
+  for (size_t k = 0; k < v.mappings.size(); ++k) {
+    const auto& m = v.mappings[k];
+    mapping_index.set(m.id, static_cast<uint32_t>(k + 1));
+    mapping_hashes[k] = HashMix(6)
+                            .add(m.memory_start)
+                            .add(m.memory_limit)
+                            .add(m.file_offset)
+                            .add(sh(m.filename))
+                            .add(sh(m.build_id))
+                            .add((m.has_functions ? 1u : 0u) | (m.has_filenames ? 2u : 0u) |
+                                 (m.has_line_numbers ? 4u : 0u) | (m.has_inline_frames ? 8u : 0u))
+                            .done();
+  }
+  function_index.reset(v.functions, [](const auto& f) { return f.id; });
+  out->functions.resize(v.functions.size());
+  for (size_t k = 0; k < v.functions.size(); ++k) {
+    const auto& f = v.functions[k];
+    function_index.set(f.id, static_cast<uint32_t>(k + 1));
+    out->functions[k] = HashMix(1)
+                            .add(sh(f.name))
+                            .add(sh(f.system_name))
+                            .add(sh(f.filename))
+                            .add(static_cast<uint64_t>(f.start_line))
+                            .done();
+  }
+  location_index.reset(v.locations, [](const auto& l) { return l.id; });
+  out->locations.resize(v.locations.size());
+  for (size_t k = 0; k < v.locations.size(); ++k) {
+    const auto& l = v.locations[k];
+    location_index.set(l.id, static_cast<uint32_t>(k + 1));
+    const uint32_t mk = l.mapping_id ? mapping_index.get(l.mapping_id) : 0;
+    HashMix h(2);
+    h.add(mk ? mapping_hashes[mk - 1] : Hash128{})
+        .add(l.address)
+        .add(l.is_folded ? 1 : 0)
+        .add(l.line_count);
+    for (uint32_t n = 0; n < l.line_count; ++n) {
+      const auto& line = v.lines[l.line_begin + n];
+      const uint32_t fk = function_index.get(line.function_id);
+      h.add(fk ? out->functions[fk - 1] : Hash128{})
+          .add(static_cast<uint64_t>(line.line))
+          .add(static_cast<uint64_t>(line.column));
+    }
+    out->locations[k] = h.done();
+  }
+  out->frame_sums.resize(v.samples.size());
+  size_t nloc = 0;
+  const uint32_t* dense = location_index.dense_values(&nloc);
+  for (size_t i = 0; i < v.samples.size(); ++i) {
+    const auto& s = v.samples[i];
+    const uint64_t* ids = v.sample_locations.data() + s.loc_begin;
+    FrameSum frames;
+    for (uint32_t f = 0; f < s.loc_count; ++f) {
+      const uint32_t lk = dense ? (ids[f] < nloc ? dense[ids[f]] : 0) : location_index.get(ids[f]);
+      frames.add(f, lk ? out->locations[lk - 1] : Hash128{});
+    }
+    out->frame_sums[i] = frames.sum();
+  }
+}
+
 void View::reset() {
   // buf keeps its bytes (nothing refers to them now): the next gunzip into
   // it overwrites them instead of zero-filling that much first.
@@ -1039,6 +1128,9 @@ void View::reset() {
   values.clear();
   labels.clear();
   string_hashes.clear();
+  symbol_hashes.functions.clear();
+  symbol_hashes.locations.clear();
+  symbol_hashes.frame_sums.clear();
 }
 
 Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& limits) {

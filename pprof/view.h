@@ -82,6 +82,31 @@ struct View {
     string_hashes.resize(strings.size());
     for (size_t i = 0; i < strings.size(); ++i) string_hashes[i] = hash_bytes(strings[i], seed);
   }
+  // Content hashes of the symbols, for the delta and the store, computed
+  // once per profile by hash_symbols() (the ingest pipeline does, before the
+  // delta): per function (its strings and start line), per location (its
+  // mapping's content, address, and lines with their functions' hashes) and
+  // per sample the FrameSum (model/hash.h) of its locations' hashes. The
+  // delta keys samples by them; the store looks stacks, locations and
+  // functions up by them. prune() and the delta keep them in step with what
+  // they drop; code that changes the symbols or samples otherwise must call
+  // hash_symbols() again.
+  struct SymbolHashes {
+    std::vector<Hash128> functions, locations, frame_sums;
+  };
+  SymbolHashes symbol_hashes;
+  bool has_symbol_hashes() const {
+    return string_hashes.size() == strings.size() &&
+           symbol_hashes.functions.size() == functions.size() &&
+           symbol_hashes.locations.size() == locations.size() &&
+           symbol_hashes.frame_sums.size() == samples.size();
+  }
+  // Computes string_hashes (when missing) and symbol_hashes (when missing).
+  void hash_symbols();
+  // symbol_hashes of `v` into `out`, for a view that cannot be changed;
+  // `strings` are the hashes of its strings.
+  static void hash_symbols(const View& v, const std::vector<Hash128>& strings, SymbolHashes* out);
+
   Hash128 string_hash(int64_t i) const {
     return i >= 0 && static_cast<size_t>(i) < string_hashes.size()
                ? string_hashes[static_cast<size_t>(i)]
@@ -105,7 +130,9 @@ struct View {
            locations.capacity() * sizeof(Location) + lines.capacity() * sizeof(Line) +
            samples.capacity() * sizeof(Sample) + sample_locations.capacity() * sizeof(uint64_t) +
            values.capacity() * sizeof(int64_t) + labels.capacity() * sizeof(Label) +
-           string_hashes.capacity() * sizeof(Hash128);
+           (string_hashes.capacity() + symbol_hashes.functions.capacity() +
+            symbol_hashes.locations.capacity() + symbol_hashes.frame_sums.capacity()) *
+               sizeof(Hash128);
   }
   // Drops the locations, functions, mappings and strings that no sample
   // refers to any more (after samples were dropped), renumbering strings.

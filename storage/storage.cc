@@ -445,7 +445,10 @@ class Storage::Impl {
     std::vector<int64_t> str_id;                   // -1: not resolved yet
     pprof::IdIndex<int64_t> mapping_id;            // row ids, all resolved up front
     pprof::IdIndex<uint32_t> fn_index, loc_index;  // pprof id → index + 1
-    std::vector<Hash128> fn_hash, loc_hash;
+    // The view's content hashes (View::symbol_hashes), or own ones for a
+    // view that came without.
+    const pprof::View::SymbolHashes* hashes = nullptr;
+    pprof::View::SymbolHashes own_symbol_hashes;
     std::vector<int64_t> fn_id, loc_id;  // 0: not resolved yet
     int64_t span_key = -1;               // the string index of "span_id"
     std::vector<std::string> sanitized;  // label key index → series label name (lazily)
@@ -466,7 +469,7 @@ class Storage::Impl {
     if (k == 0) return 0;
     int64_t& id = ps.fn_id[k - 1];
     if (id == 0) {
-      id = functions_.cached(ps.fn_hash[k - 1]);
+      id = functions_.cached(ps.hashes->functions[k - 1]);
       if (id == 0) {
         const auto& f = ps.p->functions[k - 1];
         std::string key;
@@ -474,7 +477,7 @@ class Storage::Impl {
         enc::put_varint(key, static_cast<uint64_t>(string_id(ps, f.system_name)));
         enc::put_varint(key, static_cast<uint64_t>(string_id(ps, f.filename)));
         enc::put_svarint(key, f.start_line);
-        id = functions_.resolve(key, ps.fn_hash[k - 1]);
+        id = functions_.resolve(key, ps.hashes->functions[k - 1]);
       }
     }
     return id;
@@ -485,7 +488,7 @@ class Storage::Impl {
     if (k == 0) return 0;
     int64_t& id = ps.loc_id[k - 1];
     if (id == 0) {
-      id = locations_.cached(ps.loc_hash[k - 1]);
+      id = locations_.cached(ps.hashes->locations[k - 1]);
       if (id == 0) {
         const auto& l = ps.p->locations[k - 1];
         std::string key;
@@ -500,7 +503,7 @@ class Storage::Impl {
           enc::put_svarint(key, line.line);
           enc::put_svarint(key, line.column);
         }
-        id = locations_.resolve(key, ps.loc_hash[k - 1]);
+        id = locations_.resolve(key, ps.hashes->locations[k - 1]);
       }
     }
     return id;
@@ -553,10 +556,6 @@ class Storage::Impl {
         break;
       }
     }
-    auto sh = [&](int64_t i) {
-      return i > 0 && static_cast<size_t>(i) < hashes->size() ? (*hashes)[static_cast<size_t>(i)]
-                                                              : Hash128{};
-    };
     ps.mapping_id.reset(p.mappings, [](const auto& m) { return m.id; });
     for (const auto& m : p.mappings) {
       std::string key;
@@ -570,37 +569,21 @@ class Storage::Impl {
       ps.mapping_id.set(m.id, mappings_.id(key));
     }
     ps.fn_index.reset(p.functions, [](const auto& f) { return f.id; });
-    ps.fn_hash.resize(p.functions.size());
     ps.fn_id.assign(p.functions.size(), 0);
     for (size_t k = 0; k < p.functions.size(); ++k) {
-      const auto& f = p.functions[k];
-      ps.fn_index.set(f.id, static_cast<uint32_t>(k + 1));
-      ps.fn_hash[k] = HashMix(1)
-                          .add(sh(f.name))
-                          .add(sh(f.system_name))
-                          .add(sh(f.filename))
-                          .add(static_cast<uint64_t>(f.start_line))
-                          .done();
+      ps.fn_index.set(p.functions[k].id, static_cast<uint32_t>(k + 1));
     }
     ps.loc_index.reset(p.locations, [](const auto& l) { return l.id; });
-    ps.loc_hash.resize(p.locations.size());
     ps.loc_id.assign(p.locations.size(), 0);
     for (size_t k = 0; k < p.locations.size(); ++k) {
-      const auto& l = p.locations[k];
-      ps.loc_index.set(l.id, static_cast<uint32_t>(k + 1));
-      HashMix h(2);
-      h.add(l.mapping_id ? static_cast<uint64_t>(ps.mapping_id.get(l.mapping_id)) : 0)
-          .add(l.address)
-          .add(l.is_folded ? 1 : 0)
-          .add(l.line_count);
-      for (uint32_t n = 0; n < l.line_count; ++n) {
-        const auto& line = p.lines[l.line_begin + n];
-        uint32_t fk = ps.fn_index.get(line.function_id);
-        h.add(fk ? ps.fn_hash[fk - 1] : Hash128{})
-            .add(static_cast<uint64_t>(line.line))
-            .add(static_cast<uint64_t>(line.column));
-      }
-      ps.loc_hash[k] = h.done();
+      ps.loc_index.set(p.locations[k].id, static_cast<uint32_t>(k + 1));
+    }
+    // Content hashes: the ingest pipeline computed them off this thread.
+    if (p.has_symbol_hashes()) {
+      ps.hashes = &p.symbol_hashes;
+    } else {
+      pprof::View::hash_symbols(p, *hashes, &ps.own_symbol_hashes);
+      ps.hashes = &ps.own_symbol_hashes;
     }
   }
 
@@ -629,16 +612,13 @@ class Storage::Impl {
     auto sample = [&](size_t i) -> const pprof::View::Sample& {
       return p.samples[subset ? (*subset)[i] : i];
     };
-    // Stacks: hashed from their locations' hashes, looked up in one batch.
+    // Stacks: hashed from their locations' hashes (summed per sample by the
+    // ingest pipeline), looked up in one batch.
     hashes_.resize(nsamples);
     for (size_t i = 0; i < nsamples; ++i) {
-      const auto& s = sample(i);
-      FrameSum frames;
-      for (uint32_t k = 0; k < s.loc_count; ++k) {
-        uint32_t lk = ps.loc_index.get(p.sample_locations[s.loc_begin + k]);
-        frames.add(k, lk ? ps.loc_hash[lk - 1] : Hash128{});
-      }
-      hashes_[i] = HashMix(frames.sum()).add(3).add(s.loc_count).done();
+      const size_t k = subset ? (*subset)[i] : i;
+      hashes_[i] =
+          HashMix(ps.hashes->frame_sums[k]).add(3).add(p.samples[k].loc_count).done();
       // Its slot in the (large) stack table starts loading now: by the
       // lookups below, a profile's few thousand slots are in the cache.
       stacks_.prefetch(hashes_[i]);

@@ -52,6 +52,29 @@ TEST_CASE("the first profile primes, later ones become deltas, in-use values pas
   CHECK(state.tracked_stacks() == 3);
 }
 
+TEST_CASE("two call sites on one line are differenced each on its own", "[delta]") {
+  // Frames are matched by their content, addresses included (as fastdelta
+  // does): two PCs of one function and line are two frames, each with its
+  // own counts, whatever ids the writer gave them.
+  auto site = [](int64_t x, int64_t y) {
+    auto p = heap({{{"f"}, {x, 10 * x, 0, 0}}, {{"g"}, {y, 10 * y, 0, 0}}});
+    auto* second = p.mutable_location(1)->mutable_line(0);
+    second->set_function_id(p.location(0).line(0).function_id());
+    second->set_line(p.location(0).line(0).line());
+    return p;
+  };
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = site(1, 2);
+  state.apply(p1, cols);
+  CHECK(state.tracked_stacks() == 2);
+  auto p2 = site(4, 3);
+  REQUIRE(state.apply(p2, cols) == DeltaState::Outcome::kDelta);
+  REQUIRE(p2.sample_size() == 2);
+  CHECK(p2.sample(0).value(0) == 3);
+  CHECK(p2.sample(1).value(0) == 1);
+}
+
 TEST_CASE("sample labels keep stacks apart", "[delta]") {
   DeltaState state;
   auto p1 =
@@ -227,6 +250,13 @@ TEST_CASE("pruning after a delta drops the symbols only dropped samples used", "
   v2->prune();
   CHECK(test::canonical(*v2) == before);  // the same samples
   CHECK(pprof::validate(*v2).ok());
+  // The content hashes moved with what was kept: as if computed afresh.
+  REQUIRE(v2->has_symbol_hashes());
+  pprof::View::SymbolHashes fresh;
+  pprof::View::hash_symbols(*v2, v2->string_hashes, &fresh);
+  CHECK(fresh.functions == v2->symbol_hashes.functions);
+  CHECK(fresh.locations == v2->symbol_hashes.locations);
+  CHECK(fresh.frame_sums == v2->symbol_hashes.frame_sums);
   CHECK(v2->locations.size() == locations - 1);  // main.cold's frame
   CHECK(v2->functions.size() == functions - 1);
   for (auto s : v2->strings) {

@@ -51,12 +51,13 @@ perftools::profiles::Profile make_profile(
         auto* l = p.add_location();
         l->set_id(id);
         l->set_mapping_id(1);
-        l->set_address(0x400000 + id * 16);
+        // Like real code, a frame's address and line belong to the function,
+        // not to the id the writer happened to assign.
+        const size_t h = std::hash<std::string>{}(fn);
+        l->set_address(0x400000 + 16 * (h % 0x3ffff));
         auto* line = l->add_line();
         line->set_function_id(id);
-        // Like real code, a frame's line belongs to the function, not to the id
-        // the writer happened to assign.
-        line->set_line(static_cast<int64_t>(10 + std::hash<std::string>{}(fn) % 1000));
+        line->set_line(static_cast<int64_t>(10 + h % 1000));
         it = locs.emplace(fn, id).first;
       }
       sample->add_location_id(it->second);
