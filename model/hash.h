@@ -115,6 +115,11 @@ inline constexpr PositionMultipliers kPositionMultipliers{};
 class FrameSum {
  public:
   void add(size_t position, const Hash128& frame) {
+    if (position < 64) {  // (nearly every frame: no scaling to multiply by)
+      a_ += frame.a * detail::kPositionMultipliers.a[position];
+      b_ += frame.b * detail::kPositionMultipliers.b[position];
+      return;
+    }
     // Beyond 64 frames the multipliers repeat, scaled by another odd factor.
     const uint64_t round = 2 * static_cast<uint64_t>(position >> 6) + 1;
     a_ += frame.a * (detail::kPositionMultipliers.a[position & 63] * round);

@@ -75,6 +75,23 @@ TEST_CASE("two call sites on one line are differenced each on its own", "[delta]
   CHECK(p2.sample(1).value(0) == 1);
 }
 
+TEST_CASE("deep stacks that differ past the 64th frame are kept apart", "[delta]") {
+  // Frame positions past 64 reuse the multipliers, scaled: frames 5 and 69
+  // swapped make another stack.
+  std::vector<std::string> deep;
+  for (int i = 0; i < 130; ++i) deep.push_back("fn" + std::to_string(i));
+  auto swapped = deep;
+  std::swap(swapped[5], swapped[69]);
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = heap({{deep, {1, 10, 0, 0}}, {swapped, {100, 1000, 0, 0}}});
+  state.apply(p1, cols);
+  CHECK(state.tracked_stacks() == 2);
+  auto p2 = heap({{deep, {2, 20, 0, 0}}, {swapped, {100, 1000, 0, 0}}});
+  REQUIRE(state.apply(p2, cols) == DeltaState::Outcome::kDelta);
+  CHECK(test::totals(p2) == std::vector<int64_t>{1, 10, 0, 0});
+}
+
 TEST_CASE("sample labels keep stacks apart", "[delta]") {
   DeltaState state;
   auto p1 =
