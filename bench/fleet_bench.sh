@@ -204,9 +204,10 @@ echo "profile sizes:"
 sed 's/^/  /' "$work/sizes.txt"
 for r in "${results[@]}"; do
   c=$(sed 's/^cores=\([^ ]*\).*/\1/' <<<"${r#* }")
-  line="${r%% *}: $(echo "scale=1; $c / $floor" | bc)x the zlib floor, $(echo "scale=1; $c / $floor_ld" | bc)x the libdeflate floor"
+  ratio() { printf "%.2f" "$(echo "scale=4; $1" | bc)"; }  # rounded, not truncated as bc does
+  line="${r%% *}: $(ratio "$c / $floor")x the zlib floor, $(ratio "$c / $floor_ld")x the libdeflate floor"
   case "${r%% *}" in
-    forward | central) line+=", $(echo "scale=1; $c / ($floor + $floor_deflate)" | bc)x the zlib floor plus recompressing" ;;
+    forward | central) line+=", $(ratio "$c / ($floor + $floor_deflate)")x the zlib floor plus recompressing" ;;
   esac
   echo "$line"
 done
