@@ -95,8 +95,6 @@ class IdTable {
     uint32_t offset = 0;  // id - base + 1; 0: empty
   };
   static_assert(sizeof(Slot) == 16);
-  // A shard is chosen by the top bits of `a`, a slot in it by the low bits,
-  // so a shard's slots are as evenly used as one table's would be.
   // A shard's slots: a power of two of them, zeroed (see id_table_alloc).
   class Slots {
    public:
@@ -132,6 +130,8 @@ class IdTable {
     Slots slots;
     size_t size = 0;
   };
+  // A shard is chosen by the top bits of `a`, a slot in it by the low bits,
+  // so a shard's slots are as evenly used as one table's would be.
   const Shard& shard(const Hash128& h) const { return shards_[h.a >> (64 - kShardBits)]; }
   Shard& shard(const Hash128& h) { return shards_[h.a >> (64 - kShardBits)]; }
   static void place(Shard& sh, const Slot& slot) {

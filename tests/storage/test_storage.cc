@@ -232,7 +232,7 @@ TEST_CASE("the id table's large shards are zeroed and huge-page aligned", "[stor
     std::memset(p, 0xab, bytes);  // all of it is writable
     id_table_free(p, bytes);
   }
-  // A table whose shards grow past 2 MiB (8 shards × 2^18 slots) still finds
+  // A table whose shards grow past 2 MiB (4 shards × 2^19 slots) still finds
   // every key, and nothing else.
   IdTable big(1);
   const uint64_t n = 1'300'000;
