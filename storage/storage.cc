@@ -619,8 +619,9 @@ class Storage::Impl {
       const size_t k = subset ? (*subset)[i] : i;
       hashes_[i] =
           HashMix(ps.hashes->frame_sums[k]).add(3).add(p.samples[k].loc_count).done();
-      // Its slot in the (large) stack table starts loading now: by the
-      // lookups below, a profile's few thousand slots are in the cache.
+      // Its slot in the (large) stack table starts loading now (lookup()
+      // below prefetches a few keys ahead too; what removed most of the
+      // wait was putting the table on huge pages: storage/id_table.h).
       stacks_.prefetch(hashes_[i]);
     }
     block.stack_ids.resize(nsamples);
