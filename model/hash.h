@@ -68,7 +68,7 @@ inline Hash128 hash_bytes(std::string_view s, uint64_t seed, uint64_t* high_bits
     step(w);
   }
   uint64_t tail = 0;
-  std::memcpy(&tail, s.data() + i, s.size() - i);
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);  // (data() may be null)
   step(tail);
   if constexpr (kHighBits) *high_bits = seen & 0x8080808080808080ull;
   return {hash_mix(a, 0x5bd1e995), hash_mix(b, 0x1b873593)};

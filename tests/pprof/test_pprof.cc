@@ -255,6 +255,13 @@ TEST_CASE("strings are checked as UTF-8 at every position and length", "[pprof]"
   for (size_t i = 0; i < (*v)->strings.size(); ++i) {
     CHECK((*v)->string_hashes[i] == hash_bytes((*v)->strings[i], process_hash_seed()));
   }
+  // Cut inside the last string (here the string table ends the encoding):
+  // an error, and nothing hashed from beyond the bytes (found by UBSan).
+  perftools::profiles::Profile only_strings;
+  only_strings.add_string_table("");
+  only_strings.add_string_table("a string long enough to be cut");
+  std::string cut = only_strings.SerializeAsString();
+  CHECK_FALSE(pprof::decode_view(cut.substr(0, cut.size() - 5)).ok());
   for (size_t len = 1; len <= 20; ++len) {
     for (size_t at = 0; at < len; ++at) {
       INFO("length " << len << ", at " << at);
