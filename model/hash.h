@@ -6,6 +6,7 @@
 // target's. Header-only, thread-safe.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -47,6 +48,31 @@ struct HashMix {
 };
 
 namespace detail {
+// The last `rem` (< 8) bytes of the `n` bytes at `p` as a little-endian word
+// (the upper bytes zero), read with full-width loads: copying them out with a
+// memcpy of variable size and loading the word back stalled on the store
+// (a sixth of hashing a short string).
+inline uint64_t tail_word(const char* p, size_t n, size_t rem) {
+  uint64_t w = 0;
+  if (rem == 0) return 0;  // (p may be null then)
+  if constexpr (std::endian::native != std::endian::little) {
+    std::memcpy(&w, p + n - rem, rem);
+  } else if (n >= 8) {
+    std::memcpy(&w, p + n - 8, 8);  // the word that ends with them
+    w >>= 8 * (8 - rem);
+  } else if (rem >= 4) {  // n == rem: two overlapping 4-byte loads
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + rem - 4, 4);
+    w = lo | (static_cast<uint64_t>(hi) << (8 * (rem - 4)));
+  } else {  // 1 to 3 bytes
+    const auto* u = reinterpret_cast<const unsigned char*>(p);
+    w = u[0] | (static_cast<uint64_t>(u[rem / 2]) << (8 * (rem / 2))) |
+        (static_cast<uint64_t>(u[rem - 1]) << (8 * (rem - 1)));
+  }
+  return w;
+}
+
 // hash_bytes, and the OR of every byte read when `kHighBits` (so that a
 // caller can tell ASCII text from the same pass).
 template <bool kHighBits>
@@ -67,9 +93,7 @@ inline Hash128 hash_bytes(std::string_view s, uint64_t seed, uint64_t* high_bits
     std::memcpy(&w, s.data() + i, 8);
     step(w);
   }
-  uint64_t tail = 0;
-  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);  // (data() may be null)
-  step(tail);
+  step(tail_word(s.data(), s.size(), s.size() - i));
   if constexpr (kHighBits) *high_bits = seen & 0x8080808080808080ull;
   return {hash_mix(a, 0x5bd1e995), hash_mix(b, 0x1b873593)};
 }

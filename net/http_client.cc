@@ -174,6 +174,29 @@ asio::awaitable<boost::system::error_code> read_response(
   co_return co_await read_response(*c.plain, c.buffer, parser, head_only);
 }
 
+// Reads a body of known length (`body` sized to it) straight into `body`:
+// first what the head's read brought along (left in `buffer`), then the
+// rest with reads as large as what is missing, each taking all the socket
+// has. (Through the parser, a body came in reads of at most 64 KiB into the
+// connection's buffer and was copied from there.)
+template <typename Stream>
+asio::awaitable<boost::system::error_code> read_known_body(Stream& s, beast::flat_buffer& buffer,
+                                                           std::string& body) {
+  const size_t have = asio::buffer_copy(asio::buffer(body), buffer.data());
+  buffer.consume(have);
+  boost::system::error_code ec;
+  if (have < body.size()) {
+    std::tie(ec, std::ignore) =
+        co_await asio::async_read(s, asio::buffer(body.data() + have, body.size() - have),
+                                  asio::as_tuple(asio::use_awaitable));
+  }
+  co_return ec;
+}
+asio::awaitable<boost::system::error_code> read_known_body(Connection& c, std::string& body) {
+  if (c.tls) co_return co_await read_known_body(*c.tls, c.buffer, body);
+  co_return co_await read_known_body(*c.plain, c.buffer, body);
+}
+
 struct HttpClient::Impl {
   asio::any_io_executor ex;
   HttpClientConfig cfg;
@@ -611,13 +634,22 @@ struct HttpClient::Impl {
     parser.header_limit(64 * 1024);
     // The head first, with whatever buffer the connection has (a CPU
     // profile's answer comes N seconds later: hundreds of scrapes wait at
-    // once, holding little). Then the body into 64 KiB (Beast's largest
-    // single read; a spare buffer when there is one): Beast reads at most
-    // what the buffer has room for, and no less than 512 bytes, so an idle
+    // once, holding little). A body of known length (Go sends
+    // Content-Length; the parser refused one above the body limit) is then
+    // read straight into its string. Other bodies (chunked, or ended by the
+    // connection's close) go through the parser in reads of 64 KiB (Beast's
+    // largest; a spare buffer when there is one): Beast reads at most what
+    // the buffer has room for, and no less than 512 bytes, so an idle
     // connection's released buffer made a 200 KB profile hundreds of
     // 512-byte recv() calls, each after an epoll_wait.
     ec = co_await read_response(c, parser, true);
-    if (!ec && !parser.is_done()) {
+    std::optional<std::string> known_body;
+    if (!ec && !parser.is_done() && !parser.chunked() && parser.content_length() &&
+        *parser.content_length() <= body_limit && req.method() != http::verb::head) {
+      known_body.emplace(static_cast<size_t>(*parser.content_length()), '\0');
+      ec = co_await read_known_body(c, *known_body);
+      if (ec == asio::error::eof) ec = http::error::partial_message;  // as the parser says
+    } else if (!ec && !parser.is_done()) {
       if (c.buffer.capacity() < kReadChunk && !spare_buffers.empty()) {
         beast::flat_buffer spare = std::move(spare_buffers.back());
         spare_buffers.pop_back();
@@ -648,7 +680,7 @@ struct HttpClient::Impl {
     out->reason = std::string(res.reason());
     out->content_type = std::string(res[http::field::content_type]);
     out->content_encoding = std::string(res[http::field::content_encoding]);
-    out->body = std::move(res.body());
+    out->body = known_body ? std::move(*known_body) : std::move(res.body());
     *keep_alive = res.keep_alive();
     if (out->status >= 300 && out->status < 400)
       out->final_url = std::string(res[http::field::location]);

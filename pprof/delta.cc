@@ -218,6 +218,7 @@ DeltaState::Outcome DeltaState::apply(View& p, const std::vector<size_t>& cols_i
     sums[out] = sums[i];
     p.samples[out++] = p.samples[i];
   }
+  if (out != nsamples) p.symbol_hashes.every_location_used = false;  // prune() has work
   p.samples.resize(out);
   sums.resize(out);
   return Outcome::kDelta;

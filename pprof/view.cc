@@ -117,8 +117,9 @@ class Wire {
   // A repeated scalar field appended to `out`: one varint, or a packed run
   // of them, decoded in one pass into an array sized once (a run holds as
   // many varints as it has bytes below 0x80, and must end with one).
-  template <typename T>
-  void repeated_into(uint32_t wire, std::vector<T>& out) {
+  template <typename Vec>
+  void repeated_into(uint32_t wire, Vec& out) {
+    using T = typename Vec::value_type;
     if (wire == kVarint) {
       out.push_back(static_cast<T>(varint()));
       return;
@@ -736,6 +737,10 @@ bool View::rename_label_key(std::string_view from, std::string_view to) {
 }
 
 void View::prune() {
+  // Every location used by a sample when hashed, and no sample dropped
+  // since (the delta clears the flag when it drops one): nothing to drop —
+  // a cumulative profile whose every stack grew.
+  if (has_symbol_hashes() && symbol_hashes.every_location_used) return;
   // Locations the samples use, then what those locations use.
   IdSet used_locs(locations, [](const Location& l) { return l.id; });
   for (const auto& s : samples) {
@@ -1098,16 +1103,22 @@ void View::hash_symbols(const View& v, const std::vector<Hash128>& strings, Symb
   out->frame_sums.resize(v.samples.size());
   size_t nloc = 0;
   const uint32_t* dense = location_index.dense_values(&nloc);
+  // Which locations the samples use (index k + 1; 0 collects unknown ids).
+  thread_local std::vector<uint8_t> used;
+  used.assign(v.locations.size() + 1, 0);
   for (size_t i = 0; i < v.samples.size(); ++i) {
     const auto& s = v.samples[i];
     const uint64_t* ids = v.sample_locations.data() + s.loc_begin;
     FrameSum frames;
     for (uint32_t f = 0; f < s.loc_count; ++f) {
       const uint32_t lk = dense ? (ids[f] < nloc ? dense[ids[f]] : 0) : location_index.get(ids[f]);
+      used[lk] = 1;
       frames.add(f, lk ? out->locations[lk - 1] : Hash128{});
     }
     out->frame_sums[i] = frames.sum();
   }
+  out->every_location_used =
+      std::find(used.begin() + 1, used.end(), uint8_t{0}) == used.end();
 }
 
 void View::reset() {
@@ -1131,6 +1142,7 @@ void View::reset() {
   symbol_hashes.functions.clear();
   symbol_hashes.locations.clear();
   symbol_hashes.frame_sums.clear();
+  symbol_hashes.every_location_used = false;
 }
 
 Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& limits) {

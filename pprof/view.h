@@ -15,12 +15,37 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/hash.h"
 #include "pprof/pprof_decode.h"
 
 namespace stoker::pprof {
+
+// An allocator whose resize() leaves new elements of a trivial type as they
+// are instead of zeroing them: for arrays the parser sizes and then fills
+// (zeroing them first was a memset of every frame and value decoded).
+template <typename T>
+struct NoInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = NoInitAllocator<U>;
+  };
+  NoInitAllocator() = default;
+  template <typename U>
+  NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <typename T>
+using FilledVector = std::vector<T, NoInitAllocator<T>>;
 
 struct View {
   struct ValueType {
@@ -68,8 +93,8 @@ struct View {
   std::vector<Location> locations;
   std::vector<Line> lines;
   std::vector<Sample> samples;
-  std::vector<uint64_t> sample_locations;
-  std::vector<int64_t> values;
+  FilledVector<uint64_t> sample_locations;  // (resize() leaves new elements unset)
+  FilledVector<int64_t> values;
   std::vector<Label> labels;
   // Seeded 128-bit hashes of `strings` (model/hash.h), for the delta and the
   // store: the decoder computes them as it reads the strings; hash_strings()
@@ -93,6 +118,10 @@ struct View {
   // hash_symbols() again.
   struct SymbolHashes {
     std::vector<Hash128> functions, locations, frame_sums;
+    // Whether, when hashed, the samples used every location: prune() has
+    // then nothing to drop, unless samples were dropped since (the delta,
+    // the only code that drops samples, clears it when it does).
+    bool every_location_used = false;
   };
   SymbolHashes symbol_hashes;
   bool has_symbol_hashes() const {

@@ -44,7 +44,9 @@ void SampleBlock::normalize(SampleBlock* scratch) {
   auto& ord = out.order;
   ord.resize(rows());
   for (size_t i = 0; i < rows(); ++i) ord[i] = {stack_ids[i], i};
-  std::sort(ord.begin(), ord.end());
+  // A cumulative profile lists its stacks in the same order scrape after
+  // scrape, the order the store numbered them in: often sorted already.
+  if (!std::is_sorted(ord.begin(), ord.end())) std::sort(ord.begin(), ord.end());
   for (size_t b = 0; b < ord.size();) {
     size_t e = b + 1;
     while (e < ord.size() && ord[e].first == ord[b].first) ++e;

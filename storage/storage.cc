@@ -88,7 +88,6 @@ class Interner {
 
   // The cached id of the row with content hash `h`, or 0.
   int64_t cached(const Hash128& h) const { return cache_.find(h); }
-  void prefetch(const Hash128& h) const { cache_.prefetch(h); }
   // The ids of `n` content hashes into `out` (0 for those not cached), their
   // table slots prefetched a few keys ahead so that the cache misses overlap.
   void lookup(const Hash128* hs, size_t n, int64_t* out) const {
@@ -619,10 +618,6 @@ class Storage::Impl {
       const size_t k = subset ? (*subset)[i] : i;
       hashes_[i] =
           HashMix(ps.hashes->frame_sums[k]).add(3).add(p.samples[k].loc_count).done();
-      // Its slot in the (large) stack table starts loading now (lookup()
-      // below prefetches a few keys ahead too; what removed most of the
-      // wait was putting the table on huge pages: storage/id_table.h).
-      stacks_.prefetch(hashes_[i]);
     }
     block.stack_ids.resize(nsamples);
     stacks_.lookup(hashes_.data(), nsamples, block.stack_ids.data());

@@ -182,6 +182,50 @@ TEST_CASE("a body cut short by the target is an error", "[scrape]") {
   CHECK(contains(f.error, "reading the response"));
 }
 
+TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one connection",
+          "[scrape]") {
+  // 3 MB that do not compress, more than the socket holds at once: read
+  // straight into the body in as many reads as it takes.
+  std::string big(3u << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (auto& c : big) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n";
+  TestServer server([&](const RecordedRequest& r) {
+    if (r.target == "/big") return RawResponse{TestServer::response(200, "text/plain", big)};
+    if (r.target == "/empty") return RawResponse{TestServer::response(200, "text/plain", "")};
+    if (r.target == "/chunked") return RawResponse{chunked};
+    return ok_pprof();
+  });
+  asio::io_context io;
+  HttpClient client(io.get_executor(), {}, 0, "t");
+  auto get = [&](const std::string& path) {
+    return fetch(server.base_url() + path, {}, 0, 5000ms, {}, &client, &io).res;
+  };
+  for (int round = 0; round < 2; ++round) {
+    auto r = get("/big");
+    REQUIRE(r.error.ok());
+    CHECK(r.body.size() == big.size());
+    CHECK(r.body == big);
+    r = get("/empty");
+    REQUIRE(r.error.ok());
+    CHECK(r.body.empty());
+    r = get("/chunked");
+    REQUIRE(r.error.ok());
+    CHECK(r.body == "hello, world");
+    auto f = fetch(server.base_url() + "/pprof", {}, 0, 5000ms, {}, &client, &io);
+    CHECK(f.profile);
+  }
+  // Every response was read to its end exactly: the next one came over the
+  // same kept-alive connection.
+  CHECK(server.connections() == 1);
+  CHECK(server.requests().size() == 8);
+}
+
 TEST_CASE("redirects are followed, bounded, and can be turned off", "[scrape]") {
   TestServer server([](const RecordedRequest& r) {
     if (r.target == "/loop")

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <memory>
+#include <set>
+
+#include "model/hash.h"
 #include "model/labels.h"
 #include "model/metrics.h"
 #include "model/selector.h"
@@ -157,4 +161,44 @@ TEST_CASE("times and durations out of int64 range are errors, not overflows", "[
   CHECK(!parse_duration("999999999999y"));
   CHECK(parse_time("now-1h", now) == now - 3'600'000'000'000);
   CHECK(parse_time("2200-01-01T00:00:00Z", now).ok());
+}
+
+TEST_CASE("string hashes depend on every byte and read none beyond the string", "[model]") {
+  // Every length up to a few words, every byte position flipped: a new hash
+  // each time (the tail word is read with loads that must cover each of the
+  // last bytes exactly once). Each string sits in an allocation of exactly its
+  // size, so that ASan would see a read past its end.
+  std::set<std::pair<uint64_t, uint64_t>> seen;
+  size_t made = 0;
+  for (size_t len = 0; len <= 40; ++len) {
+    auto buf = std::make_unique<char[]>(len ? len : 1);
+    for (size_t i = 0; i < len; ++i) buf[i] = static_cast<char>('a' + i % 26);
+    auto add = [&](size_t flip) {
+      Hash128 h = hash_bytes(std::string_view(buf.get(), len), 7);
+      bool ascii = false;
+      Hash128 h2 = hash_bytes_ascii(std::string_view(buf.get(), len), 7, &ascii);
+      CHECK(h == h2);
+      CHECK(ascii == (flip == SIZE_MAX || (buf[flip] & 0x80) == 0));
+      seen.insert({h.a, h.b});
+      ++made;
+    };
+    add(SIZE_MAX);
+    for (size_t at = 0; at < len; ++at) {
+      for (unsigned char bit : {0x01, 0x80}) {
+        buf[at] = static_cast<char>(buf[at] ^ bit);
+        INFO("length " << len << ", byte " << at << ", bit " << int(bit));
+        add(at);
+        buf[at] = static_cast<char>(buf[at] ^ bit);
+      }
+    }
+  }
+  CHECK(seen.size() == made);
+  // The same bytes hash alike wherever they are; the length counts (a
+  // trailing zero byte is not nothing).
+  std::string text = "xxxgithub.com/grafana/pyroscope/pkg/ingest.(*Pipeline).prepare";
+  CHECK(hash_bytes(std::string_view(text).substr(3), 1) ==
+        hash_bytes(std::string(text.substr(3)), 1));
+  CHECK_FALSE(hash_bytes(std::string_view("ab", 2), 1) == hash_bytes(std::string_view("ab\0", 3), 1));
+  CHECK_FALSE(hash_bytes("abc", 1) == hash_bytes("abc", 2));
+  CHECK(hash_bytes(std::string_view(), 3) == hash_bytes(std::string_view(""), 3));
 }

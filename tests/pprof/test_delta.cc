@@ -261,7 +261,10 @@ TEST_CASE("pruning after a delta drops the symbols only dropped samples used", "
   auto v2 =
       pprof::view_of(heap({{{"malloc", "main.hot", "main.main"}, {9, 90, 0, 0}, {{"k", "a"}}},
                            {{"malloc", "main.cold", "main.main"}, {7, 70, 0, 0}, {{"k", "b"}}}}));
+  v2->hash_symbols();
+  REQUIRE(v2->symbol_hashes.every_location_used);
   REQUIRE(state.apply(*v2, cols) == DeltaState::Outcome::kDelta);
+  CHECK_FALSE(v2->symbol_hashes.every_location_used);  // a sample went: prune has work
   auto before = test::canonical(*v2);
   size_t locations = v2->locations.size(), functions = v2->functions.size();
   v2->prune();
@@ -288,4 +291,39 @@ TEST_CASE("pruning after a delta drops the symbols only dropped samples used", "
   auto strings = v2->strings.size();
   v2->prune();
   CHECK(v2->strings.size() == strings);
+}
+
+TEST_CASE("pruning drops a location no sample used even when the delta dropped no sample", "[delta]") {
+  DeltaState state;
+  auto cols = std::vector<size_t>{0, 1};
+  auto p1 = heap({{{"malloc", "main.hot", "main.main"}, {5, 50, 0, 0}}});
+  state.apply(p1, cols);
+  auto p2 = heap({{{"malloc", "main.hot", "main.main"}, {9, 90, 0, 0}}});
+  // A location (and its function) that no sample refers to, as a writer may
+  // leave one.
+  auto* f = p2.add_function();
+  f->set_id(999);
+  f->set_name(p2.string_table_size());
+  p2.add_string_table("main.unused");
+  auto* l = p2.add_location();
+  l->set_id(999);
+  l->add_line()->set_function_id(999);
+  auto v = pprof::view_of(p2);
+  v->hash_symbols();
+  CHECK_FALSE(v->symbol_hashes.every_location_used);
+  REQUIRE(state.apply(*v, cols) == DeltaState::Outcome::kDelta);
+  REQUIRE(v->samples.size() == 1);  // nothing dropped by the delta
+  const size_t locations = v->locations.size();
+  v->prune();
+  CHECK(v->locations.size() == locations - 1);
+  for (auto s : v->strings) CHECK(s != "main.unused");
+  // A profile whose samples use every location: the flag says so and prune
+  // keeps everything.
+  auto all = pprof::view_of(heap({{{"malloc", "main.hot"}, {1, 10, 0, 0}}}));
+  all->hash_symbols();
+  CHECK(all->symbol_hashes.every_location_used);
+  const size_t n = all->locations.size(), strings = all->strings.size();
+  all->prune();
+  CHECK(all->locations.size() == n);
+  CHECK(all->strings.size() == strings);
 }
