@@ -102,10 +102,14 @@ struct View {
   std::vector<Hash128> string_hashes;
 
   void hash_strings() {
-    if (string_hashes.size() == strings.size()) return;
+    if (string_hashes.size() != strings.size()) hash_strings(*this, &string_hashes);
+  }
+  // The hashes of the strings of `v` into `out`, for a view that cannot be
+  // changed.
+  static void hash_strings(const View& v, std::vector<Hash128>* out) {
     const uint64_t seed = process_hash_seed();
-    string_hashes.resize(strings.size());
-    for (size_t i = 0; i < strings.size(); ++i) string_hashes[i] = hash_bytes(strings[i], seed);
+    out->resize(v.strings.size());
+    for (size_t i = 0; i < v.strings.size(); ++i) (*out)[i] = hash_bytes(v.strings[i], seed);
   }
   // Content hashes of the symbols, for the delta and the store, computed
   // once per profile by hash_symbols() (the ingest pipeline does, before the

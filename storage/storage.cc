@@ -538,11 +538,7 @@ class Storage::Impl {
     // converted profile is ours to hash.
     const std::vector<Hash128>* hashes = &p.string_hashes;
     if (p.string_hashes.size() != p.strings.size()) {
-      const uint64_t seed = process_hash_seed();
-      ps.own_hashes.resize(p.strings.size());
-      for (size_t i = 0; i < p.strings.size(); ++i) {
-        ps.own_hashes[i] = hash_bytes(p.strings[i], seed);
-      }
+      pprof::View::hash_strings(p, &ps.own_hashes);
       hashes = &ps.own_hashes;
     }
     ps.str_hash = hashes;

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "collector/scrape_loop.h"
 #include "config/config.h"
 #include "model/encoding.h"
@@ -326,4 +328,59 @@ TEST_CASE("pruning drops a location no sample used even when the delta dropped n
   all->prune();
   CHECK(all->locations.size() == n);
   CHECK(all->strings.size() == strings);
+}
+
+TEST_CASE("location hashes tell apart every line and column, at the edges of their packing",
+          "[delta]") {
+  // One location per (line, column) pair, each a frame of its own sample;
+  // all else alike. Lines and columns that fit are hashed packed in one
+  // word, others in full behind an escape word: no two may collide.
+  const int64_t edges[] = {0, 1, 2, (1LL << 31) - 1, 1LL << 31, (1LL << 32) - 1, 1LL << 32, -1};
+  auto p = heap({});
+  p.add_string_table("f");
+  auto* fn = p.add_function();
+  fn->set_id(1);
+  fn->set_name(p.string_table_size() - 1);
+  uint64_t id = 0;
+  for (int64_t line : edges) {
+    for (int64_t column : edges) {
+      for (bool folded : {false, true}) {
+        auto* l = p.add_location();
+        l->set_id(++id);
+        l->set_is_folded(folded);
+        auto* ln = l->add_line();
+        ln->set_function_id(1);
+        ln->set_line(line);
+        ln->set_column(column);
+        auto* s = p.add_sample();
+        s->add_location_id(id);
+        for (int v = 0; v < 4; ++v) s->add_value(1);
+      }
+    }
+  }
+  auto v = pprof::view_of(p);
+  v->hash_symbols();
+  REQUIRE(v->symbol_hashes.locations.size() == id);
+  std::set<std::pair<uint64_t, uint64_t>> distinct;
+  for (const auto& h : v->symbol_hashes.locations) distinct.insert({h.a, h.b});
+  CHECK(distinct.size() == id);
+  // A location with two lines is not the same as two one-line locations'
+  // content run together, nor as its lines' other order.
+  auto two = heap({});
+  two.add_string_table("f");
+  auto* f2 = two.add_function();
+  f2->set_id(1);
+  f2->set_name(two.string_table_size() - 1);
+  for (uint64_t k = 1; k <= 2; ++k) {
+    auto* l = two.add_location();
+    l->set_id(k);
+    for (int64_t line : k == 1 ? std::vector<int64_t>{7, 9} : std::vector<int64_t>{9, 7}) {
+      auto* ln = l->add_line();
+      ln->set_function_id(1);
+      ln->set_line(line);
+    }
+  }
+  auto w = pprof::view_of(two);
+  w->hash_symbols();
+  CHECK_FALSE(w->symbol_hashes.locations[0] == w->symbol_hashes.locations[1]);
 }
