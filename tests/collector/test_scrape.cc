@@ -208,7 +208,7 @@ TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one
   };
   for (int round = 0; round < 2; ++round) {
     auto r = get("/big");
-    INFO(r.error.message());  // (a wait for the whole body that never ends times out)
+    INFO(r.error.message());
     REQUIRE(r.error.ok());
     CHECK(r.body.size() == big.size());
     CHECK(r.body == big);
