@@ -18,6 +18,7 @@
 #include "model/timeparse.h"
 #include "net/asio_pch.h"
 #include "net/http_server.h"
+#include "net/io_loop.h"
 #include "net/web_security.h"
 #include "query/engine.h"
 #include "query/source.h"
@@ -141,7 +142,7 @@ class Process::Impl {
       });
     };
     wait_hup();
-    io_.run();
+    run_io_loop(io_, IoLoopOptions{}, &io_stats_);
     workers_.join();
     query_threads_.join();
     receive_threads_.join();
@@ -526,6 +527,18 @@ class Process::Impl {
                   return static_cast<double>(s.outbox.dropped);
                 });
               });
+    auto io_counter = [this](const std::atomic<uint64_t>* v) {
+      return [v] { return std::vector<Sample>{{{}, static_cast<double>(v->load())}}; };
+    };
+    r.collect("stoker_io_wakeups_total",
+              "Times the I/O thread woke to handle sockets, timers and posted work.",
+              Kind::kCounter, io_counter(&io_stats_.wakeups));
+    r.collect("stoker_io_handlers_total", "Handlers the I/O thread ran (sockets, timers, posts).",
+              Kind::kCounter, io_counter(&io_stats_.handlers));
+    r.collect("stoker_io_pauses_total",
+              "Pauses the I/O thread took to let readiness gather when it came faster than "
+              "every 5 ms.",
+              Kind::kCounter, io_counter(&io_stats_.pauses));
     r.collect("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
               Kind::kCounter, [] {
                 return std::vector<Sample>{{{}, metrics::read_process_stats().cpu_seconds}};
@@ -587,6 +600,7 @@ class Process::Impl {
                  "Time of the last successful config load (Unix seconds).")
           .with({});
   asio::io_context io_;
+  IoLoopStats io_stats_;
   asio::thread_pool workers_;
   asio::thread_pool query_threads_{2};  // the read API, off the I/O thread
   // Pushed profiles: decoding, then waiting for the commit (mostly waiting).
