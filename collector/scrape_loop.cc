@@ -198,7 +198,8 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   auto started = Clock::now();
   int64_t started_ns = now_unix_nanos();
   HttpResult res =
-      co_await settings->client->get(endpoint.url, started + endpoint.timeout, endpoint.timeout);
+      co_await settings->client->get(endpoint.url, started + endpoint.timeout, endpoint.timeout,
+                                     endpoint.type.delta);
   if (stopped_) co_return;
   const size_t wire_size = res.body.size();
   Status outcome = res.error;

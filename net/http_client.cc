@@ -609,11 +609,24 @@ struct HttpClient::Impl {
     co_return true;
   }
 
+  // Gives `c` a read buffer of kReadChunk, a spare one when there is one.
+  void take_read_buffer(Connection& c) {
+    if (c.buffer.capacity() < kReadChunk && !spare_buffers.empty()) {
+      beast::flat_buffer spare = std::move(spare_buffers.back());
+      spare_buffers.pop_back();
+      spare.clear();
+      auto n = asio::buffer_copy(spare.prepare(c.buffer.size()), c.buffer.data());
+      spare.commit(n);
+      c.buffer = std::move(spare);
+    }
+    c.buffer.reserve(kReadChunk);
+  }
+
   // One request/response exchange. `reused` tells whether the connection came from
   // the idle pool, in which case a failure before any response byte is retryable.
   asio::awaitable<bool> exchange(Connection& c, http::request<http::string_body>& req,
-                                 Clock::time_point deadline, RawResult* out, bool* keep_alive,
-                                 bool* retryable) {
+                                 bool answer_delayed, Clock::time_point deadline, RawResult* out,
+                                 bool* keep_alive, bool* retryable) {
     *retryable = false;
     c.lowest().expires_at(deadline);
     boost::system::error_code ec;
@@ -632,16 +645,20 @@ struct HttpClient::Impl {
     http::response_parser<http::string_body> parser;
     parser.body_limit(body_limit);
     parser.header_limit(64 * 1024);
-    // The head first, with whatever buffer the connection has (a CPU
-    // profile's answer comes N seconds later: hundreds of scrapes wait at
-    // once, holding little). A body of known length (Go sends
-    // Content-Length; the parser refused one above the body limit) is then
-    // read straight into its string. Other bodies (chunked, or ended by the
-    // connection's close) go through the parser in reads of 64 KiB (Beast's
-    // largest; a spare buffer when there is one): Beast reads at most what
-    // the buffer has room for, and no less than 512 bytes, so an idle
-    // connection's released buffer made a 200 KB profile hundreds of
-    // 512-byte recv() calls, each after an epoll_wait.
+    // The head first. A prompt answer's with a read buffer of 64 KiB
+    // (Beast's largest read; a spare one when there is one), which takes the
+    // head and the start of the body, often all of it, in one read. A delayed
+    // answer's (a CPU profile's comes N seconds later: hundreds of scrapes
+    // wait at once, holding little) with whatever buffer the connection has.
+    // A body of known length (the parser refused one above the body limit)
+    // is then read straight into its string. Other bodies (chunked, as Go's
+    // net/http sends any answer over 2 KiB whose length its handler did not
+    // set, or ended by the connection's close) go through the parser in
+    // reads of 64 KiB: Beast reads at most what the buffer has room for, and
+    // no less than 512 bytes, so an idle connection's released buffer made a
+    // 200 KB profile hundreds of 512-byte recv() calls, each after an
+    // epoll_wait.
+    if (!answer_delayed) take_read_buffer(c);
     ec = co_await read_response(c, parser, true);
     std::optional<std::string> known_body;
     if (!ec && !parser.is_done() && !parser.chunked() && parser.content_length() &&
@@ -650,15 +667,7 @@ struct HttpClient::Impl {
       ec = co_await read_known_body(c, *known_body);
       if (ec == asio::error::eof) ec = http::error::partial_message;  // as the parser says
     } else if (!ec && !parser.is_done()) {
-      if (c.buffer.capacity() < kReadChunk && !spare_buffers.empty()) {
-        beast::flat_buffer spare = std::move(spare_buffers.back());
-        spare_buffers.pop_back();
-        spare.clear();
-        auto n = asio::buffer_copy(spare.prepare(c.buffer.size()), c.buffer.data());
-        spare.commit(n);
-        c.buffer = std::move(spare);
-      }
-      c.buffer.reserve(kReadChunk);
+      take_read_buffer(c);
       ec = co_await read_response(c, parser, false);
     }
     if (ec) {
@@ -706,9 +715,11 @@ void HttpClient::close_idle() {
 }
 
 asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point deadline,
-                                            std::chrono::milliseconds scrape_timeout) {
+                                            std::chrono::milliseconds scrape_timeout,
+                                            bool answer_delayed) {
   HttpRequest r;
   r.url = std::move(url);
+  r.answer_delayed = answer_delayed;
   r.headers = {{"Accept", "application/octet-stream, */*;q=0.5"},
                {"X-Prometheus-Scrape-Timeout-Seconds",
                 std::to_string(static_cast<double>(scrape_timeout.count()) / 1000.0)}};
@@ -798,7 +809,8 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
       }
       bool keep_alive = false, retryable = false;
       attempt = RawResult{};
-      bool ok = co_await impl_->exchange(*conn, req, deadline, &attempt, &keep_alive, &retryable);
+      bool ok = co_await impl_->exchange(*conn, req, r.answer_delayed, deadline, &attempt,
+                                         &keep_alive, &retryable);
       if (ok) {
         done = true;
         if (keep_alive && impl_->idle[key].size() < 4) {

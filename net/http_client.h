@@ -43,6 +43,11 @@ struct HttpRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // The server answers only after a while (a CPU profile's ?seconds=N):
+  // its answer's head is read without taking a 64 KiB read buffer first,
+  // so that hundreds of such waits hold little. A prompt answer is read
+  // with the large buffer from its first byte: head and body in one read.
+  bool answer_delayed = false;
 };
 
 class HttpClient {
@@ -60,7 +65,8 @@ class HttpClient {
 
   // GETs `url`, following redirects per config, finishing before `deadline`.
   boost::asio::awaitable<HttpResult> get(std::string url, Clock::time_point deadline,
-                                         std::chrono::milliseconds scrape_timeout);
+                                         std::chrono::milliseconds scrape_timeout,
+                                         bool answer_delayed = false);
 
   // Sends `req` with the configured auth and TLS. Redirects are followed per
   // config; a POST follows only 307/308 (which keep the method and body).

@@ -184,6 +184,9 @@ TEST_CASE("a body cut short by the target is an error", "[scrape]") {
 
 TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one connection",
           "[scrape]") {
+  // Each kind twice with a prompt answer's read (head and body with the
+  // large buffer) and twice with a delayed answer's (the head with the
+  // connection's own small buffer first).
   // 3 MB that do not compress, more than the socket holds at once: read
   // straight into the body in as many reads as it takes.
   std::string big(3u << 20, '\0');
@@ -195,18 +198,38 @@ TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one
   const std::string chunked =
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n";
+  // 200 KB in chunks of 70,000 bytes: more than one large read.
+  const std::string big_chunked_body = big.substr(0, 200000);
+  std::string big_chunked =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (size_t at = 0; at < big_chunked_body.size(); at += 70000) {
+    size_t n = std::min<size_t>(70000, big_chunked_body.size() - at);
+    char size_line[32];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+    big_chunked += size_line + big_chunked_body.substr(at, n) + "\r\n";
+  }
+  big_chunked += "0\r\n\r\n";
   TestServer server([&](const RecordedRequest& r) {
     if (r.target == "/big") return RawResponse{TestServer::response(200, "text/plain", big)};
+    if (r.target == "/bigchunked") return RawResponse{big_chunked};
     if (r.target == "/empty") return RawResponse{TestServer::response(200, "text/plain", "")};
     if (r.target == "/chunked") return RawResponse{chunked};
     return ok_pprof();
   });
   asio::io_context io;
   HttpClient client(io.get_executor(), {}, 0, "t");
+  bool delayed = false;
   auto get = [&](const std::string& path) {
-    return fetch(server.base_url() + path, {}, 0, 5000ms, {}, &client, &io).res;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    auto fut = asio::co_spawn(io, client.get(server.base_url() + path, deadline, 5000ms, delayed),
+                              asio::use_future);
+    io.restart();
+    io.run();
+    return fut.get();
   };
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 4; ++round) {
+    delayed = round % 2 == 1;
+    INFO("answer_delayed " << delayed);
     auto r = get("/big");
     INFO(r.error.message());
     REQUIRE(r.error.ok());
@@ -218,13 +241,17 @@ TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one
     r = get("/chunked");
     REQUIRE(r.error.ok());
     CHECK(r.body == "hello, world");
-    auto f = fetch(server.base_url() + "/pprof", {}, 0, 5000ms, {}, &client, &io);
-    CHECK(f.profile);
+    r = get("/bigchunked");
+    REQUIRE(r.error.ok());
+    CHECK(r.body == big_chunked_body);
+    r = get("/pprof");
+    REQUIRE(r.error.ok());
+    CHECK(check_response(r.status, r.reason, r.content_type, r.content_encoding, r.body, {}));
   }
   // Every response was read to its end exactly: the next one came over the
   // same kept-alive connection.
   CHECK(server.connections() == 1);
-  CHECK(server.requests().size() == 8);
+  CHECK(server.requests().size() == 20);
 }
 
 TEST_CASE("redirects are followed, bounded, and can be turned off", "[scrape]") {
