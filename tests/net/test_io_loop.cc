@@ -80,10 +80,11 @@ TEST_CASE("the io loop handles sparse events without pausing", "[io_loop]") {
   asio::io_context io;
   asio::steady_timer t(io);
   int rounds = 0;
-  // Each timer is set from its predecessor's handler 30 ms ahead: the loop
-  // always waits longer than its 10 ms pause for the next one.
+  // Each timer is set from its predecessor's handler 100 ms ahead: the loop
+  // always waits longer than its 10 ms pause for the next one (unless the
+  // thread stalls for 90 ms between setting a timer and waiting for it).
   std::function<void()> arm = [&] {
-    t.expires_after(30ms);
+    t.expires_after(100ms);
     t.async_wait([&](const boost::system::error_code& ec) {
       if (!ec && ++rounds < 5) arm();
     });
