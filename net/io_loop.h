@@ -6,10 +6,11 @@
 // chunk: three writes) reached stoker in pieces, each waking the I/O thread
 // to read what had arrived so far: ~6 epoll_wait and ~5 recvmsg per profile.
 // With the pause, a busy loop wakes at most once per `pause`, finds whole
-// answers in the sockets and reads each in one or two large reads. A sparse
-// event (the thread waited at least `pause` for it: a developer's collector
-// with a few targets, a query on an idle collector) is handled at once, as
-// run() would. Timers fire at most `pause` late.
+// answers in the sockets and reads each in one or two large reads. An event
+// the thread waited at least `pause` for is handled at once, as run() would;
+// one that follows its predecessor within `pause` (on an idle collector: a
+// prompt answer to the request just sent) waits at most `pause` more.
+// Timers fire at most `pause` late.
 #pragma once
 
 #include <atomic>
