@@ -643,9 +643,12 @@ TEST_CASE("a peer list change hands over only the targets whose owner changed",
   CHECK(rig.manager->snapshot().empty());
   CHECK_FALSE(rig.manager->cluster_stats().known);
 
+  // Which targets a owns depends on the farm's (random) port: about a
+  // third of them, but 30 or more (or 10 or fewer) happens in ~1 % of runs.
+  // The test needs only that a owns some and not all.
   auto e1 = owned_by_a({"a", "b", "c"});
-  REQUIRE(e1.size() > 10);
-  REQUIRE(e1.size() < 30);
+  REQUIRE(!e1.empty());
+  REQUIRE(e1.size() < static_cast<size_t>(kTargets));
   int64_t t1 = set_peers({"a", "b", "c"});
   std::this_thread::sleep_for(3000ms);
   auto before = listed();
