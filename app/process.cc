@@ -527,7 +527,7 @@ class Process::Impl {
                   return static_cast<double>(s.outbox.dropped);
                 });
               });
-    auto io_counter = [this](const std::atomic<uint64_t>* v) {
+    auto io_counter = [](const std::atomic<uint64_t>* v) {
       return [v] { return std::vector<Sample>{{{}, static_cast<double>(v->load())}}; };
     };
     r.collect("stoker_io_wakeups_total",
@@ -536,8 +536,9 @@ class Process::Impl {
     r.collect("stoker_io_handlers_total", "Handlers the I/O thread ran (sockets, timers, posts).",
               Kind::kCounter, io_counter(&io_stats_.handlers));
     r.collect("stoker_io_pauses_total",
-              "Pauses the I/O thread took to let readiness gather when it came faster than "
-              "every 5 ms.",
+              "Pauses the I/O thread took to let readiness gather (work came faster than its "
+              "pause, " +
+                  std::to_string(IoLoopOptions{}.pause.count() / 1000) + " ms).",
               Kind::kCounter, io_counter(&io_stats_.pauses));
     r.collect("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
               Kind::kCounter, [] {
