@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "ingest/forward_tables.h"
 #include "ingest/series_cap.h"
 #include "ingest/upload.h"
 #include "model/labels.h"
@@ -150,8 +151,15 @@ class Pipeline {
   struct Metrics;
 
  private:
+  // The gzipped pprof to forward of a profile stoker differenced, forwarded
+  // whole: its symbol tables from `tables_` when they are kept there (or
+  // admitted now), else pruned to what the samples use and compressed with
+  // the rest.
+  std::string forward_changed(pprof::View& v) const;
+
   Storage* storage_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<ForwardTables> tables_;
 };
 
 }  // namespace stoker::ingest

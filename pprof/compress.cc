@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <new>
+#include <stdexcept>
 
 namespace stoker::pprof {
 
@@ -141,6 +144,63 @@ std::string gzip(std::string_view in, int level) {
   libdeflate_compressor* c = compressor(level);
   return compress_kept(libdeflate_gzip_compress_bound(c, in.size()), [&](char* dst, size_t cap) {
     return libdeflate_gzip_compress(c, in.data(), in.size(), dst, cap);
+  });
+}
+
+DeflatePart deflate_part(std::string_view in, int level) {
+  DeflatePart part;
+  part.size = in.size();
+  part.crc = libdeflate_crc32(0, in.data(), in.size());
+  if (in.size() > std::numeric_limits<uInt>::max() / 2) {
+    throw std::length_error("deflate_part: input too large");  // (profiles are far smaller)
+  }
+  z_stream zs{};
+  // Raw DEFLATE (negative window bits: no zlib or gzip wrapper).
+  if (deflateInit2(&zs, std::clamp(level, 1, 9), Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    throw std::bad_alloc();
+  }
+  // deflateBound() covers the whole input with Z_FINISH; a sync flush adds
+  // at most an empty stored block (5 bytes) and the bits before it.
+  part.deflated.resize(deflateBound(&zs, static_cast<uLong>(in.size())) + 16);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(part.deflated.data());
+  zs.avail_out = static_cast<uInt>(part.deflated.size());
+  const int rc = deflate(&zs, Z_SYNC_FLUSH);
+  const bool ok = rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0;
+  part.deflated.resize(zs.total_out);
+  part.deflated.shrink_to_fit();  // (sized for the bound: about the input's size)
+  deflateEnd(&zs);
+  if (!ok) throw std::runtime_error("deflate_part: zlib deflate failed");
+  return part;
+}
+
+std::string gzip_after(const DeflatePart& first, std::string_view rest, int level) {
+  // The member's header (no name, no time, OS unknown), the
+  // first part's blocks, the rest's blocks (the last one final), and the
+  // trailer: the CRC-32 of all the bytes (combined from the two parts'), and
+  // their size mod 2^32.
+  static constexpr unsigned char kHeader[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+  libdeflate_compressor* c = compressor(level);
+  const size_t bound =
+      sizeof kHeader + first.deflated.size() + libdeflate_deflate_compress_bound(c, rest.size()) + 8;
+  return compress_kept(bound, [&](char* dst, size_t cap) -> size_t {
+    char* p = dst;
+    std::memcpy(p, kHeader, sizeof kHeader);
+    p += sizeof kHeader;
+    std::memcpy(p, first.deflated.data(), first.deflated.size());
+    p += first.deflated.size();
+    size_t n = libdeflate_deflate_compress(c, rest.data(), rest.size(), p,
+                                           cap - static_cast<size_t>(p - dst) - 8);
+    if (n == 0) throw std::runtime_error("gzip_after: libdeflate output exceeded its bound");
+    p += n;
+    uint32_t crc = static_cast<uint32_t>(crc32_combine(
+        first.crc, libdeflate_crc32(0, rest.data(), rest.size()), static_cast<z_off_t>(rest.size())));
+    uint32_t isize = static_cast<uint32_t>(first.size + rest.size());
+    for (int i = 0; i < 4; ++i) *p++ = static_cast<char>(crc >> (8 * i));
+    for (int i = 0; i < 4; ++i) *p++ = static_cast<char>(isize >> (8 * i));
+    return static_cast<size_t>(p - dst);
   });
 }
 

@@ -598,29 +598,23 @@ std::string View::encode_subset(const std::vector<uint32_t>* subset,
 
 void View::encode_subset_to(std::string* out_buf, const std::vector<uint32_t>* subset,
                             const std::function<bool(const Label&)>* keep_label) const {
-  std::string& out = *out_buf;
-  out.clear();
-  std::string m, sub, scratch;
-  out.reserve(buf.size() + 64);
-  for (const auto& vt : sample_types) put_bytes(out, 1, value_type(vt));
-  const size_t n = subset ? subset->size() : samples.size();
-  for (size_t k = 0; k < n; ++k) {
-    const Sample& s = samples[subset ? (*subset)[k] : k];
-    m.clear();
-    put_packed(m, 1, sample_locations.data() + s.loc_begin, s.loc_count, scratch);
-    put_packed(m, 2, values.data() + s.value_begin, s.value_count, scratch);
-    for (uint32_t i = 0; i < s.label_count; ++i) {
-      const Label& l = labels[s.label_begin + i];
-      if (keep_label && !(*keep_label)(l)) continue;
-      sub.clear();
-      put_scalar(sub, 1, l.key);
-      put_scalar(sub, 2, l.str);
-      put_scalar(sub, 3, l.num);
-      put_scalar(sub, 4, l.num_unit);
-      put_bytes(m, 3, sub);
-    }
-    put_bytes(out, 2, m);
-  }
+  out_buf->clear();
+  out_buf->reserve(buf.size() + 64);
+  encode_parts(out_buf, subset, keep_label, true);
+}
+
+void View::encode_without_tables_to(std::string* out_buf) const {
+  out_buf->clear();
+  encode_parts(out_buf, nullptr, nullptr, false);
+}
+
+void View::encode_tables_to(std::string* out_buf) const {
+  out_buf->clear();
+  std::string m, sub;
+  encode_tables(*out_buf, m, sub);
+}
+
+void View::encode_tables(std::string& out, std::string& m, std::string& sub) const {
   for (const auto& mp : mappings) {
     m.clear();
     put_scalar(m, 1, mp.id);
@@ -661,6 +655,33 @@ void View::encode_subset_to(std::string* out_buf, const std::vector<uint32_t>* s
     put_bytes(out, 5, m);
   }
   for (auto s : strings) put_bytes(out, 6, s);
+}
+
+void View::encode_parts(std::string* out_buf, const std::vector<uint32_t>* subset,
+                        const std::function<bool(const Label&)>* keep_label,
+                        bool with_tables) const {
+  std::string& out = *out_buf;
+  std::string m, sub, scratch;
+  for (const auto& vt : sample_types) put_bytes(out, 1, value_type(vt));
+  const size_t n = subset ? subset->size() : samples.size();
+  for (size_t k = 0; k < n; ++k) {
+    const Sample& s = samples[subset ? (*subset)[k] : k];
+    m.clear();
+    put_packed(m, 1, sample_locations.data() + s.loc_begin, s.loc_count, scratch);
+    put_packed(m, 2, values.data() + s.value_begin, s.value_count, scratch);
+    for (uint32_t i = 0; i < s.label_count; ++i) {
+      const Label& l = labels[s.label_begin + i];
+      if (keep_label && !(*keep_label)(l)) continue;
+      sub.clear();
+      put_scalar(sub, 1, l.key);
+      put_scalar(sub, 2, l.str);
+      put_scalar(sub, 3, l.num);
+      put_scalar(sub, 4, l.num_unit);
+      put_bytes(m, 3, sub);
+    }
+    put_bytes(out, 2, m);
+  }
+  if (with_tables) encode_tables(out, m, sub);
   put_scalar(out, 7, drop_frames);
   put_scalar(out, 8, keep_frames);
   put_scalar(out, 9, time_nanos);
@@ -670,6 +691,40 @@ void View::encode_subset_to(std::string* out_buf, const std::vector<uint32_t>* s
   put_packed(out, 13, comments.data(), comments.size(), scratch);
   put_scalar(out, 14, default_sample_type);
   put_scalar(out, 15, doc_url);
+}
+
+Hash128 View::tables_key() const {
+  // Strings in order, by content; mappings by their fields; locations and
+  // functions by id and content hash. Two views with the same key encode
+  // their tables alike but for which of two equal strings (or functions, or
+  // mappings) an index names — the same profile either way.
+  HashMix h(0x7ab1e5);
+  h.add(strings.size()).add(mappings.size()).add(functions.size()).add(locations.size());
+  for (const auto& sh : string_hashes) h.add(sh);
+  for (const auto& mp : mappings) {
+    h.add(mp.id).add(mp.memory_start).add(mp.memory_limit).add(mp.file_offset);
+    h.add(static_cast<uint64_t>(mp.filename)).add(static_cast<uint64_t>(mp.build_id));
+    h.add((mp.has_functions ? 1u : 0u) | (mp.has_filenames ? 2u : 0u) |
+          (mp.has_line_numbers ? 4u : 0u) | (mp.has_inline_frames ? 8u : 0u));
+  }
+  for (size_t i = 0; i < functions.size(); ++i) {
+    h.add(functions[i].id).add(symbol_hashes.functions[i]);
+  }
+  for (size_t i = 0; i < locations.size(); ++i) {
+    h.add(locations[i].id).add(locations[i].mapping_id).add(symbol_hashes.locations[i]);
+  }
+  return h.done();
+}
+
+size_t View::used_location_count() const {
+  if (has_symbol_hashes() && symbol_hashes.every_location_used) return locations.size();
+  IdSet used(locations, [](const Location& l) { return l.id; });
+  for (const auto& s : samples) {
+    for (uint32_t i = 0; i < s.loc_count; ++i) used.mark(sample_locations[s.loc_begin + i]);
+  }
+  size_t n = 0;
+  for (const auto& l : locations) n += used.has(l.id);
+  return n;
 }
 
 bool View::rename_label_key(std::string_view from, std::string_view to) {
@@ -743,6 +798,7 @@ void View::prune() {
   if (hashed) {
     symbol_hashes.locations.resize(nloc);
     symbol_hashes.functions.resize(nfn);
+    symbol_hashes.every_location_used = true;  // what is left is used: a second call returns at once
   }
   std::erase_if(mappings, [&](const Mapping& m) { return !used_maps.has(m.id); });
 

@@ -182,12 +182,31 @@ struct View {
   // caller that encodes many profiles reuses one buffer).
   void encode_subset_to(std::string* out, const std::vector<uint32_t>* subset,
                         const std::function<bool(const Label&)>* keep_label) const;
+  // The profile split in two, for a gzip stream whose first part is the
+  // tables compressed once (ingest/forward_tables.h): the symbol tables
+  // (mappings, locations, functions, strings), and everything else (sample
+  // types, samples, the scalar fields). The tables followed by the rest are
+  // the profile (protobuf fields may come in any order).
+  void encode_tables_to(std::string* out) const;
+  void encode_without_tables_to(std::string* out) const;
+  // A key for the symbol tables as encode_tables_to() writes them: views with
+  // equal keys have tables that tell the same profile (the same strings in the
+  // same order, the same ids for the same symbols); only which of two equal
+  // strings or symbols an index names may differ. Needs has_symbol_hashes().
+  Hash128 tables_key() const;
+  // How many locations the samples use.
+  size_t used_location_count() const;
   // Renames the sample label key `from` to `to` (adding `to`, which must
   // outlive the view, to the string table when it is not there). Returns
   // whether any label was renamed.
   bool rename_label_key(std::string_view from, std::string_view to);
   // The same profile as protobuf objects (for tests and the non-hot paths).
   Profile to_proto() const;
+
+ private:
+  void encode_tables(std::string& out, std::string& m, std::string& sub) const;
+  void encode_parts(std::string* out, const std::vector<uint32_t>* subset,
+                    const std::function<bool(const Label&)>* keep_label, bool with_tables) const;
 };
 
 // Decodes gzipped or raw pprof into a View and validates it as validate()

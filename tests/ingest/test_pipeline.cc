@@ -185,6 +185,84 @@ TEST_CASE("with remote_write running, the pipeline keeps the bytes to forward",
   s.storage->forward_cache().unregister_endpoint("up");
 }
 
+TEST_CASE("a differenced profile forwarded whole takes its symbol tables compressed once",
+          "[ingest][pipeline][remote_write]") {
+  Store s;
+  metrics::Registry reg;
+  ingest::Pipeline pipeline(s.storage.get(), &reg);
+  s.storage->forward_cache().register_endpoint("up", 0);
+  Labels labels{{"__name__", "memory"}, {"service_name", "app"}};
+  auto lookups = [&](const std::string& result) {
+    std::string needle = "stoker_forward_tables_lookups_total{result=\"" + result + "\"} ";
+    std::string text = reg.render();
+    auto at = text.find(needle);
+    return at == std::string::npos ? -1 : std::stoi(text.substr(at + needle.size()));
+  };
+  auto cell = std::make_shared<ingest::DeltaCell>();
+  auto in = input(pprof::encode_gzip(heap(1)), labels, policy());
+  in.delta = cell;
+  REQUIRE(test::must(pipeline.prepare(in)).records.empty());  // primed
+  // Every later scrape has the same tables; main.other did not grow, so its
+  // sample is dropped and two of the three locations are used.
+  std::vector<std::shared_ptr<pprof::View>> forwarded;
+  for (int64_t k = 2; k <= 5; ++k) {
+    in.body = pprof::encode_gzip(heap(k));
+    auto prepared = test::must(pipeline.prepare(in));
+    REQUIRE(prepared.records.size() == 1);
+    const auto& rec = prepared.records[0];
+    REQUIRE(rec.forward_gzip);
+    INFO("scrape " << k);
+    // What is forwarded is the delta ...
+    forwarded.push_back(test::must(pprof::decode_view(*rec.forward_gzip)));
+    CHECK(test::totals(*forwarded.back()) == std::vector<int64_t>{10, 1000, 1, 100});
+    CHECK(test::canonical(*forwarded.back()).size() == 1);  // main.alloc's stack
+    // ... and what is stored is the same, pruned as before.
+    CHECK(rec.view->locations.size() == 2);
+    CHECK(test::canonical(*rec.view) == test::canonical(*forwarded.back()));
+  }
+  // The first time the tables came up they were pruned with the samples; the
+  // second time they were compressed and kept, whole; then taken as kept.
+  CHECK(forwarded[0]->locations.size() == 2);
+  for (size_t i = 1; i < forwarded.size(); ++i) CHECK(forwarded[i]->locations.size() == 3);
+  CHECK(lookups("skipped") == 1);
+  CHECK(lookups("added") == 1);
+  CHECK(lookups("hit") == 2);
+  // Identical bytes from a kept part as from the part made for them.
+  in.body = pprof::encode_gzip(heap(6));
+  auto a = test::must(pipeline.prepare(in));
+  CHECK(test::must(pprof::decode_view(*a.records.at(0).forward_gzip))->encode() ==
+        forwarded.back()->encode());
+
+  // A delta that uses fewer than half the locations is pruned, as before,
+  // and does not look its tables up.
+  auto sparse = [](int64_t k) {
+    std::vector<test::SampleSpec> samples = {{{"main.grow", "main.main"}, {k, 10 * k, 0, 0}}};
+    for (int i = 0; i < 6; ++i) {
+      samples.push_back({{"main.still" + std::to_string(i), "main.main"}, {1, 10, 0, 0}});
+    }
+    return test::make_profile({{"alloc_objects", "count"},
+                               {"alloc_space", "bytes"},
+                               {"inuse_objects", "count"},
+                               {"inuse_space", "bytes"}},
+                              samples);
+  };
+  auto cell2 = std::make_shared<ingest::DeltaCell>();
+  auto in2 = input(pprof::encode_gzip(sparse(1)), labels, policy());
+  in2.delta = cell2;
+  REQUIRE(test::must(pipeline.prepare(in2)).records.empty());
+  for (int64_t k = 2; k <= 4; ++k) {
+    in2.body = pprof::encode_gzip(sparse(k));
+    auto prepared = test::must(pipeline.prepare(in2));
+    auto fwd = test::must(pprof::decode_view(*prepared.records.at(0).forward_gzip));
+    CHECK(fwd->locations.size() == 2);
+    CHECK(test::totals(*fwd) == std::vector<int64_t>{1, 10, 0, 0});
+    CHECK(test::canonical(*fwd).size() == 1);  // main.grow's stack
+  }
+  CHECK(lookups("skipped") == 1);
+  CHECK(lookups("hit") == 3);
+  s.storage->forward_cache().unregister_endpoint("up");
+}
+
 namespace {
 
 // The stored rows of a database: series labels and every profile's sample

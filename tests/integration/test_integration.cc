@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ingest/pipeline.h"
 #include "model/text.h"
 #include "model/timeparse.h"
 #include "pprof/pprof_decode.h"
@@ -220,6 +221,84 @@ TEST_CASE("an exported profile has the same totals as the app's own profile", "[
     CHECK_FALSE(direct.empty());
     CHECK(direct == exported_totals);
   }
+}
+
+namespace {
+
+// The "Samples:" part of `go tool pprof -raw FILE` (values and location ids).
+std::string pprof_raw_samples(const std::string& file) {
+  int status = 0;
+  std::string out =
+      test::run_command(std::string(GO_EXECUTABLE) + " tool pprof -raw " + file + " 2>&1", &status);
+  REQUIRE(status == 0);
+  auto begin = out.find("Samples:");
+  auto end = out.find("Locations");
+  REQUIRE(begin != std::string::npos);
+  REQUIRE(end != std::string::npos);
+  return out.substr(begin, end - begin);
+}
+
+}  // namespace
+
+TEST_CASE("forwarded deltas on kept symbol tables read in go tool pprof as the differences",
+          "[integration][remote_write][pprof_oracle]") {
+  // The demo app's heap profile (real Go tables: mappings, inlined frames),
+  // its allocation counters grown k times: the tables stay the same.
+  Demo demo;
+  std::string body;
+  REQUIRE(test::http_get(demo.port, "/debug/pprof/allocs", &body) == 200);
+  auto heap = test::must(pprof::decode(body));
+  REQUIRE(heap->sample_type_size() == 4);  // alloc_objects, alloc_space, inuse_objects, inuse_space
+  auto grown = [&](int64_t k) {
+    auto p = *heap;
+    for (auto& s : *p.mutable_sample()) {
+      s.set_value(0, s.value(0) * k);
+      s.set_value(1, s.value(1) * k);
+    }
+    return pprof::encode_gzip(p);
+  };
+  // What each forwarded delta must hold: the samples that allocated, with
+  // one step's allocations and their in-use values.
+  std::vector<int64_t> expected(4, 0);
+  for (const auto& s : heap->sample()) {
+    if (s.value(0) == 0 && s.value(1) == 0) continue;
+    for (int i = 0; i < 4; ++i) expected[static_cast<size_t>(i)] += s.value(i);
+  }
+  REQUIRE(expected[0] > 0);
+
+  TempDir dir;
+  StorageConfig sc;
+  sc.path = dir.file("s.db");
+  auto storage = test::must(Storage::open(sc));
+  metrics::Registry reg;
+  ingest::Pipeline pipeline(storage.get(), &reg);
+  storage->forward_cache().register_endpoint("up", 0);
+  ingest::Input in;
+  in.labels = Labels{{"__name__", "memory"}, {"service_name", "demo"}};
+  in.policy = std::make_shared<ingest::LabelPolicy>();
+  in.delta = std::make_shared<ingest::DeltaCell>();
+  in.body = grown(1);
+  REQUIRE(test::must(pipeline.prepare(in)).records.empty());  // primed
+  std::vector<std::string> samples;
+  for (int64_t k = 2; k <= 4; ++k) {
+    in.body = grown(k);
+    auto prepared = test::must(pipeline.prepare(in));
+    REQUIRE(prepared.records.size() == 1);
+    const std::string file = dir.file("fwd" + std::to_string(k) + ".pb.gz");
+    test::write_file(file, *prepared.records[0].forward_gzip);
+    INFO("forwarded delta " << k);
+    std::string header;
+    CHECK(pprof_raw_totals(file, &header) == expected);
+    samples.push_back(pprof_raw_samples(file));
+  }
+  // Pruned the first time, on kept tables the second (compressed then) and
+  // third time: go tool pprof reads the same samples from all three.
+  std::string text = reg.render();
+  CHECK_THAT(text, Catch::Contains("stoker_forward_tables_lookups_total{result=\"added\"} 1"));
+  CHECK_THAT(text, Catch::Contains("stoker_forward_tables_lookups_total{result=\"hit\"} 1"));
+  CHECK(samples[1] == samples[0]);
+  CHECK(samples[2] == samples[0]);
+  storage->forward_cache().unregister_endpoint("up");
 }
 
 TEST_CASE("stoker fails fast with clear messages on bad start-up input", "[integration]") {

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include <zlib.h>
+
+#include "pprof/compress.h"
 #include "pprof/pprof_decode.h"
 #include "pprof/view.h"
 #include "tests/support/must.h"
@@ -127,6 +130,168 @@ TEST_CASE("a gzip stream of several members, as RFC 1952 allows, is one profile"
   std::string bad = two;
   bad[bad.size() - 12] ^= 0x55;
   CHECK(pprof::decode(bad).error().rfind("corrupt gzip stream", 0) == 0);
+}
+
+namespace {
+
+// Inflates one gzip member with zlib (not libdeflate, which made it): the
+// bytes, or "" with `error` set; `rest` gets how many input bytes follow the
+// member. zlib checks the trailer's CRC-32 and size.
+std::string zlib_gunzip_member(const std::string& in, std::string* error, size_t* rest) {
+  z_stream zs{};
+  REQUIRE(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  std::string out;
+  char buf[65536];
+  int rc;
+  do {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - zs.avail_out);
+  } while (rc == Z_OK);
+  *error = rc == Z_STREAM_END ? "" : (zs.msg ? zs.msg : "inflate failed");
+  *rest = zs.avail_in;
+  inflateEnd(&zs);
+  return rc == Z_STREAM_END ? out : "";
+}
+
+std::string pseudo_random_bytes(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    s[i] = static_cast<char>(seed >> 56);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("a part compressed once starts gzip members that hold the part and the rest", "[pprof]") {
+  std::string text;
+  for (int i = 0; text.size() < 300000; ++i) {
+    text += "github.com/acme/svc/internal/store.(*Service).Handle" + std::to_string(i % 977) + "\n";
+  }
+  const std::string noise = pseudo_random_bytes(3 << 20, 7);  // incompressible: stored blocks
+  struct Case {
+    std::string first, rest;
+  };
+  std::vector<Case> cases = {{"", ""},
+                             {"", "only the rest"},
+                             {"only the part", ""},
+                             {text, "a short rest"},
+                             {"a short part", text},
+                             {text, text},
+                             {noise, noise.substr(0, 100000)},
+                             {text.substr(0, 70000), noise.substr(5, 70000)}};
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const auto& c = cases[k];
+    INFO("case " << k << ": " << c.first.size() << " + " << c.rest.size() << " bytes");
+    for (int level : {1, 6, 9}) {
+      const pprof::DeflatePart part = pprof::deflate_part(c.first, level);
+      CHECK(part.size == c.first.size());
+      for (int rest_level : {1, 6}) {
+        const std::string gz = pprof::gzip_after(part, c.rest, rest_level);
+        // One member (nothing follows it), read by zlib with its CRC-32 and
+        // size checked, and by stoker's own reader.
+        std::string error;
+        size_t after = 0;
+        CHECK(zlib_gunzip_member(gz, &error, &after) == c.first + c.rest);
+        CHECK(error.empty());
+        CHECK(after == 0);
+        std::string back;
+        REQUIRE(pprof::gunzip(gz, 8 << 20, &back).ok());
+        CHECK(back == c.first + c.rest);
+      }
+    }
+  }
+  // One part starts any number of members.
+  const pprof::DeflatePart part = pprof::deflate_part(text, 6);
+  for (const std::string rest : {"one", "two, longer", ""}) {
+    std::string error;
+    size_t after = 0;
+    CHECK(zlib_gunzip_member(pprof::gzip_after(part, rest, 1), &error, &after) == text + rest);
+  }
+  // A part whose CRC-32 does not match its bytes gives a stream both readers refuse.
+  pprof::DeflatePart wrong = part;
+  wrong.crc ^= 1;
+  const std::string bad = pprof::gzip_after(wrong, "rest", 1);
+  std::string error;
+  size_t after = 0;
+  CHECK(zlib_gunzip_member(bad, &error, &after).empty());
+  CHECK(error == "incorrect data check");
+  std::string back;
+  CHECK_FALSE(pprof::gunzip(bad, 8 << 20, &back).ok());
+}
+
+TEST_CASE("a profile's tables and the rest, encoded apart, join into the same profile",
+          "[pprof]") {
+  auto p = test::make_profile(
+      {{"alloc_objects", "count"}, {"alloc_space", "bytes"}},
+      {{{"main.alloc", "main.work", "main.main"}, {3, 300}, {{"endpoint", "/a"}}},
+       {{"main.other", "main.main"}, {5, 500}, {{"endpoint", "/b"}}, 64},
+       {{"main.alloc", "main.main"}, {7, 700}}});
+  // An inlined frame, a second mapping and a comment, so every table has more
+  // than the plain case.
+  auto* loc = p.mutable_location(0);
+  auto* line = loc->add_line();
+  line->set_function_id(p.function(1).id());
+  line->set_line(42);
+  auto* m = p.add_mapping();
+  m->set_id(p.mapping_size());
+  m->set_memory_start(0x7f0000000000);
+  m->set_memory_limit(0x7f0000100000);
+  p.add_string_table("libc.so.6");
+  m->set_filename(p.string_table_size() - 1);
+  p.mutable_location(1)->set_mapping_id(m->id());
+  p.add_string_table("a comment");
+  p.add_comment(p.string_table_size() - 1);
+  const std::string raw = p.SerializeAsString();
+  auto view = test::must(pprof::decode_view(raw));
+  view->hash_symbols();
+  std::string tables, rest;
+  view->encode_tables_to(&tables);
+  view->encode_without_tables_to(&rest);
+  auto joined = test::must(pprof::decode_view(tables + rest));
+  CHECK(joined->encode() == view->encode());
+  CHECK(test::canonical(*joined) == test::canonical(p));
+  // The rest first reads the same (protobuf fields come in any order).
+  CHECK(test::must(pprof::decode_view(rest + tables))->encode() == view->encode());
+
+  // The key: the same for the same tables, whatever the samples' values.
+  auto key_of = [](perftools::profiles::Profile q) {
+    auto v = test::must(pprof::decode_view(q.SerializeAsString()));
+    v->hash_symbols();
+    return v->tables_key();
+  };
+  const Hash128 key = key_of(p);
+  CHECK(view->tables_key() == key);
+  auto more = p;
+  more.mutable_sample(0)->set_value(0, 1000);
+  more.mutable_sample(2)->clear_label();
+  CHECK(key_of(more) == key);
+  // Different for any change to what the tables say.
+  auto renamed = p;
+  renamed.set_string_table(p.function(0).name(), "main.alloc2");
+  CHECK_FALSE(key_of(renamed) == key);
+  auto renumbered = p;
+  renumbered.mutable_location(2)->set_id(99);
+  for (auto& s : *renumbered.mutable_sample()) {
+    for (auto& id : *s.mutable_location_id()) {
+      if (id == p.location(2).id()) id = 99;
+    }
+  }
+  CHECK_FALSE(key_of(renumbered) == key);
+  auto moved = p;
+  moved.mutable_mapping(1)->set_memory_start(0x7f0000001000);
+  CHECK_FALSE(key_of(moved) == key);
+  auto other_line = p;
+  other_line.mutable_location(0)->mutable_line(0)->set_line(7);
+  CHECK_FALSE(key_of(other_line) == key);
+  auto extra_string = p;
+  extra_string.add_string_table("unused");
+  CHECK_FALSE(key_of(extra_string) == key);
 }
 
 TEST_CASE("accepts packed and unpacked repeated fields alike", "[pprof]") {
