@@ -85,7 +85,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 metric_sum() {  # sum of a metric's samples on stoker's /metrics (port 14040, or $2)
   curl -fsS "http://127.0.0.1:${2:-14040}/metrics" |
-    awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%d", s}'
+    awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'
 }
 
 echo "fleet: ${farm_flags[*]:+labelled CPU samples, }$services services, $(( services * 5 )) profiles per 15 s ($(echo "scale=1; $services * 5 / 15" | bc) profiles/s); warmup ${warmup}s, measured ${seconds}s"
@@ -142,6 +142,7 @@ YAML
     k0=$(cpu_ticks $central); r0=$(metric_sum stoker_received_profiles_total 14051)
   fi
   s0=$(metric_sum stoker_storage_profiles_written_total); p0=$(metric_sum stoker_pushed_profiles_total)
+  pb0=$(metric_sum stoker_pushed_bytes_total)
   k_sys0=$(sys_ticks $spid)
   if [ "$count" = 1 ]; then
     events=raw_syscalls:sys_enter,context-switches,page-faults
@@ -154,11 +155,16 @@ YAML
   fi
   c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm); k_sys1=$(sys_ticks $spid)
   s1=$(metric_sum stoker_storage_profiles_written_total); p1=$(metric_sum stoker_pushed_profiles_total)
+  pb1=$(metric_sum stoker_pushed_bytes_total)
   counts=""
   if [ "$count" = 1 ]; then
     n_prof=$(( s1 - s0 ))
     per() { awk -F, -v e="$1" -v n="$n_prof" '$3 == e {printf "%.1f", $1 / (n > 0 ? n : 1)}' "$work/$mode.perf"; }
     counts=" kernel_share=$(echo "scale=3; ($k_sys1 - $k_sys0) / ($c1 - $c0)" | bc) syscalls_per_profile=$(per raw_syscalls:sys_enter) context_switches_per_profile=$(per context-switches) page_faults_per_profile=$(per page-faults)"
+  fi
+  forwarded_size=""
+  if [ "$p1" -gt "$p0" ]; then
+    forwarded_size=" forwarded_kib_per_profile=$(( (pb1 - pb0) / (p1 - p0) / 1024 ))"
   fi
   pending=$(metric_sum stoker_outbox_pending_profiles)
   failures=$(metric_sum stoker_scrape_failures_total)
@@ -180,7 +186,7 @@ YAML
   farm_cores=$(echo "scale=3; ($f1 - $f0) / $ticks / $seconds" | bc)
   stored=$(echo "scale=1; ($s1 - $s0) / $seconds" | bc)
   pushed=$(echo "scale=1; ($p1 - $p0) / $seconds" | bc)
-  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))$counts")
+  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))$forwarded_size$counts")
   echo "${results[-1]}"
   if [ "$count" = 1 ]; then
     echo "  per stored profile: $(awk -F, -v n="$n_prof" '$3 ~ /^syscalls:sys_enter_/ {sub("syscalls:sys_enter_", "", $3); printf "%s %.2f  ", $3, $1 / (n > 0 ? n : 1)}' "$work/$mode.perf")"

@@ -26,6 +26,10 @@ ForwardTables::Part ForwardTables::get(const Hash128& key,
     // Seen before: kept if there is room, or if the least recently used
     // entry was not used since.
     const uint64_t before = seen->second;
+    if (before == kTooLarge) {
+      ++stats_.skipped;
+      return nullptr;
+    }
     seen->second = now;
     const bool room = stats_.bytes < max_bytes_ ||
                       (!lru_.empty() && entries_.at(lru_.back()).last_use < before);
@@ -36,7 +40,11 @@ ForwardTables::Part ForwardTables::get(const Hash128& key,
   }
   Part part = std::make_shared<const pprof::DeflatePart>(make());
   std::lock_guard lock(mu_);
-  if (cost(part) > max_bytes_) {  // larger than the whole budget: used once
+  if (cost(part) > max_bytes_) {
+    // Larger than the whole budget: used this once, and not compressed
+    // apart again (it would be at every scrape).
+    if (seen_.size() >= max_seen_) seen_.clear();
+    seen_[key] = kTooLarge;
     ++stats_.skipped;
     return part;
   }

@@ -14,7 +14,9 @@
 // Budget: at most `max_bytes` of compressed tables. A newcomer displaces the
 // least recently used entries only when those were not used since the
 // newcomer was last seen: a working set larger than the budget keeps the
-// part that fits instead of replacing everything in turn. Thread-safe.
+// part that fits instead of replacing everything in turn. Tables whose part
+// alone is over the budget are used once and then compressed with their
+// profiles, as first-seen ones are. Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -59,6 +61,8 @@ class ForwardTables {
     std::list<Hash128>::iterator lru;  // front: most recent
   };
   size_t cost(const Part& p) const { return p->deflated.capacity() + 128; }
+  // In seen_: tables whose part alone is over the budget (never kept).
+  static constexpr uint64_t kTooLarge = ~uint64_t{0};
 
   const size_t max_bytes_, max_seen_;
   mutable std::mutex mu_;

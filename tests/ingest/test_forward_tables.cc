@@ -92,10 +92,16 @@ TEST_CASE("kept tables stay within the budget, and a larger working set keeps wh
   // Tables larger than the whole budget are compressed for the one profile
   // that has them, and not kept.
   ingest::ForwardTables small(entry_cost / 2);
+  made = 0;
   small.get(key(9), make);
   CHECK(small.get(key(9), make) != nullptr);
+  CHECK(made == 1);
   CHECK(small.stats().entries == 0);
   CHECK(small.stats().bytes == 0);
+  // ... and from then on not compressed apart again.
+  CHECK(small.get(key(9), make) == nullptr);
+  CHECK(small.get(key(9), make) == nullptr);
+  CHECK(made == 1);
 }
 
 TEST_CASE("the first-seen keys are forgotten all at once when there are too many",
