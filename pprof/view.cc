@@ -716,14 +716,23 @@ Hash128 View::tables_key() const {
   return h.done();
 }
 
+namespace {
+// The locations `v`'s samples use, and how many.
+IdSet used_locations(const View& v, size_t* count) {
+  IdSet used(v.locations, [](const View::Location& l) { return l.id; });
+  for (const auto& s : v.samples) {
+    for (uint32_t i = 0; i < s.loc_count; ++i) used.mark(v.sample_locations[s.loc_begin + i]);
+  }
+  *count = 0;
+  for (const auto& l : v.locations) *count += used.has(l.id);
+  return used;
+}
+}  // namespace
+
 size_t View::used_location_count() const {
   if (has_symbol_hashes() && symbol_hashes.every_location_used) return locations.size();
-  IdSet used(locations, [](const Location& l) { return l.id; });
-  for (const auto& s : samples) {
-    for (uint32_t i = 0; i < s.loc_count; ++i) used.mark(sample_locations[s.loc_begin + i]);
-  }
   size_t n = 0;
-  for (const auto& l : locations) n += used.has(l.id);
+  used_locations(*this, &n);
   return n;
 }
 
@@ -754,12 +763,8 @@ void View::prune() {
   // a cumulative profile whose every stack grew.
   if (has_symbol_hashes() && symbol_hashes.every_location_used) return;
   // Locations the samples use, then what those locations use.
-  IdSet used_locs(locations, [](const Location& l) { return l.id; });
-  for (const auto& s : samples) {
-    for (uint32_t i = 0; i < s.loc_count; ++i) used_locs.mark(sample_locations[s.loc_begin + i]);
-  }
   size_t kept = 0;
-  for (const auto& l : locations) kept += used_locs.has(l.id);
+  const IdSet used_locs = used_locations(*this, &kept);
   if (kept == locations.size()) return;  // nothing dropped anywhere
 
   IdSet used_fns(functions, [](const Function& f) { return f.id; });

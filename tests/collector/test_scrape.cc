@@ -48,7 +48,8 @@ struct Fetch {
 // Runs one GET through the real client and judges it like a scrape loop does.
 Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_limit = 0,
             std::chrono::milliseconds timeout = 2000ms, pprof::Limits limits = {},
-            HttpClient* shared = nullptr, asio::io_context* shared_io = nullptr) {
+            HttpClient* shared = nullptr, asio::io_context* shared_io = nullptr,
+            bool answer_delayed = false) {
   asio::io_context local_io;
   asio::io_context& io = shared_io ? *shared_io : local_io;
   std::unique_ptr<HttpClient> own;
@@ -56,7 +57,8 @@ Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_lim
     own = std::make_unique<HttpClient>(io.get_executor(), cfg, body_limit, "stoker-test");
   HttpClient& client = shared ? *shared : *own;
   auto start = std::chrono::steady_clock::now();
-  auto fut = asio::co_spawn(io, client.get(url, start + timeout, timeout), asio::use_future);
+  auto fut = asio::co_spawn(io, client.get(url, start + timeout, timeout, answer_delayed),
+                            asio::use_future);
   io.restart();
   io.run();
   Fetch f;
@@ -220,12 +222,7 @@ TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one
   HttpClient client(io.get_executor(), {}, 0, "t");
   bool delayed = false;
   auto get = [&](const std::string& path) {
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    auto fut = asio::co_spawn(io, client.get(server.base_url() + path, deadline, 5000ms, delayed),
-                              asio::use_future);
-    io.restart();
-    io.run();
-    return fut.get();
+    return fetch(server.base_url() + path, {}, 0, 5000ms, {}, &client, &io, delayed).res;
   };
   for (int round = 0; round < 4; ++round) {
     delayed = round % 2 == 1;
