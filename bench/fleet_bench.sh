@@ -9,7 +9,12 @@
 #            stores (push.v1 Push); the figures are the receiving stoker's
 #   floor    only inflating the same gzipped bytes, with zlib and with libdeflate
 #            (bench/inflate_floor); and what forwarding adds to it: compressing
-#            the differenced types (allocs, block, mutex) again at level 1
+#            the differenced types (allocs, block, mutex) again at level 1.
+#            Measured twice: during each mode's window (four one-round probes
+#            spread over it, on the machine as loaded as stoker finds it — the
+#            ratios are to this floor) and once more after the run, idle (the
+#            floor of the BENCHMARKS sections before the tenth step; idle, the
+#            same inflating costs 10–20 % less CPU on a 2-core VM)
 # For each mode it waits WARMUP seconds (first scrapes are spread over the
 # interval, deltas need two scrapes), then measures CPU over SECONDS and prints
 # cores, the ratio to the floor, peak RSS (VmHWM over the whole run), profiles
@@ -78,6 +83,21 @@ if ! kill -0 "$farm" 2>/dev/null || ! grep -q serving "$work/farm.log"; then
   cat "$work/farm.log" >&2
   exit 1
 fi
+# One round of every service's profiles, for the floor (as the farm serves them).
+mkdir -p "$work/round"
+"$work/farm" -services "$services" -dump "$work/round" "${farm_flags[@]}" > "$work/sizes.txt"
+floor_field() { sed "s/.*$1=\([^ ]*\).*/\1/" <<<"$2"; }
+# Four one-round floor probes spread over the measured window, in the
+# background; their lines go to file $1.
+floor_probes() {
+  local gap
+  gap=$(echo "scale=3; g = $seconds / 5 - 2; if (g < 0) g = 0; g" | bc)
+  for _ in 1 2 3 4; do
+    sleep "$gap"
+    "$build/bench/inflate_floor" --repeat 1 --recompress allocs,block,mutex "$work"/round/*.pb.gz >> "$1"
+  done
+}
+
 targets=$(python3 -c "import sys; n=int(sys.argv[1]); print(', '.join(f'\"127.0.{1 + i // 250}.{1 + i % 250}:6060\"' for i in range(n)))" "$services")
 
 ticks=$(getconf CLK_TCK)
@@ -144,6 +164,8 @@ YAML
   s0=$(metric_sum stoker_storage_profiles_written_total); p0=$(metric_sum stoker_pushed_profiles_total)
   pb0=$(metric_sum stoker_pushed_bytes_total)
   k_sys0=$(sys_ticks $spid)
+  floor_probes "$work/$mode.floor" &
+  probes=$!
   if [ "$count" = 1 ]; then
     events=raw_syscalls:sys_enter,context-switches,page-faults
     for sc in recvmsg sendmsg pwrite64 pread64 futex epoll_wait epoll_ctl timerfd_settime madvise mmap munmap fcntl connect; do
@@ -154,6 +176,10 @@ YAML
     sleep "$seconds"
   fi
   c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm); k_sys1=$(sys_ticks $spid)
+  wait "$probes"
+  # The probes' mean CPU seconds per round, per 15 s.
+  mean_floor() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) {s += substr($i, length(k) + 2); n++}} END {printf "%.4f", s / n / 15}' "$work/$mode.floor"; }
+  floor_during=" floor_zlib=$(mean_floor zlib_cpu_seconds_per_round) floor_libdeflate=$(mean_floor libdeflate_cpu_seconds_per_round) floor_deflate1=$(mean_floor deflate1_cpu_seconds_per_round)"
   s1=$(metric_sum stoker_storage_profiles_written_total); p1=$(metric_sum stoker_pushed_profiles_total)
   pb1=$(metric_sum stoker_pushed_bytes_total)
   counts=""
@@ -186,7 +212,7 @@ YAML
   farm_cores=$(echo "scale=3; ($f1 - $f0) / $ticks / $seconds" | bc)
   stored=$(echo "scale=1; ($s1 - $s0) / $seconds" | bc)
   pushed=$(echo "scale=1; ($p1 - $p0) / $seconds" | bc)
-  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))$forwarded_size$counts")
+  results+=("$mode cores=$cores peak_rss_mib=$((hwm / 1024)) final_rss_mib=$((rss / 1024)) stored_per_s=$stored forwarded_per_s=$pushed pending_at_end=$pending scrape_failures=$failures farm_cores=$farm_cores db_mib=$(( $(du -k "$db" | cut -f1) / 1024 )) symbol_cache_mib=$((symcache / 1048576)) delta_state_mib=$((delta / 1048576)) delta_bytes_per_stack=$((stacks > 0 ? delta / stacks : 0)) forward_cache_mib=$((fwd / 1048576))$forwarded_size$floor_during$counts")
   echo "${results[-1]}"
   if [ "$count" = 1 ]; then
     echo "  per stored profile: $(awk -F, -v n="$n_prof" '$3 ~ /^syscalls:sys_enter_/ {sub("syscalls:sys_enter_", "", $3); printf "%s %.2f  ", $3, $1 / (n > 0 ? n : 1)}' "$work/$mode.perf")"
@@ -197,21 +223,21 @@ YAML
   fi
 done
 
-mkdir -p "$work/round"
-"$work/farm" -services "$services" -dump "$work/round" "${farm_flags[@]}" > "$work/sizes.txt"
 floor_line=$("$build/bench/inflate_floor" --repeat 3 --recompress allocs,block,mutex "$work"/round/*.pb.gz)
-field() { sed "s/.*$1=\([^ ]*\).*/\1/" <<<"$floor_line"; }
-floor=$(echo "scale=4; $(field zlib_cpu_seconds_per_round) / 15" | bc)
-floor_ld=$(echo "scale=4; $(field libdeflate_cpu_seconds_per_round) / 15" | bc)
-echo "floor, inflating the same bytes per 15 s: zlib cores=$floor ($(field zlib_mb_per_s) MB/s of output), libdeflate cores=$floor_ld ($(field libdeflate_mb_per_s) MB/s)"
-floor_deflate=$(echo "scale=4; $(field deflate1_cpu_seconds_per_round) / 15" | bc)
-echo "forwarding adds, compressing the differenced profiles (allocs, block, mutex) again at libdeflate level 1: cores=$floor_deflate"
+field() { floor_field "$1" "$floor_line"; }
+idle=$(echo "scale=4; $(field zlib_cpu_seconds_per_round) / 15" | bc)
+idle_ld=$(echo "scale=4; $(field libdeflate_cpu_seconds_per_round) / 15" | bc)
+echo "idle floor after the run, inflating the same bytes per 15 s: zlib cores=$idle ($(field zlib_mb_per_s) MB/s of output), libdeflate cores=$idle_ld ($(field libdeflate_mb_per_s) MB/s)"
+idle_deflate=$(echo "scale=4; $(field deflate1_cpu_seconds_per_round) / 15" | bc)
+echo "forwarding adds, compressing the differenced profiles (allocs, block, mutex) again at libdeflate level 1: cores=$idle_deflate (idle)"
 echo "profile sizes:"
 sed 's/^/  /' "$work/sizes.txt"
 for r in "${results[@]}"; do
   c=$(sed 's/^cores=\([^ ]*\).*/\1/' <<<"${r#* }")
+  floor=$(floor_field floor_zlib "$r"); floor_ld=$(floor_field floor_libdeflate "$r")
+  floor_deflate=$(floor_field floor_deflate1 "$r")
   ratio() { printf "%.2f" "$(echo "scale=4; $1" | bc)"; }  # rounded, not truncated as bc does
-  line="${r%% *}: $(ratio "$c / $floor")x the zlib floor, $(ratio "$c / $floor_ld")x the libdeflate floor"
+  line="${r%% *}: $(ratio "$c / $floor")x the zlib floor (during the window; $(ratio "$c / $idle")x the idle one), $(ratio "$c / $floor_ld")x the libdeflate floor"
   case "${r%% *}" in
     forward | central) line+=", $(ratio "$c / ($floor + $floor_deflate)")x the zlib floor plus recompressing" ;;
   esac
