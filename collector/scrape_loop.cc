@@ -109,7 +109,8 @@ void ScrapeLoop::stop() {
 }
 
 void ScrapeLoop::drain(Duration after) {
-  int64_t at = now_unix_nanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
+  int64_t at =
+      now_unix_nanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
   int64_t expected = 0;
   drain_after_ns_.compare_exchange_strong(expected, std::max<int64_t>(1, at));
 }
@@ -128,9 +129,9 @@ asio::awaitable<void> ScrapeLoop::run() {
   const Duration grid = tick(interval);
   // `ideal` advances by exactly the interval; the timer waits for it rounded
   // up to the grid (at most one tick later, never drifting).
-  auto ideal = asio::steady_timer::clock_type::now() +
-               (first_after_ ? *first_after_
-                             : offset(first.target.loop_key(first.endpoint), interval));
+  auto ideal =
+      asio::steady_timer::clock_type::now() +
+      (first_after_ ? *first_after_ : offset(first.target.loop_key(first.endpoint), interval));
   timer_.expires_at(on_grid(ideal, grid));
   co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   while (!stopped_) {
@@ -197,11 +198,12 @@ asio::awaitable<void> ScrapeLoop::scrape_once() {
   const ProfileEndpoint& endpoint = settings->endpoint;
   auto started = Clock::now();
   int64_t started_ns = now_unix_nanos();
-  HttpResult res =
-      co_await settings->client->get(endpoint.url, started + endpoint.timeout, endpoint.timeout,
-                                     endpoint.type.delta);
+  HttpResult res = co_await settings->client->get(
+      endpoint.url, started + endpoint.timeout, endpoint.timeout, endpoint.type.delta,
+      last_body_size_ ? last_body_size_ + last_body_size_ / 8 : 0);
   if (stopped_) co_return;
   const size_t wire_size = res.body.size();
+  if (res.error.ok() && res.status >= 200 && res.status < 300) last_body_size_ = wire_size;
   Status outcome = res.error;
   auto disposition = ingest::Prepared::Disposition::kStore;
   DecodeSlot decode_slot;

@@ -136,6 +136,7 @@ class ScrapeLoop : public std::enable_shared_from_this<ScrapeLoop> {
   std::atomic<int64_t> drain_after_ns_{0};  // drain(): stop after a scrape started after this
   std::optional<Duration> first_after_;
   bool last_failed_ = false;
+  size_t last_body_size_ = 0;  // the last answer's, as the next one's size hint
   std::string last_logged_error_;
 };
 

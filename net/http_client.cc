@@ -160,8 +160,8 @@ asio::awaitable<boost::system::error_code> read_response(
     bool head_only) {
   boost::system::error_code ec;
   if (head_only) {
-    std::tie(ec, std::ignore) = co_await http::async_read_header(
-        s, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    std::tie(ec, std::ignore) =
+        co_await http::async_read_header(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
   } else {
     std::tie(ec, std::ignore) =
         co_await http::async_read(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -417,9 +417,9 @@ struct HttpClient::Impl {
   // The body moves from `r` into `req` (a push's body is megabytes: copying
   // it was fresh memory to fault in per request); send_raw() moves it back
   // after the exchange, for a redirect that keeps the method.
-  bool build_request(const Endpoint& ep, const std::optional<ProxyRoute>& route,
-                     HttpRequest& r, const std::string& auth,
-                     http::request<http::string_body>* req, std::string* error) {
+  bool build_request(const Endpoint& ep, const std::optional<ProxyRoute>& route, HttpRequest& r,
+                     const std::string& auth, http::request<http::string_body>* req,
+                     std::string* error) {
     bool post = r.method == "POST";
     bool absolute = route && !ep.tls;
     bool default_port = (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");
@@ -625,8 +625,9 @@ struct HttpClient::Impl {
   // One request/response exchange. `reused` tells whether the connection came from
   // the idle pool, in which case a failure before any response byte is retryable.
   asio::awaitable<bool> exchange(Connection& c, http::request<http::string_body>& req,
-                                 bool answer_delayed, Clock::time_point deadline, RawResult* out,
-                                 bool* keep_alive, bool* retryable) {
+                                 bool answer_delayed, size_t body_size_hint,
+                                 Clock::time_point deadline, RawResult* out, bool* keep_alive,
+                                 bool* retryable) {
     *retryable = false;
     c.lowest().expires_at(deadline);
     boost::system::error_code ec;
@@ -657,7 +658,11 @@ struct HttpClient::Impl {
     // reads of 64 KiB: Beast reads at most what the buffer has room for, and
     // no less than 512 bytes, so an idle connection's released buffer made a
     // 200 KB profile hundreds of 512-byte recv() calls, each after an
-    // epoll_wait.
+    // epoll_wait. Such a body of a successful answer goes into a string of
+    // the request's body_size_hint capacity (a scrape loop's last body
+    // size): grown read by read, a 200 KB string was reallocated and copied
+    // as it grew (0.6 % of the collector's CPU, in memmove, in a perf window
+    // of bench/fleet_bench.sh).
     if (!answer_delayed) take_read_buffer(c);
     ec = co_await read_response(c, parser, true);
     std::optional<std::string> known_body;
@@ -667,6 +672,10 @@ struct HttpClient::Impl {
       ec = co_await read_known_body(c, *known_body);
       if (ec == asio::error::eof) ec = http::error::partial_message;  // as the parser says
     } else if (!ec && !parser.is_done()) {
+      const unsigned status = parser.get().result_int();
+      if (body_size_hint && body_size_hint <= body_limit && status >= 200 && status < 300) {
+        parser.get().body().reserve(body_size_hint);
+      }
       take_read_buffer(c);
       ec = co_await read_response(c, parser, false);
     }
@@ -716,10 +725,11 @@ void HttpClient::close_idle() {
 
 asio::awaitable<HttpResult> HttpClient::get(std::string url, Clock::time_point deadline,
                                             std::chrono::milliseconds scrape_timeout,
-                                            bool answer_delayed) {
+                                            bool answer_delayed, size_t body_size_hint) {
   HttpRequest r;
   r.url = std::move(url);
   r.answer_delayed = answer_delayed;
+  r.body_size_hint = body_size_hint;
   r.headers = {{"Accept", "application/octet-stream, */*;q=0.5"},
                {"X-Prometheus-Scrape-Timeout-Seconds",
                 std::to_string(static_cast<double>(scrape_timeout.count()) / 1000.0)}};
@@ -809,8 +819,8 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
       }
       bool keep_alive = false, retryable = false;
       attempt = RawResult{};
-      bool ok = co_await impl_->exchange(*conn, req, r.answer_delayed, deadline, &attempt,
-                                         &keep_alive, &retryable);
+      bool ok = co_await impl_->exchange(*conn, req, r.answer_delayed, r.body_size_hint, deadline,
+                                         &attempt, &keep_alive, &retryable);
       if (ok) {
         done = true;
         if (keep_alive && impl_->idle[key].size() < 4) {

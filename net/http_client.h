@@ -48,6 +48,11 @@ struct HttpRequest {
   // so that hundreds of such waits hold little. A prompt answer is read
   // with the large buffer from its first byte: head and body in one read.
   bool answer_delayed = false;
+  // The size the answer's body is expected to have (a scrape loop's last
+  // one), or 0: a body of unannounced length (chunked, as Go's pprof
+  // handlers send) is read into a string of this capacity from its first
+  // byte instead of one regrown (and copied) as the chunks come.
+  size_t body_size_hint = 0;
 };
 
 class HttpClient {
@@ -66,7 +71,7 @@ class HttpClient {
   // GETs `url`, following redirects per config, finishing before `deadline`.
   boost::asio::awaitable<HttpResult> get(std::string url, Clock::time_point deadline,
                                          std::chrono::milliseconds scrape_timeout,
-                                         bool answer_delayed = false);
+                                         bool answer_delayed = false, size_t body_size_hint = 0);
 
   // Sends `req` with the configured auth and TLS. Redirects are followed per
   // config; a POST follows only 307/308 (which keep the method and body).

@@ -3,8 +3,8 @@
 #include <future>
 #include <set>
 
-#include "collector/scrape_loop.h"
 #include "collector/cluster.h"
+#include "collector/scrape_loop.h"
 #include "collector/scrape_manager.h"
 #include "discovery/static_sd.h"
 #include "net/asio_pch.h"
@@ -49,7 +49,7 @@ struct Fetch {
 Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_limit = 0,
             std::chrono::milliseconds timeout = 2000ms, pprof::Limits limits = {},
             HttpClient* shared = nullptr, asio::io_context* shared_io = nullptr,
-            bool answer_delayed = false) {
+            bool answer_delayed = false, size_t body_size_hint = 0) {
   asio::io_context local_io;
   asio::io_context& io = shared_io ? *shared_io : local_io;
   std::unique_ptr<HttpClient> own;
@@ -57,8 +57,9 @@ Fetch fetch(const std::string& url, HttpClientConfig cfg = {}, uint64_t body_lim
     own = std::make_unique<HttpClient>(io.get_executor(), cfg, body_limit, "stoker-test");
   HttpClient& client = shared ? *shared : *own;
   auto start = std::chrono::steady_clock::now();
-  auto fut = asio::co_spawn(io, client.get(url, start + timeout, timeout, answer_delayed),
-                            asio::use_future);
+  auto fut =
+      asio::co_spawn(io, client.get(url, start + timeout, timeout, answer_delayed, body_size_hint),
+                     asio::use_future);
   io.restart();
   io.run();
   Fetch f;
@@ -245,10 +246,32 @@ TEST_CASE("bodies arrive whole: known length in many reads or none, chunked, one
     REQUIRE(r.error.ok());
     CHECK(check_response(r.status, r.reason, r.content_type, r.content_encoding, r.body, {}));
   }
+  // A size hint: a chunked body is read into a string of that capacity from
+  // the start (not regrown as it comes); a hint too small, one over the
+  // client's body limit, or one for a body of announced length change
+  // nothing but the capacity.
+  auto hinted = [&](const std::string& path, size_t hint) {
+    return fetch(server.base_url() + path, {}, 0, 5000ms, {}, &client, &io, false, hint).res;
+  };
+  const size_t hint = big_chunked_body.size() + big_chunked_body.size() / 8;
+  auto r = hinted("/bigchunked", hint);
+  REQUIRE(r.error.ok());
+  CHECK(r.body == big_chunked_body);
+  CHECK(r.body.capacity() == hint);
+  r = hinted("/bigchunked", 1000);
+  REQUIRE(r.error.ok());
+  CHECK(r.body == big_chunked_body);
+  r = hinted("/bigchunked", HttpClient::kDefaultBodyLimit + 1);
+  REQUIRE(r.error.ok());
+  CHECK(r.body == big_chunked_body);
+  CHECK(r.body.capacity() < HttpClient::kDefaultBodyLimit);
+  r = hinted("/big", 2 * big.size());
+  REQUIRE(r.error.ok());
+  CHECK(r.body == big);
   // Every response was read to its end exactly: the next one came over the
   // same kept-alive connection.
   CHECK(server.connections() == 1);
-  CHECK(server.requests().size() == 20);
+  CHECK(server.requests().size() == 24);
 }
 
 TEST_CASE("redirects are followed, bounded, and can be turned off", "[scrape]") {
@@ -326,7 +349,10 @@ TEST_CASE("scrape times are rounded up to a common grid of ticks", "[scrape]") {
   // offset.
   std::set<Clock::time_point> starts;
   for (int i = 0; i < 300; ++i) {
-    std::string key = "job\x1f" "127.0.0." + std::to_string(i) + ":6060\x1fmemory";
+    std::string key =
+        "job\x1f"
+        "127.0.0." +
+        std::to_string(i) + ":6060\x1fmemory";
     auto ideal = base + ScrapeLoop::offset(key, 15000ms);
     auto t = ScrapeLoop::on_grid(ideal, ScrapeLoop::tick(15000ms));
     CHECK(t >= ideal);
@@ -596,8 +622,8 @@ TEST_CASE("a peer list change hands over only the targets whose owner changed",
       "block: {enabled: false}, mutex: {enabled: false}}\n    static_configs:\n";
   for (int k = 0; k < kTargets; ++k) {
     yaml += "      - targets: ['127.0.0.1:" + std::to_string(farm.port()) +
-            "']\n        labels: {service_name: svc-" + std::to_string(k) +
-            ", __param_target: '" + std::to_string(k) + "'}\n";
+            "']\n        labels: {service_name: svc-" + std::to_string(k) + ", __param_target: '" +
+            std::to_string(k) + "'}\n";
   }
   ManagerRig rig(yaml);
   // Each target's owner for a peer list, by the target's number.
