@@ -11,10 +11,11 @@
 #            (bench/inflate_floor); and what forwarding adds to it: compressing
 #            the differenced types (allocs, block, mutex) again at level 1.
 #            Measured twice: during each mode's window (four one-round probes
-#            spread over it, on the machine as loaded as stoker finds it — the
-#            ratios are to this floor) and once more after the run, idle (the
-#            floor of the BENCHMARKS sections before the tenth step; idle, the
-#            same inflating costs 10–20 % less CPU on a 2-core VM)
+#            spread over it, on the machine as loaded and as fast as stoker
+#            finds it — the ratios are to this floor) and once more after the
+#            run, idle (the floor of the BENCHMARKS sections before the tenth
+#            step of issue #22; a VM's speed drifts over minutes, and the idle
+#            figure differed from the window's by up to 15 % either way)
 # For each mode it waits WARMUP seconds (first scrapes are spread over the
 # interval, deltas need two scrapes), then measures CPU over SECONDS and prints
 # cores, the ratio to the floor, peak RSS (VmHWM over the whole run), profiles
@@ -87,13 +88,14 @@ fi
 mkdir -p "$work/round"
 "$work/farm" -services "$services" -dump "$work/round" "${farm_flags[@]}" > "$work/sizes.txt"
 floor_field() { sed "s/.*$1=\([^ ]*\).*/\1/" <<<"$2"; }
-# Four one-round floor probes spread over the measured window, in the
-# background; their lines go to file $1.
+# Four one-round floor probes, started at a fifth, two fifths, three and
+# four fifths of the measured window (a late one starts the next at once),
+# in the background; their lines go to file $1.
 floor_probes() {
-  local gap
-  gap=$(echo "scale=3; g = $seconds / 5 - 2; if (g < 0) g = 0; g" | bc)
-  for _ in 1 2 3 4; do
-    sleep "$gap"
+  local start=$SECONDS k at
+  for k in 1 2 3 4; do
+    at=$(( k * seconds / 5 - (SECONDS - start) ))
+    [ "$at" -gt 0 ] && sleep "$at"
     "$build/bench/inflate_floor" --repeat 1 --recompress allocs,block,mutex "$work"/round/*.pb.gz >> "$1"
   done
 }
@@ -176,12 +178,12 @@ YAML
     sleep "$seconds"
   fi
   c1=$(cpu_ticks $spid); f1=$(cpu_ticks $farm); k_sys1=$(sys_ticks $spid)
-  wait "$probes"
+  s1=$(metric_sum stoker_storage_profiles_written_total); p1=$(metric_sum stoker_pushed_profiles_total)
+  pb1=$(metric_sum stoker_pushed_bytes_total)
+  wait "$probes"  # (at 1,000 services a probe takes ~9 s: the last may end after the window)
   # The probes' mean CPU seconds per round, per 15 s.
   mean_floor() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) {s += substr($i, length(k) + 2); n++}} END {printf "%.4f", s / n / 15}' "$work/$mode.floor"; }
   floor_during=" floor_zlib=$(mean_floor zlib_cpu_seconds_per_round) floor_libdeflate=$(mean_floor libdeflate_cpu_seconds_per_round) floor_deflate1=$(mean_floor deflate1_cpu_seconds_per_round)"
-  s1=$(metric_sum stoker_storage_profiles_written_total); p1=$(metric_sum stoker_pushed_profiles_total)
-  pb1=$(metric_sum stoker_pushed_bytes_total)
   counts=""
   if [ "$count" = 1 ]; then
     n_prof=$(( s1 - s0 ))
