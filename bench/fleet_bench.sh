@@ -182,7 +182,7 @@ YAML
   pb1=$(metric_sum stoker_pushed_bytes_total)
   wait "$probes"  # (at 1,000 services a probe takes ~9 s: the last may end after the window)
   # The probes' mean CPU seconds per round, per 15 s.
-  mean_floor() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) {s += substr($i, length(k) + 2); n++}} END {printf "%.4f", s / n / 15}' "$work/$mode.floor"; }
+  mean_floor() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) {s += substr($i, length(k) + 2); n++}} END {if (!n) {print "fleet_bench: no floor probe finished" > "/dev/stderr"; exit 1}; printf "%.4f", s / n / 15}' "$work/$mode.floor"; }
   floor_during=" floor_zlib=$(mean_floor zlib_cpu_seconds_per_round) floor_libdeflate=$(mean_floor libdeflate_cpu_seconds_per_round) floor_deflate1=$(mean_floor deflate1_cpu_seconds_per_round)"
   counts=""
   if [ "$count" = 1 ]; then

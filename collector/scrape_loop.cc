@@ -109,8 +109,7 @@ void ScrapeLoop::stop() {
 }
 
 void ScrapeLoop::drain(Duration after) {
-  int64_t at =
-      now_unix_nanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
+  int64_t at = now_unix_nanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(after).count();
   int64_t expected = 0;
   drain_after_ns_.compare_exchange_strong(expected, std::max<int64_t>(1, at));
 }
@@ -129,9 +128,9 @@ asio::awaitable<void> ScrapeLoop::run() {
   const Duration grid = tick(interval);
   // `ideal` advances by exactly the interval; the timer waits for it rounded
   // up to the grid (at most one tick later, never drifting).
-  auto ideal =
-      asio::steady_timer::clock_type::now() +
-      (first_after_ ? *first_after_ : offset(first.target.loop_key(first.endpoint), interval));
+  auto ideal = asio::steady_timer::clock_type::now() +
+               (first_after_ ? *first_after_
+                             : offset(first.target.loop_key(first.endpoint), interval));
   timer_.expires_at(on_grid(ideal, grid));
   co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   while (!stopped_) {

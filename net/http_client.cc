@@ -160,8 +160,8 @@ asio::awaitable<boost::system::error_code> read_response(
     bool head_only) {
   boost::system::error_code ec;
   if (head_only) {
-    std::tie(ec, std::ignore) =
-        co_await http::async_read_header(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    std::tie(ec, std::ignore) = co_await http::async_read_header(
+        s, buffer, parser, asio::as_tuple(asio::use_awaitable));
   } else {
     std::tie(ec, std::ignore) =
         co_await http::async_read(s, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -417,9 +417,9 @@ struct HttpClient::Impl {
   // The body moves from `r` into `req` (a push's body is megabytes: copying
   // it was fresh memory to fault in per request); send_raw() moves it back
   // after the exchange, for a redirect that keeps the method.
-  bool build_request(const Endpoint& ep, const std::optional<ProxyRoute>& route, HttpRequest& r,
-                     const std::string& auth, http::request<http::string_body>* req,
-                     std::string* error) {
+  bool build_request(const Endpoint& ep, const std::optional<ProxyRoute>& route,
+                     HttpRequest& r, const std::string& auth,
+                     http::request<http::string_body>* req, std::string* error) {
     bool post = r.method == "POST";
     bool absolute = route && !ep.tls;
     bool default_port = (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");

@@ -3,8 +3,8 @@
 #include <future>
 #include <set>
 
-#include "collector/cluster.h"
 #include "collector/scrape_loop.h"
+#include "collector/cluster.h"
 #include "collector/scrape_manager.h"
 #include "discovery/static_sd.h"
 #include "net/asio_pch.h"
@@ -349,10 +349,7 @@ TEST_CASE("scrape times are rounded up to a common grid of ticks", "[scrape]") {
   // offset.
   std::set<Clock::time_point> starts;
   for (int i = 0; i < 300; ++i) {
-    std::string key =
-        "job\x1f"
-        "127.0.0." +
-        std::to_string(i) + ":6060\x1fmemory";
+    std::string key = "job\x1f" "127.0.0." + std::to_string(i) + ":6060\x1fmemory";
     auto ideal = base + ScrapeLoop::offset(key, 15000ms);
     auto t = ScrapeLoop::on_grid(ideal, ScrapeLoop::tick(15000ms));
     CHECK(t >= ideal);
@@ -622,8 +619,8 @@ TEST_CASE("a peer list change hands over only the targets whose owner changed",
       "block: {enabled: false}, mutex: {enabled: false}}\n    static_configs:\n";
   for (int k = 0; k < kTargets; ++k) {
     yaml += "      - targets: ['127.0.0.1:" + std::to_string(farm.port()) +
-            "']\n        labels: {service_name: svc-" + std::to_string(k) + ", __param_target: '" +
-            std::to_string(k) + "'}\n";
+            "']\n        labels: {service_name: svc-" + std::to_string(k) +
+            ", __param_target: '" + std::to_string(k) + "'}\n";
   }
   ManagerRig rig(yaml);
   // Each target's owner for a peer list, by the target's number.
