@@ -246,7 +246,7 @@ void parse_value_type(std::string_view data, View::ValueType* vt, Wire* outer) {
 // their capacity from one profile to the next, so past the first profiles
 // nothing is reallocated. (A pre-pass that counted the messages to size them
 // first cost 15 % of the parse: bench/prepare_bench.)
-bool parse(View& v, const Limits& limits, std::string* error) {
+__attribute__((flatten)) bool parse(View& v, const Limits& limits, std::string* error) {
   const uint64_t seed = process_hash_seed();
   Wire w(v.buf);
   uint32_t field, wire;
@@ -878,8 +878,10 @@ Profile View::to_proto() const {
 
 namespace {
 
-// What is inconsistent in the profile, or "".
-std::string problem(const View& v, const Limits& limits) {
+// What is inconsistent in the profile, or "". Without `references`, the ids
+// that lines and samples refer to are not looked up (decode_view() has
+// hash_symbols() do it, which looks each of them up anyway).
+std::string problem(const View& v, const Limits& limits, bool references = true) {
   const auto nstr = static_cast<int64_t>(v.strings.size());
   if (nstr == 0 || !v.strings[0].empty()) return "string_table[0] must be ''";
   auto bad_str = [&](int64_t i) { return i < 0 || i >= nstr; };
@@ -919,8 +921,9 @@ std::string problem(const View& v, const Limits& limits) {
   IdSet locations(v.locations, [](const auto& l) { return l.id; });
   // The references are checked in bulk first; one by one only to say which
   // is missing.
-  const bool lines_ok = functions.has_all(v.lines.begin(), v.lines.end(),
-                                          [](const View::Line& l) { return l.function_id; });
+  const bool lines_ok =
+      !references || functions.has_all(v.lines.begin(), v.lines.end(),
+                                       [](const View::Line& l) { return l.function_id; });
   for (const auto& l : v.locations) {
     if (!locations.add(l.id)) return "location id is zero or repeated";
     if (l.mapping_id != 0 && !mappings.has(l.mapping_id)) {
@@ -936,8 +939,9 @@ std::string problem(const View& v, const Limits& limits) {
     }
   }
   const size_t nvalues = v.sample_types.size();
-  const bool sample_locations_ok = locations.has_all(
-      v.sample_locations.begin(), v.sample_locations.end(), [](uint64_t id) { return id; });
+  const bool sample_locations_ok =
+      !references || locations.has_all(v.sample_locations.begin(), v.sample_locations.end(),
+                                        [](uint64_t id) { return id; });
   for (const auto& s : v.samples) {
     if (s.value_count != nvalues) {
       return "a sample has " + std::to_string(s.value_count) + " values but the profile has " +
@@ -957,16 +961,17 @@ std::string problem(const View& v, const Limits& limits) {
   return "";
 }
 
-}  // namespace
-
-Status validate(const View& v, const Limits& limits) {
-  std::string why = problem(v, limits);
+// problem()'s answer as a status: a limit is resource_exhausted; anything
+// else means the bytes are not a consistent profile.
+Status problem_status(const std::string& why) {
   if (why.empty()) return Status();
-  // A limit is resource_exhausted; anything else means the bytes are not a
-  // consistent profile.
   return why.find("more than the limit") != std::string::npos ? Status::exhausted(why)
                                                               : Status::invalid(why);
 }
+
+}  // namespace
+
+Status validate(const View& v, const Limits& limits) { return problem_status(problem(v, limits)); }
 
 namespace {
 
@@ -1064,7 +1069,7 @@ void View::hash_symbols() {
   if (!has_symbol_hashes()) hash_symbols(*this, string_hashes, &symbol_hashes);
 }
 
-void View::hash_symbols(const View& v, const std::vector<Hash128>& strings, SymbolHashes* out) {
+bool View::hash_symbols(const View& v, const std::vector<Hash128>& strings, SymbolHashes* out) {
   auto sh = [&](int64_t i) {
     return i > 0 && static_cast<size_t>(i) < strings.size() ? strings[static_cast<size_t>(i)]
                                                             : Hash128{};
@@ -1100,6 +1105,7 @@ void View::hash_symbols(const View& v, const std::vector<Hash128>& strings, Symb
   }
   location_index.reset(v.locations, [](const auto& l) { return l.id; });
   out->locations.resize(v.locations.size());
+  bool functions_found = true;
   for (size_t k = 0; k < v.locations.size(); ++k) {
     const auto& l = v.locations[k];
     location_index.set(l.id, static_cast<uint32_t>(k + 1));
@@ -1111,6 +1117,7 @@ void View::hash_symbols(const View& v, const std::vector<Hash128>& strings, Symb
     for (uint32_t n = 0; n < l.line_count; ++n) {
       const auto& line = v.lines[l.line_begin + n];
       const uint32_t fk = function_index.get(line.function_id);
+      functions_found &= fk != 0;
       h.add(fk ? out->functions[fk - 1] : Hash128{});
       // Line and column in one word when they fit (its top bit clear), else
       // a word with the top bit set and both in full: fewer mixing steps for
@@ -1143,6 +1150,7 @@ void View::hash_symbols(const View& v, const std::vector<Hash128>& strings, Symb
   }
   out->every_location_used =
       std::find(used.begin() + 1, used.end(), uint8_t{0}) == used.end();
+  return functions_found && !used[0];
 }
 
 void View::reset() {
@@ -1188,8 +1196,18 @@ Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& l
     return why.find("profile has more than") != std::string::npos ? Status::exhausted(why)
                                                                   : Status::invalid(why);
   }
-  if (Status s = validate(*v, limits); !s.ok()) return s;
-  return v;
+  // The references of lines to functions and of samples to locations are
+  // checked by hash_symbols(), which looks every one of them up to hash it
+  // (looking them all up twice was most of the validation). A profile that
+  // fails either is checked again in full, in order, to name its first
+  // problem as validate() does.
+  if (problem(*v, limits, false).empty() &&
+      View::hash_symbols(*v, v->string_hashes, &v->symbol_hashes)) {
+    return v;
+  }
+  why = problem(*v, limits);
+  if (why.empty()) why = "a reference to a missing symbol";  // (not reached)
+  return problem_status(why);
 }
 
 std::shared_ptr<View> view_of(const Profile& p) {

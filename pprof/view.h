@@ -137,8 +137,10 @@ struct View {
   // Computes string_hashes (when missing) and symbol_hashes (when missing).
   void hash_symbols();
   // symbol_hashes of `v` into `out`, for a view that cannot be changed;
-  // `strings` are the hashes of its strings.
-  static void hash_symbols(const View& v, const std::vector<Hash128>& strings, SymbolHashes* out);
+  // `strings` are the hashes of its strings. False when a line names a
+  // function, or a sample a location, that the view does not have (hashed
+  // as an empty hash; validate() refuses such a view).
+  static bool hash_symbols(const View& v, const std::vector<Hash128>& strings, SymbolHashes* out);
 
   Hash128 string_hash(int64_t i) const {
     return i >= 0 && static_cast<size_t>(i) < string_hashes.size()
@@ -210,7 +212,8 @@ struct View {
 };
 
 // Decodes gzipped or raw pprof into a View and validates it as validate()
-// does for protobuf objects; the errors are the same.
+// does for protobuf objects; the errors are the same. The view comes with its
+// symbol hashes (hash_symbols()).
 Result<std::shared_ptr<View>> decode_view(std::string_view body, const Limits& limits = {});
 
 // Decoded views are reused (their buffers keep their allocations); views that

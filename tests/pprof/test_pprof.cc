@@ -294,6 +294,26 @@ TEST_CASE("a profile's tables and the rest, encoded apart, join into the same pr
   CHECK_FALSE(key_of(extra_string) == key);
 }
 
+TEST_CASE("a decoded view comes with its symbol hashes", "[pprof]") {
+  auto p = test::make_profile({{"samples", "count"}},
+                              {{{"main.a", "main.b"}, {1}}, {{"main.c", "main.b"}, {2}}});
+  auto v = test::must(pprof::decode_view(pprof::encode_gzip(p)));
+  REQUIRE(v->has_symbol_hashes());
+  pprof::View::SymbolHashes fresh;
+  CHECK(pprof::View::hash_symbols(*v, v->string_hashes, &fresh));
+  CHECK(fresh.functions == v->symbol_hashes.functions);
+  CHECK(fresh.locations == v->symbol_hashes.locations);
+  CHECK(fresh.frame_sums == v->symbol_hashes.frame_sums);
+  CHECK(v->symbol_hashes.every_location_used);
+  // What the decoder would refuse, hashed anyway: the missing references
+  // hash as empty and the answer says one was missing.
+  v->sample_locations[0] = 99;
+  CHECK_FALSE(pprof::View::hash_symbols(*v, v->string_hashes, &fresh));
+  v->sample_locations[0] = v->locations[0].id;
+  v->lines[0].function_id = 42;
+  CHECK_FALSE(pprof::View::hash_symbols(*v, v->string_hashes, &fresh));
+}
+
 TEST_CASE("accepts packed and unpacked repeated fields alike", "[pprof]") {
   auto packed = pprof::decode(hand_encoded(true));
   auto unpacked = pprof::decode(hand_encoded(false));
@@ -358,6 +378,17 @@ TEST_CASE("rejects malformed profiles with a reason", "[pprof]") {
   broken[5].mutable_location(0)->set_mapping_id(3);
   broken[6].add_string_table("\xff\xfe not UTF-8");  // proto3 strings are UTF-8
   broken[7].mutable_function(0)->set_id(0);
+  // Two faults at once: the first is named, as protobuf's check names it
+  // (decode_view() looks the references up while hashing the symbols, after
+  // the other checks, and checks a profile that fails again in full).
+  for (int k = 0; k < 3; ++k) broken.push_back(p);
+  broken[8].mutable_sample(0)->add_location_id(99);
+  *broken[8].add_sample() = p.sample(0);
+  broken[8].mutable_sample(1)->add_value(5);
+  broken[9].mutable_location(0)->mutable_line(0)->set_function_id(42);
+  broken[9].mutable_sample(0)->add_location_id(99);
+  broken[10].mutable_sample(0)->add_location_id(99);
+  broken[10].mutable_function(0)->set_name(1000);
   for (const auto& b : broken) check_same(b.SerializeAsString());
   check_same(raw.substr(0, raw.size() - 3));
   // An unknown group must end with its own field number (found by fuzz_pprof).
