@@ -247,8 +247,9 @@ Result<Prepared> Pipeline::prepare(Input in) const {
     view = std::move(*decoded);
   }
   metrics_->bytes[o]->inc(static_cast<double>(view->buf.size()));
-  // The symbols' content hashes are computed here, off the storage writer's
-  // thread, once: the delta and the writer both use them.
+  // The symbols' content hashes are computed once, off the storage writer's
+  // thread (decode_view() did; here for a view given otherwise): the delta
+  // and the writer both use them.
   view->hash_symbols();
 
   if (in.sample_types) {
