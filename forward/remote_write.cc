@@ -201,6 +201,13 @@ void put_field(std::string& out, uint32_t field, std::string_view bytes) {
 
 std::string RemoteWriter::encode_request(const std::vector<OutboxItem>& items,
                                          const Labels& external, size_t* series) {
+  std::string body;
+  encode_request_to(items, external, series, &body);
+  return body;
+}
+
+void RemoteWriter::encode_request_to(const std::vector<OutboxItem>& items, const Labels& external,
+                                     size_t* series, std::string* out) {
   // push.v1.PushRequest { repeated RawProfileSeries series = 1 }
   // RawProfileSeries { repeated types.v1.LabelPair labels = 1; repeated RawSample samples = 2 }
   // LabelPair { string name = 1; string value = 2 }   RawSample { bytes raw_profile = 1 }
@@ -229,7 +236,8 @@ std::string RemoteWriter::encode_request(const std::vector<OutboxItem>& items,
     }
     total += field_size(s.size);
   }
-  std::string body;
+  std::string& body = *out;
+  body.clear();
   body.reserve(total);
   for (const auto& s : out_series) {
     put_field_head(body, 1, s.size);
@@ -248,7 +256,6 @@ std::string RemoteWriter::encode_request(const std::vector<OutboxItem>& items,
     }
   }
   if (series) *series = out_series.size();
-  return body;
 }
 
 std::chrono::milliseconds RemoteWriter::backoff(const RemoteWriteConfig& cfg, uint64_t attempt) {
@@ -408,7 +415,8 @@ asio::awaitable<void> RemoteWriter::run() {
     }
 
     size_t series = 0;
-    std::string body = encode_request(items, deps_.external_labels, &series);
+    std::string body = std::move(spare_body_);
+    encode_request_to(items, deps_.external_labels, &series, &body);
     set_state("sending");
     HttpRequest req;
     req.method = "POST";
@@ -425,6 +433,10 @@ asio::awaitable<void> RemoteWriter::run() {
     if (m_requests) m_requests->inc();
     HttpResult res = co_await client_->send(std::move(req),
                                             std::chrono::steady_clock::now() + cfg_.remote_timeout);
+    // Kept for the next push unless it is unusually large (a batch is at most
+    // kMaxBatchBytes, or one profile over it).
+    spare_body_ = std::move(res.request_body);
+    if (spare_body_.capacity() > 2 * kMaxBatchBytes) std::string().swap(spare_body_);
     Verdict verdict = classify(res, cfg_.retry_on_http_429);
     // Stopped meanwhile: a batch the endpoint accepted is still recorded as
     // delivered (else the next writer sends it again); anything else waits

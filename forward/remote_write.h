@@ -92,6 +92,9 @@ class RemoteWriter : public std::enable_shared_from_this<RemoteWriter> {
   // how many series the request holds.
   static std::string encode_request(const std::vector<OutboxItem>& items, const Labels& external,
                                     size_t* series = nullptr);
+  // The same into `body` (replacing its contents, keeping its capacity).
+  static void encode_request_to(const std::vector<OutboxItem>& items, const Labels& external,
+                                size_t* series, std::string* body);
   // The label set sent upstream for stored series labels `stored`.
   static Labels upstream_labels(const Labels& stored, const Labels& external);
   // Sleep before attempt `attempt` (1 = first retry): uniform in [b, 2b) with
@@ -123,6 +126,10 @@ class RemoteWriter : public std::enable_shared_from_this<RemoteWriter> {
   std::chrono::steady_clock::time_point last_refresh_{};
   mutable std::mutex mu_;
   RemoteWriteStatus status_;
+  // The last push's body, handed back by the client: the next one is encoded
+  // into its memory (a fresh multi-megabyte string per push was pages to
+  // fault in and zero every time).
+  std::string spare_body_;
 };
 
 }  // namespace stoker

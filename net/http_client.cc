@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/text.h"
+#include "net/appended_body.h"
 #include "net/asio_pch.h"
 #include "net/proxy.h"
 
@@ -139,6 +140,9 @@ std::string describe_error(const boost::system::error_code& ec, const std::strin
   return stage + " failed: " + ec.message();
 }
 
+// A response: its body appended as it comes (net/appended_body.h).
+using ResponseParser = http::response_parser<AppendedStringBody>;
+
 }  // namespace
 
 // The read buffer of a connection in use: Beast's largest single read.
@@ -155,9 +159,8 @@ struct Connection {
 
 // Reads a response's head (head_only) or the rest of it into `parser`.
 template <typename Stream>
-asio::awaitable<boost::system::error_code> read_response(
-    Stream& s, beast::flat_buffer& buffer, http::response_parser<http::string_body>& parser,
-    bool head_only) {
+asio::awaitable<boost::system::error_code> read_response(Stream& s, beast::flat_buffer& buffer,
+                                                         ResponseParser& parser, bool head_only) {
   boost::system::error_code ec;
   if (head_only) {
     std::tie(ec, std::ignore) = co_await http::async_read_header(
@@ -168,8 +171,8 @@ asio::awaitable<boost::system::error_code> read_response(
   }
   co_return ec;
 }
-asio::awaitable<boost::system::error_code> read_response(
-    Connection& c, http::response_parser<http::string_body>& parser, bool head_only) {
+asio::awaitable<boost::system::error_code> read_response(Connection& c, ResponseParser& parser,
+                                                         bool head_only) {
   if (c.tls) co_return co_await read_response(*c.tls, c.buffer, parser, head_only);
   co_return co_await read_response(*c.plain, c.buffer, parser, head_only);
 }
@@ -643,7 +646,7 @@ struct HttpClient::Impl {
       out->error = describe_error(ec, "sending the request");
       co_return false;
     }
-    http::response_parser<http::string_body> parser;
+    ResponseParser parser;
     parser.body_limit(body_limit);
     parser.header_limit(64 * 1024);
     // The head first. A prompt answer's with a read buffer of 64 KiB
@@ -776,7 +779,8 @@ asio::awaitable<RawResult> stream_raw(HttpClient::Impl* impl_, HttpRequest r,
   co_return out;
 }
 
-asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
+// (`r`'s body is in it again when this returns.)
+asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest& r,
                                     HttpClient::Clock::time_point deadline) {
   RawResult out;
   std::string original_host;
@@ -814,6 +818,7 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
         conn = co_await impl_->connect(ep, route, deadline, &err);
         if (!conn) {
           out.error = err;
+          if (post) r.body = std::move(req.body());
           co_return out;
         }
       }
@@ -838,6 +843,7 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest r,
         }
       } else if (!(reused && retryable)) {
         out.error = attempt.error;
+        if (post) r.body = std::move(req.body());
         co_return out;
       }
       // A stale keep-alive connection: try once more on a fresh one.
@@ -888,7 +894,9 @@ HttpResult publish(RawResult r) {
 }  // namespace
 
 asio::awaitable<HttpResult> HttpClient::send(HttpRequest r, Clock::time_point deadline) {
-  co_return publish(co_await send_raw(impl_.get(), std::move(r), deadline));
+  HttpResult out = publish(co_await send_raw(impl_.get(), r, deadline));
+  out.request_body = std::move(r.body);
+  co_return out;
 }
 
 asio::awaitable<HttpResult> HttpClient::stream(HttpRequest r, Clock::time_point deadline,

@@ -35,6 +35,9 @@ struct HttpResult {
   std::string body;
   std::string final_url;  // after redirects
   int redirects = 0;
+  // The request's body, handed back (a caller that sends many bodies reuses
+  // its memory).
+  std::string request_body;
 };
 
 // A request other than a plain scrape GET (the push API's POST).

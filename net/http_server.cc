@@ -1,6 +1,7 @@
 #include "net/http_server.h"
 
 #include "model/log.h"
+#include "net/appended_body.h"
 #include "net/asio_pch.h"
 #include "net/web_security.h"
 
@@ -73,7 +74,7 @@ struct WebServer::Impl : std::enable_shared_from_this<WebServer::Impl> {
     beast::flat_buffer buffer;
     for (;;) {
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
-      http::request_parser<http::string_body> parser;
+      http::request_parser<AppendedStringBody> parser;  // (no zeroing before the copy)
       parser.header_limit(8 * 1024);
       // The limit depends on the path: Beast would refuse a Content-Length
       // over its 1 MiB default while reading the header, so it is checked

@@ -145,6 +145,62 @@ TEST_CASE("a body over body_size_limit is refused", "[scrape]") {
   });
   auto f = fetch(server.base_url() + "/big", {}, 4096);
   CHECK(contains(f.error, "exceeds the body size limit of 4096 bytes"));
+  // The same for a chunked body (its length is known only as it comes).
+  TestServer chunks([](const RecordedRequest&) {
+    std::string r =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 16; ++i) r += "1000\r\n" + std::string(4096, 'x') + "\r\n";
+    return RawResponse{r + "0\r\n\r\n"};
+  });
+  f = fetch(chunks.base_url() + "/big", {}, 3 * 4096 + 10);
+  CHECK(contains(f.error, "exceeds the body size limit of 12298 bytes"));
+  f = fetch(chunks.base_url() + "/big", {}, 16 * 4096);
+  CHECK(f.res.error.ok());
+  CHECK(f.res.body == std::string(16 * 4096, 'x'));
+}
+
+TEST_CASE("a POST's body is handed back to the caller whatever became of the request", "[scrape]") {
+  TestServer server([](const RecordedRequest& r) {
+    if (r.target == "/moved")
+      return RawResponse{TestServer::response(307, "", "", "Location: /push\r\n")};
+    if (r.target == "/refuse") return RawResponse{TestServer::response(400, "text/plain", "no")};
+    return RawResponse{TestServer::response(200, "text/plain", "ok")};
+  });
+  asio::io_context io;
+  HttpClient client(io.get_executor(), {}, 0, "t");
+  const std::string body(300000, 'b');
+  auto post = [&](const std::string& url) {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = url;
+    req.body = body;
+    auto fut = asio::co_spawn(
+        io, client.send(std::move(req), std::chrono::steady_clock::now() + 5s), asio::use_future);
+    io.restart();
+    io.run();
+    return fut.get();
+  };
+  auto r = post(server.base_url() + "/push");
+  REQUIRE(r.error.ok());
+  CHECK(r.status == 200);
+  CHECK(r.request_body == body);
+  r = post(server.base_url() + "/moved");  // sent twice: the redirect keeps the method
+  REQUIRE(r.error.ok());
+  CHECK(r.redirects == 1);
+  CHECK(r.request_body == body);
+  r = post(server.base_url() + "/refuse");
+  CHECK(r.status == 400);
+  CHECK(r.request_body == body);
+  r = post("http://127.0.0.1:" + std::to_string(test::free_port()) + "/push");
+  CHECK(contains(r.error.message(), "connection refused"));
+  CHECK(r.request_body == body);
+  const auto seen = server.requests();
+  REQUIRE(seen.size() == 4);
+  for (const auto& q : seen) {
+    CHECK(q.method == "POST");
+    CHECK(q.body == body);
+  }
 }
 
 TEST_CASE("a gzip bomb is stopped at the decompression limit", "[scrape]") {

@@ -188,6 +188,11 @@ TEST_CASE("a push request carries filtered labels and groups profiles by series"
   size_t series = 0;
   std::string body = RemoteWriter::encode_request(items, Labels{{"cluster", "prod"}}, &series);
   CHECK(series == 2);
+  // Into a buffer that held a longer body before (a writer's previous
+  // push): the same bytes.
+  std::string reused(body.size() * 3, 'z');
+  RemoteWriter::encode_request_to(items, Labels{{"cluster", "prod"}}, nullptr, &reused);
+  CHECK(reused == body);
   push::v1::PushRequest req;
   REQUIRE(req.ParseFromString(body));
   REQUIRE(req.series_size() == 2);
