@@ -199,13 +199,6 @@ void put_field(std::string& out, uint32_t field, std::string_view bytes) {
 
 }  // namespace
 
-std::string RemoteWriter::encode_request(const std::vector<OutboxItem>& items,
-                                         const Labels& external, size_t* series) {
-  std::string body;
-  encode_request_to(items, external, series, &body);
-  return body;
-}
-
 void RemoteWriter::encode_request_to(const std::vector<OutboxItem>& items, const Labels& external,
                                      size_t* series, std::string* out) {
   // push.v1.PushRequest { repeated RawProfileSeries series = 1 }

@@ -86,13 +86,11 @@ class RemoteWriter : public std::enable_shared_from_this<RemoteWriter> {
   enum class Verdict { kDelivered, kRetry, kReject };
   // How a push outcome is treated (pure; exposed for tests).
   static Verdict classify(const HttpResult& r, bool retry_on_http_429);
-  // The PushRequest body for `items`: labels filtered (every "__" label except
-  // __name__ and __delta__ dropped), `external` labels overriding, profiles of
-  // identical label sets grouped into one series, in order. `series` receives
-  // how many series the request holds.
-  static std::string encode_request(const std::vector<OutboxItem>& items, const Labels& external,
-                                    size_t* series = nullptr);
-  // The same into `body` (replacing its contents, keeping its capacity).
+  // The PushRequest body for `items` into `body` (replacing its contents,
+  // keeping its capacity): labels filtered (every "__" label except __name__
+  // and __delta__ dropped), `external` labels overriding, profiles of
+  // identical label sets grouped into one series, in order. `series` (may be
+  // null) receives how many series the request holds.
   static void encode_request_to(const std::vector<OutboxItem>& items, const Labels& external,
                                 size_t* series, std::string* body);
   // The label set sent upstream for stored series labels `stored`.

@@ -323,6 +323,7 @@ struct HttpClient::Impl {
             "Basic " + base64_encode(form_escape(o.client_id) + ":" + form_escape(secret)));
       }
       res = co_await token_client->send(std::move(req), deadline);
+      std::string().swap(res.request_body);  // (the form, with the secret: not kept)
       if (!res.error.ok() || (res.status >= 200 && res.status < 300)) break;
     }
     std::string shown = o.token_url;  // never with credentials, should the URL hold any
@@ -801,6 +802,15 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest& r,
     }
     http::request<http::string_body> req;
     if (!impl_->build_request(ep, route, r, auth, &req, &out.error)) co_return out;
+    // However this hop ends, a POST's body goes back to `r`: for a redirect
+    // that keeps the method, and for the caller.
+    struct BodyBack {
+      std::string* to;
+      std::string* from;
+      ~BodyBack() {
+        if (to) *to = std::move(*from);
+      }
+    } body_back{post ? &r.body : nullptr, &req.body()};
     std::string key = HttpClient::Impl::pool_key(ep, route);
 
     RawResult attempt;
@@ -818,7 +828,6 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest& r,
         conn = co_await impl_->connect(ep, route, deadline, &err);
         if (!conn) {
           out.error = err;
-          if (post) r.body = std::move(req.body());
           co_return out;
         }
       }
@@ -843,12 +852,10 @@ asio::awaitable<RawResult> send_raw(HttpClient::Impl* impl_, HttpRequest& r,
         }
       } else if (!(reused && retryable)) {
         out.error = attempt.error;
-        if (post) r.body = std::move(req.body());
         co_return out;
       }
       // A stale keep-alive connection: try once more on a fresh one.
     }
-    if (post) r.body = std::move(req.body());
     if (!done) {
       out.error = attempt.error;
       co_return out;

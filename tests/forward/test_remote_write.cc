@@ -186,7 +186,8 @@ TEST_CASE("a push request carries filtered labels and groups profiles by series"
   items[2].labels = items[0].labels;
   for (size_t i = 0; i < items.size(); ++i) items[i].pprof_gzip = std::make_shared<const std::string>("p" + std::to_string(i));
   size_t series = 0;
-  std::string body = RemoteWriter::encode_request(items, Labels{{"cluster", "prod"}}, &series);
+  std::string body;
+  RemoteWriter::encode_request_to(items, Labels{{"cluster", "prod"}}, &series, &body);
   CHECK(series == 2);
   // Into a buffer that held a longer body before (a writer's previous
   // push): the same bytes.
