@@ -141,6 +141,7 @@ window.stokerDebug = {
   callees: () => views.explore?.callees.frames() || [],
   points: () => views.explore?.timeline.points() || [],
   plotRect: () => views.explore?.timeline.plotRect(),
+  timelineRange: () => views.explore?.timeline.range() || null,
   flame: () => views.explore?.flame,
   graphNodes: () => views.explore?.graph.nodes() || [],
   graphEdges: () => views.explore?.graph.edges() || [],

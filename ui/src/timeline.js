@@ -49,6 +49,7 @@ export class Timeline {
   set(series, { unit = '', range = null } = {}) {
     this.series = series;
     this.unit = unit;
+    this.dataRange = range;
     if (this.plot) {
       this.plot.destroy();
       this.plot = null;
@@ -152,5 +153,12 @@ export class Timeline {
 
   plotRect() {
     return this.plot ? this.plot.over.getBoundingClientRect() : null;
+  }
+
+  // The range (ms) the plot's data was drawn for (for tests: tells the plot
+  // of a new range from the one it replaces, which uPlot has already zoomed
+  // into the dragged range).
+  range() {
+    return this.plot ? this.dataRange : null;
   }
 }

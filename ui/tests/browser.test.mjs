@@ -43,10 +43,17 @@ async function flameReady(page, name = 'main.burnCPU') {
   await waitFor(async () => !!(await frame(page, name)), 20000, `a frame named ${name}`);
 }
 
-// The timeline's points once it shows data inside [from, until] (ms).
+// The timeline's points once it shows data inside [from, until] (ms); given
+// a range, only once the plot drawn for exactly that range is there: after a
+// drag the previous plot stays, zoomed into the range, until the new data
+// arrives, and its points lie elsewhere than the new plot's.
 async function timelineReady(page, from = 0, until = Infinity) {
   let points = [];
   await waitFor(async () => {
+    if (until !== Infinity) {
+      const r = await page.evaluate(() => window.stokerDebug.timelineRange());
+      if (!r || r[0] !== from || r[1] !== until) return false;
+    }
     points = await page.evaluate(() => window.stokerDebug.points());
     return points.length >= 2 && points.every((p) => p.t >= from - 1000 && p.t <= until + 1000);
   }, 20000, 'the timeline');
