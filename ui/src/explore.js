@@ -248,12 +248,15 @@ export class ExploreView {
       html += 'The first profiles arrive within one scrape interval.';
     }
     this.banner(html, 'empty');
+    this.renderToggles(s);
     this.timeline.set([], {});
     this.flame.setModel(fromFlamebearer({ names: [], levels: [] }));
     this.table.set([], { total: 0, unit: '' });
   }
 
-  renderControls(s) {
+  // What the URL's state alone decides (also in the empty state, before any
+  // profile): the view and option buttons, the inputs, which panes show.
+  renderToggles(s) {
     const $ = this.$;
     this.host.querySelectorAll('[data-view]').forEach((b) => b.classList.toggle('on', b.dataset.view === s.view));
     $('.orient').textContent = s.orient === 'top' ? 'Root at top' : 'Root at bottom';
@@ -271,6 +274,11 @@ export class ExploreView {
     $('.graph-view').hidden = view !== 'graph';
     $('.source-view').hidden = view !== 'source';
     $('.flame-body').hidden = ['sandwich', 'graph', 'source'].includes(view);
+  }
+
+  renderControls(s) {
+    this.renderToggles(s);
+    const $ = this.$;
     this.refine.render(s, this.unmatched || []);
     const params = this.renderParams(s);
     $('.exp-pprof').href = s.profile ? `/api/v1/profiles/${s.profile}`

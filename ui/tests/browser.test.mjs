@@ -314,6 +314,10 @@ test('targets, status, the dark theme and an empty range', async () => {
   page = await open('/?from=1000&until=4000');
   await waitFor(async () => /No profiles in/.test(await page.textContent('.view-explore .banner')), 10000, 'the empty state');
   assert.match(await page.textContent('.view-explore .banner'), /first profiles arrive within one scrape interval/);
+  // The view's buttons are drawn before any profile arrives, as the URL says.
+  assert.equal(await page.textContent('.view-explore .orient'), 'Root at top');
+  assert.equal(await page.inputValue('.view-explore .maxnodes'), '8192');
+  assert.ok(await page.$('.view-explore [data-view="both"].on'), 'Flame + table is the selected view');
   await shot(page, 'empty');
   await page.close();
 });
